@@ -1,0 +1,143 @@
+//! The response body every handler returns: empty, one buffer, or a bounded stream fed by a
+//! task (a file reader or a FastCGI exchange). A stream that ends with an error makes hyper
+//! abort the connection, so a truncated response never looks complete to the client.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
+
+/// How many chunks a producer may run ahead of the client: the per-request memory bound of a
+/// streamed body is this many chunks of at most 64 KiB.
+pub const STREAM_DEPTH: usize = 4;
+
+/// A response body.
+#[derive(Debug)]
+pub enum Body {
+    /// No body.
+    Empty,
+    /// One buffer, sent at once.
+    Full(Option<Bytes>),
+    /// Chunks from a producer task; an `Err` aborts the client connection.
+    Stream(mpsc::Receiver<io::Result<Bytes>>),
+}
+
+impl Body {
+    /// A body of one buffer.
+    pub fn full(b: impl Into<Bytes>) -> Body {
+        Body::Full(Some(b.into()))
+    }
+
+    /// A streamed body and the sender that feeds it.
+    pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
+        let (tx, rx) = mpsc::channel(STREAM_DEPTH);
+        (tx, Body::Stream(rx))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        match self.get_mut() {
+            Body::Empty => Poll::Ready(None),
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Empty => true,
+            Body::Full(b) => b.is_none(),
+            Body::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Empty => SizeHint::with_exact(0),
+            Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Stream(_) => SizeHint::default(),
+        }
+    }
+}
+
+/// What runs once a response body is finished or dropped.
+pub trait Finish {
+    /// `sent` body bytes went out; `completed` is false if the body failed or was dropped.
+    fn finish(self, sent: u64, completed: bool);
+}
+
+/// Wraps a body to count what was sent and call [`Finish::finish`] once the body is finished
+/// or dropped (the client went away): the access log and the connection's idle tracking hang
+/// on this.
+pub struct Tracked<F: Finish> {
+    inner: Body,
+    sent: u64,
+    failed: bool,
+    on_done: Option<F>,
+}
+
+impl<F: Finish> Tracked<F> {
+    /// Tracks `inner`.
+    pub fn new(inner: Body, on_done: F) -> Self {
+        Tracked {
+            inner,
+            sent: 0,
+            failed: false,
+            on_done: Some(on_done),
+        }
+    }
+
+    fn finish(&mut self, completed: bool) {
+        if let Some(f) = self.on_done.take() {
+            f.finish(self.sent, completed && !self.failed);
+        }
+    }
+}
+
+impl<F: Finish> Drop for Tracked<F> {
+    fn drop(&mut self) {
+        self.finish(false);
+    }
+}
+
+impl<F: Finish + Unpin> http_body::Body for Tracked<F> {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.inner).poll_frame(cx);
+        match &r {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.sent += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(_))) => this.failed = true,
+            Poll::Ready(None) => this.finish(true),
+            Poll::Pending => {}
+        }
+        r
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

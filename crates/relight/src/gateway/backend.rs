@@ -1,0 +1,180 @@
+//! One FastCGI backend as the gateway sees it: where it listens, how to connect (with a
+//! timeout), and the one idle connection that may be kept for the next request.
+//!
+//! An idle kept connection blocks a single-threaded libfcgi process in `read()`, so a
+//! connection is kept only while no other request to the backend is in flight, and at most one
+//! is kept: a request that connects while another holds the process would otherwise wait on a
+//! socket that process never accepts.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+
+use super::GatewayError;
+use crate::config::{BackendAddr, FastcgiConfig, MatchRule};
+
+/// A connection to a backend.
+#[derive(Debug)]
+pub enum BackendStream {
+    /// Over a unix socket.
+    Unix(UnixStream),
+    /// Over TCP.
+    Tcp(TcpStream),
+}
+
+impl BackendStream {
+    /// Whether an idle connection is still open: no EOF, no error, no unexpected bytes.
+    fn is_reusable(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let r = match self {
+            BackendStream::Unix(s) => s.try_read(&mut probe),
+            BackendStream::Tcp(s) => s.try_read(&mut probe),
+        };
+        matches!(r, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $s:ident => $e:expr) => {
+        match $self.get_mut() {
+            BackendStream::Unix($s) => $e,
+            BackendStream::Tcp($s) => $e,
+        }
+    };
+}
+
+impl AsyncRead for BackendStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for BackendStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        delegate!(self, s => Pin::new(s).poll_write_vectored(cx, bufs))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_flush(cx))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
+    }
+}
+
+/// A configured backend and its connection state.
+#[derive(Debug)]
+pub struct Backend {
+    /// The name from the configuration, used in every log line about it.
+    pub name: String,
+    /// Its routing rules.
+    pub matches: Vec<MatchRule>,
+    /// Where it listens.
+    pub address: BackendAddr,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Read timeout (between reads).
+    pub read_timeout: Duration,
+    /// Write timeout (per write).
+    pub write_timeout: Duration,
+    /// Whether to ask for and keep connections open.
+    pub keep_alive: bool,
+    /// lighttpd's check-local, resolved per rule kind when unset.
+    pub check_local: Option<bool>,
+    idle: Mutex<Option<BackendStream>>,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request as in flight for as long as it lives.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Backend);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Backend {
+    /// A backend from its configuration.
+    pub fn new(c: &FastcgiConfig) -> Backend {
+        Backend {
+            name: c.name.get_ref().clone(),
+            matches: c.matches.clone(),
+            address: c.address.clone(),
+            connect_timeout: c.connect_timeout.0,
+            read_timeout: c.read_timeout.0,
+            write_timeout: c.write_timeout.0,
+            keep_alive: c.keep_alive,
+            check_local: c.check_local,
+            idle: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Marks a request in flight until the guard drops.
+    pub fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self)
+    }
+
+    /// The kept connection if it is still usable, or a new one.
+    pub async fn connect(&self) -> Result<BackendStream, GatewayError> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(s) = idle
+            && s.is_reusable()
+        {
+            return Ok(s);
+        }
+        let connect = async {
+            match &self.address {
+                BackendAddr::Unix(p) => UnixStream::connect(p).await.map(BackendStream::Unix),
+                BackendAddr::Tcp(a) => {
+                    let s = TcpStream::connect(a.as_str()).await?;
+                    s.set_nodelay(true)?;
+                    Ok(BackendStream::Tcp(s))
+                }
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, connect).await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(GatewayError::Connect(e)),
+            Err(_) => Err(GatewayError::ConnectTimeout(self.connect_timeout)),
+        }
+    }
+
+    /// Returns a connection whose request ended cleanly; it is kept if no other request is in
+    /// flight (the caller's own request still counts as one) and none is kept already.
+    pub fn release(&self, s: BackendStream) {
+        if !self.keep_alive || self.in_flight.load(Ordering::Acquire) > 1 {
+            return;
+        }
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.is_none() {
+            *idle = Some(s);
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! The CGI response header block a FastCGI responder writes at the start of its stdout: lines
+//! ended by LF or CRLF, split across records anywhere, then an empty line. `Status:` sets the
+//! status, `Location:` without `Status:` means 302, hop-by-hop headers are dropped.
+
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+
+/// The largest header block accepted from a backend.
+pub const MAX_HEAD: usize = 64 << 10;
+
+/// A parsed header block.
+#[derive(Debug)]
+pub struct CgiHead {
+    /// The status to send.
+    pub status: StatusCode,
+    /// The headers to send.
+    pub headers: HeaderMap,
+}
+
+/// What is wrong with a header block.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CgiError {
+    /// No empty line within [`MAX_HEAD`] bytes.
+    #[error("response header block over {MAX_HEAD} bytes")]
+    TooLarge,
+    /// A line without a colon, or a name or value HTTP cannot carry.
+    #[error("malformed response header line {0:?}")]
+    BadLine(String),
+    /// A `Status:` that is not a 3-digit code.
+    #[error("malformed Status header {0:?}")]
+    BadStatus(String),
+}
+
+/// Finds the end of the header block: returns (length of the head without the terminating
+/// empty line, offset where the body starts).
+pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
+        let nl = i + nl;
+        // The line that starts after this LF: is it empty ("\n" or "\r\n")?
+        let next = nl + 1;
+        if buf.get(next) == Some(&b'\n') {
+            return Some((nl, next + 1));
+        }
+        if buf.get(next) == Some(&b'\r') && buf.get(next + 1) == Some(&b'\n') {
+            return Some((nl, next + 2));
+        }
+        i = next;
+    }
+    // A block that starts with the empty line has no headers at all.
+    if buf.starts_with(b"\r\n") {
+        return Some((0, 2));
+    }
+    if buf.starts_with(b"\n") {
+        return Some((0, 1));
+    }
+    None
+}
+
+/// Parses the header block (without its terminating empty line).
+pub fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
+    let mut status = None;
+    let mut headers = HeaderMap::new();
+    for line in head.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let bad = || CgiError::BadLine(String::from_utf8_lossy(line).into_owned());
+        let colon = line.iter().position(|&b| b == b':').ok_or_else(bad)?;
+        let name = &line[..colon];
+        let value = line[colon + 1..].trim_ascii();
+        if name.eq_ignore_ascii_case(b"status") {
+            let s = String::from_utf8_lossy(value).into_owned();
+            let code = value
+                .get(..3)
+                .filter(|_| value.len() == 3 || value[3] == b' ')
+                .and_then(|c| StatusCode::from_bytes(c).ok())
+                .ok_or(CgiError::BadStatus(s))?;
+            status = Some(code);
+            continue;
+        }
+        let name = HeaderName::from_bytes(name).map_err(|_| bad())?;
+        if is_hop_by_hop(&name) {
+            continue;
+        }
+        let value = HeaderValue::from_bytes(value).map_err(|_| bad())?;
+        headers.append(name, value);
+    }
+    let status = status.unwrap_or(if headers.contains_key(header::LOCATION) {
+        StatusCode::FOUND
+    } else {
+        StatusCode::OK
+    });
+    Ok(CgiHead { status, headers })
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == header::CONNECTION
+        || name == header::TRANSFER_ENCODING
+        || name == "keep-alive"
+        || name == "proxy-connection"
+        || name == header::UPGRADE
+        || name == header::TE
+        || name == header::TRAILER
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(all: &[u8]) -> (CgiHead, usize) {
+        let (head, body) = find_head_end(all).expect("complete head");
+        (parse_head(&all[..head]).unwrap(), body)
+    }
+
+    #[test]
+    fn crlf_lf_and_mixed() {
+        let (h, body) = parse(b"Content-Type: text/plain\r\n\r\nhello");
+        assert_eq!(h.status, StatusCode::OK);
+        assert_eq!(h.headers["content-type"], "text/plain");
+        assert_eq!(body, 28);
+        let (h, body) = parse(b"Content-Type: a\nX-A: b\n\nbody");
+        assert_eq!(h.headers["x-a"], "b");
+        assert_eq!(&b"Content-Type: a\nX-A: b\n\nbody"[body..], b"body");
+        let (_, body) = parse(b"X: 1\r\nY: 2\n\r\nrest");
+        assert_eq!(&b"X: 1\r\nY: 2\n\r\nrest"[body..], b"rest");
+        assert_eq!(find_head_end(b"X: 1\r\nY: 2\r\n"), None);
+        assert_eq!(find_head_end(b"\r\nbody"), Some((0, 2)));
+    }
+
+    #[test]
+    fn status_and_location() {
+        let (h, _) = parse(b"Status: 404 Not Found\r\nContent-Type: text/html\r\n\r\n");
+        assert_eq!(h.status, StatusCode::NOT_FOUND);
+        assert!(!h.headers.contains_key("status"));
+        let (h, _) = parse(b"Location: /x\r\n\r\n");
+        assert_eq!(h.status, StatusCode::FOUND);
+        let (h, _) = parse(b"Status: 201\r\nLocation: /x\r\n\r\n");
+        assert_eq!(h.status, StatusCode::CREATED);
+        let (h, _) = parse(b"Connection: close\r\nTransfer-Encoding: chunked\r\nX-Ok: 1\r\n\r\n");
+        assert_eq!(h.headers.len(), 1);
+    }
+
+    #[test]
+    fn malformed() {
+        assert!(matches!(
+            parse_head(b"no colon here"),
+            Err(CgiError::BadLine(_))
+        ));
+        assert!(matches!(
+            parse_head(b"Status: abc"),
+            Err(CgiError::BadStatus(_))
+        ));
+        assert!(matches!(
+            parse_head(b"Status: 2000"),
+            Err(CgiError::BadStatus(_))
+        ));
+        assert!(matches!(
+            parse_head(b"Bad Name: x"),
+            Err(CgiError::BadLine(_))
+        ));
+    }
+}

@@ -1,0 +1,525 @@
+//! The FastCGI gateway: one HTTP request becomes one FastCGI request (id 1, no multiplexing) on
+//! a backend connection. The request body streams into FCGI_STDIN while the response streams
+//! back, both with backpressure and bounded memory. Every failure becomes one status code and
+//! one log line; the server stays up.
+
+pub mod backend;
+pub mod cgi;
+pub mod params;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use fcgi_proto::server::{ResponseDecoder, ResponseEvent, encode};
+use fcgi_proto::{Limits, ProtocolStatus};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::oneshot;
+
+pub use backend::Backend;
+use backend::BackendStream;
+use cgi::{CgiError, CgiHead, MAX_HEAD, find_head_end, parse_head};
+
+use crate::body::Body;
+use crate::respond::{status_page, unavailable};
+
+/// Why a request through the gateway failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The backend refused the connection or its socket is missing.
+    #[error("connect failed: {0}")]
+    Connect(io::Error),
+    /// The connection was not established in time.
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// The backend sent nothing for too long.
+    #[error("no response from backend for {0:?}")]
+    ReadTimeout(Duration),
+    /// The backend accepted no request bytes for too long.
+    #[error("backend accepted no request data for {0:?}")]
+    WriteTimeout(Duration),
+    /// The backend closed the connection before END_REQUEST.
+    #[error("backend closed the connection {0}")]
+    Closed(&'static str),
+    /// Reading from the backend failed.
+    #[error("reading from backend: {0}")]
+    Read(io::Error),
+    /// The backend sent records that are not valid FastCGI.
+    #[error("malformed FastCGI from backend: {0}")]
+    Protocol(#[from] fcgi_proto::Error),
+    /// The backend's CGI header block is invalid.
+    #[error("bad response headers from backend: {0}")]
+    Head(#[from] CgiError),
+    /// The backend ended the request without a header block.
+    #[error("backend ended the request without response headers")]
+    NoHead,
+    /// The backend refused the request at the protocol level.
+    #[error("backend refused the request: {0:?}")]
+    Refused(ProtocolStatus),
+    /// The request body is over the configured limit.
+    #[error("request body over {0} bytes")]
+    BodyTooLarge(u64),
+    /// The client's request body was malformed or cut off.
+    #[error("reading request body: {0}")]
+    ClientBody(hyper::Error),
+    /// The client sent no body bytes for too long.
+    #[error("client sent no request body for {0:?}")]
+    ClientTimeout(Duration),
+}
+
+impl GatewayError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Connect(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::ConnectTimeout(_)
+            | GatewayError::ReadTimeout(_)
+            | GatewayError::WriteTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            GatewayError::Refused(ProtocolStatus::Overloaded) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            GatewayError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    fn response(&self) -> Response<Body> {
+        if matches!(self, GatewayError::Connect(_)) {
+            return unavailable(1);
+        }
+        status_page(self.status())
+    }
+}
+
+/// Where the request body comes from.
+#[derive(Debug)]
+pub enum RequestBody {
+    /// Streamed from the client as it arrives.
+    Stream(Incoming),
+    /// Already read (a chunked body that was small enough).
+    Buffered(Bytes),
+}
+
+/// Limits on the client side of the exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    /// Largest request body.
+    pub max_body: u64,
+    /// Longest wait for the next body bytes.
+    pub read_timeout: Duration,
+}
+
+/// Sends a request (already encoded as BEGIN_REQUEST + PARAMS) with its body to `backend` and
+/// returns the response, whose body streams from a task that owns the backend connection.
+pub async fn forward(
+    backend: Arc<Backend>,
+    request_head: BytesMut,
+    body: RequestBody,
+    limits: ClientLimits,
+    what: String,
+) -> Response<Body> {
+    let (head_tx, head_rx) = oneshot::channel();
+    tokio::spawn(exchange(
+        backend.clone(),
+        request_head,
+        body,
+        limits,
+        head_tx,
+        what.clone(),
+    ));
+    match head_rx.await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::error!(
+                "fastcgi backend \"{}\": {what}: {e} -> {}",
+                backend.name,
+                e.status().as_u16()
+            );
+            e.response()
+        }
+        Err(_) => {
+            tracing::error!(
+                "fastcgi backend \"{}\": {what}: exchange ended without an answer",
+                backend.name
+            );
+            status_page(StatusCode::BAD_GATEWAY)
+        }
+    }
+}
+
+type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
+
+async fn exchange(
+    backend: Arc<Backend>,
+    request_head: BytesMut,
+    mut body: RequestBody,
+    limits: ClientLimits,
+    head_tx: HeadTx,
+    what: String,
+) {
+    let _in_flight = backend.enter();
+    let mut stream = match backend.connect().await {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = head_tx.send(Err(e));
+            return;
+        }
+    };
+    let outcome = match &mut stream {
+        BackendStream::Unix(s) => {
+            let (r, w) = s.split();
+            run(
+                &backend,
+                r,
+                w,
+                &request_head,
+                &mut body,
+                limits,
+                head_tx,
+                &what,
+            )
+            .await
+        }
+        BackendStream::Tcp(s) => {
+            let (r, w) = s.split();
+            run(
+                &backend,
+                r,
+                w,
+                &request_head,
+                &mut body,
+                limits,
+                head_tx,
+                &what,
+            )
+            .await
+        }
+    };
+    if outcome == Outcome::Reusable {
+        backend.release(stream);
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// The request ended cleanly on both sides: the connection may serve the next one.
+    Reusable,
+    /// Anything else: the connection is closed.
+    Done,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run<R, W>(
+    backend: &Backend,
+    r: R,
+    mut w: W,
+    request_head: &[u8],
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    head_tx: HeadTx,
+    what: &str,
+) -> Outcome
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = Reader {
+        r,
+        dec: ResponseDecoder::new(1, Limits::default()),
+        timeout: backend.read_timeout,
+        name: &backend.name,
+        stderr_line: Vec::new(),
+        stdout_ended: false,
+    };
+    let writer = write_request(&mut w, request_head, body, limits, backend.write_timeout);
+    tokio::pin!(writer);
+    let mut writer_state: Option<Result<(), GatewayError>> = None;
+    let mut head_tx = head_tx;
+
+    // Phase 1: until the response headers are complete.
+    let head = loop {
+        tokio::select! {
+            res = &mut writer, if writer_state.is_none() => {
+                match res {
+                    Err(e) if is_fatal_write_error(&e) => {
+                        let _ = head_tx.send(Err(e));
+                        return Outcome::Done;
+                    }
+                    res => writer_state = Some(res),
+                }
+            }
+            res = reader.next_head() => match res {
+                Ok(h) => break h,
+                Err(e) => {
+                    let _ = head_tx.send(Err(e));
+                    return Outcome::Done;
+                }
+            },
+            _ = head_tx.closed() => {
+                tracing::info!("fastcgi backend \"{}\": {what}: client went away before the response", backend.name);
+                return Outcome::Done;
+            }
+        }
+    };
+    let (CgiHead { status, headers }, first) = head;
+    let (body_tx, resp_body) = Body::channel();
+    let mut resp = Response::new(resp_body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    if head_tx.send(Ok(resp)).is_err() {
+        return Outcome::Done;
+    }
+
+    // Phase 2: stream the body; keep feeding stdin if the backend still reads it.
+    let mut pending = (!first.is_empty()).then_some(first);
+    loop {
+        let chunk = match pending.take() {
+            Some(c) => c,
+            None => {
+                let next = tokio::select! {
+                    res = &mut writer, if writer_state.is_none() => {
+                        match res {
+                            Err(e) if is_fatal_write_error(&e) => {
+                                tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
+                                let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+                                return Outcome::Done;
+                            }
+                            res => writer_state = Some(res),
+                        }
+                        continue;
+                    }
+                    res = reader.next_body_chunk() => res,
+                };
+                match next {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(
+                            "fastcgi backend \"{}\": {what}: {e} (response cut off)",
+                            backend.name
+                        );
+                        let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+                        return Outcome::Done;
+                    }
+                }
+            }
+        };
+        // Wait for room in the client's queue, still feeding the backend meanwhile.
+        let permit = loop {
+            tokio::select! {
+                p = body_tx.reserve() => break p,
+                res = &mut writer, if writer_state.is_none() => {
+                    if let Err(e) = &res
+                        && is_fatal_write_error(e)
+                    {
+                        tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
+                        return Outcome::Done;
+                    }
+                    writer_state = Some(res);
+                }
+            }
+        };
+        match permit {
+            Ok(p) => p.send(Ok(chunk)),
+            Err(_) => {
+                tracing::info!(
+                    "fastcgi backend \"{}\": {what}: client went away during the response",
+                    backend.name
+                );
+                return Outcome::Done;
+            }
+        }
+    }
+    reader.flush_stderr();
+    let clean_write = matches!(writer_state, Some(Ok(())));
+    if clean_write && reader.stdout_ended && reader.dec.buffered() == 0 {
+        Outcome::Reusable
+    } else {
+        Outcome::Done
+    }
+}
+
+/// Errors on the writing side that end the request; a failed write to the backend is not one
+/// of them, since the backend may have answered without reading the whole body.
+fn is_fatal_write_error(e: &GatewayError) -> bool {
+    !matches!(e, GatewayError::Read(_))
+}
+
+async fn write_all_timeout<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<(), GatewayError> {
+    match tokio::time::timeout(timeout, w.write_all(buf)).await {
+        Ok(Ok(())) => Ok(()),
+        // Reported as `Read` so the caller keeps reading the response (see is_fatal_write_error).
+        Ok(Err(e)) => Err(GatewayError::Read(e)),
+        Err(_) => Err(GatewayError::WriteTimeout(timeout)),
+    }
+}
+
+async fn write_request<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    head: &[u8],
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    write_timeout: Duration,
+) -> Result<(), GatewayError> {
+    let mut buf = BytesMut::with_capacity(head.len() + 16);
+    buf.extend_from_slice(head);
+    match body {
+        RequestBody::Buffered(b) => {
+            encode::stdin(&mut buf, 1, b);
+            encode::stdin_end(&mut buf, 1);
+            return write_all_timeout(w, &buf, write_timeout).await;
+        }
+        RequestBody::Stream(incoming) => {
+            if !http_body::Body::is_end_stream(incoming) {
+                write_all_timeout(w, &buf, write_timeout).await?;
+                buf.clear();
+            }
+            let mut total = 0u64;
+            loop {
+                let frame = tokio::time::timeout(limits.read_timeout, incoming.frame())
+                    .await
+                    .map_err(|_| GatewayError::ClientTimeout(limits.read_timeout))?;
+                match frame {
+                    None => break,
+                    Some(Err(e)) => return Err(GatewayError::ClientBody(e)),
+                    Some(Ok(f)) => {
+                        let Ok(data) = f.into_data() else { continue };
+                        total += data.len() as u64;
+                        if total > limits.max_body {
+                            return Err(GatewayError::BodyTooLarge(limits.max_body));
+                        }
+                        encode::stdin(&mut buf, 1, &data);
+                        write_all_timeout(w, &buf, write_timeout).await?;
+                        buf.clear();
+                    }
+                }
+            }
+        }
+    }
+    encode::stdin_end(&mut buf, 1);
+    write_all_timeout(w, &buf, write_timeout).await
+}
+
+/// The reading half of an exchange. Its methods only await the socket read, so they are
+/// cancel-safe: the decoder keeps everything between calls.
+struct Reader<'a, R> {
+    r: R,
+    dec: ResponseDecoder,
+    timeout: Duration,
+    name: &'a str,
+    stderr_line: Vec<u8>,
+    stdout_ended: bool,
+}
+
+/// Longest stderr line logged as one line; longer ones are cut.
+const MAX_STDERR_LINE: usize = 4096;
+
+impl<R: AsyncRead + Unpin> Reader<'_, R> {
+    async fn fill(&mut self) -> Result<(), GatewayError> {
+        let buf = self.dec.buffer_mut();
+        if buf.capacity() - buf.len() < 8192 {
+            buf.reserve(64 << 10);
+        }
+        match tokio::time::timeout(self.timeout, self.r.read_buf(buf)).await {
+            Err(_) => Err(GatewayError::ReadTimeout(self.timeout)),
+            Ok(Err(e)) => Err(GatewayError::Read(e)),
+            Ok(Ok(0)) => Err(GatewayError::Closed(if self.dec.buffered() > 0 {
+                "in the middle of a record"
+            } else {
+                "before END_REQUEST"
+            })),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    fn on_stderr(&mut self, data: &[u8]) {
+        for &b in data {
+            if b == b'\n' || self.stderr_line.len() >= MAX_STDERR_LINE {
+                self.flush_stderr();
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            self.stderr_line.push(b);
+        }
+    }
+
+    fn flush_stderr(&mut self) {
+        if self.stderr_line.is_empty() {
+            return;
+        }
+        let line = String::from_utf8_lossy(&self.stderr_line);
+        tracing::warn!(
+            "fastcgi backend \"{}\" stderr: {}",
+            self.name,
+            line.trim_end_matches('\r')
+        );
+        self.stderr_line.clear();
+    }
+
+    /// The next event that matters to the caller: stdout data (`Some`), or END_REQUEST
+    /// (`None`). Stderr is logged on the way.
+    async fn next_stdout(&mut self) -> Result<Option<Bytes>, GatewayError> {
+        loop {
+            while let Some(ev) = self.dec.next_event()? {
+                match ev {
+                    ResponseEvent::Stdout(b) => return Ok(Some(b)),
+                    ResponseEvent::StdoutEnd => self.stdout_ended = true,
+                    ResponseEvent::Stderr(b) => self.on_stderr(&b),
+                    ResponseEvent::StderrEnd => self.flush_stderr(),
+                    ResponseEvent::EndRequest(end) => {
+                        if end.protocol_status != ProtocolStatus::RequestComplete {
+                            return Err(GatewayError::Refused(end.protocol_status));
+                        }
+                        return Ok(None);
+                    }
+                    ResponseEvent::GetValuesResult(_) | ResponseEvent::UnknownType(_) => {}
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn next_head(&mut self) -> Result<(CgiHead, Bytes), GatewayError> {
+        let mut acc = BytesMut::new();
+        loop {
+            let Some(chunk) = self.next_stdout().await? else {
+                return Err(GatewayError::NoHead);
+            };
+            // Most heads arrive whole in the first record: parse in place, no copy.
+            let buf: &[u8] = if acc.is_empty() {
+                &chunk
+            } else {
+                acc.extend_from_slice(&chunk);
+                &acc
+            };
+            if let Some((head_len, body_start)) = find_head_end(buf) {
+                let head = parse_head(&buf[..head_len])?;
+                let rest = if acc.is_empty() {
+                    chunk.slice(body_start..)
+                } else {
+                    acc.split_off(body_start).freeze()
+                };
+                return Ok((head, rest));
+            }
+            if buf.len() > MAX_HEAD {
+                return Err(CgiError::TooLarge.into());
+            }
+            if acc.is_empty() {
+                acc.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    async fn next_body_chunk(&mut self) -> Result<Option<Bytes>, GatewayError> {
+        self.next_stdout().await
+    }
+}

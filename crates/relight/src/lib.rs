@@ -1,0 +1,18 @@
+//! relight: a web server whose FastCGI backends always come back.
+//!
+//! The binary (`main.rs`) is a thin edge over this library: [`config`] reads the configuration,
+//! [`server`] runs the HTTP front end, which hands each request to [`gateway`] (FastCGI) or
+//! [`static_files`].
+
+pub mod body;
+pub mod config;
+pub mod conn;
+pub mod gateway;
+pub mod httpdate;
+pub mod log;
+pub mod mime;
+pub mod respond;
+pub mod route;
+pub mod server;
+pub mod static_files;
+pub mod urlpath;

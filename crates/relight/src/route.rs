@@ -1,0 +1,79 @@
+//! Which handler a request goes to, decided on the normalized path: the first FastCGI backend
+//! (in configuration order) with a matching rule, else static files. The split of the path
+//! into SCRIPT_NAME and PATH_INFO is lighttpd's.
+
+use std::sync::Arc;
+
+use crate::config::MatchRule;
+use crate::gateway::Backend;
+use crate::static_files::StaticFiles;
+
+/// Where a request goes.
+#[derive(Debug)]
+pub enum Route<'a> {
+    /// To a FastCGI backend.
+    Fastcgi {
+        /// The backend.
+        backend: &'a Arc<Backend>,
+        /// SCRIPT_NAME.
+        script_name: &'a str,
+        /// PATH_INFO (may be empty).
+        path_info: &'a str,
+    },
+    /// A backend's rule matched but its script is not there (check-local): 404.
+    MissingScript,
+    /// To the static file handler.
+    Static,
+}
+
+/// Routes the normalized `path`.
+pub fn route<'a>(backends: &'a [Arc<Backend>], files: &StaticFiles, path: &'a str) -> Route<'a> {
+    for b in backends {
+        for rule in &b.matches {
+            match rule {
+                MatchRule::Prefix(prefix) => {
+                    if !path.starts_with(prefix.as_str()) {
+                        continue;
+                    }
+                    // SCRIPT_NAME runs to the first slash at or after the end of the prefix.
+                    let split = path[prefix.len()..]
+                        .find('/')
+                        .map_or(path.len(), |i| prefix.len() + i);
+                    let (script_name, path_info) = path.split_at(split);
+                    if b.check_local == Some(true) && !files.is_local_file(script_name) {
+                        return Route::MissingScript;
+                    }
+                    return Route::Fastcgi {
+                        backend: b,
+                        script_name,
+                        path_info,
+                    };
+                }
+                MatchRule::Extension(ext) => {
+                    let check = b.check_local != Some(false);
+                    let mut matched = false;
+                    // Every place a path segment ends with the extension, shortest first.
+                    for (i, _) in path.match_indices(ext.as_str()) {
+                        let end = i + ext.len();
+                        if end != path.len() && path.as_bytes()[end] != b'/' {
+                            continue;
+                        }
+                        matched = true;
+                        let (script_name, path_info) = path.split_at(end);
+                        if !check || files.is_local_file(script_name) {
+                            return Route::Fastcgi {
+                                backend: b,
+                                script_name,
+                                path_info,
+                            };
+                        }
+                    }
+                    if matched {
+                        return Route::MissingScript;
+                    }
+                }
+            }
+        }
+    }
+    Route::Static
+}

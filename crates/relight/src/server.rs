@@ -1,0 +1,455 @@
+//! The HTTP front end: binds the listeners, accepts connections up to the limit, serves each
+//! with hyper, dispatches each request to a FastCGI backend or the static files, and shuts down
+//! on SIGINT (gracefully) or SIGTERM (at once).
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::BytesMut;
+use fcgi_proto::Role;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use crate::body::{Body, Finish, Tracked};
+use crate::config::Config;
+use crate::conn::{ConnIo, ConnShared};
+use crate::gateway::params::{CgiRequest, encode_path, encode_request_head};
+use crate::gateway::{Backend, ClientLimits, RequestBody};
+use crate::log::{AccessEntry, AccessLog};
+use crate::respond::status_page;
+use crate::route::{Route, route};
+use crate::static_files::StaticFiles;
+use crate::urlpath;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The document root could not be opened.
+    #[error("document_root {path}: {source}")]
+    DocumentRoot {
+        /// The root.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The access log could not be opened.
+    #[error("access_log {path}: {source}")]
+    AccessLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// Everything a request handler needs, shared by all connections.
+#[derive(Debug)]
+pub struct State {
+    config: Config,
+    files: StaticFiles,
+    backends: Vec<Arc<Backend>>,
+    access_log: Option<AccessLog>,
+    server_header: Option<HeaderValue>,
+}
+
+impl State {
+    /// Builds the shared state from a checked configuration.
+    pub fn new(config: Config) -> Result<State, StartError> {
+        let root = config.server.document_root.get_ref().clone();
+        let files = StaticFiles::new(&root, config.server.index_files.clone())
+            .map_err(|source| StartError::DocumentRoot { path: root, source })?;
+        let access_log = match &config.server.access_log {
+            Some(p) => Some(AccessLog::open(p).map_err(|source| StartError::AccessLog {
+                path: p.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let backends = config
+            .fastcgi
+            .iter()
+            .map(|c| Arc::new(Backend::new(c)))
+            .collect();
+        let server_header = HeaderValue::from_str(&config.server.server_tag)
+            .ok()
+            .filter(|v| !v.is_empty());
+        Ok(State {
+            config,
+            files,
+            backends,
+            access_log,
+            server_header,
+        })
+    }
+}
+
+/// A running server's listeners, bound and ready.
+pub struct Server {
+    state: Arc<State>,
+    listeners: Vec<TcpListener>,
+}
+
+impl Server {
+    /// Binds every listen address (all or none).
+    pub async fn bind(config: Config) -> Result<Server, StartError> {
+        let mut listeners = Vec::new();
+        for addr in &config.server.listen {
+            let l = TcpListener::bind(addr.0)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: addr.0,
+                    source,
+                })?;
+            listeners.push(l);
+        }
+        Ok(Server {
+            state: Arc::new(State::new(config)?),
+            listeners,
+        })
+    }
+
+    /// The bound addresses (useful when a port was 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM.
+    pub async fn run(self, grace: Duration) -> io::Result<()> {
+        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        let mut sigterm =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let max = self.state.config.server.max_connections;
+        let limit = Arc::new(Semaphore::new(max));
+        for l in self.listeners {
+            tokio::spawn(accept_loop(
+                l,
+                self.state.clone(),
+                limit.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        for a in &self.state.config.server.listen {
+            tracing::info!(
+                "relight {} listening on http://{}",
+                env!("CARGO_PKG_VERSION"),
+                a.0
+            );
+        }
+        let graceful = tokio::select! {
+            _ = sigint.recv() => true,
+            _ = sigterm.recv() => false,
+        };
+        let _ = stop_tx.send(true);
+        if graceful {
+            tracing::info!(
+                "SIGINT: graceful shutdown, waiting up to {grace:?} for in-flight requests"
+            );
+            let deadline = tokio::time::Instant::now() + grace;
+            while limit.available_permits() < max && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let open = max - limit.available_permits();
+            if open > 0 {
+                tracing::warn!("shutdown: closing {open} connection(s) still open after {grace:?}");
+            }
+        } else {
+            tracing::info!("SIGTERM: shutting down now");
+        }
+        Ok(())
+    }
+}
+
+async fn accept_loop(
+    l: TcpListener,
+    state: Arc<State>,
+    limit: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let local = l.local_addr().ok();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let accepted = tokio::select! {
+            a = l.accept() => a,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let local = stream.local_addr().ok().or(local).unwrap_or(remote);
+                let state = state.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    serve_connection(state, stream, remote, local, stop).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::error!("accept on {local:?} failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    state: Arc<State>,
+    stream: TcpStream,
+    remote: SocketAddr,
+    local: SocketAddr,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let s = &state.config.server;
+    let shared = Arc::new(ConnShared::default());
+    let io = ConnIo::new(
+        stream,
+        shared.clone(),
+        s.keep_alive_timeout.0,
+        s.write_timeout.0,
+    );
+    let svc_state = state.clone();
+    let svc = service_fn(move |req| {
+        let state = svc_state.clone();
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(handle(state, req, remote, local, shared).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.header_timeout.0)
+        .max_buf_size(s.max_header_size.0 as usize)
+        .keep_alive(true)
+        .pipeline_flush(true)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection from {remote}: {e}");
+    }
+}
+
+/// Runs when a response body is done: ends the request on the connection and writes the
+/// access log line.
+pub struct Done {
+    shared: Arc<ConnShared>,
+    access: Option<(Arc<State>, AccessEntry)>,
+}
+
+impl Finish for Done {
+    fn finish(self, sent: u64, _completed: bool) {
+        self.shared.request_finished();
+        if let Some((state, entry)) = self.access
+            && let Some(log) = &state.access_log
+        {
+            log.write(&entry, sent);
+        }
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    local: SocketAddr,
+    shared: Arc<ConnShared>,
+) -> Response<Tracked<Done>> {
+    shared.request_started();
+    let entry = state.access_log.as_ref().map(|_| AccessEntry {
+        remote,
+        time: SystemTime::now(),
+        request_line: format!("{} {} {:?}", req.method(), req.uri(), req.version()),
+        status: 0,
+        referer: header_string(&req, header::REFERER),
+        user_agent: header_string(&req, header::USER_AGENT),
+    });
+    let mut resp = dispatch(&state, req, remote, local).await;
+    if let Some(v) = &state.server_header {
+        resp.headers_mut().insert(header::SERVER, v.clone());
+    }
+    let status = resp.status().as_u16();
+    let done = Done {
+        shared,
+        access: entry.map(|mut e| {
+            e.status = status;
+            (state.clone(), e)
+        }),
+    };
+    resp.map(|b| Tracked::new(b, done))
+}
+
+fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// Largest chunked request body read into memory before it is sent on (a FastCGI request needs
+/// CONTENT_LENGTH up front); larger chunked bodies are refused with 411.
+const MAX_BUFFERED_CHUNKED: u64 = 1 << 20;
+
+async fn dispatch(
+    state: &Arc<State>,
+    req: Request<Incoming>,
+    remote: SocketAddr,
+    local: SocketAddr,
+) -> Response<Body> {
+    let s = &state.config.server;
+    let raw_path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let path = match urlpath::normalize(&raw_path) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!("{remote}: bad request path {raw_path:?}: {e}");
+            return status_page(StatusCode::BAD_REQUEST);
+        }
+    };
+    let declared_len = match req.headers().get(header::CONTENT_LENGTH) {
+        None => None,
+        Some(v) => match v.to_str().ok().and_then(|v| v.parse::<u64>().ok()) {
+            Some(n) => Some(n),
+            None => return status_page(StatusCode::BAD_REQUEST),
+        },
+    };
+    if declared_len.is_some_and(|n| n > s.max_request_body.0) {
+        tracing::info!(
+            "{remote}: request body of {} bytes over max_request_body ({})",
+            declared_len.unwrap_or(0),
+            s.max_request_body.0
+        );
+        return status_page(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let path = state.files.index_for(&path).unwrap_or(path);
+    match route(&state.backends, &state.files, &path) {
+        Route::Static => {
+            state
+                .files
+                .serve(req.method(), &path, query.as_deref(), req.headers())
+                .await
+        }
+        Route::MissingScript => status_page(StatusCode::NOT_FOUND),
+        Route::Fastcgi {
+            backend,
+            script_name,
+            path_info,
+        } => {
+            let (parts, incoming) = req.into_parts();
+            let (body, content_length) = match declared_len {
+                Some(n) => (RequestBody::Stream(incoming), n),
+                None if http_body::Body::is_end_stream(&incoming) => {
+                    (RequestBody::Stream(incoming), 0)
+                }
+                None => {
+                    // Chunked: CONTENT_LENGTH must be known before the params are sent.
+                    let limit = s.max_request_body.0.min(MAX_BUFFERED_CHUNKED);
+                    match read_limited(incoming, limit, s.read_timeout.0).await {
+                        Ok(b) => {
+                            let n = b.len() as u64;
+                            (RequestBody::Buffered(b), n)
+                        }
+                        Err(status) => return status_page(status),
+                    }
+                }
+            };
+            let request_uri = parts
+                .uri
+                .path_and_query()
+                .map_or(raw_path.as_str(), |pq| pq.as_str());
+            let mut normalized = encode_path(&path);
+            if let Some(q) = &query {
+                normalized.push('?');
+                normalized.push_str(q);
+            }
+            let cgi = CgiRequest {
+                method: &parts.method,
+                version: parts.version,
+                request_uri,
+                query: query.as_deref().unwrap_or(""),
+                script_name,
+                path_info,
+                redirect_uri: (normalized != request_uri).then_some(normalized.as_str()),
+                document_root: state.files.root(),
+                server_software: &s.server_tag,
+                remote,
+                local,
+                https: false,
+                headers: &parts.headers,
+                content_length,
+            };
+            let mut head = BytesMut::with_capacity(1024);
+            encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);
+            let limits = ClientLimits {
+                max_body: s.max_request_body.0,
+                read_timeout: s.read_timeout.0,
+            };
+            let what = format!("{} {}", parts.method, request_uri);
+            let mut resp = crate::gateway::forward(backend.clone(), head, body, limits, what).await;
+            if parts.method == Method::HEAD {
+                *resp.body_mut() = Body::Empty;
+            }
+            resp
+        }
+    }
+}
+
+/// Reads a whole (chunked) body of at most `limit` bytes.
+async fn read_limited(
+    mut body: Incoming,
+    limit: u64,
+    timeout: Duration,
+) -> Result<bytes::Bytes, StatusCode> {
+    let mut buf = BytesMut::new();
+    loop {
+        let frame = tokio::time::timeout(timeout, body.frame())
+            .await
+            .map_err(|_| StatusCode::REQUEST_TIMEOUT)?;
+        match frame {
+            None => return Ok(buf.freeze()),
+            Some(Err(_)) => return Err(StatusCode::BAD_REQUEST),
+            Some(Ok(f)) => {
+                if let Ok(d) = f.into_data() {
+                    if buf.len() as u64 + d.len() as u64 > limit {
+                        tracing::info!(
+                            "chunked request body over {limit} bytes: 411 (send Content-Length)"
+                        );
+                        return Err(if limit < MAX_BUFFERED_CHUNKED {
+                            StatusCode::PAYLOAD_TOO_LARGE
+                        } else {
+                            StatusCode::LENGTH_REQUIRED
+                        });
+                    }
+                    buf.extend_from_slice(&d);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! Static files under the document root: GET and HEAD, conditional requests (ETag,
+//! Last-Modified), one byte range, and never anything outside the root (symlinks that leave it
+//! are refused). Directory listings are never made.
+
+use std::io::{self, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use bytes::BytesMut;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::body::Body;
+use crate::respond::{moved_permanently, status_page};
+
+/// Files up to this size are read in one piece; larger ones are streamed in chunks this big.
+const CHUNK: usize = 64 << 10;
+
+/// The document root and how to serve it.
+#[derive(Debug)]
+pub struct StaticFiles {
+    root: PathBuf,
+    canonical_root: PathBuf,
+    index_files: Vec<String>,
+}
+
+impl StaticFiles {
+    /// Serves `root`, trying `index_files` for directories.
+    pub fn new(root: &Path, index_files: Vec<String>) -> io::Result<StaticFiles> {
+        Ok(StaticFiles {
+            root: root.to_owned(),
+            canonical_root: root.canonicalize()?,
+            index_files,
+        })
+    }
+
+    /// The document root as configured.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file system path of a normalized URL path.
+    pub fn fs_path(&self, url_path: &str) -> PathBuf {
+        self.root.join(url_path.trim_start_matches('/'))
+    }
+
+    /// If `url_path` names a directory (ends with `/`) holding one of the index files, the URL
+    /// path of that file (lighttpd's mod_indexfile, which runs before routing).
+    pub fn index_for(&self, url_path: &str) -> Option<String> {
+        if !url_path.ends_with('/') {
+            return None;
+        }
+        let dir = self.fs_path(url_path);
+        self.index_files
+            .iter()
+            .find(|name| dir.join(name).is_file())
+            .map(|name| format!("{url_path}{name}"))
+    }
+
+    /// Whether `url_path` is a regular file inside the root (lighttpd's check-local).
+    pub fn is_local_file(&self, url_path: &str) -> bool {
+        let p = self.fs_path(url_path);
+        p.is_file() && self.inside_root(&p)
+    }
+
+    fn inside_root(&self, p: &Path) -> bool {
+        p.canonicalize()
+            .is_ok_and(|c| c.starts_with(&self.canonical_root))
+    }
+
+    /// Answers a request for `url_path` (normalized) with the file it names.
+    pub async fn serve(
+        &self,
+        method: &Method,
+        url_path: &str,
+        query: Option<&str>,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            let mut r = status_page(StatusCode::METHOD_NOT_ALLOWED);
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return r;
+        }
+        let path = self.fs_path(url_path);
+        let meta = match tokio::fs::metadata(&path).await {
+            Ok(m) => m,
+            Err(e) => return io_error_page(&e),
+        };
+        if meta.is_dir() {
+            if !url_path.ends_with('/') {
+                let mut loc = format!("{url_path}/");
+                if let Some(q) = query {
+                    loc.push('?');
+                    loc.push_str(q);
+                }
+                return moved_permanently(&loc);
+            }
+            return status_page(StatusCode::FORBIDDEN);
+        }
+        if !meta.is_file() || !self.inside_root(&path) {
+            return status_page(StatusCode::FORBIDDEN);
+        }
+        let len = meta.len();
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), len, meta.mtime());
+        let last_modified = crate::httpdate::format(mtime);
+
+        let mut resp = Response::new(Body::Empty);
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::mime::for_path(url_path)),
+        );
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(
+            header::ETAG,
+            HeaderValue::from_str(&etag).expect("hex etag"),
+        );
+        h.insert(
+            header::LAST_MODIFIED,
+            HeaderValue::from_str(&last_modified).expect("http date"),
+        );
+
+        if not_modified(headers, &etag, mtime) {
+            *resp.status_mut() = StatusCode::NOT_MODIFIED;
+            resp.headers_mut().remove(header::CONTENT_TYPE);
+            return resp;
+        }
+
+        let range = match headers.get(header::RANGE) {
+            Some(r) if if_range_holds(headers, &etag, &last_modified) => {
+                parse_range(r.to_str().unwrap_or(""), len)
+            }
+            _ => RangeSpec::Full,
+        };
+        let (start, count) = match range {
+            RangeSpec::Full => (0, len),
+            RangeSpec::Unsatisfiable => {
+                let mut r = status_page(StatusCode::RANGE_NOT_SATISFIABLE);
+                r.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}")).expect("digits"),
+                );
+                return r;
+            }
+            RangeSpec::Part(s, e) => {
+                *resp.status_mut() = StatusCode::PARTIAL_CONTENT;
+                resp.headers_mut().insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes {s}-{e}/{len}")).expect("digits"),
+                );
+                (s, e - s + 1)
+            }
+        };
+        resp.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        if method == Method::HEAD || count == 0 {
+            return resp;
+        }
+        let mut file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) => return io_error_page(&e),
+        };
+        if start > 0
+            && let Err(e) = file.seek(SeekFrom::Start(start)).await
+        {
+            return io_error_page(&e);
+        }
+        if count <= CHUNK as u64 {
+            let mut buf = BytesMut::zeroed(count as usize);
+            match file.read_exact(&mut buf).await {
+                Ok(_) => *resp.body_mut() = Body::full(buf.freeze()),
+                Err(e) => return io_error_page(&e),
+            }
+            return resp;
+        }
+        let (tx, body) = Body::channel();
+        tokio::spawn(async move {
+            let mut left = count;
+            while left > 0 {
+                let want = left.min(CHUNK as u64) as usize;
+                let mut buf = BytesMut::zeroed(want);
+                let r = match file.read_exact(&mut buf).await {
+                    Ok(_) => Ok(buf.freeze()),
+                    Err(e) => Err(e),
+                };
+                let failed = r.is_err();
+                if tx.send(r).await.is_err() || failed {
+                    return;
+                }
+                left -= want as u64;
+            }
+        });
+        *resp.body_mut() = body;
+        resp
+    }
+}
+
+fn io_error_page(e: &io::Error) -> Response<Body> {
+    status_page(match e.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StatusCode::NOT_FOUND,
+        io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+        _ => {
+            tracing::error!("static file: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    })
+}
+
+fn etag_matches(list: &str, etag: &str) -> bool {
+    list.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+/// RFC 9110 13.2.2: If-None-Match wins over If-Modified-Since.
+fn not_modified(h: &HeaderMap, etag: &str, mtime: SystemTime) -> bool {
+    if let Some(inm) = h.get(header::IF_NONE_MATCH) {
+        return etag_matches(inm.to_str().unwrap_or(""), etag);
+    }
+    if let Some(ims) = h
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::httpdate::parse)
+    {
+        // Compare at the one-second resolution of HTTP dates.
+        let secs = |t: SystemTime| {
+            t.duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        return secs(mtime) <= secs(ims);
+    }
+    false
+}
+
+fn if_range_holds(h: &HeaderMap, etag: &str, last_modified: &str) -> bool {
+    match h.get(header::IF_RANGE).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) => v == etag || v == last_modified,
+    }
+}
+
+/// What a Range header asks of a file of `len` bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    /// Send it all (no range, several ranges, or a header we do not understand).
+    Full,
+    /// Bytes `start..=end`.
+    Part(u64, u64),
+    /// 416.
+    Unsatisfiable,
+}
+
+fn parse_range(v: &str, len: u64) -> RangeSpec {
+    let Some(spec) = v.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full; // several ranges: the whole file is a valid answer
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    match (a.is_empty(), b.is_empty()) {
+        (true, false) => match parse(b) {
+            Some(0) => RangeSpec::Unsatisfiable,
+            Some(n) if len > 0 => RangeSpec::Part(len.saturating_sub(n), len - 1),
+            Some(_) => RangeSpec::Unsatisfiable,
+            None => RangeSpec::Full,
+        },
+        (false, _) => {
+            let Some(start) = parse(a) else {
+                return RangeSpec::Full;
+            };
+            let end = if b.is_empty() {
+                Some(u64::MAX)
+            } else {
+                parse(b)
+            };
+            match end {
+                None => RangeSpec::Full,
+                Some(end) if end < start => RangeSpec::Full,
+                Some(_) if start >= len => RangeSpec::Unsatisfiable,
+                Some(end) => RangeSpec::Part(start, end.min(len - 1)),
+            }
+        }
+        (true, true) => RangeSpec::Full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeSpec::Part(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), RangeSpec::Part(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), RangeSpec::Part(90, 99));
+        assert_eq!(parse_range("bytes=-200", 100), RangeSpec::Part(0, 99));
+        assert_eq!(parse_range("bytes=50-500", 100), RangeSpec::Part(50, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range("bytes=-0", 100), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeSpec::Full);
+        assert_eq!(parse_range("items=0-1", 100), RangeSpec::Full);
+        assert_eq!(parse_range("bytes=9-3", 100), RangeSpec::Full);
+        assert_eq!(parse_range("bytes=-1", 0), RangeSpec::Unsatisfiable);
+    }
+
+    #[test]
+    fn etag_lists() {
+        assert!(etag_matches("\"a\", \"b\"", "\"b\""));
+        assert!(etag_matches("W/\"b\"", "\"b\""));
+        assert!(etag_matches("*", "\"b\""));
+        assert!(!etag_matches("\"c\"", "\"b\""));
+    }
+}

@@ -1,0 +1,125 @@
+//! The request path as the server sees it: percent-decoded, then simplified (`.`/`..`
+//! segments and repeated slashes removed, `..` clamped at the root), as lighttpd does before any
+//! module runs. Nothing derived from a URL reaches the file system without passing here.
+
+/// Why a request path was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// The path does not start with `/`.
+    #[error("request path does not start with '/'")]
+    NotAbsolute,
+    /// A `%` not followed by two hex digits.
+    #[error("bad percent-encoding in request path")]
+    BadEscape,
+    /// The decoded path contains a NUL byte.
+    #[error("NUL byte in request path")]
+    Nul,
+    /// The decoded path is not UTF-8.
+    #[error("request path is not UTF-8 after decoding")]
+    NotUtf8,
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Decodes `%XX` escapes.
+pub fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (Some(h), Some(l)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            ) else {
+                return Err(PathError::BadEscape);
+            };
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Decodes and simplifies a request path. The result starts with `/`, has no `.` or `..`
+/// segments and no empty segments, and keeps a trailing slash if the input had one.
+pub fn normalize(raw_path: &str) -> Result<String, PathError> {
+    if !raw_path.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let decoded = percent_decode(raw_path)?;
+    if decoded.contains(&0) {
+        return Err(PathError::Nul);
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for seg in decoded.split('/') {
+        trailing_slash = false;
+        match seg {
+            "" | "." => trailing_slash = true,
+            ".." => {
+                segments.pop();
+                trailing_slash = true;
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(decoded.len());
+    for s in &segments {
+        out.push('/');
+        out.push_str(s);
+    }
+    if trailing_slash || segments.is_empty() {
+        out.push('/');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simplifies_like_lighttpd() {
+        assert_eq!(normalize("/").unwrap(), "/");
+        assert_eq!(normalize("/a/b").unwrap(), "/a/b");
+        assert_eq!(normalize("/a/b/").unwrap(), "/a/b/");
+        assert_eq!(normalize("//a///b").unwrap(), "/a/b");
+        assert_eq!(normalize("/a/./b/.").unwrap(), "/a/b/");
+        assert_eq!(normalize("/a/../b").unwrap(), "/b");
+        assert_eq!(normalize("/a/b/..").unwrap(), "/a/");
+        assert_eq!(normalize("/app/a%20b/%2e%2e/c").unwrap(), "/app/c");
+        assert_eq!(normalize("/app/a%2fb/../c").unwrap(), "/app/a/c");
+    }
+
+    #[test]
+    fn never_escapes_the_root() {
+        assert_eq!(normalize("/../../etc/passwd").unwrap(), "/etc/passwd");
+        assert_eq!(
+            normalize("/%2e%2e/%2E%2E/etc/passwd").unwrap(),
+            "/etc/passwd"
+        );
+        assert_eq!(normalize("/..%2f..%2fetc/passwd").unwrap(), "/etc/passwd");
+        assert_eq!(normalize("/a/..").unwrap(), "/");
+    }
+
+    #[test]
+    fn refuses_bad_input() {
+        assert_eq!(normalize("a/b"), Err(PathError::NotAbsolute));
+        assert_eq!(normalize("/a%2"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%zz"), Err(PathError::BadEscape));
+        assert_eq!(normalize("/a%00b"), Err(PathError::Nul));
+        assert_eq!(normalize("/a%ff"), Err(PathError::NotUtf8));
+    }
+}

@@ -1,0 +1,74 @@
+/* A FastCGI program written against libfcgi, as the embedded devices relight serves use.
+ *
+ * It answers from its QUERY_STRING:
+ *   (default)        text/plain: every param as NAME=value, sorted, then "body=<length>"
+ *   mode=echo        the request body, streamed back as it is read
+ *   mode=stderr      writes "stderr line from echo" to FastCGI stderr, then as default
+ *   mode=status      answers "Status: 418 I'm a teapot"
+ *   mode=location    answers "Location: /elsewhere" and no Status
+ *   mode=lf          header block ended with bare LF instead of CRLF
+ *   mode=big&n=N     N bytes of 'x' as the body
+ */
+#include <fcgiapp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static const char *mode_of(const char *qs) {
+    if (!qs) return "";
+    const char *m = strstr(qs, "mode=");
+    return m ? m + 5 : "";
+}
+
+static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+int main(void) {
+    FCGX_Request req;
+    FCGX_Init();
+    FCGX_InitRequest(&req, 0, 0);
+    static char buf[65536];
+    while (FCGX_Accept_r(&req) >= 0) {
+        const char *mode = mode_of(FCGX_GetParam("QUERY_STRING", req.envp));
+        if (starts(mode, "echo")) {
+            FCGX_PutS("Content-Type: application/octet-stream\r\n\r\n", req.out);
+            int n;
+            while ((n = FCGX_GetStr(buf, sizeof buf, req.in)) > 0) FCGX_PutStr(buf, n, req.out);
+        } else if (starts(mode, "status")) {
+            FCGX_PutS("Status: 418 I'm a teapot\r\nContent-Type: text/plain\r\n\r\nteapot\n", req.out);
+        } else if (starts(mode, "location")) {
+            FCGX_PutS("Location: /elsewhere\r\n\r\n", req.out);
+        } else if (starts(mode, "lf")) {
+            FCGX_PutS("Content-Type: text/plain\nX-Mode: lf\n\nbare lf\n", req.out);
+        } else if (starts(mode, "big")) {
+            const char *n = strstr(FCGX_GetParam("QUERY_STRING", req.envp), "n=");
+            long total = n ? atol(n + 2) : 0;
+            FCGX_PutS("Content-Type: application/octet-stream\r\n\r\n", req.out);
+            memset(buf, 'x', sizeof buf);
+            while (total > 0) {
+                int chunk = total > (long)sizeof buf ? (int)sizeof buf : (int)total;
+                FCGX_PutStr(buf, chunk, req.out);
+                total -= chunk;
+            }
+        } else {
+            if (starts(mode, "stderr")) FCGX_PutS("stderr line from echo\n", req.err);
+            int count = 0;
+            while (req.envp[count]) count++;
+            char **sorted = malloc(sizeof(char *) * (count + 1));
+            memcpy(sorted, req.envp, sizeof(char *) * count);
+            qsort(sorted, count, sizeof(char *), cmp);
+            FCGX_PutS("Content-Type: text/plain\r\n\r\n", req.out);
+            for (int i = 0; i < count; i++) FCGX_FPrintF(req.out, "%s\n", sorted[i]);
+            free(sorted);
+            long len = 0;
+            int n;
+            while ((n = FCGX_GetStr(buf, sizeof buf, req.in)) > 0) len += n;
+            FCGX_FPrintF(req.out, "body=%ld\n", len);
+        }
+        FCGX_Finish_r(&req);
+    }
+    return 0;
+}
