@@ -434,7 +434,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.starts_with("/tmp/test.toml:2:11: invalid listen address"),
+            err.starts_with("/tmp/test.toml:2:10: invalid listen address"),
             "{err}"
         );
         let base = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n";
@@ -444,7 +444,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            err.starts_with("/tmp/test.toml:6:10: invalid match \"php\""),
+            err.starts_with("/tmp/test.toml:6:9: invalid match \"php\""),
             "{err}"
         );
         let err = parse(&format!(
