@@ -1,0 +1,300 @@
+//! Test harness: real processes only. Builds the C libfcgi peers, starts relight (the real
+//! binary) with a generated config, starts backends on sockets the test owns, and speaks HTTP
+//! with curl or raw bytes.
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        // Unix socket paths are limited to 108 bytes: keep this short.
+        let p = PathBuf::from(format!(
+            "/tmp/rl-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles `tests/peers/<name>.c` against libfcgi (once per test binary run) and returns the
+/// executable.
+pub fn c_peer(name: &str) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/peers/{name}.c"));
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("peer-{name}"));
+    let fresh = |o: &Path| {
+        let (Ok(a), Ok(b)) = (std::fs::metadata(o), std::fs::metadata(&src)) else {
+            return false;
+        };
+        a.modified().unwrap() >= b.modified().unwrap()
+    };
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if fresh(&out) {
+        return out;
+    }
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let st = Command::new("cc")
+        .args(["-O2", "-Wall", "-o"])
+        .arg(&tmp)
+        .arg(&src)
+        .arg("-lfcgi")
+        .status()
+        .expect("cc runs (the test setup installs gcc and libfcgi-dev)");
+    assert!(st.success(), "compiling {} failed", src.display());
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (by number) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status();
+    }
+
+    /// Waits up to `d` for the process to exit.
+    pub fn wait_exit(&mut self, d: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    /// SIGTERM first, so servers stop what they spawned; SIGKILL if that takes over 3 s.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal("TERM");
+            if self.wait_exit(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a FastCGI program the way web servers do: its listening socket (owned by the test)
+/// on fd 0.
+pub fn spawn_fcgi_unix(program: &Path, socket: &Path, args: &[&str]) -> Proc {
+    let _ = std::fs::remove_file(socket);
+    let l = UnixListener::bind(socket).unwrap();
+    let fd: OwnedFd = l.into();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::from(fd))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc { child }
+}
+
+/// Waits until something accepts on `addr`.
+pub fn wait_listening(addr: &str, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {addr} after {d:?}");
+}
+
+/// A running relight.
+pub struct Relight {
+    pub proc: Proc,
+    pub port: u16,
+    pub dir: TempDir,
+}
+
+impl Relight {
+    /// Starts relight with `[server]` on a free port, the given document root and extra
+    /// server keys, plus `rest` (e.g. `[[fastcgi]]` tables).
+    pub fn start(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
+        let dir = TempDir::new("relight");
+        let port = free_port();
+        let config = format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\naccess_log = \"{}\"\n{server_extra}\n{rest}\n",
+            docroot.display(),
+            dir.join("error.log").display(),
+            dir.join("access.log").display(),
+        );
+        let cfg = dir.join("relight.toml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_relight"))
+            .arg("-D")
+            .arg("-f")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let proc = Proc { child };
+        wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+        Relight { proc, port, dir }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default()
+    }
+
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
+    /// Resident memory (VmRSS) in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.proc.pid(), "VmRSS:")
+    }
+}
+
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A response as curl saw it.
+#[derive(Debug)]
+pub struct CurlResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl CurlResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `NAME=value` lines of the echo peer, as a map.
+    pub fn params(&self) -> std::collections::BTreeMap<String, String> {
+        self.text()
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+            .collect()
+    }
+}
+
+/// Runs curl with `args` (a URL among them) and parses the response.
+pub fn curl(args: &[&str]) -> CurlResponse {
+    let dir = TempDir::new("curl");
+    let head_file = dir.join("head");
+    let out: Output = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "30", "-D"])
+        .arg(&head_file)
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let head = std::fs::read_to_string(&head_file).unwrap_or_default();
+    // The last header block (after any 100 Continue).
+    let last = head
+        .split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .last()
+        .unwrap_or("")
+        .to_string();
+    let status = last
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    CurlResponse {
+        status,
+        head: last,
+        body: out.stdout,
+    }
+}
+
+/// Sends raw bytes and reads until the server closes or `d` passes.
+pub fn raw(addr: &str, request: &[u8], d: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(d)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + d;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A document root with a few files.
+pub fn docroot() -> TempDir {
+    let d = TempDir::new("www");
+    std::fs::write(d.join("index.html"), "<h1>home</h1>\n").unwrap();
+    std::fs::create_dir_all(d.join("dir")).unwrap();
+    std::fs::write(d.join("dir/script.php"), "<?php\n").unwrap();
+    std::fs::write(d.join("hello.txt"), "hello, world\n").unwrap();
+    d
+}
