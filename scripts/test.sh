@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests need (Debian packages: the real peers the tests drive), then runs
+# every check: formatting, clippy, and all tests of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(gcc libc6-dev libfcgi-dev libfcgi-bin lighttpd php-cgi curl iproute2)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  echo "test.sh: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
