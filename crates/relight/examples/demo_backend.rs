@@ -10,7 +10,9 @@ use fcgi_proto::app::{RequestDecoder, RequestEvent, encode};
 use fcgi_proto::{Limits, ProtocolStatus, Role};
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 fn serve(mut conn: UnixStream) -> std::io::Result<()> {
@@ -29,7 +31,11 @@ fn serve(mut conn: UnixStream) -> std::io::Result<()> {
         while let Some(ev) = dec.next_event().map_err(std::io::Error::other)? {
             let mut out = BytesMut::new();
             match ev {
-                RequestEvent::BeginRequest { request_id: id, role, keep_conn } => {
+                RequestEvent::BeginRequest {
+                    request_id: id,
+                    role,
+                    keep_conn,
+                } => {
                     request_id = id;
                     keep = keep_conn;
                     if role != Role::Responder {
@@ -65,7 +71,10 @@ fn serve(mut conn: UnixStream) -> std::io::Result<()> {
                     body_len = 0;
                 }
                 RequestEvent::GetValues(_) => {
-                    encode::get_values_result(&mut out, [(fcgi_proto::values::MPXS_CONNS, &b"0"[..])]);
+                    encode::get_values_result(
+                        &mut out,
+                        [(fcgi_proto::values::MPXS_CONNS, &b"0"[..])],
+                    );
                 }
                 RequestEvent::UnknownType(t) => encode::unknown_type(&mut out, t),
                 RequestEvent::AbortRequest => {
@@ -92,7 +101,10 @@ fn main() {
         eprintln!("demo_backend: cannot listen on {path}: {e}");
         std::process::exit(1);
     });
-    eprintln!("demo_backend: pid {} listening on {path}", std::process::id());
+    eprintln!(
+        "demo_backend: pid {} listening on {path}",
+        std::process::id()
+    );
     for conn in listener.incoming() {
         match conn {
             Ok(c) => {

@@ -243,7 +243,7 @@ async fn serve_connection(
         .header_read_timeout(s.header_timeout.0)
         .max_buf_size(s.max_header_size.0 as usize)
         .keep_alive(true)
-        .pipeline_flush(true)
+        .half_close(true)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let result = tokio::select! {

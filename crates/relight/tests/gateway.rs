@@ -34,8 +34,16 @@ fn echo_setup(extra: &str) -> (TempDir, TempDir, Proc, Relight) {
 
 /// The params the echo program printed, minus those that differ by nature between two servers
 /// on two ports.
-fn comparable(mut p: std::collections::BTreeMap<String, String>) -> std::collections::BTreeMap<String, String> {
-    for k in ["REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "SERVER_SOFTWARE", "body"] {
+fn comparable(
+    mut p: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    for k in [
+        "REMOTE_PORT",
+        "SERVER_PORT",
+        "HTTP_HOST",
+        "SERVER_SOFTWARE",
+        "body",
+    ] {
         p.remove(k);
     }
     p
@@ -70,7 +78,11 @@ fn params_match_lighttpd_side_by_side() {
     let sockdir = TempDir::new("sock");
     let sock = sockdir.join("echo.sock");
     let _echo = spawn_fcgi_unix(&echo, &sock, &[]);
-    let r = Relight::start(www.path(), "", &fastcgi("echo", "[\"/app\", \".php\"]", &sock, ""));
+    let r = Relight::start(
+        www.path(),
+        "",
+        &fastcgi("echo", "[\"/app\", \".php\"]", &sock, ""),
+    );
 
     let cases: &[(&str, &[&str])] = &[
         ("/app", &[]),
@@ -83,8 +95,23 @@ fn params_match_lighttpd_side_by_side() {
         ("/dir/script.php?x=1", &[]),
         ("/dir/script.php/extra", &[]),
         ("/dir/script.php/extra/more?y=2", &[]),
-        ("/app/post", &["-d", "abc", "-H", "Content-Type: text/x-test"]),
-        ("/app/hdr", &["-H", "Proxy: http://evil", "-H", "X-Custom-Thing: 1", "-H", "Cookie: a=1", "-H", "Referer: http://r/"]),
+        (
+            "/app/post",
+            &["-d", "abc", "-H", "Content-Type: text/x-test"],
+        ),
+        (
+            "/app/hdr",
+            &[
+                "-H",
+                "Proxy: http://evil",
+                "-H",
+                "X-Custom-Thing: 1",
+                "-H",
+                "Cookie: a=1",
+                "-H",
+                "Referer: http://r/",
+            ],
+        ),
         ("/app/old", &["-0"]),
         ("/app/put", &["-X", "PUT", "--data-binary", "0123456789"]),
     ];
@@ -104,7 +131,11 @@ fn params_match_lighttpd_side_by_side() {
             comparable(theirs.params()),
             "params for {path} {args:?} differ from lighttpd's"
         );
-        assert_eq!(ours.params().get("body"), theirs.params().get("body"), "{path}");
+        assert_eq!(
+            ours.params().get("body"),
+            theirs.params().get("body"),
+            "{path}"
+        );
     }
     // httpoxy: the Proxy header never reaches the backend.
     let p = curl(&["-H", "Proxy: http://evil", &r.url("/app")]).params();
@@ -125,7 +156,11 @@ fn response_headers_status_location_and_lf() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("x-mode").as_deref(), Some("lf"));
     assert_eq!(resp.text(), "bare lf\n");
-    let head = raw(&r.addr(), b"HEAD /app HTTP/1.0\r\n\r\n", Duration::from_secs(5));
+    let head = raw(
+        &r.addr(),
+        b"HEAD /app HTTP/1.0\r\n\r\n",
+        Duration::from_secs(5),
+    );
     let head = String::from_utf8_lossy(&head);
     assert!(head.starts_with("HTTP/1.0 200 OK\r\n"), "{head}");
     assert!(head.ends_with("\r\n\r\n"), "HEAD has no body: {head}");
@@ -138,7 +173,8 @@ fn stderr_goes_to_the_error_log_tagged_with_the_backend() {
     std::thread::sleep(Duration::from_millis(100));
     let log = r.error_log();
     assert!(
-        log.lines().any(|l| l.contains("fastcgi backend \"echo\" stderr: stderr line from echo")),
+        log.lines()
+            .any(|l| l.contains("fastcgi backend \"echo\" stderr: stderr line from echo")),
         "{log}"
     );
 }
@@ -149,14 +185,34 @@ fn bodies_stream_both_ways_and_chunked_requests_work() {
     let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let f = s.join("payload");
     std::fs::write(&f, &data).unwrap();
-    let resp = curl(&["--data-binary", &format!("@{}", f.display()), &r.url("/app?mode=echo")]);
+    let resp = curl(&[
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &r.url("/app?mode=echo"),
+    ]);
     assert_eq!(resp.status, 200);
-    assert!(resp.body == data, "echoed body differs ({} bytes back)", resp.body.len());
-    let resp = curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", "chunked body", &r.url("/app")]);
+    assert!(
+        resp.body == data,
+        "echoed body differs ({} bytes back)",
+        resp.body.len()
+    );
+    let resp = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "chunked body",
+        &r.url("/app"),
+    ]);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.params()["CONTENT_LENGTH"], "12");
     assert_eq!(resp.params()["body"], "12");
-    let resp = curl(&["--data-binary", &format!("@{}", f.display()), "-H", "Expect: 100-continue", &r.url("/app?mode=echo")]);
+    let resp = curl(&[
+        "--data-binary",
+        &format!("@{}", f.display()),
+        "-H",
+        "Expect: 100-continue",
+        &r.url("/app?mode=echo"),
+    ]);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.len(), data.len());
     // A big response split over many records.
@@ -175,7 +231,14 @@ fn hundred_megabyte_post_keeps_memory_bounded() {
     let before = r.rss_kib();
     let t = Instant::now();
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download}", "--data-binary"])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{size_download}",
+            "--data-binary",
+        ])
         .arg(format!("@{}", f.display()))
         .arg(r.url("/app?mode=echo"))
         .output()
@@ -184,7 +247,10 @@ fn hundred_megabyte_post_keeps_memory_bounded() {
     let after = proc_status_kib(r.proc.pid(), "VmHWM:");
     assert_eq!(summary, format!("200 {}", 100 << 20), "echo of 100 MB");
     let growth = after.saturating_sub(before);
-    eprintln!("100 MB echo in {:?}: RSS before {before} KiB, peak {after} KiB, growth {growth} KiB", t.elapsed());
+    eprintln!(
+        "100 MB echo in {:?}: RSS before {before} KiB, peak {after} KiB, growth {growth} KiB",
+        t.elapsed()
+    );
     assert!(growth < 20 * 1024, "RSS grew by {growth} KiB");
 }
 
@@ -194,11 +260,28 @@ fn request_body_over_the_limit_is_413() {
     let sockdir = TempDir::new("sock");
     let sock = sockdir.join("echo.sock");
     let _echo = spawn_fcgi_unix(&c_peer("fcgi_echo"), &sock, &[]);
-    let r = Relight::start(www.path(), "max_request_body = 1000", &fastcgi("echo", "[\"/app\"]", &sock, ""));
+    let r = Relight::start(
+        www.path(),
+        "max_request_body = 1000",
+        &fastcgi("echo", "[\"/app\"]", &sock, ""),
+    );
     let big = "x".repeat(2000);
     assert_eq!(curl(&["--data-binary", &big, &r.url("/app")]).status, 413);
-    assert_eq!(curl(&["-H", "Transfer-Encoding: chunked", "--data-binary", &big, &r.url("/app")]).status, 413);
-    assert_eq!(curl(&["--data-binary", "small", &r.url("/app")]).status, 200);
+    assert_eq!(
+        curl(&[
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &big,
+            &r.url("/app")
+        ])
+        .status,
+        413
+    );
+    assert_eq!(
+        curl(&["--data-binary", "small", &r.url("/app")]).status,
+        200
+    );
 }
 
 /// A backend that accepts and does `behave` with each connection, on its own thread.
@@ -262,10 +345,26 @@ fn misbehaving_backends_get_502_or_504_and_the_server_stays_up() {
     let good = sockdir.join("echo.sock");
     let _echo = spawn_fcgi_unix(&c_peer("fcgi_echo"), &good, &[]);
     let mut cfg = String::new();
-    for name in ["garbage", "close-before", "close-mid", "silent", "badheader"] {
-        cfg.push_str(&fastcgi(name, &format!("[\"/{name}\"]"), &d.join(&format!("{name}.sock")), "read_timeout = \"1s\""));
+    for name in [
+        "garbage",
+        "close-before",
+        "close-mid",
+        "silent",
+        "badheader",
+    ] {
+        cfg.push_str(&fastcgi(
+            name,
+            &format!("[\"/{name}\"]"),
+            &d.join(&format!("{name}.sock")),
+            "read_timeout = \"1s\"",
+        ));
     }
-    cfg.push_str(&fastcgi("missing", "[\"/missing\"]", &d.join("nobody-here.sock"), ""));
+    cfg.push_str(&fastcgi(
+        "missing",
+        "[\"/missing\"]",
+        &d.join("nobody-here.sock"),
+        "",
+    ));
     cfg.push_str(&fastcgi("good", "[\"/good\"]", &good, ""));
     let r = Relight::start(www.path(), "", &cfg);
 
@@ -280,22 +379,47 @@ fn misbehaving_backends_get_502_or_504_and_the_server_stays_up() {
         let t = Instant::now();
         let resp = curl(&[&r.url(path)]);
         assert_eq!(resp.status, status, "{path}");
-        assert!(t.elapsed() < Duration::from_secs(5), "{path} took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{path} took {:?}",
+            t.elapsed()
+        );
         if status == 503 {
             assert_eq!(resp.header("retry-after").as_deref(), Some("1"));
         }
-        assert_eq!(curl(&[&r.url("/good")]).status, 200, "healthy backend after {path}");
+        assert_eq!(
+            curl(&[&r.url("/good")]).status,
+            200,
+            "healthy backend after {path}"
+        );
     }
     // Cut off mid-body: the headers were sent, so the client must see a truncated transfer,
     // never a complete-looking response.
     let out = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &r.url("/close-mid")])
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &r.url("/close-mid"),
+        ])
         .output()
         .unwrap();
-    assert!(!out.status.success(), "curl must report the cut-off transfer");
+    assert!(
+        !out.status.success(),
+        "curl must report the cut-off transfer"
+    );
     assert_eq!(curl(&[&r.url("/good")]).status, 200);
     let log = r.error_log();
-    for needle in ["\"garbage\"", "\"silent\"", "\"missing\"", "connect failed", "no response from backend", "malformed"] {
+    for needle in [
+        "\"garbage\"",
+        "\"silent\"",
+        "\"missing\"",
+        "connect failed",
+        "no response from backend",
+        "malformed",
+    ] {
         assert!(log.contains(needle), "error log lacks {needle}: {log}");
     }
 }
@@ -307,12 +431,17 @@ fn tcp_backend_and_keep_alive_reuse() {
     let l = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
     let fd: std::os::fd::OwnedFd = l.into();
     let _echo = Proc {
-        child: Command::new(c_peer("fcgi_echo")).stdin(Stdio::from(fd)).spawn().unwrap(),
+        child: Command::new(c_peer("fcgi_echo"))
+            .stdin(Stdio::from(fd))
+            .spawn()
+            .unwrap(),
     };
     let r = Relight::start(
         www.path(),
         "",
-        &format!("[[fastcgi]]\nname = \"tcp\"\nmatch = [\"/app\"]\naddress = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "[[fastcgi]]\nname = \"tcp\"\nmatch = [\"/app\"]\naddress = \"127.0.0.1:{port}\"\n"
+        ),
     );
     let mut ports = std::collections::BTreeSet::new();
     for _ in 0..20 {
@@ -321,7 +450,14 @@ fn tcp_backend_and_keep_alive_reuse() {
         ports.insert(resp.params()["REMOTE_PORT"].clone());
     }
     // Sequential requests reuse the kept connection to the single-process backend.
-    let conns = Command::new("ss").args(["-tn", "state", "established", &format!("( dport = :{port} )")]).output();
+    let conns = Command::new("ss")
+        .args([
+            "-tn",
+            "state",
+            "established",
+            &format!("( dport = :{port} )"),
+        ])
+        .output();
     if let Ok(o) = conns {
         let n = String::from_utf8_lossy(&o.stdout).lines().skip(1).count();
         assert!(n <= 1, "at most one kept connection, saw {n}");
@@ -352,7 +488,9 @@ fn php_cgi_params_post_and_ten_megabytes() {
     let r = Relight::start(
         www.path(),
         "",
-        &format!("[[fastcgi]]\nname = \"php\"\nmatch = [\".php\"]\naddress = \"127.0.0.1:{port}\"\n"),
+        &format!(
+            "[[fastcgi]]\nname = \"php\"\nmatch = [\".php\"]\naddress = \"127.0.0.1:{port}\"\n"
+        ),
     );
     let resp = curl(&[&r.url("/info.php/extra/path?q=1")]);
     assert_eq!(resp.status, 200, "{}", resp.text());
@@ -362,16 +500,29 @@ fn php_cgi_params_post_and_ten_megabytes() {
     assert_eq!(p["PATH_INFO"], "/extra/path");
     assert_eq!(p["QUERY_STRING"], "q=1");
     assert_eq!(p["REQUEST_URI"], "/info.php/extra/path?q=1");
-    assert_eq!(p["SCRIPT_FILENAME"], format!("{}/info.php", www.path().display()));
+    assert_eq!(
+        p["SCRIPT_FILENAME"],
+        format!("{}/info.php", www.path().display())
+    );
     assert_eq!(curl(&[&r.url("/nothere.php")]).status, 404);
 
     let data: Vec<u8> = (0..10 * 1024 * 1024u32).map(|i| (i % 253) as u8).collect();
     let f = sockdir.join("upload");
     std::fs::write(&f, &data).unwrap();
-    let resp = curl(&["--data-binary", &format!("@{}", f.display()), "-H", "Content-Type: application/octet-stream", &r.url("/post.php")]);
+    let resp = curl(&[
+        "--data-binary",
+        &format!("@{}", f.display()),
+        "-H",
+        "Content-Type: application/octet-stream",
+        &r.url("/post.php"),
+    ]);
     assert_eq!(resp.status, 200);
     let md5 = Command::new("md5sum").arg(&f).output().unwrap();
-    let md5 = String::from_utf8_lossy(&md5.stdout).split_whitespace().next().unwrap().to_string();
+    let md5 = String::from_utf8_lossy(&md5.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     assert_eq!(resp.text(), format!("{}:{md5}", data.len()));
     let resp = curl(&[&r.url("/download.php")]);
     assert_eq!(resp.status, 200);

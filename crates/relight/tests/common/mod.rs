@@ -75,7 +75,11 @@ pub fn c_peer(name: &str) -> PathBuf {
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A child process killed on drop.
@@ -90,7 +94,9 @@ impl Proc {
 
     /// Sends a signal (by number) with kill(1).
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]).status();
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status();
     }
 
     /// Waits up to `d` for the process to exit.
@@ -236,7 +242,10 @@ impl CurlResponse {
     pub fn params(&self) -> std::collections::BTreeMap<String, String> {
         self.text()
             .lines()
-            .filter_map(|l| l.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())))
+            .filter_map(|l| {
+                l.split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
             .collect()
     }
 }
