@@ -7,9 +7,15 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 for target in request_decoder response_decoder pairs; do
   echo "fuzz: $target for ${SECONDS_EACH}s"
-  cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 2>&1 | tail -n 3
-  test "${PIPESTATUS[0]}" -eq 0
+  if ! cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 >"$log" 2>&1; then
+    tail -n 40 "$log"
+    echo "fuzz: $target FAILED (reproducer under fuzz/artifacts/$target/)"
+    exit 1
+  fi
+  tail -n 1 "$log"
 done
 echo "fuzz: no findings"
