@@ -69,6 +69,32 @@ impl ConnIo {
     }
 }
 
+impl ConnIo {
+    /// Runs a write; while it cannot make progress the write timer runs, and when it fires the
+    /// write fails with `TimedOut`.
+    fn write_timed(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match write(Pin::new(&mut self.inner), cx) {
+            Poll::Pending => {
+                if timer_fired(&mut self.write_timer, self.write_timeout, cx) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "write timeout",
+                    )));
+                }
+                Poll::Pending
+            }
+            r => {
+                self.write_timer = None;
+                r
+            }
+        }
+    }
+}
+
 fn timer_fired(slot: &mut Option<Pin<Box<Sleep>>>, d: Duration, cx: &mut Context<'_>) -> bool {
     let t = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep(d)));
     t.as_mut().poll(cx).is_ready()
@@ -113,22 +139,8 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Pending => {
-                if timer_fired(&mut this.write_timer, this.write_timeout, cx) {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "write timeout",
-                    )));
-                }
-                Poll::Pending
-            }
-            r => {
-                this.write_timer = None;
-                r
-            }
-        }
+        self.get_mut()
+            .write_timed(cx, |s, cx| s.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -136,22 +148,8 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match Pin::new(&mut this.inner).poll_write_vectored(cx, bufs) {
-            Poll::Pending => {
-                if timer_fired(&mut this.write_timer, this.write_timeout, cx) {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "write timeout",
-                    )));
-                }
-                Poll::Pending
-            }
-            r => {
-                this.write_timer = None;
-                r
-            }
-        }
+        self.get_mut()
+            .write_timed(cx, |s, cx| s.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {

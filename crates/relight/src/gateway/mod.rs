@@ -169,34 +169,21 @@ async fn exchange(
             return;
         }
     };
+    let job = Job {
+        request_head: &request_head,
+        body: &mut body,
+        limits,
+        head_tx,
+        what: &what,
+    };
     let outcome = match &mut stream {
         BackendStream::Unix(s) => {
             let (r, w) = s.split();
-            run(
-                &backend,
-                r,
-                w,
-                &request_head,
-                &mut body,
-                limits,
-                head_tx,
-                &what,
-            )
-            .await
+            run(&backend, r, w, job).await
         }
         BackendStream::Tcp(s) => {
             let (r, w) = s.split();
-            run(
-                &backend,
-                r,
-                w,
-                &request_head,
-                &mut body,
-                limits,
-                head_tx,
-                &what,
-            )
-            .await
+            run(&backend, r, w, job).await
         }
     };
     if outcome == Outcome::Reusable {
@@ -212,17 +199,16 @@ enum Outcome {
     Done,
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn run<R, W>(
-    backend: &Backend,
-    r: R,
-    mut w: W,
-    request_head: &[u8],
-    body: &mut RequestBody,
+/// One request's inputs to [`run`].
+struct Job<'a> {
+    request_head: &'a [u8],
+    body: &'a mut RequestBody,
     limits: ClientLimits,
     head_tx: HeadTx,
-    what: &str,
-) -> Outcome
+    what: &'a str,
+}
+
+async fn run<R, W>(backend: &Backend, r: R, mut w: W, job: Job<'_>) -> Outcome
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -235,6 +221,13 @@ where
         stderr_line: Vec::new(),
         stdout_ended: false,
     };
+    let Job {
+        request_head,
+        body,
+        limits,
+        head_tx,
+        what,
+    } = job;
     let writer = write_request(&mut w, request_head, body, limits, backend.write_timeout);
     tokio::pin!(writer);
     let mut writer_state: Option<Result<(), GatewayError>> = None;
