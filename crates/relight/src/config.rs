@@ -84,6 +84,10 @@ pub struct ServerConfig {
     /// Longest wait for a client to accept more of a response.
     #[serde(default = "default_write_timeout")]
     pub write_timeout: Timeout,
+    /// Where request bodies of unknown length (chunked) are spooled before they go to a
+    /// FastCGI backend (lighttpd's server.upload-dirs).
+    #[serde(default = "default_upload_dir")]
+    pub upload_dir: PathBuf,
     /// The `Server` header and SERVER_SOFTWARE; `""` sends no `Server` header.
     #[serde(default = "default_server_tag")]
     pub server_tag: String,
@@ -146,6 +150,9 @@ fn default_connect_timeout() -> Timeout {
 }
 fn default_backend_io_timeout() -> Timeout {
     Timeout(Duration::from_secs(60))
+}
+fn default_upload_dir() -> PathBuf {
+    PathBuf::from("/var/tmp")
 }
 fn default_true() -> bool {
     true

@@ -12,7 +12,6 @@ use std::time::{Duration, SystemTime};
 use bytes::BytesMut;
 use fcgi_proto::Role;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -24,6 +23,7 @@ use crate::body::{Body, Finish, Tracked};
 use crate::config::Config;
 use crate::conn::{ConnIo, ConnShared};
 use crate::gateway::params::{CgiRequest, encode_path, encode_request_head};
+use crate::gateway::spool::spool;
 use crate::gateway::{Backend, ClientLimits, RequestBody};
 use crate::log::{AccessEntry, AccessLog};
 use crate::respond::status_page;
@@ -313,10 +313,6 @@ fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<St
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// Largest chunked request body read into memory before it is sent on (a FastCGI request needs
-/// CONTENT_LENGTH up front); larger chunked bodies are refused with 411.
-const MAX_BUFFERED_CHUNKED: u64 = 1 << 20;
-
 async fn dispatch(
     state: &Arc<State>,
     req: Request<Incoming>,
@@ -370,12 +366,15 @@ async fn dispatch(
                 }
                 None => {
                     // Chunked: CONTENT_LENGTH must be known before the params are sent.
-                    let limit = s.max_request_body.0.min(MAX_BUFFERED_CHUNKED);
-                    match read_limited(incoming, limit, s.read_timeout.0).await {
-                        Ok(b) => {
-                            let n = b.len() as u64;
-                            (RequestBody::Buffered(b), n)
-                        }
+                    match spool(
+                        incoming,
+                        s.max_request_body.0,
+                        s.read_timeout.0,
+                        &s.upload_dir,
+                    )
+                    .await
+                    {
+                        Ok(b) => b,
                         Err(status) => return status_page(status),
                     }
                 }
@@ -417,39 +416,6 @@ async fn dispatch(
                 *resp.body_mut() = Body::Empty;
             }
             resp
-        }
-    }
-}
-
-/// Reads a whole (chunked) body of at most `limit` bytes.
-async fn read_limited(
-    mut body: Incoming,
-    limit: u64,
-    timeout: Duration,
-) -> Result<bytes::Bytes, StatusCode> {
-    let mut buf = BytesMut::new();
-    loop {
-        let frame = tokio::time::timeout(timeout, body.frame())
-            .await
-            .map_err(|_| StatusCode::REQUEST_TIMEOUT)?;
-        match frame {
-            None => return Ok(buf.freeze()),
-            Some(Err(_)) => return Err(StatusCode::BAD_REQUEST),
-            Some(Ok(f)) => {
-                if let Ok(d) = f.into_data() {
-                    if buf.len() as u64 + d.len() as u64 > limit {
-                        tracing::info!(
-                            "chunked request body over {limit} bytes: 411 (send Content-Length)"
-                        );
-                        return Err(if limit < MAX_BUFFERED_CHUNKED {
-                            StatusCode::PAYLOAD_TOO_LARGE
-                        } else {
-                            StatusCode::LENGTH_REQUIRED
-                        });
-                    }
-                    buf.extend_from_slice(&d);
-                }
-            }
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cgi;
 pub mod params;
+pub mod spool;
 
 use std::io;
 use std::sync::Arc;
@@ -66,6 +67,9 @@ pub enum GatewayError {
     /// The client's request body was malformed or cut off.
     #[error("reading request body: {0}")]
     ClientBody(hyper::Error),
+    /// Reading a spooled request body back failed.
+    #[error("reading the spooled request body: {0}")]
+    Spool(io::Error),
     /// The client sent no body bytes for too long.
     #[error("client sent no request body for {0:?}")]
     ClientTimeout(Duration),
@@ -83,6 +87,7 @@ impl GatewayError {
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
             GatewayError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            GatewayError::Spool(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -100,8 +105,10 @@ impl GatewayError {
 pub enum RequestBody {
     /// Streamed from the client as it arrives.
     Stream(Incoming),
-    /// Already read (a chunked body that was small enough).
+    /// Already read into memory (a small chunked body).
     Buffered(Bytes),
+    /// Already read into an unlinked temporary file of this length (a large chunked body).
+    Spooled(tokio::fs::File, u64),
 }
 
 /// Limits on the client side of the exchange.
@@ -369,6 +376,19 @@ async fn write_request<W: AsyncWrite + Unpin>(
             encode::stdin(&mut buf, 1, b);
             encode::stdin_end(&mut buf, 1);
             return write_all_timeout(w, &buf, write_timeout).await;
+        }
+        RequestBody::Spooled(file, _) => {
+            write_all_timeout(w, &buf, write_timeout).await?;
+            loop {
+                let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                buf.clear();
+                encode::stdin(&mut buf, 1, &chunk);
+                write_all_timeout(w, &buf, write_timeout).await?;
+            }
+            buf.clear();
         }
         RequestBody::Stream(incoming) => {
             if !http_body::Body::is_end_stream(incoming) {
