@@ -1,0 +1,87 @@
+//! Restart delays for a slot whose process keeps dying: none after a stable run, doubling from
+//! `base` up to `cap` while each run is shorter than `stable_after`, and back to none once a
+//! run lasts. A slot never gives up.
+
+use std::time::Duration;
+
+/// The restart policy of one slot.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    base: Duration,
+    cap: Duration,
+    stable_after: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    /// A policy: first delay `base`, doubling to `cap`; a run of `stable_after` resets it.
+    pub fn new(base: Duration, cap: Duration, stable_after: Duration) -> Backoff {
+        Backoff {
+            base,
+            cap,
+            stable_after,
+            next: Duration::ZERO,
+        }
+    }
+
+    /// The delay before restarting a process that ran for `uptime`.
+    pub fn on_exit(&mut self, uptime: Duration) -> Duration {
+        if uptime >= self.stable_after {
+            self.next = Duration::ZERO;
+            return Duration::ZERO;
+        }
+        let delay = if self.next.is_zero() {
+            self.base
+        } else {
+            self.next
+        };
+        self.next = (delay * 2).min(self.cap);
+        delay.min(self.cap)
+    }
+}
+
+impl Default for Backoff {
+    /// 100 ms doubling to 30 s; a run of 10 s counts as stable.
+    fn default() -> Backoff {
+        Backoff::new(
+            Duration::from_millis(100),
+            Duration::from_secs(30),
+            Duration::from_secs(10),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_to_the_cap_and_resets_after_a_stable_run() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::new(ms(100), ms(1000), ms(5000));
+        let early = ms(10);
+        let delays: Vec<_> = (0..7).map(|_| b.on_exit(early)).collect();
+        assert_eq!(
+            delays,
+            [
+                ms(100),
+                ms(200),
+                ms(400),
+                ms(800),
+                ms(1000),
+                ms(1000),
+                ms(1000)
+            ]
+        );
+        assert_eq!(
+            b.on_exit(ms(6000)),
+            Duration::ZERO,
+            "stable: restart at once"
+        );
+        assert_eq!(
+            b.on_exit(early),
+            ms(100),
+            "and the next crash loop starts over"
+        );
+    }
+}

@@ -1,0 +1,198 @@
+//! The listening sockets of process slots. relight creates each one, keeps it for the life of
+//! the slot and hands a duplicate to every process it starts there as fd 0. The socket is
+//! blocking (libfcgi treats EAGAIN from accept as fatal) and is never registered with tokio.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::procfs;
+
+/// Where one slot listens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum SlotAddr {
+    /// A unix socket path (`<socket>-N`).
+    Unix(PathBuf),
+    /// A TCP address (`127.0.0.1:(port+N)`).
+    Tcp(SocketAddr),
+}
+
+impl std::fmt::Display for SlotAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SlotAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+            SlotAddr::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// The base address of a pool; slot N's address is derived from it as lighttpd does.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BaseAddr {
+    /// Slot N listens on `<path>-N`.
+    Unix(PathBuf),
+    /// Slot N listens on `ip:(port+N)`.
+    Tcp(SocketAddr),
+}
+
+impl BaseAddr {
+    /// The address of slot `n`.
+    pub fn slot(&self, n: usize) -> SlotAddr {
+        match self {
+            BaseAddr::Unix(p) => {
+                let mut s = p.as_os_str().to_owned();
+                s.push(format!("-{n}"));
+                SlotAddr::Unix(PathBuf::from(s))
+            }
+            BaseAddr::Tcp(a) => {
+                let mut a = *a;
+                a.set_port(a.port().wrapping_add(n as u16));
+                SlotAddr::Tcp(a)
+            }
+        }
+    }
+}
+
+/// Why a slot's socket could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// The address is held by another process.
+    #[error("{addr} is in use by {holders}")]
+    InUse {
+        /// The address.
+        addr: SlotAddr,
+        /// "pid N (cmdline)" of each holder, or "an unknown process".
+        holders: String,
+    },
+    /// Anything else.
+    #[error("{addr}: {source}")]
+    Io {
+        /// The address.
+        addr: SlotAddr,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+fn describe(holders: &[(i32, String)]) -> String {
+    if holders.is_empty() {
+        return "an unknown process".into();
+    }
+    holders
+        .iter()
+        .map(|(pid, cmd)| format!("pid {pid} ({cmd})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Creates, binds and listens on a slot's socket. A stale unix socket file (no process holds
+/// it) is removed first; one that a process holds is an error naming that process.
+pub fn listen(addr: &SlotAddr, backlog: i32, mode: Option<u32>) -> Result<OwnedFd, SocketError> {
+    let io_err = |source| SocketError::Io {
+        addr: addr.clone(),
+        source,
+    };
+    let sock = match addr {
+        SlotAddr::Unix(path) => {
+            remove_stale(addr, path)?;
+            let s = Socket::new(Domain::UNIX, Type::STREAM, None).map_err(io_err)?;
+            s.bind(&SockAddr::unix(path).map_err(io_err)?)
+                .map_err(io_err)?;
+            if let Some(mode) = mode {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                    .map_err(io_err)?;
+            }
+            s
+        }
+        SlotAddr::Tcp(a) => {
+            let s = Socket::new(Domain::for_address(*a), Type::STREAM, None).map_err(io_err)?;
+            s.set_reuse_address(true).map_err(io_err)?;
+            if let Err(e) = s.bind(&(*a).into()) {
+                if e.kind() == io::ErrorKind::AddrInUse {
+                    return Err(SocketError::InUse {
+                        addr: addr.clone(),
+                        holders: describe(&procfs::tcp_listeners(a.port())),
+                    });
+                }
+                return Err(io_err(e));
+            }
+            s
+        }
+    };
+    sock.listen(backlog).map_err(io_err)?;
+    // socket2 creates sockets close-on-exec and blocking: children get a dup as fd 0 only.
+    Ok(sock.into())
+}
+
+fn remove_stale(addr: &SlotAddr, path: &Path) -> Result<(), SocketError> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Ok(()),
+        Ok(m) if m.file_type().is_socket() => {
+            let holders = procfs::unix_holders(path);
+            if !holders.is_empty() {
+                return Err(SocketError::InUse {
+                    addr: addr.clone(),
+                    holders: describe(&holders),
+                });
+            }
+            std::fs::remove_file(path).map_err(|source| SocketError::Io {
+                addr: addr.clone(),
+                source,
+            })
+        }
+        Ok(_) => Err(SocketError::Io {
+            addr: addr.clone(),
+            source: io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket; not removing it",
+            ),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slot_addresses_follow_lighttpd() {
+        assert_eq!(
+            BaseAddr::Unix("/run/app.sock".into()).slot(2),
+            SlotAddr::Unix("/run/app.sock-2".into())
+        );
+        assert_eq!(
+            BaseAddr::Tcp("127.0.0.1:9000".parse().unwrap()).slot(3),
+            SlotAddr::Tcp("127.0.0.1:9003".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn stale_unix_socket_is_replaced_and_a_held_port_names_its_holder() {
+        let dir = std::env::temp_dir().join(format!("sv-sock-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s-0");
+        // A socket file nobody holds any more.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let fd = listen(&SlotAddr::Unix(path.clone()), 16, Some(0o660)).unwrap();
+        // Now we hold it: a second listen must name us.
+        let err = listen(&SlotAddr::Unix(path.clone()), 16, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(fd);
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let err = listen(&SlotAddr::Tcp(busy.local_addr().unwrap()), 16, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("in use by pid"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

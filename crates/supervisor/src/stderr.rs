@@ -1,0 +1,67 @@
+//! A spawned process's stderr, line by line into the error log, tagged with backend, slot and
+//! pid, and rate-limited: a process that floods stderr cannot fill the disk or slow the server.
+//! What is dropped is counted and said once the flood is over.
+
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+
+/// Lines per second logged for one process, in a burst; the rest are counted and dropped.
+const LINES_PER_SECOND: u32 = 50;
+/// The longest line logged; longer lines are cut.
+const MAX_LINE: usize = 4096;
+
+/// Reads `fd` until EOF, logging each line.
+pub fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
+    let receiver = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!("backend \"{backend}\" slot {slot} pid {pid}: cannot read stderr: {e}");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(receiver);
+        let mut line = Vec::new();
+        let mut window = Instant::now();
+        let mut in_window = 0u32;
+        let mut dropped = 0u64;
+        loop {
+            line.clear();
+            match (&mut lines)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut line)
+                .await
+            {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            if window.elapsed() >= Duration::from_secs(1) {
+                if dropped > 0 {
+                    tracing::warn!(
+                        "backend \"{backend}\" slot {slot} pid {pid}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
+                    );
+                    dropped = 0;
+                }
+                window = Instant::now();
+                in_window = 0;
+            }
+            in_window += 1;
+            if in_window > LINES_PER_SECOND {
+                dropped += 1;
+                continue;
+            }
+            let text = String::from_utf8_lossy(&line);
+            tracing::warn!(
+                "backend \"{backend}\" slot {slot} pid {pid} stderr: {}",
+                text.trim_end_matches(['\n', '\r'])
+            );
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "backend \"{backend}\" slot {slot} pid {pid}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
+            );
+        }
+    });
+}
