@@ -46,6 +46,9 @@ pub struct Config {
     /// FastCGI backends, tried in order.
     #[serde(default)]
     pub fastcgi: Vec<FastcgiConfig>,
+    /// The directory of the configuration file (relative paths in it start there).
+    #[serde(skip)]
+    pub config_dir: PathBuf,
 }
 
 /// `[server]`.
@@ -102,8 +105,58 @@ pub struct FastcgiConfig {
     /// URL path prefixes ("/app") and extensions (".php") routed to this backend.
     #[serde(rename = "match")]
     pub matches: Vec<MatchRule>,
-    /// Where the backend listens.
-    pub address: BackendAddr,
+    /// Where an external backend listens (exclusive with `command`).
+    pub address: Option<BackendAddr>,
+    /// The program relight spawns and supervises, with its arguments (no shell).
+    pub command: Option<Vec<String>>,
+    /// Spawned: slot N listens on the unix socket `<socket>-N`.
+    pub socket: Option<PathBuf>,
+    /// Spawned: slot N listens on TCP `host:(port+N)`.
+    pub port: Option<u16>,
+    /// Spawned with `port`: the address to listen on (default 127.0.0.1).
+    pub host: Option<std::net::IpAddr>,
+    /// Spawned: a fixed number of processes (exclusive with min_procs/max_procs).
+    pub procs: Option<usize>,
+    /// Spawned: processes kept running in a dynamic pool.
+    pub min_procs: Option<usize>,
+    /// Spawned: the most processes of a dynamic pool.
+    pub max_procs: Option<usize>,
+    /// A request running longer than this kills the process serving it (504).
+    pub request_timeout: Option<Timeout>,
+    /// Longest wait for a free process (then 503).
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout: Timeout,
+    /// Environment variables set for the processes (lighttpd's bin-environment).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Variables copied from relight's environment; empty copies all (bin-copy-environment).
+    #[serde(default)]
+    pub copy_env: Vec<String>,
+    /// Working directory (default: the program's directory).
+    pub cwd: Option<PathBuf>,
+    /// User to run the processes as, when relight runs as root.
+    pub user: Option<String>,
+    /// Group to run the processes as, when relight runs as root.
+    pub group: Option<String>,
+    /// The signal that asks a process to stop.
+    #[serde(default)]
+    pub kill_signal: KillSignal,
+    /// Time from the kill signal to SIGKILL of the process group.
+    #[serde(default = "default_kill_grace")]
+    pub kill_grace: Timeout,
+    /// Listen backlog of each slot's socket.
+    #[serde(default = "default_backlog")]
+    pub backlog: i32,
+    /// Mode of the unix socket files, octal ("0660").
+    pub socket_mode: Option<SocketMode>,
+    /// Recycle a process after this many requests.
+    pub max_requests: Option<u64>,
+    /// A dynamic pool stops processes above min_procs idle this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Timeout,
+    /// What happens to a dead process's descendants: "kill" (its process group) or "keep".
+    #[serde(default)]
+    pub descendants: Descendants,
     /// Longest wait for a connection to the backend (then 504).
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout: Timeout,
@@ -119,6 +172,81 @@ pub struct FastcgiConfig {
     /// Answer 404 unless the script exists under the document root (lighttpd's check-local).
     /// Unset: checked for extension matches, not for prefix matches.
     pub check_local: Option<bool>,
+}
+
+fn default_queue_timeout() -> Timeout {
+    Timeout(Duration::from_secs(10))
+}
+fn default_kill_grace() -> Timeout {
+    Timeout(Duration::from_secs(2))
+}
+fn default_idle_timeout() -> Timeout {
+    Timeout(Duration::from_secs(60))
+}
+fn default_backlog() -> i32 {
+    1024
+}
+
+/// A signal name: "SIGTERM", "TERM", or a number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct KillSignal(pub nix::sys::signal::Signal);
+
+impl Default for KillSignal {
+    fn default() -> Self {
+        KillSignal(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+impl TryFrom<toml::Value> for KillSignal {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        use nix::sys::signal::Signal;
+        let bad = || format!("invalid signal {v}: expected a name like \"SIGTERM\" or a number");
+        match &v {
+            toml::Value::Integer(n) => i32::try_from(*n)
+                .ok()
+                .and_then(|n| Signal::try_from(n).ok())
+                .map(KillSignal)
+                .ok_or_else(bad),
+            toml::Value::String(s) => {
+                let name = if s.starts_with("SIG") {
+                    s.clone()
+                } else {
+                    format!("SIG{s}")
+                };
+                name.parse::<Signal>().map(KillSignal).map_err(|_| bad())
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// An octal file mode: "0660".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SocketMode(pub u32);
+
+impl TryFrom<String> for SocketMode {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        u32::from_str_radix(&s, 8)
+            .ok()
+            .filter(|m| *m <= 0o7777)
+            .map(SocketMode)
+            .ok_or_else(|| format!("invalid socket_mode {s:?}: expected octal like \"0660\""))
+    }
+}
+
+/// `descendants = "kill" | "keep"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Descendants {
+    /// Signal the dead process's group.
+    #[default]
+    Kill,
+    /// Leave them, and report them.
+    Keep,
 }
 
 fn default_index_files() -> Vec<String> {
@@ -300,6 +428,94 @@ impl TryFrom<toml::Value> for Size {
     }
 }
 
+impl FastcgiConfig {
+    /// Checks that the keys describe one backend: external (`address`) or spawned (`command`
+    /// with `socket` or `port`), with a consistent process count.
+    fn check_target(&self, _base: &Path) -> Result<(), String> {
+        let spawned_keys = [
+            ("socket", self.socket.is_some()),
+            ("port", self.port.is_some()),
+            ("host", self.host.is_some()),
+            ("procs", self.procs.is_some()),
+            ("min_procs", self.min_procs.is_some()),
+            ("max_procs", self.max_procs.is_some()),
+            ("cwd", self.cwd.is_some()),
+            ("user", self.user.is_some()),
+            ("group", self.group.is_some()),
+            ("max_requests", self.max_requests.is_some()),
+            ("request_timeout", self.request_timeout.is_some()),
+            ("env", !self.env.is_empty()),
+            ("copy_env", !self.copy_env.is_empty()),
+        ];
+        match (&self.address, &self.command) {
+            (Some(_), Some(_)) => {
+                return Err(
+                    "set either address (an external backend) or command (a spawned one), not both"
+                        .into(),
+                );
+            }
+            (None, None) => {
+                return Err("needs address (an external backend) or command (a spawned one)".into());
+            }
+            (Some(_), None) => {
+                if let Some((k, _)) = spawned_keys.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "{k} applies to spawned backends (command), not to an external address"
+                    ));
+                }
+                return Ok(());
+            }
+            (None, Some(cmd)) => {
+                if cmd.is_empty() || cmd[0].is_empty() {
+                    return Err("command is empty".into());
+                }
+            }
+        }
+        if self.socket.is_some() == self.port.is_some() {
+            return Err("a spawned backend needs exactly one of socket or port".into());
+        }
+        if self.procs.is_some() && (self.min_procs.is_some() || self.max_procs.is_some()) {
+            return Err("set procs, or min_procs/max_procs, not both".into());
+        }
+        let (min, max) = self.proc_range();
+        if max == 0 || min > max {
+            return Err(format!(
+                "process counts make no sense (min {min}, max {max})"
+            ));
+        }
+        if let Some(port) = self.port
+            && usize::from(port) + max > 65536
+        {
+            return Err(format!("port {port} + {max} slots runs past 65535"));
+        }
+        if let Some(u) = &self.user
+            && nix::unistd::User::from_name(u).ok().flatten().is_none()
+        {
+            return Err(format!("unknown user {u:?}"));
+        }
+        if let Some(g) = &self.group
+            && nix::unistd::Group::from_name(g).ok().flatten().is_none()
+        {
+            return Err(format!("unknown group {g:?}"));
+        }
+        Ok(())
+    }
+
+    /// (min, max) processes of a spawned backend.
+    pub fn proc_range(&self) -> (usize, usize) {
+        match (self.procs, self.min_procs, self.max_procs) {
+            (Some(n), _, _) => (n, n),
+            (None, min, max) => {
+                let max = max.unwrap_or(min.unwrap_or(1).max(1));
+                (
+                    min.unwrap_or(if self.max_procs.is_some() { 1 } else { max }),
+                    max,
+                )
+            }
+        }
+    }
+}
+
 /// Line and column (1-based) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
@@ -360,6 +576,7 @@ impl Config {
             }
         }
         config.server.document_root = Spanned::new(span, root);
+        config.config_dir = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
         if config.server.listen.is_empty() {
             return Err(invalid(
                 0,
@@ -386,11 +603,22 @@ impl Config {
                     ),
                 ));
             }
+            let name_at = b.name.span().start;
+            b.check_target(base)
+                .map_err(|m| invalid(name_at, format!("fastcgi {:?}: {m}", b.name.get_ref())))?;
             if b.matches.is_empty() {
                 return Err(invalid(
                     b.name.span().start,
                     format!("fastcgi {:?}: match is empty", b.name.get_ref()),
                 ));
+            }
+        }
+        for b in &mut config.fastcgi {
+            if let Some(sock) = &mut b.socket {
+                *sock = base.join(&*sock);
+            }
+            if let Some(cwd) = &mut b.cwd {
+                *cwd = base.join(&*cwd);
             }
         }
         for p in [&mut config.server.error_log, &mut config.server.access_log]

@@ -14,5 +14,6 @@ pub mod mime;
 pub mod respond;
 pub mod route;
 pub mod server;
+pub mod spawned;
 pub mod static_files;
 pub mod urlpath;

@@ -28,8 +28,10 @@ use crate::gateway::{Backend, ClientLimits, RequestBody};
 use crate::log::{AccessEntry, AccessLog};
 use crate::respond::status_page;
 use crate::route::{Route, route};
+use crate::spawned::pool_config;
 use crate::static_files::StaticFiles;
 use crate::urlpath;
+use supervisor::Supervisor;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +52,12 @@ pub enum StartError {
         /// Why.
         source: io::Error,
     },
+    /// A spawned backend's configuration cannot be used here.
+    #[error("{0}")]
+    Backend(String),
+    /// The process manager could not start.
+    #[error("{0}")]
+    Supervisor(#[from] supervisor::StartError),
     /// The access log could not be opened.
     #[error("access_log {path}: {source}")]
     AccessLog {
@@ -71,8 +79,9 @@ pub struct State {
 }
 
 impl State {
-    /// Builds the shared state from a checked configuration.
-    pub fn new(config: Config) -> Result<State, StartError> {
+    /// Builds the shared state from a checked configuration, with the supervisor that runs
+    /// its spawned backends (if any).
+    pub fn new(config: Config, sup: Option<&Arc<Supervisor>>) -> Result<State, StartError> {
         let root = config.server.document_root.get_ref().clone();
         let files = StaticFiles::new(&root, config.server.index_files.clone())
             .map_err(|source| StartError::DocumentRoot { path: root, source })?;
@@ -86,7 +95,7 @@ impl State {
         let backends = config
             .fastcgi
             .iter()
-            .map(|c| Arc::new(Backend::new(c)))
+            .map(|c| Arc::new(Backend::new(c, sup)))
             .collect();
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
@@ -105,6 +114,7 @@ impl State {
 pub struct Server {
     state: Arc<State>,
     listeners: Vec<TcpListener>,
+    sup: Option<Arc<Supervisor>>,
 }
 
 impl Server {
@@ -120,9 +130,21 @@ impl Server {
                 })?;
             listeners.push(l);
         }
+        let mut pools = Vec::new();
+        for c in &config.fastcgi {
+            if let Some(p) = pool_config(c, &config.config_dir).map_err(StartError::Backend)? {
+                pools.push(p);
+            }
+        }
+        let sup = if pools.is_empty() {
+            None
+        } else {
+            Some(Supervisor::start(pools)?)
+        };
         Ok(Server {
-            state: Arc::new(State::new(config)?),
+            state: Arc::new(State::new(config, sup.as_ref())?),
             listeners,
+            sup,
         })
     }
 
@@ -176,6 +198,22 @@ impl Server {
             }
         } else {
             tracing::info!("SIGTERM: shutting down now");
+        }
+        if let Some(sup) = &self.sup {
+            let grace = self
+                .state
+                .config
+                .fastcgi
+                .iter()
+                .map(|c| c.kill_grace.0)
+                .max()
+                .unwrap_or_default();
+            let report = sup.shutdown(grace).await;
+            tracing::info!(
+                "shutdown: {} backend process(es) stopped, {} needed SIGKILL",
+                report.stopped,
+                report.killed.len()
+            );
         }
         Ok(())
     }

@@ -49,6 +49,16 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd) -> io::Result<Started> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0);
+    // SAFETY: `pre_exec` runs the closure in the child between fork and exec, where only
+    // async-signal-safe calls are allowed; `cloexec_inherited` makes only close_range(2) or
+    // fcntl(2) system calls and touches no memory shared with the parent.
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            cloexec_inherited();
+            Ok(())
+        });
+    }
     if let Some(gid) = spec.gid {
         cmd.gid(gid);
     }
@@ -62,4 +72,30 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd) -> io::Result<Started> {
         pid: child.id() as i32,
         stderr,
     })
+}
+
+/// Marks every descriptor above stderr close-on-exec, so that nothing relight inherited or
+/// opened without O_CLOEXEC reaches a backend: it gets exactly fd 0 (its socket), 1 and 2.
+/// std's own exec-error pipe is close-on-exec already and keeps working.
+#[allow(unsafe_code)]
+fn cloexec_inherited() {
+    // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3 as libc::c_uint,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r != 0 {
+        // Kernels before 5.11: set the flag one descriptor at a time.
+        for fd in 3..4096 {
+            // SAFETY: fcntl(F_SETFD) on a descriptor that is not open fails with EBADF and
+            // changes nothing.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
+    }
 }

@@ -8,13 +8,15 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+
+use supervisor::Supervisor;
 
 use super::GatewayError;
 use crate::config::{BackendAddr, FastcgiConfig, MatchRule};
@@ -92,8 +94,8 @@ pub struct Backend {
     pub name: String,
     /// Its routing rules.
     pub matches: Vec<MatchRule>,
-    /// Where it listens.
-    pub address: BackendAddr,
+    /// Where requests go.
+    pub target: Target,
     /// Connect timeout.
     pub connect_timeout: Duration,
     /// Read timeout (between reads).
@@ -108,6 +110,24 @@ pub struct Backend {
     in_flight: AtomicUsize,
 }
 
+/// Where a backend's requests go.
+#[derive(Debug)]
+pub enum Target {
+    /// A backend that runs on its own, at this address.
+    External(BackendAddr),
+    /// A pool of processes relight spawns and supervises.
+    Spawned {
+        /// The supervisor owning the pool.
+        sup: Arc<Supervisor>,
+        /// The pool's index there.
+        pool: usize,
+        /// Longest wait for a free process.
+        queue_timeout: Duration,
+        /// Longest a request may run before its process is killed.
+        request_timeout: Option<Duration>,
+    },
+}
+
 /// Counts a request as in flight for as long as it lives.
 #[derive(Debug)]
 pub struct InFlight<'a>(&'a Backend);
@@ -119,12 +139,26 @@ impl Drop for InFlight<'_> {
 }
 
 impl Backend {
-    /// A backend from its configuration.
-    pub fn new(c: &FastcgiConfig) -> Backend {
+    /// A backend from its configuration; a spawned one needs the supervisor running its pool.
+    pub fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
+        let name = c.name.get_ref().clone();
+        let target = match (
+            &c.address,
+            sup.and_then(|s| Some((s, s.pool_index(&name)?))),
+        ) {
+            (Some(a), _) => Target::External(a.clone()),
+            (None, Some((sup, pool))) => Target::Spawned {
+                sup: sup.clone(),
+                pool,
+                queue_timeout: c.queue_timeout.0,
+                request_timeout: c.request_timeout.map(|t| t.0),
+            },
+            (None, None) => unreachable!("a spawned backend is started before the server"),
+        };
         Backend {
-            name: c.name.get_ref().clone(),
+            name,
             matches: c.matches.clone(),
-            address: c.address.clone(),
+            target,
             connect_timeout: c.connect_timeout.0,
             read_timeout: c.read_timeout.0,
             write_timeout: c.write_timeout.0,
@@ -141,16 +175,21 @@ impl Backend {
         InFlight(self)
     }
 
-    /// The kept connection if it is still usable, or a new one.
-    pub async fn connect(&self) -> Result<BackendStream, GatewayError> {
+    /// The kept connection if it is still usable, or a new one to `address`.
+    pub async fn connect(&self, address: &BackendAddr) -> Result<BackendStream, GatewayError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(s) = idle
             && s.is_reusable()
         {
             return Ok(s);
         }
+        self.connect_new(address).await
+    }
+
+    /// A new connection to `address`, within the connect timeout.
+    pub async fn connect_new(&self, address: &BackendAddr) -> Result<BackendStream, GatewayError> {
         let connect = async {
-            match &self.address {
+            match address {
                 BackendAddr::Unix(p) => UnixStream::connect(p).await.map(BackendStream::Unix),
                 BackendAddr::Tcp(a) => {
                     let s = TcpStream::connect(a.as_str()).await?;

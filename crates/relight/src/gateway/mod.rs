@@ -8,7 +8,9 @@ pub mod cgi;
 pub mod params;
 pub mod spool;
 
+use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,7 +23,10 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-pub use backend::Backend;
+pub use backend::{Backend, Target};
+use supervisor::{AcquireError, Reason, SlotAddr};
+
+use crate::config::BackendAddr;
 use backend::BackendStream;
 use cgi::{CgiError, CgiHead, MAX_HEAD, find_head_end, parse_head};
 
@@ -61,6 +66,18 @@ pub enum GatewayError {
     /// The backend refused the request at the protocol level.
     #[error("backend refused the request: {0:?}")]
     Refused(ProtocolStatus),
+    /// Every process of a spawned backend is restarting after crashes.
+    #[error("{0}")]
+    Unavailable(supervisor::AcquireError, Duration),
+    /// No process of a spawned backend became free in time.
+    #[error("{0}")]
+    Busy(supervisor::AcquireError),
+    /// The process serving the request died.
+    #[error("backend process died: {0}")]
+    BackendDied(String),
+    /// The request ran over request_timeout; its process was killed.
+    #[error("request ran over request_timeout ({0:?}); its process was killed")]
+    RequestTimeout(Duration),
     /// The request body is over the configured limit.
     #[error("request body over {0} bytes")]
     BodyTooLarge(u64),
@@ -83,7 +100,10 @@ impl GatewayError {
             GatewayError::ConnectTimeout(_)
             | GatewayError::ReadTimeout(_)
             | GatewayError::WriteTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            GatewayError::Refused(ProtocolStatus::Overloaded) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Refused(ProtocolStatus::Overloaded)
+            | GatewayError::Unavailable(..)
+            | GatewayError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::RequestTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
             GatewayError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -93,8 +113,14 @@ impl GatewayError {
     }
 
     fn response(&self) -> Response<Body> {
-        if matches!(self, GatewayError::Connect(_)) {
-            return unavailable(1);
+        match self {
+            GatewayError::Connect(_) | GatewayError::Busy(_) => return unavailable(1),
+            GatewayError::Unavailable(_, retry) => {
+                // Whole seconds, rounded up, at least 1.
+                let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+                return unavailable(secs.max(1));
+            }
+            _ => {}
         }
         status_page(self.status())
     }
@@ -169,19 +195,72 @@ async fn exchange(
     what: String,
 ) {
     let _in_flight = backend.enter();
-    let mut stream = match backend.connect().await {
+    let mut lease = None;
+    let connected = match &backend.target {
+        Target::External(addr) => backend.connect(addr).await,
+        Target::Spawned {
+            sup,
+            pool,
+            queue_timeout,
+            ..
+        } => match sup.acquire(*pool, *queue_timeout, &what).await {
+            Ok(l) => {
+                let addr = match l.addr() {
+                    SlotAddr::Unix(p) => BackendAddr::Unix(p.clone()),
+                    SlotAddr::Tcp(a) => BackendAddr::Tcp(a.to_string()),
+                };
+                lease = Some(l);
+                backend.connect_new(&addr).await
+            }
+            Err(e @ AcquireError::Unavailable { retry_after, .. }) => {
+                Err(GatewayError::Unavailable(e, retry_after))
+            }
+            Err(e) => Err(GatewayError::Busy(e)),
+        },
+    };
+    let mut stream = match connected {
         Ok(s) => s,
         Err(e) => {
             let _ = head_tx.send(Err(e));
             return;
         }
     };
+    // What ends a spawned backend's request early: its process dying, or the request timeout.
+    let cancel = async {
+        let (
+            Some(l),
+            Target::Spawned {
+                request_timeout, ..
+            },
+        ) = (&lease, &backend.target)
+        else {
+            return std::future::pending().await;
+        };
+        let timeout = async {
+            match request_timeout {
+                Some(t) => {
+                    tokio::time::sleep(*t).await;
+                    *t
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            rec = l.died() => GatewayError::BackendDied(format!("slot {} pid {}: {}", rec.slot, rec.pid, rec.detail)),
+            t = timeout => {
+                l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?})"));
+                GatewayError::RequestTimeout(t)
+            }
+        }
+    };
+    tokio::pin!(cancel);
     let job = Job {
         request_head: &request_head,
         body: &mut body,
         limits,
         head_tx,
         what: &what,
+        cancel: cancel.as_mut(),
     };
     let outcome = match &mut stream {
         BackendStream::Unix(s) => {
@@ -193,6 +272,10 @@ async fn exchange(
             run(&backend, r, w, job).await
         }
     };
+    if lease.is_some() {
+        // Connections to a spawned slot are not kept (yet): the lease ends with the request.
+        return;
+    }
     if outcome == Outcome::Reusable {
         backend.release(stream);
     }
@@ -213,6 +296,8 @@ struct Job<'a> {
     limits: ClientLimits,
     head_tx: HeadTx,
     what: &'a str,
+    /// Resolves when the request must be abandoned (its process died, or it timed out).
+    cancel: Pin<&'a mut (dyn Future<Output = GatewayError> + Send + 'a)>,
 }
 
 async fn run<R, W>(backend: &Backend, r: R, mut w: W, job: Job<'_>) -> Outcome
@@ -234,6 +319,7 @@ where
         limits,
         head_tx,
         what,
+        mut cancel,
     } = job;
     let writer = write_request(&mut w, request_head, body, limits, backend.write_timeout);
     tokio::pin!(writer);
@@ -259,6 +345,10 @@ where
                     return Outcome::Done;
                 }
             },
+            e = &mut cancel => {
+                let _ = head_tx.send(Err(e));
+                return Outcome::Done;
+            }
             _ = head_tx.closed() => {
                 tracing::info!("fastcgi backend \"{}\": {what}: client went away before the response", backend.name);
                 return Outcome::Done;
@@ -293,6 +383,7 @@ where
                         continue;
                     }
                     res = reader.next_body_chunk() => res,
+                    e = &mut cancel => Err(e),
                 };
                 match next {
                     Ok(Some(c)) => c,
@@ -312,6 +403,11 @@ where
         let permit = loop {
             tokio::select! {
                 p = body_tx.reserve() => break p,
+                e = &mut cancel => {
+                    tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
+                    let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+                    return Outcome::Done;
+                }
                 res = &mut writer, if writer_state.is_none() => {
                     if let Err(e) = &res
                         && is_fatal_write_error(e)

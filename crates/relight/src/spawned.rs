@@ -1,0 +1,114 @@
+//! Maps a spawned `[[fastcgi]]` backend (one with `command`) onto the supervisor's pool
+//! configuration: argv, environment as lighttpd builds it, working directory, user and group,
+//! socket addresses, process counts and stop policy.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use supervisor::{BaseAddr, DescendantPolicy, PoolConfig, SpawnSpec};
+
+use crate::config::{Descendants, FastcgiConfig};
+
+/// The pool for a spawned backend; `None` for an external one. `config_dir` resolves a
+/// relative program path.
+pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolConfig>, String> {
+    let Some(cmd) = &c.command else {
+        return Ok(None);
+    };
+    let name = c.name.get_ref();
+    let mut program = PathBuf::from(&cmd[0]);
+    if program.is_relative() && cmd[0].contains('/') {
+        program = config_dir.join(program);
+    }
+    // lighttpd passes its whole environment unless bin-copy-environment lists what to copy.
+    let mut env: Vec<(OsString, OsString)> = if c.copy_env.is_empty() {
+        std::env::vars_os().collect()
+    } else {
+        c.copy_env
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
+            .collect()
+    };
+    for (k, v) in &c.env {
+        env.retain(|(ek, _)| ek != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    if !env.iter().any(|(k, _)| k == "PHP_FCGI_CHILDREN") {
+        // One process per slot: relight is the process manager, not php-cgi.
+        env.push(("PHP_FCGI_CHILDREN".into(), "1".into()));
+    }
+    let cwd = match &c.cwd {
+        Some(d) => d.clone(),
+        None => program
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| config_dir.to_path_buf(), Path::to_path_buf),
+    };
+    let root = nix::unistd::geteuid().is_root();
+    let uid = match &c.user {
+        None => None,
+        Some(_) if !root => {
+            return Err(format!(
+                "fastcgi {name:?}: user is set but relight is not running as root"
+            ));
+        }
+        Some(u) => Some(
+            nix::unistd::User::from_name(u)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("fastcgi {name:?}: unknown user {u:?}"))?
+                .uid
+                .as_raw(),
+        ),
+    };
+    let gid = match &c.group {
+        None => None,
+        Some(_) if !root => {
+            return Err(format!(
+                "fastcgi {name:?}: group is set but relight is not running as root"
+            ));
+        }
+        Some(g) => Some(
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("fastcgi {name:?}: unknown group {g:?}"))?
+                .gid
+                .as_raw(),
+        ),
+    };
+    let addr = match (&c.socket, c.port) {
+        (Some(p), _) => BaseAddr::Unix(p.clone()),
+        (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(
+            c.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            port,
+        )),
+        (None, None) => return Err(format!("fastcgi {name:?}: needs socket or port")),
+    };
+    let (min_procs, max_procs) = c.proc_range();
+    Ok(Some(PoolConfig {
+        name: name.clone(),
+        spec: SpawnSpec {
+            program,
+            args: cmd[1..].iter().map(OsString::from).collect(),
+            env,
+            cwd,
+            uid,
+            gid,
+        },
+        addr,
+        min_procs,
+        max_procs,
+        backlog: c.backlog,
+        socket_mode: c.socket_mode.map(|m| m.0),
+        kill_signal: c.kill_signal.0,
+        kill_grace: c.kill_grace.0,
+        max_requests: c.max_requests,
+        idle_timeout: c.idle_timeout.0,
+        descendants: match c.descendants {
+            Descendants::Kill => DescendantPolicy::Kill,
+            Descendants::Keep => DescendantPolicy::Keep,
+        },
+    }))
+}
