@@ -455,7 +455,9 @@ impl FastcgiConfig {
                 );
             }
             (None, None) => {
-                return Err("needs address (an external backend) or command (a spawned one)".into());
+                return Err(
+                    "needs address (an external backend) or command (a spawned one)".into(),
+                );
             }
             (Some(_), None) => {
                 if let Some((k, _)) = spawned_keys.iter().find(|(_, set)| *set) {

@@ -62,7 +62,7 @@ pub fn c_peer(name: &str) -> PathBuf {
     }
     let tmp = out.with_extension(format!("tmp{}", std::process::id()));
     let st = Command::new("cc")
-        .args(["-O2", "-Wall", "-o"])
+        .args(["-O2", "-Wall", "-Wno-main", "-o"])
         .arg(&tmp)
         .arg(&src)
         .arg("-lfcgi")
@@ -306,4 +306,84 @@ pub fn docroot() -> TempDir {
     std::fs::write(d.join("dir/script.php"), "<?php\n").unwrap();
     std::fs::write(d.join("hello.txt"), "hello, world\n").unwrap();
     d
+}
+
+/// A live process seen in /proc: (pid, ppid, pgid, command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsEntry {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub cmd: String,
+}
+
+/// Every live (non-zombie) process whose command line contains `needle`.
+pub fn ps(needle: &str) -> Vec<PsEntry> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if f.first().is_some_and(|s| *s == "Z" || *s == "X") {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if cmd.contains(needle) {
+            out.push(PsEntry {
+                pid,
+                ppid: f[1].parse().unwrap_or(0),
+                pgid: f[2].parse().unwrap_or(0),
+                cmd,
+            });
+        }
+    }
+    out
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `d` with `what`.
+pub fn wait_for<T>(d: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + d;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {d:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// CPU time (user + system) a process used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Starts curl in the background (for requests that block).
+pub fn curl_bg(args: &[&str]) -> std::process::Child {
+    Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
 }

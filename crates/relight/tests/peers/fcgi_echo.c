@@ -8,7 +8,15 @@
  *   mode=location    answers "Location: /elsewhere" and no Status
  *   mode=lf          header block ended with bare LF instead of CRLF
  *   mode=big&n=N     N bytes of 'x' as the body
+ *   mode=pid         its pid, as "pid=N"
+ *   mode=crash       raises SIGSEGV
+ *   mode=seed        system("sleep 100000000") first, as the field report's program does
+ *   mode=bg          system("sleep 100000 &"), then answers: an orphan in its process group
+ *   mode=hang        never answers
+ * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
  */
+#include <signal.h>
+#include <unistd.h>
 #include <fcgiapp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,12 +36,27 @@ static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)
 
 int main(void) {
     FCGX_Request req;
+    if (getenv("IGNORE_TERM")) {
+        signal(SIGTERM, SIG_IGN);
+        system("sleep 100000 &");
+    }
     FCGX_Init();
     FCGX_InitRequest(&req, 0, 0);
     static char buf[65536];
     while (FCGX_Accept_r(&req) >= 0) {
         const char *mode = mode_of(FCGX_GetParam("QUERY_STRING", req.envp));
-        if (starts(mode, "echo")) {
+        if (starts(mode, "pid")) {
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+        } else if (starts(mode, "crash")) {
+            raise(SIGSEGV);
+        } else if (starts(mode, "seed")) {
+            system("sleep 100000000");
+        } else if (starts(mode, "bg")) {
+            system("sleep 100000 &");
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
+        } else if (starts(mode, "hang")) {
+            for (;;) pause();
+        } else if (starts(mode, "echo")) {
             FCGX_PutS("Content-Type: application/octet-stream\r\n\r\n", req.out);
             int n;
             while ((n = FCGX_GetStr(buf, sizeof buf, req.in)) > 0) FCGX_PutStr(buf, n, req.out);

@@ -1,0 +1,407 @@
+//! The process manager with real libfcgi programs: the field report's case, crash loops, hangs,
+//! recycling, and shutdown. Every program is copied to a path of the test's own, so the
+//! processes a test looks for are its own.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A copy of a C peer at a path unique to this test.
+fn own_copy(dir: &TempDir, peer: &str, name: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::copy(c_peer(peer), &p).unwrap();
+    p
+}
+
+fn spawned(name: &str, matches: &str, program: &PathBuf, socket: &PathBuf, extra: &str) -> String {
+    format!(
+        "[[fastcgi]]\nname = \"{name}\"\nmatch = {matches}\ncommand = [\"{}\"]\nsocket = \"{}\"\n{extra}\n",
+        program.display(),
+        socket.display()
+    )
+}
+
+fn pids_of(program: &PathBuf) -> Vec<i32> {
+    let p = program.to_string_lossy();
+    ps(&p)
+        .into_iter()
+        .filter(|e| e.cmd.starts_with(p.as_ref()))
+        .map(|e| e.pid)
+        .collect()
+}
+
+/// Sleeps (from system()) living in one of `groups`.
+fn sleeps_in(groups: &[i32]) -> Vec<PsEntry> {
+    ps("sleep 100000")
+        .into_iter()
+        .filter(|e| e.cmd.starts_with("sleep ") && groups.contains(&e.pgid))
+        .collect()
+}
+
+fn seed_case(procs: usize, policy: &str) {
+    let www = docroot();
+    let dir = TempDir::new("seed");
+    let seed = own_copy(&dir, "seed_cgi", "cgi");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "{}{}",
+            spawned(
+                "seed",
+                "[\"/seed\"]",
+                &seed,
+                &dir.join("seed.sock"),
+                &format!("procs = {procs}\ndescendants = \"{policy}\"")
+            ),
+            spawned(
+                "app",
+                "[\"/app\"]",
+                &echo,
+                &dir.join("app.sock"),
+                &format!("procs = {procs}\ndescendants = \"{policy}\"")
+            ),
+        ),
+    );
+    // One blocking request per process of each backend, as in the report.
+    let mut blocked = Vec::new();
+    for _ in 0..procs {
+        blocked.push(curl_bg(&["-m", "30", &r.url("/seed")]));
+        blocked.push(curl_bg(&["-m", "30", &r.url("/app?mode=seed")]));
+    }
+    let old: Vec<i32> = pids_of(&seed).into_iter().chain(pids_of(&echo)).collect();
+    assert_eq!(old.len(), 2 * procs);
+    wait_for(
+        Duration::from_secs(10),
+        "a sleep under every process",
+        || (sleeps_in(&old).len() == 2 * procs).then_some(()),
+    );
+    let t = Instant::now();
+    for pid in &old {
+        let _ = std::process::Command::new("kill")
+            .args(["-SEGV", &pid.to_string()])
+            .status();
+    }
+    // The requests that were in flight are answered at once.
+    for mut c in blocked {
+        let out = c.wait_with_output_stdout();
+        assert_eq!(
+            out, "502",
+            "an in-flight request on a dead process gets 502"
+        );
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "502s took {:?}",
+        t.elapsed()
+    );
+    // The backend serves again within 1 s, and every request after that succeeds.
+    let served = wait_for(Duration::from_secs(1), "the first good response", || {
+        let resp = curl(&["-m", "1", &r.url("/app?mode=pid")]);
+        (resp.status == 200).then(|| t.elapsed())
+    });
+    eprintln!("seed case, {procs} procs, {policy}: first good response {served:?} after the kills");
+    for _ in 0..20 {
+        assert_eq!(curl(&[&r.url("/app")]).status, 200);
+    }
+    // The verbatim program is back too: a new request reaches a new process (its sleep shows).
+    let new_seed = wait_for(Duration::from_secs(1), "new seed processes", || {
+        let p = pids_of(&seed);
+        (p.len() == procs && p.iter().all(|p| !old.contains(p))).then_some(p)
+    });
+    let mut again = curl_bg(&["-m", "30", &r.url("/seed")]);
+    wait_for(
+        Duration::from_secs(1),
+        "the respawned program accepting a request",
+        || (!sleeps_in(&new_seed).is_empty()).then_some(()),
+    );
+    let _ = again.kill();
+    let log = r.error_log();
+    assert!(log.contains("ended: signal SIGSEGV"), "{log}");
+    assert!(log.contains("while serving \"GET /seed\""), "{log}");
+    if policy == "kill" {
+        wait_for(Duration::from_secs(3), "the old sleeps to be gone", || {
+            sleeps_in(&old).is_empty().then_some(())
+        });
+        assert!(log.contains("its process group got SIGTERM: pid"), "{log}");
+    } else {
+        std::thread::sleep(Duration::from_millis(300));
+        let left = sleeps_in(&old);
+        assert_eq!(left.len(), 2 * procs, "policy keep leaves them: {left:?}");
+        assert!(log.contains("left running: pid"), "{log}");
+        for e in left {
+            let _ = std::process::Command::new("kill")
+                .arg(e.pid.to_string())
+                .status();
+        }
+    }
+}
+
+trait StdoutOf {
+    fn wait_with_output_stdout(&mut self) -> String;
+}
+
+impl StdoutOf for std::process::Child {
+    fn wait_with_output_stdout(&mut self) -> String {
+        let mut s = String::new();
+        use std::io::Read;
+        self.stdout.take().unwrap().read_to_string(&mut s).unwrap();
+        let _ = self.wait();
+        s
+    }
+}
+
+#[test]
+fn seed_case_one_process() {
+    seed_case(1, "kill");
+}
+
+#[test]
+fn seed_case_four_processes() {
+    seed_case(4, "kill");
+}
+
+#[test]
+fn seed_case_keep_policy_reports_the_descendants() {
+    seed_case(1, "keep");
+}
+
+#[test]
+fn background_orphan_then_crash() {
+    let www = docroot();
+    let dir = TempDir::new("bg");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "procs = 1",
+        ),
+    );
+    let pid = pids_of(&echo)[0];
+    assert_eq!(curl(&[&r.url("/app?mode=bg")]).text(), "started\n");
+    let orphan = wait_for(Duration::from_secs(2), "the background sleep", || {
+        sleeps_in(&[pid]).pop()
+    });
+    assert_eq!(curl(&[&r.url("/app?mode=crash")]).status, 502);
+    wait_for(
+        Duration::from_secs(3),
+        "the orphan killed with the group",
+        || (!ps("sleep 100000").iter().any(|e| e.pid == orphan.pid)).then_some(()),
+    );
+    wait_for(Duration::from_secs(1), "service again", || {
+        (curl(&[&r.url("/app")]).status == 200).then_some(())
+    });
+    assert!(
+        r.error_log()
+            .contains(&format!("pid {} (sleep 100000)", orphan.pid)),
+        "{}",
+        r.error_log()
+    );
+}
+
+#[test]
+fn crash_loop_backs_off_answers_503_fast_and_recovers_when_fixed() {
+    let www = docroot();
+    let dir = TempDir::new("loop");
+    let prog = dir.join("app");
+    std::fs::write(
+        &prog,
+        "#!/bin/sh\necho 'starting and failing' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&prog).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &prog,
+            &dir.join("app.sock"),
+            "procs = 2",
+        ),
+    );
+    // The server is up and serves everything else.
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let resp = curl(&[&r.url("/app")]);
+    assert_eq!(resp.status, 503);
+    assert!(
+        t.elapsed() < Duration::from_millis(300),
+        "503 took {:?}",
+        t.elapsed()
+    );
+    assert!(resp.header("retry-after").is_some());
+    // CPU while it crash-loops.
+    let before = cpu_ticks(r.proc.pid());
+    let t = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let ticks = cpu_ticks(r.proc.pid()) - before;
+    let hz = 100.0; // USER_HZ on Linux
+    let share = ticks as f64 / hz / t.elapsed().as_secs_f64();
+    eprintln!("crash loop: relight used {:.2}% of a core", share * 100.0);
+    assert!(
+        share < 0.05,
+        "relight used {:.1}% of a core in a crash loop",
+        share * 100.0
+    );
+    let log = r.error_log();
+    for delay in [
+        "restarting in 100ms",
+        "restarting in 200ms",
+        "restarting in 400ms",
+    ] {
+        assert!(log.contains(delay), "no '{delay}' in {log}");
+    }
+    assert!(log.contains("ended: exit code 3"), "{log}");
+    assert!(log.contains("stderr: starting and failing"), "{log}");
+    // Fix the program: the slot comes back by itself.
+    let tmp = dir.join("app.new");
+    std::fs::copy(c_peer("fcgi_echo"), &tmp).unwrap();
+    std::fs::rename(&tmp, &prog).unwrap();
+    wait_for(Duration::from_secs(35), "service after the fix", || {
+        (curl(&["-m", "2", &r.url("/app")]).status == 200).then_some(())
+    });
+}
+
+#[test]
+fn request_timeout_kills_a_hung_process_and_recovers() {
+    let www = docroot();
+    let dir = TempDir::new("hang");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "procs = 1\nrequest_timeout = \"1s\"\nkill_grace = \"500ms\"",
+        ),
+    );
+    let old = pids_of(&echo);
+    let t = Instant::now();
+    assert_eq!(curl(&[&r.url("/app?mode=hang")]).status, 504);
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "504 after {:?}",
+        t.elapsed()
+    );
+    wait_for(Duration::from_secs(3), "service again", || {
+        (curl(&[&r.url("/app")]).status == 200).then_some(())
+    });
+    assert!(
+        pids_of(&echo).iter().all(|p| !old.contains(p)),
+        "the hung process was replaced"
+    );
+    assert!(
+        r.error_log().contains("request_timeout"),
+        "{}",
+        r.error_log()
+    );
+}
+
+#[test]
+fn max_requests_recycles_without_failing_a_request() {
+    let www = docroot();
+    let dir = TempDir::new("maxreq");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "procs = 2\nmax_requests = 10",
+        ),
+    );
+    let url = r.url("/app?mode=pid");
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                let mut pids = Vec::new();
+                for _ in 0..50 {
+                    let resp = curl(&[&url]);
+                    assert_eq!(resp.status, 200, "{}", resp.text());
+                    pids.push(resp.text());
+                }
+                pids
+            })
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for w in workers {
+        seen.extend(w.join().unwrap());
+    }
+    assert!(
+        seen.len() >= 200 / 10 - 2,
+        "200 requests over max_requests 10 need ~20 processes, saw {}",
+        seen.len()
+    );
+    assert!(r.error_log().contains("max_requests"), "{}", r.error_log());
+}
+
+#[test]
+fn shutdown_leaves_nothing_running() {
+    let www = docroot();
+    let dir = TempDir::new("stop");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    for sig in ["TERM", "INT"] {
+        let mut r = Relight::start(
+            www.path(),
+            "",
+            &spawned(
+                "app",
+                "[\"/app\"]",
+                &echo,
+                &dir.join("app.sock"),
+                "procs = 3\nkill_grace = \"500ms\"\nenv = { IGNORE_TERM = \"1\" }",
+            ),
+        );
+        let pids = pids_of(&echo);
+        assert_eq!(pids.len(), 3);
+        wait_for(Duration::from_secs(2), "their children", || {
+            (sleeps_in(&pids).len() == 3).then_some(())
+        });
+        r.proc.signal(sig);
+        let st = r
+            .proc
+            .wait_exit(Duration::from_secs(10))
+            .expect("relight exits");
+        assert!(st.success(), "{st:?}");
+        assert!(
+            pids_of(&echo).is_empty(),
+            "backends left: {:?}",
+            pids_of(&echo)
+        );
+        assert!(
+            sleeps_in(&pids).is_empty(),
+            "descendants left: {:?}",
+            sleeps_in(&pids)
+        );
+        assert!(!dir.join("app.sock-0").exists(), "socket files are removed");
+        assert!(
+            r.error_log().contains("needed SIGKILL"),
+            "{}",
+            r.error_log()
+        );
+    }
+}
