@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,7 +16,7 @@ fn own_copy(dir: &TempDir, peer: &str, name: &str) -> PathBuf {
     p
 }
 
-fn spawned(name: &str, matches: &str, program: &PathBuf, socket: &PathBuf, extra: &str) -> String {
+fn spawned(name: &str, matches: &str, program: &Path, socket: &Path, extra: &str) -> String {
     format!(
         "[[fastcgi]]\nname = \"{name}\"\nmatch = {matches}\ncommand = [\"{}\"]\nsocket = \"{}\"\n{extra}\n",
         program.display(),
@@ -24,7 +24,7 @@ fn spawned(name: &str, matches: &str, program: &PathBuf, socket: &PathBuf, extra
     )
 }
 
-fn pids_of(program: &PathBuf) -> Vec<i32> {
+fn pids_of(program: &Path) -> Vec<i32> {
     let p = program.to_string_lossy();
     ps(&p)
         .into_iter()
