@@ -120,6 +120,7 @@ fn seed_case(procs: usize, policy: &str) {
         || (!sleeps_in(&new_seed).is_empty()).then_some(()),
     );
     let _ = again.kill();
+    let _ = again.wait();
     let log = r.error_log();
     assert!(log.contains("ended: signal SIGSEGV"), "{log}");
     assert!(log.contains("while serving \"GET /seed\""), "{log}");
