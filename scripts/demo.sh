@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Starts relight on http://127.0.0.1:8080/ with the demo: static files from demo/www and a
-# FastCGI demo backend (crates/relight/examples/demo_backend.rs) on a unix socket.
-# Needs only cargo. Ctrl-C stops both.
+# Starts relight on http://127.0.0.1:8080/ with the demo: static files from demo/www and two
+# processes of a FastCGI demo backend (crates/relight/examples/demo_backend.rs) that relight
+# spawns and supervises. The page has links that crash and hang the backend, next to a live
+# view of the status page. Needs only cargo. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT="${PORT:-8080}"
 cargo build --release -q -p relight --bin relight --example demo_backend
 run=$(mktemp -d /tmp/relight-demo.XXXXXX)
+trap 'rm -rf "$run"' EXIT
 cat > "$run/relight.toml" <<TOML
 [server]
 listen = ["127.0.0.1:$PORT"]
@@ -16,10 +18,10 @@ access_log = "$run/access.log"
 [[fastcgi]]
 name = "demo"
 match = ["/app"]
-address = "unix:$run/demo.sock"
+command = ["$PWD/target/release/examples/demo_backend"]
+socket = "$run/demo.sock"
+procs = 2
+request_timeout = "5s"
 TOML
-target/release/examples/demo_backend "$run/demo.sock" &
-backend=$!
-trap 'kill $backend 2>/dev/null; rm -rf "$run"' EXIT
 echo "relight demo: open http://127.0.0.1:$PORT/  (config: $run/relight.toml; Ctrl-C to stop)"
 target/release/relight -D -f "$run/relight.toml"

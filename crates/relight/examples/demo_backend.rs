@@ -1,6 +1,12 @@
-//! A tiny FastCGI backend for the README demo, written on `fcgi-proto` alone: it listens on the
-//! unix socket given as its argument and answers every request with a page showing its pid
-//! and the CGI parameters relight sent. One request at a time, like a libfcgi program.
+//! A tiny FastCGI backend for the README demo, written on `fcgi-proto` alone. Spawned by relight
+//! it accepts on fd 0, as libfcgi programs do (or on the unix socket given as its argument).
+//! One request at a time, like a libfcgi program. By PATH_INFO:
+//!
+//! - `/crash`: dies (abort, SIGABRT);
+//! - `/seed`: starts `sleep 100000000` (which inherits the listening socket on fd 0, as
+//!   `system()` children do in the field report), then dies (SIGABRT);
+//! - `/hang`: never answers (relight's request_timeout ends it);
+//! - anything else: a page with its pid and the CGI parameters relight sent.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -49,6 +55,23 @@ fn serve(mut conn: UnixStream) -> std::io::Result<()> {
                 RequestEvent::Params(p) => params = p,
                 RequestEvent::Stdin(b) => body_len += b.len(),
                 RequestEvent::StdinEnd => {
+                    let path_info = params
+                        .iter()
+                        .find(|(k, _)| &k[..] == b"PATH_INFO")
+                        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+                        .unwrap_or_default();
+                    match path_info.as_str() {
+                        "/crash" => crash(),
+                        "/seed" => {
+                            // Inherits fd 0, the slot's listening socket, like a system() child.
+                            let _ = std::process::Command::new("sleep").arg("100000000").spawn();
+                            crash();
+                        }
+                        "/hang" => loop {
+                            std::thread::sleep(std::time::Duration::from_secs(3600));
+                        },
+                        _ => {}
+                    }
                     let mut rows = String::new();
                     for (k, v) in &params {
                         rows.push_str(&format!(
@@ -91,20 +114,34 @@ fn serve(mut conn: UnixStream) -> std::io::Result<()> {
     }
 }
 
-fn main() {
-    let Some(path) = std::env::args().nth(1) else {
-        eprintln!("usage: demo_backend SOCKET_PATH");
-        std::process::exit(2);
-    };
-    let _ = std::fs::remove_file(&path);
-    let listener = UnixListener::bind(&path).unwrap_or_else(|e| {
-        eprintln!("demo_backend: cannot listen on {path}: {e}");
-        std::process::exit(1);
-    });
+fn crash() -> ! {
     eprintln!(
-        "demo_backend: pid {} listening on {path}",
+        "demo_backend: pid {} crashing on purpose (abort)",
         std::process::id()
     );
+    std::process::abort()
+}
+
+fn main() {
+    use std::os::fd::AsFd;
+    let listener = match std::env::args().nth(1) {
+        Some(path) => {
+            let _ = std::fs::remove_file(&path);
+            UnixListener::bind(&path).unwrap_or_else(|e| {
+                eprintln!("demo_backend: cannot listen on {path}: {e}");
+                std::process::exit(1);
+            })
+        }
+        // Spawned by a web server: the listening socket is fd 0.
+        None => match std::io::stdin().as_fd().try_clone_to_owned() {
+            Ok(fd) => UnixListener::from(fd),
+            Err(e) => {
+                eprintln!("demo_backend: no socket on fd 0: {e}");
+                std::process::exit(2);
+            }
+        },
+    };
+    eprintln!("demo_backend: pid {} ready", std::process::id());
     for conn in listener.incoming() {
         match conn {
             Ok(c) => {

@@ -91,6 +91,15 @@ pub struct ServerConfig {
     /// FastCGI backend (lighttpd's server.upload-dirs).
     #[serde(default = "default_upload_dir")]
     pub upload_dir: PathBuf,
+    /// Where the status page (JSON) is served; `""` turns it off.
+    #[serde(default = "default_status_path")]
+    pub status_path: String,
+    /// Where the Prometheus metrics are served; `""` turns them off.
+    #[serde(default = "default_metrics_path")]
+    pub metrics_path: String,
+    /// Serve the status page and metrics to any client, not only loopback.
+    #[serde(default)]
+    pub status_public: bool,
     /// The `Server` header and SERVER_SOFTWARE; `""` sends no `Server` header.
     #[serde(default = "default_server_tag")]
     pub server_tag: String,
@@ -278,6 +287,12 @@ fn default_connect_timeout() -> Timeout {
 }
 fn default_backend_io_timeout() -> Timeout {
     Timeout(Duration::from_secs(60))
+}
+fn default_status_path() -> String {
+    "/server-status".into()
+}
+fn default_metrics_path() -> String {
+    "/metrics".into()
 }
 fn default_upload_dir() -> PathBuf {
     PathBuf::from("/var/tmp")

@@ -90,6 +90,15 @@ pub fn format_clf(t: SystemTime) -> String {
     )
 }
 
+/// `1994-11-06T08:49:37Z`, for JSON.
+pub fn format_rfc3339(t: SystemTime) -> String {
+    let c = civil(unix_secs(t));
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}
+
 /// Parses an IMF-fixdate (the only form servers must generate; the obsolete forms are not
 /// accepted, so a condition on them is simply not applied).
 pub fn parse(s: &str) -> Option<SystemTime> {
@@ -128,6 +137,7 @@ mod tests {
         assert_eq!(unix_secs(t), 784_111_777);
         assert_eq!(format(t), "Sun, 06 Nov 1994 08:49:37 GMT");
         assert_eq!(format_clf(t), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(format_rfc3339(t), "1994-11-06T08:49:37Z");
     }
 
     #[test]

@@ -16,4 +16,5 @@ pub mod route;
 pub mod server;
 pub mod spawned;
 pub mod static_files;
+pub mod status;
 pub mod urlpath;

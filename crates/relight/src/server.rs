@@ -76,6 +76,7 @@ pub struct State {
     backends: Vec<Arc<Backend>>,
     access_log: Option<AccessLog>,
     server_header: Option<HeaderValue>,
+    started: SystemTime,
 }
 
 impl State {
@@ -106,6 +107,7 @@ impl State {
             backends,
             access_log,
             server_header,
+            started: SystemTime::now(),
         })
     }
 }
@@ -351,6 +353,11 @@ fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<St
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
+enum Page {
+    Status,
+    Metrics,
+}
+
 async fn dispatch(
     state: &Arc<State>,
     req: Request<Incoming>,
@@ -381,6 +388,20 @@ async fn dispatch(
             s.max_request_body.0
         );
         return status_page(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    for (p, page) in [
+        (&s.status_path, Page::Status),
+        (&s.metrics_path, Page::Metrics),
+    ] {
+        if !p.is_empty() && path == *p {
+            if !s.status_public && !remote.ip().is_loopback() {
+                return status_page(StatusCode::FORBIDDEN);
+            }
+            return match page {
+                Page::Status => crate::status::json(&state.backends, state.started),
+                Page::Metrics => crate::status::metrics(&state.backends),
+            };
+        }
     }
     let path = state.files.index_for(&path).unwrap_or(path);
     match route(&state.backends, &state.files, &path) {

@@ -1,0 +1,225 @@
+//! The status page (`/server-status`, JSON) and the metrics (`/metrics`, Prometheus text):
+//! every backend, every slot, its process, state, requests, restarts by reason and last exit.
+//! Served from loopback only unless the configuration says otherwise.
+
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use http::{HeaderValue, Response, header};
+use supervisor::{ExitRecord, PoolStatus, Reason, SlotState};
+
+use crate::body::Body;
+use crate::gateway::{Backend, Target};
+use crate::httpdate::format_rfc3339;
+
+/// Escapes a string for JSON.
+fn json_str(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn json_opt_str(out: &mut String, s: Option<&str>) {
+    match s {
+        Some(s) => json_str(out, s),
+        None => out.push_str("null"),
+    }
+}
+
+fn json_procs(out: &mut String, list: &[(i32, String)]) {
+    out.push('[');
+    for (i, (pid, cmd)) in list.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{{\"pid\":{pid},\"cmd\":");
+        json_str(out, cmd);
+        out.push('}');
+    }
+    out.push(']');
+}
+
+fn json_exit(out: &mut String, e: &ExitRecord) {
+    let _ = write!(out, "{{\"pid\":{},\"reason\":", e.pid);
+    json_str(out, e.reason.as_str());
+    out.push_str(",\"detail\":");
+    json_str(out, &e.detail);
+    let _ = write!(
+        out,
+        ",\"uptime_secs\":{:.3},\"request\":",
+        e.uptime.as_secs_f64()
+    );
+    json_opt_str(out, e.request.as_deref());
+    out.push_str(",\"at\":");
+    json_str(out, &format_rfc3339(e.at));
+    out.push_str(",\"descendants_killed\":");
+    json_procs(out, &e.killed);
+    out.push_str(",\"descendants_left\":");
+    json_procs(out, &e.left);
+    out.push('}');
+}
+
+fn pool_of<'a>(pools: &'a [PoolStatus], name: &str) -> Option<&'a PoolStatus> {
+    pools.iter().find(|p| p.name == name)
+}
+
+fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
+    backends
+        .iter()
+        .find_map(|b| match &b.target {
+            Target::Spawned { sup, .. } => Some(sup.status()),
+            Target::External(_) => None,
+        })
+        .unwrap_or_default()
+}
+
+/// The status page as JSON.
+pub fn json(backends: &[Arc<Backend>], started: SystemTime) -> Response<Body> {
+    let pools = pools(backends);
+    let mut out = String::with_capacity(1024);
+    out.push_str("{\"server\":");
+    json_str(&mut out, concat!("relight/", env!("CARGO_PKG_VERSION")));
+    out.push_str(",\"started\":");
+    json_str(&mut out, &format_rfc3339(started));
+    out.push_str(",\"backends\":[");
+    for (i, b) in backends.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_str(&mut out, &b.name);
+        match (&b.target, pool_of(&pools, &b.name)) {
+            (Target::External(addr), _) => {
+                out.push_str(",\"kind\":\"external\",\"address\":");
+                json_str(&mut out, &addr.to_string());
+            }
+            (Target::Spawned { .. }, Some(pool)) => {
+                out.push_str(",\"kind\":\"spawned\",\"slots\":[");
+                for (j, s) in pool.slots.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "{{\"slot\":{},\"address\":", s.index);
+                    json_str(&mut out, &s.addr);
+                    out.push_str(",\"state\":");
+                    json_str(&mut out, s.state.as_str());
+                    match s.pid {
+                        Some(pid) => {
+                            let _ = write!(out, ",\"pid\":{pid}");
+                        }
+                        None => out.push_str(",\"pid\":null"),
+                    }
+                    out.push_str(",\"started\":");
+                    json_opt_str(&mut out, s.started_at.map(format_rfc3339).as_deref());
+                    let _ = write!(out, ",\"requests\":{},\"in_flight\":", s.requests);
+                    json_opt_str(&mut out, s.current.as_deref());
+                    out.push_str(",\"restarts\":{");
+                    for (k, (reason, n)) in s.restarts.iter().enumerate() {
+                        if k > 0 {
+                            out.push(',');
+                        }
+                        json_str(&mut out, reason.as_str());
+                        let _ = write!(out, ":{n}");
+                    }
+                    out.push_str("},\"last_exit\":");
+                    match &s.last_exit {
+                        Some(e) => json_exit(&mut out, e),
+                        None => out.push_str("null"),
+                    }
+                    out.push('}');
+                }
+                out.push(']');
+            }
+            (Target::Spawned { .. }, None) => out.push_str(",\"kind\":\"spawned\",\"slots\":[]"),
+        }
+        out.push('}');
+    }
+    out.push_str("]}\n");
+    let mut resp = Response::new(Body::full(out));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+const STATES: [SlotState; 5] = [
+    SlotState::Idle,
+    SlotState::Ready,
+    SlotState::Busy,
+    SlotState::Backoff,
+    SlotState::Stopping,
+];
+const REASONS: [Reason; 7] = [
+    Reason::Exited,
+    Reason::Signaled,
+    Reason::RequestTimeout,
+    Reason::MaxRequests,
+    Reason::IdleTimeout,
+    Reason::Shutdown,
+    Reason::SpawnFailed,
+];
+
+/// The same facts in Prometheus' text format.
+pub fn metrics(backends: &[Arc<Backend>]) -> Response<Body> {
+    let pools = pools(backends);
+    let mut out = String::with_capacity(2048);
+    out.push_str("# HELP relight_backend_slots Process slots of spawned backends, by state.\n# TYPE relight_backend_slots gauge\n");
+    for p in &pools {
+        for st in STATES {
+            let n = p.slots.iter().filter(|s| s.state == st).count();
+            let _ = writeln!(
+                out,
+                "relight_backend_slots{{backend=\"{}\",state=\"{}\"}} {n}",
+                p.name,
+                st.as_str()
+            );
+        }
+    }
+    out.push_str("# HELP relight_backend_restarts_total Backend process ends, by reason.\n# TYPE relight_backend_restarts_total counter\n");
+    for p in &pools {
+        for r in REASONS {
+            let n: u64 = p
+                .slots
+                .iter()
+                .map(|s| s.restarts.get(&r).copied().unwrap_or(0))
+                .sum();
+            let _ = writeln!(
+                out,
+                "relight_backend_restarts_total{{backend=\"{}\",reason=\"{}\"}} {n}",
+                p.name,
+                r.as_str()
+            );
+        }
+    }
+    out.push_str("# HELP relight_backend_requests_total Requests served by spawned backends.\n# TYPE relight_backend_requests_total counter\n");
+    for p in &pools {
+        let n: u64 = p.slots.iter().map(|s| s.requests).sum();
+        let _ = writeln!(
+            out,
+            "relight_backend_requests_total{{backend=\"{}\"}} {n}",
+            p.name
+        );
+    }
+    let mut resp = Response::new(Body::full(out));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}
