@@ -14,6 +14,7 @@ pub mod mime;
 pub mod respond;
 pub mod route;
 pub mod server;
+pub mod spawn_cmd;
 pub mod spawned;
 pub mod static_files;
 pub mod status;

@@ -98,6 +98,7 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
             gid,
         },
         addr,
+        shared_socket: false,
         min_procs,
         max_procs,
         backlog: c.backlog,

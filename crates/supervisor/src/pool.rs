@@ -31,6 +31,9 @@ pub struct PoolConfig {
     pub spec: SpawnSpec,
     /// Where slot N listens.
     pub addr: BaseAddr,
+    /// All slots share one socket at exactly `addr` (spawn-fcgi + multiwatch style, for a web
+    /// server that knows one address) instead of one socket per slot.
+    pub shared_socket: bool,
     /// Processes started at once and kept.
     pub min_procs: usize,
     /// The most processes (slots).

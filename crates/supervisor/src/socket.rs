@@ -39,6 +39,14 @@ pub enum BaseAddr {
 }
 
 impl BaseAddr {
+    /// The address itself, for a socket all slots share.
+    pub fn exact(&self) -> SlotAddr {
+        match self {
+            BaseAddr::Unix(p) => SlotAddr::Unix(p.clone()),
+            BaseAddr::Tcp(a) => SlotAddr::Tcp(*a),
+        }
+    }
+
     /// The address of slot `n`.
     pub fn slot(&self, n: usize) -> SlotAddr {
         match self {

@@ -197,14 +197,35 @@ impl Supervisor {
         let mut pools = Vec::new();
         for config in configs {
             let mut slots = Vec::new();
+            let socket_err = |source| StartError::Socket {
+                backend: config.name.clone(),
+                source,
+            };
+            let shared = if config.shared_socket {
+                let addr = config.addr.exact();
+                let fd = listen(&addr, config.backlog, config.socket_mode).map_err(socket_err)?;
+                Some((addr, fd))
+            } else {
+                None
+            };
             for index in 0..config.max_procs {
-                let addr = config.addr.slot(index);
-                let fd = listen(&addr, config.backlog, config.socket_mode).map_err(|source| {
-                    StartError::Socket {
-                        backend: config.name.clone(),
-                        source,
+                let (addr, fd) = match &shared {
+                    Some((addr, fd)) => (
+                        addr.clone(),
+                        fd.try_clone().map_err(|source| {
+                            socket_err(SocketError::Io {
+                                addr: addr.clone(),
+                                source,
+                            })
+                        })?,
+                    ),
+                    None => {
+                        let addr = config.addr.slot(index);
+                        let fd = listen(&addr, config.backlog, config.socket_mode)
+                            .map_err(socket_err)?;
+                        (addr, fd)
                     }
-                })?;
+                };
                 slots.push(Slot {
                     index,
                     addr,
