@@ -406,3 +406,189 @@ fn shutdown_leaves_nothing_running() {
         );
     }
 }
+
+#[test]
+fn status_page_and_metrics_tell_what_happened() {
+    let www = docroot();
+    let dir = TempDir::new("status");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "procs = 2",
+        ),
+    );
+    assert_eq!(curl(&[&r.url("/app")]).status, 200);
+    assert_eq!(curl(&[&r.url("/app?mode=crash")]).status, 502);
+    wait_for(Duration::from_secs(2), "both slots ready", || {
+        let s = curl(&[&r.url("/server-status")]).text();
+        (s.matches("\"state\":\"ready\"").count() == 2).then_some(())
+    });
+    let resp = curl(&[&r.url("/server-status")]);
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let s = resp.text();
+    for needle in [
+        "\"name\":\"app\"",
+        "\"kind\":\"spawned\"",
+        "\"restarts\":{\"signal\":1}",
+        "\"detail\":\"signal SIGSEGV\"",
+        "\"request\":\"GET /app?mode=crash\"",
+        &format!("\"address\":\"unix:{}-0\"", dir.join("app.sock").display()),
+    ] {
+        assert!(s.contains(needle), "status lacks {needle}: {s}");
+    }
+    let m = curl(&[&r.url("/metrics")]).text();
+    assert!(
+        m.contains("relight_backend_restarts_total{backend=\"app\",reason=\"signal\"} 1"),
+        "{m}"
+    );
+    assert!(
+        m.contains("relight_backend_slots{backend=\"app\",state=\"ready\"} 2"),
+        "{m}"
+    );
+    assert!(
+        m.contains("relight_backend_requests_total{backend=\"app\"} 1"),
+        "{m}"
+    );
+}
+
+#[test]
+fn missing_program_does_not_stop_the_server() {
+    let www = docroot();
+    let dir = TempDir::new("missing");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &dir.join("not-there"),
+            &dir.join("app.sock"),
+            "procs = 1",
+        ),
+    );
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let resp = curl(&[&r.url("/app")]);
+    assert_eq!(resp.status, 503);
+    assert!(resp.header("retry-after").is_some());
+    assert!(r.error_log().contains("cannot start"), "{}", r.error_log());
+}
+
+#[test]
+fn a_slot_address_held_by_another_process_is_named() {
+    let www = docroot();
+    let dir = TempDir::new("held");
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let cfg = dir.join("relight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{}\"]\ndocument_root = \"{}\"\n[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nport = {port}\n",
+            free_port(),
+            www.path().display(),
+            echo.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-D", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "127.0.0.1:{port} is in use by pid {}",
+            std::process::id()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn stderr_flood_is_rate_limited() {
+    let www = docroot();
+    let dir = TempDir::new("flood");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let prog = dir.join("flood");
+    std::fs::write(
+        &prog,
+        format!(
+            "#!/bin/sh\nyes 'flooding stderr' | head -n 200000 >&2\nexec {}\n",
+            echo.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&prog, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &prog,
+            &dir.join("app.sock"),
+            "procs = 1",
+        ),
+    );
+    wait_for(Duration::from_secs(10), "service after the flood", || {
+        (curl(&["-m", "2", &r.url("/app")]).status == 200).then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(curl(&[&r.url("/app")]).status, 200);
+    let log = r.error_log();
+    let lines = log
+        .lines()
+        .filter(|l| l.contains("flooding stderr"))
+        .count();
+    assert!(lines <= 200, "{lines} flood lines logged");
+    assert!(
+        log.contains("stderr lines dropped"),
+        "{}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(log.len() < 100_000, "error log grew to {} bytes", log.len());
+}
+
+#[test]
+fn dynamic_pool_grows_under_load_and_shrinks_when_idle() {
+    let www = docroot();
+    let dir = TempDir::new("dyn");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "min_procs = 1\nmax_procs = 3\nidle_timeout = \"1s\"",
+        ),
+    );
+    assert_eq!(pids_of(&echo).len(), 1);
+    let url = r.url("/app?mode=slow");
+    let clients: Vec<_> = (0..3).map(|_| curl_bg(&["-m", "10", &url])).collect();
+    wait_for(Duration::from_secs(2), "three processes", || {
+        (pids_of(&echo).len() == 3).then_some(())
+    });
+    for mut c in clients {
+        assert_eq!(c.wait_with_output_stdout(), "200");
+    }
+    wait_for(Duration::from_secs(5), "back to one process", || {
+        (pids_of(&echo).len() == 1).then_some(())
+    });
+    assert_eq!(curl(&[&r.url("/app")]).status, 200);
+    assert!(r.error_log().contains("idle for"), "{}", r.error_log());
+}

@@ -3,7 +3,7 @@
 //! What is dropped is counted and said once the flood is over.
 
 use std::os::fd::OwnedFd;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
@@ -24,39 +24,48 @@ pub fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
     tokio::spawn(async move {
         let mut lines = BufReader::new(receiver);
         let mut line = Vec::new();
-        let mut window = Instant::now();
+        let mut window_end = tokio::time::Instant::now() + Duration::from_secs(1);
         let mut in_window = 0u32;
         let mut dropped = 0u64;
         loop {
-            line.clear();
-            match (&mut lines)
-                .take(MAX_LINE as u64)
-                .read_until(b'\n', &mut line)
-                .await
-            {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {}
-            }
-            if window.elapsed() >= Duration::from_secs(1) {
+            // Partial lines survive a timeout: read_until appends what it has read to `line`.
+            let read = tokio::time::timeout_at(
+                window_end,
+                (&mut lines)
+                    .take(MAX_LINE as u64)
+                    .read_until(b'\n', &mut line),
+            )
+            .await;
+            if tokio::time::Instant::now() >= window_end {
                 if dropped > 0 {
                     tracing::warn!(
                         "backend \"{backend}\" slot {slot} pid {pid}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
                     );
                     dropped = 0;
                 }
-                window = Instant::now();
+                window_end = tokio::time::Instant::now() + Duration::from_secs(1);
                 in_window = 0;
+            }
+            match read {
+                Err(_) => continue,
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(_)) => {}
             }
             in_window += 1;
             if in_window > LINES_PER_SECOND {
                 dropped += 1;
-                continue;
+            } else {
+                let text = String::from_utf8_lossy(&line);
+                tracing::warn!(
+                    "backend \"{backend}\" slot {slot} pid {pid} stderr: {}",
+                    text.trim_end_matches(['\n', '\r'])
+                );
             }
+            line.clear();
+        }
+        if !line.is_empty() {
             let text = String::from_utf8_lossy(&line);
-            tracing::warn!(
-                "backend \"{backend}\" slot {slot} pid {pid} stderr: {}",
-                text.trim_end_matches(['\n', '\r'])
-            );
+            tracing::warn!("backend \"{backend}\" slot {slot} pid {pid} stderr: {text}");
         }
         if dropped > 0 {
             tracing::warn!(

@@ -87,6 +87,7 @@ pub struct Lease {
     pool: usize,
     slot: usize,
     pid: i32,
+    failed: bool,
     addr: SlotAddr,
     death: watch::Receiver<Option<Arc<ExitRecord>>>,
 }
@@ -122,6 +123,13 @@ impl Lease {
         }
     }
 
+    /// Marks the request as failed on the backend's side (it closed the connection, sent
+    /// garbage, ...): it is not counted as served, and if the process turns out to be dying,
+    /// its exit is explained with this request.
+    pub fn failed(&mut self) {
+        self.failed = true;
+    }
+
     /// Ends the process (and its group) for `reason`, explained by `detail` in the logs.
     pub fn kill(&self, reason: Reason, detail: String) {
         self.sup
@@ -131,7 +139,8 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.sup.release(self.pool, self.slot, self.pid);
+        self.sup
+            .release(self.pool, self.slot, self.pid, self.failed);
     }
 }
 
@@ -570,12 +579,13 @@ impl Supervisor {
             pool: p,
             slot: slot.index,
             pid: run.pid,
+            failed: false,
             addr: slot.addr.clone(),
             death: run.death.subscribe(),
         })
     }
 
-    fn release(self: &Arc<Self>, p: usize, s: usize, pid: i32) {
+    fn release(self: &Arc<Self>, p: usize, s: usize, pid: i32, failed: bool) {
         let mut recycle = None;
         {
             let mut inner = self.lock();
@@ -583,10 +593,12 @@ impl Supervisor {
             let max = pool.config.max_requests;
             let slot = &mut pool.slots[s];
             if let Some(run) = slot.proc.as_mut().filter(|r| r.pid == pid) {
-                run.requests += 1;
-                run.current = None;
                 run.last_used = Instant::now();
-                slot.requests += 1;
+                if !failed {
+                    run.requests += 1;
+                    run.current = None;
+                    slot.requests += 1;
+                }
                 if slot.state == SlotState::Busy {
                     slot.state = SlotState::Ready;
                 }

@@ -155,6 +155,8 @@ impl Backend {
             },
             (None, None) => unreachable!("a spawned backend is started before the server"),
         };
+        // A spawned slot gets one connection per request (libfcgi then goes back to accept).
+        let keep_alive = c.keep_alive && matches!(target, Target::External(_));
         Backend {
             name,
             matches: c.matches.clone(),
@@ -162,7 +164,7 @@ impl Backend {
             connect_timeout: c.connect_timeout.0,
             read_timeout: c.read_timeout.0,
             write_timeout: c.write_timeout.0,
-            keep_alive: c.keep_alive,
+            keep_alive,
             check_local: c.check_local,
             idle: Mutex::new(None),
             in_flight: AtomicUsize::new(0),

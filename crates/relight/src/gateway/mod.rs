@@ -225,55 +225,60 @@ async fn exchange(
             return;
         }
     };
-    // What ends a spawned backend's request early: its process dying, or the request timeout.
-    let cancel = async {
-        let (
-            Some(l),
-            Target::Spawned {
-                request_timeout, ..
-            },
-        ) = (&lease, &backend.target)
-        else {
-            return std::future::pending().await;
-        };
-        let timeout = async {
-            match request_timeout {
-                Some(t) => {
-                    tokio::time::sleep(*t).await;
-                    *t
+    let outcome = {
+        // What ends a spawned backend's request early: its process dying, or the request timeout.
+        let cancel = async {
+            let (
+                Some(l),
+                Target::Spawned {
+                    request_timeout, ..
+                },
+            ) = (&lease, &backend.target)
+            else {
+                return std::future::pending().await;
+            };
+            let timeout = async {
+                match request_timeout {
+                    Some(t) => {
+                        tokio::time::sleep(*t).await;
+                        *t
+                    }
+                    None => std::future::pending().await,
                 }
-                None => std::future::pending().await,
+            };
+            tokio::select! {
+                rec = l.died() => GatewayError::BackendDied(format!("slot {} pid {}: {}", rec.slot, rec.pid, rec.detail)),
+                t = timeout => {
+                    l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?})"));
+                    GatewayError::RequestTimeout(t)
+                }
             }
         };
-        tokio::select! {
-            rec = l.died() => GatewayError::BackendDied(format!("slot {} pid {}: {}", rec.slot, rec.pid, rec.detail)),
-            t = timeout => {
-                l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?})"));
-                GatewayError::RequestTimeout(t)
+        tokio::pin!(cancel);
+        let job = Job {
+            request_head: &request_head,
+            body: &mut body,
+            limits,
+            head_tx,
+            what: &what,
+            cancel: cancel.as_mut(),
+        };
+        match &mut stream {
+            BackendStream::Unix(s) => {
+                let (r, w) = s.split();
+                run(&backend, r, w, job).await
+            }
+            BackendStream::Tcp(s) => {
+                let (r, w) = s.split();
+                run(&backend, r, w, job).await
             }
         }
     };
-    tokio::pin!(cancel);
-    let job = Job {
-        request_head: &request_head,
-        body: &mut body,
-        limits,
-        head_tx,
-        what: &what,
-        cancel: cancel.as_mut(),
-    };
-    let outcome = match &mut stream {
-        BackendStream::Unix(s) => {
-            let (r, w) = s.split();
-            run(&backend, r, w, job).await
-        }
-        BackendStream::Tcp(s) => {
-            let (r, w) = s.split();
-            run(&backend, r, w, job).await
-        }
-    };
-    if lease.is_some() {
+    if let Some(l) = &mut lease {
         // Connections to a spawned slot are not kept (yet): the lease ends with the request.
+        if outcome != Outcome::Reusable {
+            l.failed();
+        }
         return;
     }
     if outcome == Outcome::Reusable {

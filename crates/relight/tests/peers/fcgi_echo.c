@@ -13,6 +13,7 @@
  *   mode=seed        system("sleep 100000000") first, as the field report's program does
  *   mode=bg          system("sleep 100000 &"), then answers: an orphan in its process group
  *   mode=hang        never answers
+ *   mode=slow        answers its pid after 500 ms
  * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
  */
 #include <signal.h>
@@ -54,6 +55,9 @@ int main(void) {
         } else if (starts(mode, "bg")) {
             system("sleep 100000 &");
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
+        } else if (starts(mode, "slow")) {
+            usleep(500 * 1000);
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
         } else if (starts(mode, "hang")) {
             for (;;) pause();
         } else if (starts(mode, "echo")) {
