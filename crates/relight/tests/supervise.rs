@@ -592,3 +592,36 @@ fn dynamic_pool_grows_under_load_and_shrinks_when_idle() {
     assert_eq!(curl(&[&r.url("/app")]).status, 200);
     assert!(r.error_log().contains("idle for"), "{}", r.error_log());
 }
+
+#[test]
+fn a_request_queued_on_a_dead_process_is_served_by_its_successor() {
+    let www = docroot();
+    let dir = TempDir::new("queued");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let flag = dir.join("crash-once");
+    std::fs::write(&flag, "").unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            &format!(
+                "procs = 1\nenv = {{ CRASH_BEFORE_ACCEPT = \"{}\" }}",
+                flag.display()
+            ),
+        ),
+    );
+    // The first process sleeps 300 ms, then dies without accepting: the request waits in the
+    // slot's socket, and the restarted process serves it.
+    let resp = curl(&["-m", "10", &r.url("/app?mode=pid")]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(!flag.exists(), "the first process did crash");
+    let log = r.error_log();
+    assert!(
+        log.contains("died before accepting it; the restarted process will serve it"),
+        "{log}"
+    );
+}

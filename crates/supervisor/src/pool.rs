@@ -117,6 +117,9 @@ pub struct ExitRecord {
     pub killed: Vec<(i32, String)>,
     /// Descendants left running (pid, command line).
     pub left: Vec<(i32, String)>,
+    /// A connection was waiting in the slot's socket, never accepted: the request leased to
+    /// this process had not reached it, and the restarted process will serve it.
+    pub request_queued: bool,
     /// When.
     pub at: SystemTime,
 }

@@ -163,9 +163,31 @@ fn remove_stale(addr: &SlotAddr, path: &Path) -> Result<(), SocketError> {
     }
 }
 
+/// Whether a listening socket has a connection waiting to be accepted.
+pub fn has_pending_connection(listener: impl std::os::fd::AsFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sees_a_connection_waiting_in_the_queue() {
+        let dir = std::env::temp_dir().join(format!("sv-queue-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("q");
+        let fd = listen(&SlotAddr::Unix(path.clone()), 16, None).unwrap();
+        assert!(!has_pending_connection(&fd));
+        let _c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(has_pending_connection(&fd), "queued, never accepted");
+        let l = std::os::unix::net::UnixListener::from(fd);
+        let _a = l.accept().unwrap();
+        assert!(!has_pending_connection(&l));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn slot_addresses_follow_lighttpd() {

@@ -333,6 +333,7 @@ impl Supervisor {
                     request: None,
                     killed: Vec::new(),
                     left: Vec::new(),
+                    request_queued: false,
                     at: SystemTime::now(),
                 }));
                 slot.state = SlotState::Backoff;
@@ -421,6 +422,8 @@ impl Supervisor {
             request: run.current.clone(),
             killed,
             left,
+            // Checked before the restart, which would accept it.
+            request_queued: crate::socket::has_pending_connection(&slot.fd),
             at: SystemTime::now(),
         });
         let _ = run.death.send(Some(record.clone()));

@@ -246,8 +246,26 @@ async fn exchange(
                     None => std::future::pending().await,
                 }
             };
+            let died = async {
+                let rec = l.died().await;
+                if rec.request_queued {
+                    // Never accepted: the restarted process accepts it from the same socket.
+                    // Keep waiting (the read and request timeouts still apply).
+                    tracing::info!(
+                        "fastcgi backend \"{}\": {what}: slot {} pid {} died before accepting it; the restarted process will serve it",
+                        backend.name,
+                        rec.slot,
+                        rec.pid
+                    );
+                    std::future::pending::<()>().await;
+                }
+                GatewayError::BackendDied(format!(
+                    "slot {} pid {}: {}",
+                    rec.slot, rec.pid, rec.detail
+                ))
+            };
             tokio::select! {
-                rec = l.died() => GatewayError::BackendDied(format!("slot {} pid {}: {}", rec.slot, rec.pid, rec.detail)),
+                e = died => e,
                 t = timeout => {
                     l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?})"));
                     GatewayError::RequestTimeout(t)

@@ -15,6 +15,8 @@
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
  * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
+ * With CRASH_BEFORE_ACCEPT=FILE, if FILE exists it is removed and the program dies of SIGSEGV
+ * 300 ms after starting, before it accepts anything.
  */
 #include <signal.h>
 #include <unistd.h>
@@ -37,6 +39,12 @@ static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)
 
 int main(void) {
     FCGX_Request req;
+    const char *crash_file = getenv("CRASH_BEFORE_ACCEPT");
+    if (crash_file && access(crash_file, F_OK) == 0) {
+        usleep(300 * 1000);
+        unlink(crash_file);
+        raise(SIGSEGV);
+    }
     if (getenv("IGNORE_TERM")) {
         signal(SIGTERM, SIG_IGN);
         system("sleep 100000 &");
