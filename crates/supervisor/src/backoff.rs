@@ -1,6 +1,7 @@
 //! Restart delays for a slot whose process keeps dying: none after a stable run, doubling from
-//! `base` up to `cap` while each run is shorter than `stable_after`, and back to none once a
-//! run lasts. A slot never gives up.
+//! `base` up to `cap` while each run is unstable, and back to none once one is stable. A run is
+//! stable if it lasted `stable_after` or served a request: a process that served and was then
+//! killed is not a crash loop. A slot never gives up.
 
 use std::time::Duration;
 
@@ -24,9 +25,10 @@ impl Backoff {
         }
     }
 
-    /// The delay before restarting a process that ran for `uptime`.
-    pub fn on_exit(&mut self, uptime: Duration) -> Duration {
-        if uptime >= self.stable_after {
+    /// The delay before restarting a process that ran for `uptime` and served `served`
+    /// requests.
+    pub fn on_exit(&mut self, uptime: Duration, served: u64) -> Duration {
+        if uptime >= self.stable_after || served > 0 {
             self.next = Duration::ZERO;
             return Duration::ZERO;
         }
@@ -60,7 +62,7 @@ mod tests {
         let ms = Duration::from_millis;
         let mut b = Backoff::new(ms(100), ms(1000), ms(5000));
         let early = ms(10);
-        let delays: Vec<_> = (0..7).map(|_| b.on_exit(early)).collect();
+        let delays: Vec<_> = (0..7).map(|_| b.on_exit(early, 0)).collect();
         assert_eq!(
             delays,
             [
@@ -74,14 +76,21 @@ mod tests {
             ]
         );
         assert_eq!(
-            b.on_exit(ms(6000)),
+            b.on_exit(ms(6000), 0),
             Duration::ZERO,
             "stable: restart at once"
         );
         assert_eq!(
-            b.on_exit(early),
+            b.on_exit(early, 0),
             ms(100),
-            "and the next crash loop starts over"
+            "the next crash loop starts over"
         );
+        assert_eq!(b.on_exit(early, 0), ms(200));
+        assert_eq!(
+            b.on_exit(early, 3),
+            Duration::ZERO,
+            "it served: not a crash loop"
+        );
+        assert_eq!(b.on_exit(early, 0), ms(100));
     }
 }

@@ -316,7 +316,7 @@ impl Supervisor {
                 }
             }
             Err(e) => {
-                let delay = slot.backoff.on_exit(Duration::ZERO);
+                let delay = slot.backoff.on_exit(Duration::ZERO, 0);
                 tracing::error!(
                     "backend \"{}\" slot {s}: cannot start {}: {e}; retrying in {delay:?}",
                     config.name,
@@ -435,7 +435,7 @@ impl Supervisor {
         let delay = if !restart || reason.is_planned() || reason == Reason::RequestTimeout {
             Duration::ZERO
         } else {
-            slot.backoff.on_exit(uptime)
+            slot.backoff.on_exit(uptime, run.requests)
         };
         let mut line = format!(
             "backend \"{}\" slot {s} pid {pid} ended: {}, after {:.3}s",
