@@ -49,6 +49,9 @@ pub struct Config {
     /// The directory of the configuration file (relative paths in it start there).
     #[serde(skip)]
     pub config_dir: PathBuf,
+    /// The configuration file itself (read again on SIGUSR1).
+    #[serde(skip)]
+    pub config_path: PathBuf,
 }
 
 /// `[server]`.
@@ -594,6 +597,7 @@ impl Config {
         }
         config.server.document_root = Spanned::new(span, root);
         config.config_dir = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        config.config_path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         if config.server.listen.is_empty() {
             return Err(invalid(
                 0,

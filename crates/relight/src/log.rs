@@ -14,12 +14,37 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// The error log file, reopenable (SIGHUP) under the same path.
+struct ReopenableFile {
+    path: std::path::PathBuf,
+    file: std::sync::RwLock<File>,
+}
+
+impl ReopenableFile {
+    fn reopen(&self) {
+        match open_append(&self.path) {
+            Ok(f) => *self.file.write().unwrap_or_else(|p| p.into_inner()) = f,
+            Err(e) => tracing::error!("cannot reopen {}: {e}", self.path.display()),
+        }
+    }
+}
+
+static ERROR_LOG: std::sync::OnceLock<Arc<ReopenableFile>> = std::sync::OnceLock::new();
+
+/// Reopens the error log file (after log rotation); nothing to do when logging to stderr.
+pub fn reopen_error_log() {
+    if let Some(f) = ERROR_LOG.get() {
+        f.reopen();
+    }
+}
+
 #[derive(Clone)]
-struct FileWriter(Arc<File>);
+struct FileWriter(Arc<ReopenableFile>);
 
 impl Write for &FileWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self.0).write(buf)
+        let f = self.0.file.read().unwrap_or_else(|p| p.into_inner());
+        (&*f).write(buf)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -48,10 +73,14 @@ pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
         .with_target(false);
     let result = match path {
         Some(p) => {
-            let file = open_append(p)?;
+            let file = Arc::new(ReopenableFile {
+                path: p.to_owned(),
+                file: std::sync::RwLock::new(open_append(p)?),
+            });
+            let _ = ERROR_LOG.set(file.clone());
             builder
                 .with_ansi(false)
-                .with_writer(FileWriter(Arc::new(file)))
+                .with_writer(FileWriter(file))
                 .try_init()
         }
         None => builder.with_ansi(false).with_writer(io::stderr).try_init(),
@@ -81,6 +110,7 @@ pub struct AccessEntry {
 /// The access log file.
 #[derive(Debug)]
 pub struct AccessLog {
+    path: std::path::PathBuf,
     file: Mutex<File>,
 }
 
@@ -103,8 +133,17 @@ impl AccessLog {
     /// Opens (creating, appending) the access log.
     pub fn open(path: &Path) -> io::Result<AccessLog> {
         Ok(AccessLog {
+            path: path.to_owned(),
             file: Mutex::new(open_append(path)?),
         })
+    }
+
+    /// Reopens the file under its path (after log rotation).
+    pub fn reopen(&self) {
+        match open_append(&self.path) {
+            Ok(f) => *self.file.lock().unwrap_or_else(|p| p.into_inner()) = f,
+            Err(e) => tracing::error!("cannot reopen {}: {e}", self.path.display()),
+        }
     }
 
     /// Writes one line in Combined Log Format; `bytes` is the body size sent.

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
@@ -112,9 +112,27 @@ impl State {
     }
 }
 
+/// The state requests are served with; a reload (SIGUSR1) replaces it.
+type Current = Arc<RwLock<Arc<State>>>;
+
+fn current(c: &Current) -> Arc<State> {
+    c.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The spawned backends' pools of a configuration.
+fn pools_of(config: &Config) -> Result<Vec<supervisor::PoolConfig>, StartError> {
+    let mut pools = Vec::new();
+    for c in &config.fastcgi {
+        if let Some(p) = pool_config(c, &config.config_dir).map_err(StartError::Backend)? {
+            pools.push(p);
+        }
+    }
+    Ok(pools)
+}
+
 /// A running server's listeners, bound and ready.
 pub struct Server {
-    state: Arc<State>,
+    current: Current,
     listeners: Vec<TcpListener>,
     sup: Option<Arc<Supervisor>>,
 }
@@ -132,19 +150,14 @@ impl Server {
                 })?;
             listeners.push(l);
         }
-        let mut pools = Vec::new();
-        for c in &config.fastcgi {
-            if let Some(p) = pool_config(c, &config.config_dir).map_err(StartError::Backend)? {
-                pools.push(p);
-            }
-        }
+        let pools = pools_of(&config)?;
         let sup = if pools.is_empty() {
             None
         } else {
             Some(Supervisor::start(pools)?)
         };
         Ok(Server {
-            state: Arc::new(State::new(config, sup.as_ref())?),
+            current: Arc::new(RwLock::new(Arc::new(State::new(config, sup.as_ref())?))),
             listeners,
             sup,
         })
@@ -158,32 +171,103 @@ impl Server {
             .collect()
     }
 
-    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM.
-    pub async fn run(self, grace: Duration) -> io::Result<()> {
-        let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        let mut sigterm =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    /// Re-reads the configuration (SIGUSR1): unchanged backends keep running, changed ones
+    /// are replaced, new ones start, removed ones stop. The listening sockets are kept; a
+    /// configuration that does not load leaves everything as it was.
+    async fn reload(&mut self) {
+        let old = current(&self.current);
+        let path = old.config.config_path.clone();
+        let config = match Config::load(&path) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading, the configuration has an error: {e}");
+                return;
+            }
+        };
+        if config.server.listen != old.config.server.listen
+            || config.server.max_connections != old.config.server.max_connections
+        {
+            tracing::warn!(
+                "SIGUSR1: server.listen and server.max_connections take effect at the next start; keeping the current ones"
+            );
+        }
+        let pools = match pools_of(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading: {e}");
+                return;
+            }
+        };
+        match (&self.sup, pools.is_empty()) {
+            (None, true) => {}
+            (None, false) => match Supervisor::start(pools) {
+                Ok(s) => self.sup = Some(s),
+                Err(e) => {
+                    tracing::error!("SIGUSR1: not reloading: {e}");
+                    return;
+                }
+            },
+            (Some(sup), _) => match sup.reconcile(pools) {
+                Ok(r) => tracing::info!(
+                    "SIGUSR1: backends unchanged {:?}, replaced {:?}, added {:?}, removed {:?}",
+                    r.unchanged,
+                    r.changed,
+                    r.added,
+                    r.removed
+                ),
+                Err(e) => tracing::error!("SIGUSR1: {e}"),
+            },
+        }
+        match State::new(config, self.sup.as_ref()) {
+            Ok(state) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+                tracing::info!("SIGUSR1: configuration reloaded from {}", path.display());
+            }
+            Err(e) => tracing::error!("SIGUSR1: not reloading: {e}"),
+        }
+    }
+
+    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM;
+    /// SIGUSR1 reloads the configuration, SIGHUP reopens the log files.
+    pub async fn run(mut self, grace: Duration) -> io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigusr1 = signal(SignalKind::user_defined1())?;
+        let mut sighup = signal(SignalKind::hangup())?;
         let (stop_tx, stop_rx) = watch::channel(false);
-        let max = self.state.config.server.max_connections;
+        let start = current(&self.current);
+        let max = start.config.server.max_connections;
         let limit = Arc::new(Semaphore::new(max));
-        for l in self.listeners {
+        for l in std::mem::take(&mut self.listeners) {
             tokio::spawn(accept_loop(
                 l,
-                self.state.clone(),
+                self.current.clone(),
                 limit.clone(),
                 stop_rx.clone(),
             ));
         }
-        for a in &self.state.config.server.listen {
+        for a in &start.config.server.listen {
             tracing::info!(
                 "relight {} listening on http://{}",
                 env!("CARGO_PKG_VERSION"),
                 a.0
             );
         }
-        let graceful = tokio::select! {
-            _ = sigint.recv() => true,
-            _ = sigterm.recv() => false,
+        drop(start);
+        let graceful = loop {
+            tokio::select! {
+                _ = sigint.recv() => break true,
+                _ = sigterm.recv() => break false,
+                _ = sigusr1.recv() => self.reload().await,
+                _ = sighup.recv() => {
+                    crate::log::reopen_error_log();
+                    if let Some(log) = &current(&self.current).access_log {
+                        log.reopen();
+                    }
+                    tracing::info!("SIGHUP: log files reopened");
+                }
+            }
         };
         let _ = stop_tx.send(true);
         if graceful {
@@ -202,8 +286,7 @@ impl Server {
             tracing::info!("SIGTERM: shutting down now");
         }
         if let Some(sup) = &self.sup {
-            let grace = self
-                .state
+            let grace = current(&self.current)
                 .config
                 .fastcgi
                 .iter()
@@ -223,7 +306,7 @@ impl Server {
 
 async fn accept_loop(
     l: TcpListener,
-    state: Arc<State>,
+    state: Current,
     limit: Arc<Semaphore>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -257,13 +340,14 @@ async fn accept_loop(
 }
 
 async fn serve_connection(
-    state: Arc<State>,
+    cur: Current,
     stream: TcpStream,
     remote: SocketAddr,
     local: SocketAddr,
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let state = current(&cur);
     let s = &state.config.server;
     let shared = Arc::new(ConnShared::default());
     let io = ConnIo::new(
@@ -272,9 +356,8 @@ async fn serve_connection(
         s.keep_alive_timeout.0,
         s.write_timeout.0,
     );
-    let svc_state = state.clone();
     let svc = service_fn(move |req| {
-        let state = svc_state.clone();
+        let state = current(&cur);
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(handle(state, req, remote, local, shared).await) }
     });

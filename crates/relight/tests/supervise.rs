@@ -625,3 +625,100 @@ fn a_request_queued_on_a_dead_process_is_served_by_its_successor() {
         "{log}"
     );
 }
+
+#[test]
+fn sigusr1_reloads_changed_backends_and_keeps_the_others() {
+    let www = docroot();
+    let dir = TempDir::new("reload");
+    let a = own_copy(&dir, "fcgi_echo", "a");
+    let b = own_copy(&dir, "fcgi_echo", "b");
+    let c = own_copy(&dir, "fcgi_echo", "c");
+    let cfg_a = spawned("a", "[\"/a\"]", &a, &dir.join("a.sock"), "procs = 1");
+    let cfg_b = spawned("b", "[\"/b\"]", &b, &dir.join("b.sock"), "procs = 2");
+    let cfg_b2 = spawned(
+        "b",
+        "[\"/b\"]",
+        &b,
+        &dir.join("b.sock"),
+        "procs = 2\nenv = { CHANGED = \"1\" }",
+    );
+    let cfg_c = spawned("c", "[\"/c\"]", &c, &dir.join("c.sock"), "procs = 1");
+    let r = Relight::start(www.path(), "", &format!("{cfg_a}{cfg_b}"));
+    let (pa, pb) = (pids_of(&a), pids_of(&b));
+    assert_eq!((pa.len(), pb.len()), (1, 2));
+    assert_eq!(curl(&[&r.url("/c")]).status, 404);
+
+    r.rewrite(&format!("{cfg_a}{cfg_b2}{cfg_c}"));
+    r.proc.signal("USR1");
+    wait_for(Duration::from_secs(5), "c to serve", || {
+        (curl(&[&r.url("/c")]).status == 200).then_some(())
+    });
+    wait_for(Duration::from_secs(5), "b replaced", || {
+        let now = pids_of(&b);
+        (now.len() == 2 && now.iter().all(|p| !pb.contains(p))).then_some(())
+    });
+    assert_eq!(pids_of(&a), pa, "an unchanged backend keeps its processes");
+    for pid in pids_of(&b) {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(
+            env.split(|&c| c == 0).any(|v| v == b"CHANGED=1"),
+            "b runs with its new env"
+        );
+    }
+    assert_eq!(curl(&[&r.url("/b")]).status, 200);
+    assert_eq!(curl(&[&r.url("/a")]).status, 200);
+    assert!(
+        r.error_log().contains(
+            "SIGUSR1: backends unchanged [\"a\"], replaced [\"b\"], added [\"c\"], removed []"
+        ),
+        "{}",
+        r.error_log()
+    );
+
+    // Remove c: its processes stop and its socket goes.
+    r.rewrite(&format!("{cfg_a}{cfg_b2}"));
+    r.proc.signal("USR1");
+    wait_for(Duration::from_secs(5), "c stopped", || {
+        pids_of(&c).is_empty().then_some(())
+    });
+    wait_for(Duration::from_secs(2), "c's socket removed", || {
+        (!dir.join("c.sock-0").exists()).then_some(())
+    });
+    assert_eq!(curl(&[&r.url("/c")]).status, 404);
+
+    // A broken configuration changes nothing.
+    r.rewrite("[[fastcgi]]\nname = \"broken\"\n");
+    r.proc.signal("USR1");
+    wait_for(
+        Duration::from_secs(5),
+        "the reload error in the log",
+        || {
+            r.error_log()
+                .contains("SIGUSR1: not reloading, the configuration has an error")
+                .then_some(())
+        },
+    );
+    assert_eq!(curl(&[&r.url("/a")]).status, 200);
+    assert_eq!(pids_of(&a), pa);
+}
+
+#[test]
+fn sighup_reopens_the_log_files() {
+    let www = docroot();
+    let r = Relight::start(www.path(), "", "");
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    std::fs::rename(r.dir.join("access.log"), r.dir.join("access.log.1")).unwrap();
+    std::fs::rename(r.dir.join("error.log"), r.dir.join("error.log.1")).unwrap();
+    r.proc.signal("HUP");
+    wait_for(Duration::from_secs(5), "a new error log", || {
+        r.error_log()
+            .contains("SIGHUP: log files reopened")
+            .then_some(())
+    });
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    wait_for(Duration::from_secs(2), "a new access log", || {
+        r.access_log().contains("GET /hello.txt").then_some(())
+    });
+    let rotated = std::fs::read_to_string(r.dir.join("access.log.1")).unwrap();
+    assert_eq!(rotated.lines().count(), 1);
+}

@@ -172,7 +172,8 @@ pub(crate) struct Running {
 pub(crate) struct Slot {
     pub index: usize,
     pub addr: SlotAddr,
-    pub fd: OwnedFd,
+    /// The listening socket; `None` once the pool is retired and the socket handed on or closed.
+    pub fd: Option<OwnedFd>,
     pub state: SlotState,
     pub proc: Option<Running>,
     pub backoff: Backoff,
@@ -189,6 +190,8 @@ pub(crate) struct Slot {
 pub(crate) struct Pool {
     pub config: PoolConfig,
     pub slots: Vec<Slot>,
+    /// Removed or replaced by a reload: its processes are stopping and are not restarted.
+    pub retired: bool,
 }
 
 /// How a process's wait status reads in a log line.

@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -61,8 +62,8 @@ pub enum AcquireError {
         /// How long the request waited.
         waited: Duration,
     },
-    /// relight is shutting down.
-    #[error("shutting down")]
+    /// relight is shutting down, or the backend was removed by a reload.
+    #[error("shutting down, or the backend was removed")]
     Stopping,
 }
 
@@ -176,6 +177,19 @@ pub struct PoolStatus {
     pub slots: Vec<SlotStatus>,
 }
 
+/// What a reload did to the pools, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// Kept running as they were.
+    pub unchanged: Vec<String>,
+    /// Replaced by a new pool.
+    pub changed: Vec<String>,
+    /// Started.
+    pub added: Vec<String>,
+    /// Stopped.
+    pub removed: Vec<String>,
+}
+
 /// What a shutdown had to do.
 #[derive(Debug, Default)]
 pub struct ShutdownReport {
@@ -205,51 +219,7 @@ impl Supervisor {
             .map_err(StartError::Signal)?;
         let mut pools = Vec::new();
         for config in configs {
-            let mut slots = Vec::new();
-            let socket_err = |source| StartError::Socket {
-                backend: config.name.clone(),
-                source,
-            };
-            let shared = if config.shared_socket {
-                let addr = config.addr.exact();
-                let fd = listen(&addr, config.backlog, config.socket_mode).map_err(socket_err)?;
-                Some((addr, fd))
-            } else {
-                None
-            };
-            for index in 0..config.max_procs {
-                let (addr, fd) = match &shared {
-                    Some((addr, fd)) => (
-                        addr.clone(),
-                        fd.try_clone().map_err(|source| {
-                            socket_err(SocketError::Io {
-                                addr: addr.clone(),
-                                source,
-                            })
-                        })?,
-                    ),
-                    None => {
-                        let addr = config.addr.slot(index);
-                        let fd = listen(&addr, config.backlog, config.socket_mode)
-                            .map_err(socket_err)?;
-                        (addr, fd)
-                    }
-                };
-                slots.push(Slot {
-                    index,
-                    addr,
-                    fd,
-                    state: SlotState::Idle,
-                    proc: None,
-                    backoff: Backoff::default(),
-                    retry_at: None,
-                    generation: 0,
-                    restarts: BTreeMap::new(),
-                    last_exit: None,
-                    requests: 0,
-                });
-            }
-            pools.push(Pool { config, slots });
+            pools.push(build_pool(config, &mut HashMap::new())?);
         }
         let sup = Arc::new(Supervisor {
             inner: Mutex::new(Inner {
@@ -278,7 +248,10 @@ impl Supervisor {
 
     /// The index of the pool named `name`.
     pub fn pool_index(&self, name: &str) -> Option<usize> {
-        self.lock().pools.iter().position(|p| p.config.name == name)
+        self.lock()
+            .pools
+            .iter()
+            .position(|p| !p.retired && p.config.name == name)
     }
 
     /// Starts a process in slot `s` of pool `p`. On failure the slot backs off.
@@ -288,7 +261,8 @@ impl Supervisor {
         let slot = &mut pool.slots[s];
         slot.generation += 1;
         slot.retry_at = None;
-        match spawn::spawn(&config.spec, &slot.fd) {
+        let Some(fd) = slot.fd.as_ref() else { return };
+        match spawn::spawn(&config.spec, fd) {
             Ok(started) => {
                 let (death, _) = watch::channel(None);
                 let now = Instant::now();
@@ -352,7 +326,10 @@ impl Supervisor {
             let Some(sup) = sup.upgrade() else { return };
             let mut inner = sup.lock();
             let slot = &inner.pools[p].slots[s];
-            if !inner.stopping && slot.generation == generation && slot.state == SlotState::Backoff
+            if !inner.stopping
+                && !inner.pools[p].retired
+                && slot.generation == generation
+                && slot.state == SlotState::Backoff
             {
                 sup.spawn_in(&mut inner, p, s);
             }
@@ -389,7 +366,7 @@ impl Supervisor {
         pid: i32,
         status: &WaitStatus,
     ) {
-        let stopping = inner.stopping;
+        let stopping = inner.stopping || inner.pools[p].retired;
         let pool = &mut inner.pools[p];
         let config = &pool.config;
         let slot = &mut pool.slots[s];
@@ -423,7 +400,10 @@ impl Supervisor {
             killed,
             left,
             // Checked before the restart, which would accept it.
-            request_queued: crate::socket::has_pending_connection(&slot.fd),
+            request_queued: slot
+                .fd
+                .as_ref()
+                .is_some_and(crate::socket::has_pending_connection),
             at: SystemTime::now(),
         });
         let _ = run.death.send(Some(record.clone()));
@@ -506,11 +486,13 @@ impl Supervisor {
         self.changed.notify_waiters();
     }
 
-    /// Reserves a free process of pool `p` for a request described by `what` (method + URI),
-    /// waiting at most `wait` for one. Fails at once when every slot is backing off.
+    /// Reserves a free process of the pool named `backend` for a request described by `what`
+    /// (method + URI), waiting at most `wait` for one. Fails at once when every slot is backing
+    /// off. The pool is looked up by name each time, so a request that started before a reload
+    /// is served by the pool that replaced its backend's.
     pub async fn acquire(
         self: &Arc<Self>,
-        p: usize,
+        backend: &str,
         wait: Duration,
         what: &str,
     ) -> Result<Lease, AcquireError> {
@@ -524,6 +506,13 @@ impl Supervisor {
                 if inner.stopping {
                     return Err(AcquireError::Stopping);
                 }
+                let Some(p) = inner
+                    .pools
+                    .iter()
+                    .position(|pool| !pool.retired && pool.config.name == backend)
+                else {
+                    return Err(AcquireError::Stopping);
+                };
                 if let Some(lease) = self.try_take(&mut inner, p, what) {
                     return Ok(lease);
                 }
@@ -561,7 +550,7 @@ impl Supervisor {
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return Err(AcquireError::Timeout {
-                    backend: self.lock().pools[p].config.name.clone(),
+                    backend: backend.to_owned(),
                     waited: wait,
                 });
             }
@@ -622,12 +611,93 @@ impl Supervisor {
         self.changed.notify_waiters();
     }
 
+    /// Applies a new set of pools (a configuration reload): a pool whose configuration did not
+    /// change keeps its processes; a changed one is replaced (its processes get the kill signal
+    /// and a grace period, and the new pool keeps the old listening sockets where the addresses
+    /// are the same); a new one starts; a removed one stops and its socket files go.
+    pub fn reconcile(
+        self: &Arc<Self>,
+        configs: Vec<PoolConfig>,
+    ) -> Result<ReloadReport, StartError> {
+        let mut report = ReloadReport::default();
+        let mut inner = self.lock();
+        let live: Vec<usize> = (0..inner.pools.len())
+            .filter(|&i| !inner.pools[i].retired)
+            .collect();
+        for &i in &live {
+            if !configs.iter().any(|c| c.name == inner.pools[i].config.name) {
+                report.removed.push(inner.pools[i].config.name.clone());
+                close_sockets(self.retire(&mut inner, i, "reload: backend removed"));
+            }
+        }
+        for config in configs {
+            let old = live
+                .iter()
+                .copied()
+                .find(|&i| !inner.pools[i].retired && inner.pools[i].config.name == config.name);
+            let mut reuse = HashMap::new();
+            match old {
+                Some(i) if inner.pools[i].config == config => {
+                    report.unchanged.push(config.name);
+                    continue;
+                }
+                Some(i) => {
+                    report.changed.push(config.name.clone());
+                    reuse = self.retire(&mut inner, i, "reload: backend changed");
+                }
+                None => report.added.push(config.name.clone()),
+            }
+            let pool = build_pool(config, &mut reuse);
+            // Sockets of the old pool that the new one does not use are closed.
+            close_sockets(reuse);
+            let pool = pool?;
+            let p = inner.pools.len();
+            let min = pool.config.min_procs;
+            inner.pools.push(pool);
+            for s in 0..min {
+                self.spawn_in(&mut inner, p, s);
+            }
+        }
+        drop(inner);
+        self.changed.notify_waiters();
+        Ok(report)
+    }
+
+    /// Stops a pool for good: its processes get the kill signal (SIGKILL after the grace
+    /// period) and are not restarted. Returns its listening sockets by address, for a successor.
+    fn retire(&self, inner: &mut Inner, p: usize, why: &str) -> HashMap<SlotAddr, OwnedFd> {
+        let pool = &mut inner.pools[p];
+        pool.retired = true;
+        let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
+        let mut fds = HashMap::new();
+        for slot in &mut pool.slots {
+            if let Some(run) = slot.proc.as_mut() {
+                if run.kill_reason.is_none() {
+                    run.kill_reason = Some((Reason::Shutdown, why.to_owned()));
+                    signal_group(run.pid, sig, grace);
+                }
+                slot.state = SlotState::Stopping;
+            } else {
+                slot.state = SlotState::Idle;
+            }
+            if let Some(fd) = slot.fd.take() {
+                fds.entry(slot.addr.clone()).or_insert(fd);
+            }
+        }
+        tracing::info!(
+            "backend \"{}\": {why}: stopping its processes",
+            pool.config.name
+        );
+        fds
+    }
+
     /// A snapshot of every pool for the status page.
     pub fn status(&self) -> Vec<PoolStatus> {
         let inner = self.lock();
         inner
             .pools
             .iter()
+            .filter(|pool| !pool.retired)
             .map(|pool| PoolStatus {
                 name: pool.config.name.clone(),
                 slots: pool
@@ -712,6 +782,79 @@ impl Supervisor {
             }
         }
         report
+    }
+}
+
+/// Creates a pool's slots and their sockets, taking a socket from `reuse` where one is already
+/// bound at the same address (a backend changed by a reload keeps its listening sockets, so
+/// connections queued on them are not lost).
+fn build_pool(
+    config: PoolConfig,
+    reuse: &mut HashMap<SlotAddr, OwnedFd>,
+) -> Result<Pool, StartError> {
+    let socket_err = |source| StartError::Socket {
+        backend: config.name.clone(),
+        source,
+    };
+    let mut open = |addr: &SlotAddr| -> Result<OwnedFd, StartError> {
+        match reuse.remove(addr) {
+            Some(fd) => Ok(fd),
+            None => listen(addr, config.backlog, config.socket_mode).map_err(socket_err),
+        }
+    };
+    let shared = if config.shared_socket {
+        let addr = config.addr.exact();
+        let fd = open(&addr)?;
+        Some((addr, fd))
+    } else {
+        None
+    };
+    let mut slots = Vec::new();
+    for index in 0..config.max_procs {
+        let (addr, fd) = match &shared {
+            Some((addr, fd)) => (
+                addr.clone(),
+                fd.try_clone().map_err(|source| {
+                    socket_err(SocketError::Io {
+                        addr: addr.clone(),
+                        source,
+                    })
+                })?,
+            ),
+            None => {
+                let addr = config.addr.slot(index);
+                let fd = open(&addr)?;
+                (addr, fd)
+            }
+        };
+        slots.push(Slot {
+            index,
+            addr,
+            fd: Some(fd),
+            state: SlotState::Idle,
+            proc: None,
+            backoff: Backoff::default(),
+            retry_at: None,
+            generation: 0,
+            restarts: BTreeMap::new(),
+            last_exit: None,
+            requests: 0,
+        });
+    }
+    Ok(Pool {
+        config,
+        slots,
+        retired: false,
+    })
+}
+
+/// Closes listening sockets nobody takes over, removing unix socket files.
+fn close_sockets(fds: HashMap<SlotAddr, OwnedFd>) {
+    for (addr, fd) in fds {
+        drop(fd);
+        if let SlotAddr::Unix(path) = addr {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -119,8 +119,7 @@ pub enum Target {
     Spawned {
         /// The supervisor owning the pool.
         sup: Arc<Supervisor>,
-        /// The pool's index there.
-        pool: usize,
+
         /// Longest wait for a free process.
         queue_timeout: Duration,
         /// Longest a request may run before its process is killed.
@@ -142,14 +141,10 @@ impl Backend {
     /// A backend from its configuration; a spawned one needs the supervisor running its pool.
     pub fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
         let name = c.name.get_ref().clone();
-        let target = match (
-            &c.address,
-            sup.and_then(|s| Some((s, s.pool_index(&name)?))),
-        ) {
+        let target = match (&c.address, sup) {
             (Some(a), _) => Target::External(a.clone()),
-            (None, Some((sup, pool))) => Target::Spawned {
+            (None, Some(sup)) => Target::Spawned {
                 sup: sup.clone(),
-                pool,
                 queue_timeout: c.queue_timeout.0,
                 request_timeout: c.request_timeout.map(|t| t.0),
             },

@@ -199,11 +199,8 @@ async fn exchange(
     let connected = match &backend.target {
         Target::External(addr) => backend.connect(addr).await,
         Target::Spawned {
-            sup,
-            pool,
-            queue_timeout,
-            ..
-        } => match sup.acquire(*pool, *queue_timeout, &what).await {
+            sup, queue_timeout, ..
+        } => match sup.acquire(&backend.name, *queue_timeout, &what).await {
             Ok(l) => {
                 let addr = match l.addr() {
                     SlotAddr::Unix(p) => BackendAddr::Unix(p.clone()),

@@ -158,6 +158,8 @@ pub struct Relight {
     pub proc: Proc,
     pub port: u16,
     pub dir: TempDir,
+    /// The configuration's `[server]` part, kept by [`Relight::rewrite`].
+    pub server_part: String,
 }
 
 impl Relight {
@@ -166,12 +168,13 @@ impl Relight {
     pub fn start(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
         let dir = TempDir::new("relight");
         let port = free_port();
-        let config = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\naccess_log = \"{}\"\n{server_extra}\n{rest}\n",
+        let server_part = format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\naccess_log = \"{}\"\n{server_extra}\n",
             docroot.display(),
             dir.join("error.log").display(),
             dir.join("access.log").display(),
         );
+        let config = format!("{server_part}{rest}\n");
         let cfg = dir.join("relight.toml");
         std::fs::write(&cfg, config).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_relight"))
@@ -184,7 +187,21 @@ impl Relight {
             .unwrap();
         let proc = Proc { child };
         wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
-        Relight { proc, port, dir }
+        Relight {
+            proc,
+            port,
+            dir,
+            server_part,
+        }
+    }
+
+    /// Replaces everything after `[server]` in the configuration file (for a reload).
+    pub fn rewrite(&self, rest: &str) {
+        std::fs::write(
+            self.dir.join("relight.toml"),
+            format!("{}{rest}\n", self.server_part),
+        )
+        .unwrap();
     }
 
     pub fn url(&self, path: &str) -> String {
