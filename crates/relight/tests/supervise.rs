@@ -722,3 +722,32 @@ fn sighup_reopens_the_log_files() {
     let rotated = std::fs::read_to_string(r.dir.join("access.log.1")).unwrap();
     assert_eq!(rotated.lines().count(), 1);
 }
+
+#[test]
+fn a_failed_connect_is_retried_on_another_slot() {
+    let www = docroot();
+    let dir = TempDir::new("retry");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned(
+            "app",
+            "[\"/app\"]",
+            &echo,
+            &dir.join("app.sock"),
+            "procs = 2",
+        ),
+    );
+    // Someone (a /tmp cleaner) removes slot 0's socket file: connecting to it fails.
+    std::fs::remove_file(dir.join("app.sock-0")).unwrap();
+    for _ in 0..10 {
+        let resp = curl(&[&r.url("/app?mode=pid")]);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+    }
+    assert!(
+        r.error_log().contains("trying another slot"),
+        "{}",
+        r.error_log()
+    );
+}

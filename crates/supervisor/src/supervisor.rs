@@ -496,6 +496,18 @@ impl Supervisor {
         wait: Duration,
         what: &str,
     ) -> Result<Lease, AcquireError> {
+        self.acquire_avoiding(backend, wait, what, &[]).await
+    }
+
+    /// [`Supervisor::acquire`], preferring slots not in `avoid` (slots a request already
+    /// failed to connect to); an avoided slot is used only when no other is ready.
+    pub async fn acquire_avoiding(
+        self: &Arc<Self>,
+        backend: &str,
+        wait: Duration,
+        what: &str,
+        avoid: &[usize],
+    ) -> Result<Lease, AcquireError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.changed.notified();
@@ -513,7 +525,7 @@ impl Supervisor {
                 else {
                     return Err(AcquireError::Stopping);
                 };
-                if let Some(lease) = self.try_take(&mut inner, p, what) {
+                if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
                     return Ok(lease);
                 }
                 // Grow a dynamic pool: start a process in an empty slot.
@@ -523,7 +535,7 @@ impl Supervisor {
                     && let Some(s) = pool.slots.iter().position(|s| s.state == SlotState::Idle)
                 {
                     self.spawn_in(&mut inner, p, s);
-                    if let Some(lease) = self.try_take(&mut inner, p, what) {
+                    if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
                         return Ok(lease);
                     }
                 }
@@ -557,11 +569,20 @@ impl Supervisor {
         }
     }
 
-    fn try_take(self: &Arc<Self>, inner: &mut Inner, p: usize, what: &str) -> Option<Lease> {
-        let slot = inner.pools[p]
-            .slots
-            .iter_mut()
-            .find(|s| s.state == SlotState::Ready)?;
+    fn try_take(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        p: usize,
+        what: &str,
+        avoid: &[usize],
+    ) -> Option<Lease> {
+        // The lowest free slot, so the high slots of a dynamic pool go idle and can be stopped.
+        let slots = &mut inner.pools[p].slots;
+        let pick = slots
+            .iter()
+            .position(|s| s.state == SlotState::Ready && !avoid.contains(&s.index))
+            .or_else(|| slots.iter().position(|s| s.state == SlotState::Ready))?;
+        let slot = &mut slots[pick];
         let run = slot.proc.as_mut()?;
         slot.state = SlotState::Busy;
         run.current = Some(what.to_owned());

@@ -186,6 +186,9 @@ pub async fn forward(
 
 type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
 
+/// How many slots a request tries when connecting to a spawned backend fails.
+const CONNECT_ATTEMPTS: usize = 3;
+
 async fn exchange(
     backend: Arc<Backend>,
     request_head: BytesMut,
@@ -200,20 +203,43 @@ async fn exchange(
         Target::External(addr) => backend.connect(addr).await,
         Target::Spawned {
             sup, queue_timeout, ..
-        } => match sup.acquire(&backend.name, *queue_timeout, &what).await {
-            Ok(l) => {
-                let addr = match l.addr() {
-                    SlotAddr::Unix(p) => BackendAddr::Unix(p.clone()),
-                    SlotAddr::Tcp(a) => BackendAddr::Tcp(a.to_string()),
-                };
-                lease = Some(l);
-                backend.connect_new(&addr).await
+        } => {
+            // Nothing has reached a process until the connection exists: a failed connect is
+            // retried on another slot (a few times), never answered as if the request ran.
+            let mut tried = Vec::new();
+            loop {
+                match sup
+                    .acquire_avoiding(&backend.name, *queue_timeout, &what, &tried)
+                    .await
+                {
+                    Ok(mut l) => {
+                        let addr = match l.addr() {
+                            SlotAddr::Unix(p) => BackendAddr::Unix(p.clone()),
+                            SlotAddr::Tcp(a) => BackendAddr::Tcp(a.to_string()),
+                        };
+                        match backend.connect_new(&addr).await {
+                            Err(e) if tried.len() + 1 < CONNECT_ATTEMPTS => {
+                                tried.push(l.slot());
+                                tracing::warn!(
+                                    "fastcgi backend \"{}\": {what}: slot {} ({addr}): {e}; trying another slot",
+                                    backend.name,
+                                    l.slot()
+                                );
+                                l.failed();
+                            }
+                            r => {
+                                lease = Some(l);
+                                break r;
+                            }
+                        }
+                    }
+                    Err(e @ AcquireError::Unavailable { retry_after, .. }) => {
+                        break Err(GatewayError::Unavailable(e, retry_after));
+                    }
+                    Err(e) => break Err(GatewayError::Busy(e)),
+                }
             }
-            Err(e @ AcquireError::Unavailable { retry_after, .. }) => {
-                Err(GatewayError::Unavailable(e, retry_after))
-            }
-            Err(e) => Err(GatewayError::Busy(e)),
-        },
+        }
     };
     let mut stream = match connected {
         Ok(s) => s,
