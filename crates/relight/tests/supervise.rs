@@ -24,6 +24,27 @@ fn spawned(name: &str, matches: &str, program: &Path, socket: &Path, extra: &str
     )
 }
 
+/// relight with one spawned backend "app" on `/app`: the echo program, at a path of the test's
+/// own, with `extra` keys.
+struct Setup {
+    www: TempDir,
+    dir: TempDir,
+    echo: PathBuf,
+    r: Relight,
+}
+
+fn echo_backend(tag: &str, extra: &str) -> Setup {
+    let www = docroot();
+    let dir = TempDir::new(tag);
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &spawned("app", "[\"/app\"]", &echo, &dir.join("app.sock"), extra),
+    );
+    Setup { www, dir, echo, r }
+}
+
 fn pids_of(program: &Path) -> Vec<i32> {
     let p = program.to_string_lossy();
     ps(&p)
@@ -173,20 +194,12 @@ fn seed_case_keep_policy_reports_the_descendants() {
 
 #[test]
 fn background_orphan_then_crash() {
-    let www = docroot();
-    let dir = TempDir::new("bg");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "procs = 1",
-        ),
-    );
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo,
+        r,
+    } = echo_backend("bg", "procs = 1");
     let pid = pids_of(&echo)[0];
     assert_eq!(curl(&[&r.url("/app?mode=bg")]).text(), "started\n");
     let orphan = wait_for(Duration::from_secs(2), "the background sleep", || {
@@ -281,19 +294,14 @@ fn crash_loop_backs_off_answers_503_fast_and_recovers_when_fixed() {
 
 #[test]
 fn request_timeout_kills_a_hung_process_and_recovers() {
-    let www = docroot();
-    let dir = TempDir::new("hang");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "procs = 1\nrequest_timeout = \"1s\"\nkill_grace = \"500ms\"",
-        ),
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo,
+        r,
+    } = echo_backend(
+        "hang",
+        "procs = 1\nrequest_timeout = \"1s\"\nkill_grace = \"500ms\"",
     );
     let old = pids_of(&echo);
     let t = Instant::now();
@@ -319,20 +327,12 @@ fn request_timeout_kills_a_hung_process_and_recovers() {
 
 #[test]
 fn max_requests_recycles_without_failing_a_request() {
-    let www = docroot();
-    let dir = TempDir::new("maxreq");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "procs = 2\nmax_requests = 10",
-        ),
-    );
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo: _echo,
+        r,
+    } = echo_backend("maxreq", "procs = 2\nmax_requests = 10");
     let url = r.url("/app?mode=pid");
     let workers: Vec<_> = (0..4)
         .map(|_| {
@@ -409,20 +409,12 @@ fn shutdown_leaves_nothing_running() {
 
 #[test]
 fn status_page_and_metrics_tell_what_happened() {
-    let www = docroot();
-    let dir = TempDir::new("status");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "procs = 2",
-        ),
-    );
+    let Setup {
+        www: _www,
+        dir,
+        echo: _echo,
+        r,
+    } = echo_backend("status", "procs = 2");
     assert_eq!(curl(&[&r.url("/app")]).status, 200);
     assert_eq!(curl(&[&r.url("/app?mode=crash")]).status, 502);
     wait_for(Duration::from_secs(2), "both slots ready", || {
@@ -563,20 +555,12 @@ fn stderr_flood_is_rate_limited() {
 
 #[test]
 fn dynamic_pool_grows_under_load_and_shrinks_when_idle() {
-    let www = docroot();
-    let dir = TempDir::new("dyn");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "min_procs = 1\nmax_procs = 3\nidle_timeout = \"1s\"",
-        ),
-    );
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo,
+        r,
+    } = echo_backend("dyn", "min_procs = 1\nmax_procs = 3\nidle_timeout = \"1s\"");
     assert_eq!(pids_of(&echo).len(), 1);
     let url = r.url("/app?mode=slow");
     let clients: Vec<_> = (0..3).map(|_| curl_bg(&["-m", "10", &url])).collect();
@@ -725,20 +709,12 @@ fn sighup_reopens_the_log_files() {
 
 #[test]
 fn a_failed_connect_is_retried_on_another_slot() {
-    let www = docroot();
-    let dir = TempDir::new("retry");
-    let echo = own_copy(&dir, "fcgi_echo", "echo");
-    let r = Relight::start(
-        www.path(),
-        "",
-        &spawned(
-            "app",
-            "[\"/app\"]",
-            &echo,
-            &dir.join("app.sock"),
-            "procs = 2",
-        ),
-    );
+    let Setup {
+        www: _www,
+        dir,
+        echo: _echo,
+        r,
+    } = echo_backend("retry", "procs = 2");
     // Someone (a /tmp cleaner) removes slot 0's socket file: connecting to it fails.
     std::fs::remove_file(dir.join("app.sock-0")).unwrap();
     for _ in 0..10 {
