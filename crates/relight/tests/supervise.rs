@@ -727,3 +727,54 @@ fn a_failed_connect_is_retried_on_another_slot() {
         r.error_log()
     );
 }
+
+#[test]
+fn descendants_that_leave_the_group_are_reported_then_stopped_at_shutdown() {
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo: _echo,
+        mut r,
+    } = echo_backend("daemon", "procs = 1\nkill_grace = \"500ms\"");
+    assert_eq!(curl(&[&r.url("/app?mode=daemon")]).text(), "started\n");
+    let daemon = wait_for(Duration::from_secs(2), "the daemon", || {
+        ps("sleep 100001")
+            .into_iter()
+            .find(|e| e.cmd == "sleep 100001")
+    });
+    assert_eq!(curl(&[&r.url("/app?mode=crash")]).status, 502);
+    wait_for(Duration::from_secs(2), "the report", || {
+        r.error_log()
+            .contains(&format!(
+                "left running: pid {} (sleep 100001, outside its process group)",
+                daemon.pid
+            ))
+            .then_some(())
+    });
+    assert!(
+        ps("sleep 100001").iter().any(|e| e.pid == daemon.pid),
+        "reported, not killed"
+    );
+    assert_eq!(
+        ps("sleep 100001")
+            .iter()
+            .find(|e| e.pid == daemon.pid)
+            .map(|e| e.ppid),
+        Some(r.proc.pid() as i32),
+        "relight adopted it (child subreaper)"
+    );
+    r.proc.signal("TERM");
+    r.proc
+        .wait_exit(Duration::from_secs(10))
+        .expect("relight exits");
+    assert!(
+        !ps("sleep 100001").iter().any(|e| e.pid == daemon.pid),
+        "stopped at shutdown"
+    );
+    assert!(
+        r.error_log()
+            .contains("stopping descendants outside the backends' process groups"),
+        "{}",
+        r.error_log()
+    );
+}

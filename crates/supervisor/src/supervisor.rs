@@ -71,6 +71,9 @@ pub enum AcquireError {
 struct Inner {
     pools: Vec<Pool>,
     owners: HashMap<i32, (usize, usize)>,
+    /// Adopted descendants already reported (they left their backend's process group and were
+    /// re-parented to us), so each is reported once, with the death that orphaned it.
+    adoptees: std::collections::HashSet<i32>,
     stopping: bool,
 }
 
@@ -225,6 +228,7 @@ impl Supervisor {
             inner: Mutex::new(Inner {
                 pools,
                 owners: HashMap::new(),
+                adoptees: Default::default(),
                 stopping: false,
             }),
             changed: Notify::new(),
@@ -346,6 +350,7 @@ impl Supervisor {
                     match inner.owners.remove(&pid.as_raw()) {
                         Some((p, s)) => self.on_exit(&mut inner, p, s, pid.as_raw(), &status),
                         None => {
+                            inner.adoptees.remove(&pid.as_raw());
                             let (_, detail) = describe_status(&status);
                             tracing::info!("reaped pid {pid} (a backend's descendant): {detail}");
                         }
@@ -367,6 +372,26 @@ impl Supervisor {
         status: &WaitStatus,
     ) {
         let stopping = inner.stopping || inner.pools[p].retired;
+        // One look at every process: the dead process's group, and descendants that left the
+        // group and were just re-parented to us (a double-forked daemon).
+        let me = std::process::id() as i32;
+        let procs = procfs::all();
+        let members: Vec<(i32, String)> = procs
+            .iter()
+            .filter(|m| m.pgid == pid)
+            .map(|m| (m.pid, m.cmdline.clone()))
+            .collect();
+        let escaped: Vec<(i32, String)> = procs
+            .iter()
+            .filter(|m| {
+                m.ppid == me
+                    && m.pgid != pid
+                    && !inner.owners.contains_key(&m.pid)
+                    && !inner.adoptees.contains(&m.pid)
+            })
+            .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
+            .collect();
+        inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
         let pool = &mut inner.pools[p];
         let config = &pool.config;
         let slot = &mut pool.slots[s];
@@ -378,17 +403,15 @@ impl Supervisor {
             None => (status_reason, status_detail),
         };
         // The group outlives its leader while members live: the seed's `sh -c sleep`.
-        let members: Vec<(i32, String)> = procfs::group_members(pid)
-            .into_iter()
-            .map(|m| (m.pid, m.cmdline))
-            .collect();
-        let (killed, left) = match config.descendants {
+        let (killed, mut left) = match config.descendants {
             DescendantPolicy::Kill if !members.is_empty() => {
                 signal_group(pid, config.kill_signal, config.kill_grace);
                 (members, Vec::new())
             }
             _ => (Vec::new(), members),
         };
+        // Without a cgroup these cannot be told apart from another backend's: reported only.
+        left.extend(escaped);
         let record = Arc::new(ExitRecord {
             backend: config.name.clone(),
             slot: s,
@@ -786,6 +809,45 @@ impl Supervisor {
             while Instant::now() < end && !alive(&groups).is_empty() {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
+        }
+        // Every backend is gone: a child of ours now is a descendant that left its group (we
+        // are a subreaper). Stopped too, unless every pool keeps descendants.
+        let keep_all = self
+            .lock()
+            .pools
+            .iter()
+            .all(|p| p.config.descendants == DescendantPolicy::Keep);
+        let me = std::process::id() as i32;
+        let escaped = || -> Vec<(i32, String)> {
+            procfs::all()
+                .into_iter()
+                .filter(|p| p.ppid == me)
+                .map(|p| (p.pid, p.cmdline))
+                .collect()
+        };
+        let left = escaped();
+        if !left.is_empty() && keep_all {
+            tracing::info!(
+                "shutdown: leaving descendants running (descendants = \"keep\"): {}",
+                fmt_procs(&left)
+            );
+        } else if !left.is_empty() {
+            tracing::info!(
+                "shutdown: stopping descendants outside the backends' process groups: {}",
+                fmt_procs(&left)
+            );
+            for (pid, _) in &left {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline && !escaped().is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let stubborn = escaped();
+            for (pid, _) in &stubborn {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+            report.killed.extend(stubborn);
         }
         // Reap what is left now rather than wait for the SIGCHLD task.
         self.reap();

@@ -14,6 +14,7 @@
  *   mode=bg          system("sleep 100000 &"), then answers: an orphan in its process group
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
+ *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
  * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
  * With CRASH_BEFORE_ACCEPT=FILE, if FILE exists it is removed and the program dies of SIGSEGV
  * 300 ms after starting, before it accepts anything.
@@ -62,6 +63,9 @@ int main(void) {
             system("sleep 100000000");
         } else if (starts(mode, "bg")) {
             system("sleep 100000 &");
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
+        } else if (starts(mode, "daemon")) {
+            system("setsid sleep 100001 &");
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
         } else if (starts(mode, "slow")) {
             usleep(500 * 1000);
