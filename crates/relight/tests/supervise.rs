@@ -778,3 +778,78 @@ fn descendants_that_leave_the_group_are_reported_then_stopped_at_shutdown() {
         r.error_log()
     );
 }
+
+#[test]
+fn user_and_group_drop_privileges_when_root() {
+    let www = docroot();
+    let dir = TempDir::new("user");
+    let echo = own_copy(&dir, "fcgi_echo", "echo");
+    let backend = spawned(
+        "app",
+        "[\"/app\"]",
+        &echo,
+        &dir.join("app.sock"),
+        "procs = 1\nuser = \"nobody\"\ngroup = \"nogroup\"",
+    );
+    if !nix::unistd::geteuid().is_root() {
+        // Not root: the setting is refused with a clear message, not ignored.
+        let cfg = dir.join("relight.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\nlisten = [\"127.0.0.1:{}\"]\ndocument_root = \"{}\"\n{backend}",
+                free_port(),
+                www.path().display()
+            ),
+        )
+        .unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_relight"))
+            .args(["-D", "-f"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr)
+                .contains("user is set but relight is not running as root")
+        );
+        return;
+    }
+    let r = Relight::start(www.path(), "", &backend);
+    assert_eq!(curl(&[&r.url("/app")]).status, 200);
+    let pid = pids_of(&echo)[0];
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .as_raw();
+    let nogroup = nix::unistd::Group::from_name("nogroup")
+        .unwrap()
+        .unwrap()
+        .gid
+        .as_raw();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:")
+                && l.split_whitespace().nth(1) == Some(&nobody.to_string())),
+        "{status}"
+    );
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Gid:")
+                && l.split_whitespace().nth(1) == Some(&nogroup.to_string())),
+        "{status}"
+    );
+    // No supplementary group of root's survives.
+    let groups = status.lines().find(|l| l.starts_with("Groups:")).unwrap();
+    assert!(
+        groups
+            .split_whitespace()
+            .skip(1)
+            .all(|g| g == nogroup.to_string()),
+        "{groups}"
+    );
+}
