@@ -45,13 +45,27 @@ fn echo_backend(tag: &str, extra: &str) -> Setup {
     Setup { www, dir, echo, r }
 }
 
+/// The processes running `program` — not the forks of one (a `system()` child before its
+/// exec shows the same command line).
 fn pids_of(program: &Path) -> Vec<i32> {
     let p = program.to_string_lossy();
-    ps(&p)
+    let matched: Vec<PsEntry> = ps(&p)
         .into_iter()
         .filter(|e| e.cmd.starts_with(p.as_ref()))
+        .collect();
+    matched
+        .iter()
+        .filter(|e| !matched.iter().any(|m| m.pid == e.ppid))
         .map(|e| e.pid)
         .collect()
+}
+
+/// Waits until exactly `n` processes run `program` (they start as relight starts).
+fn wait_pids(program: &Path, n: usize) -> Vec<i32> {
+    wait_for(Duration::from_secs(5), "the backend processes", || {
+        let p = pids_of(program);
+        (p.len() == n).then_some(p)
+    })
 }
 
 /// Sleeps (from system()) living in one of `groups`.
@@ -94,8 +108,10 @@ fn seed_case(procs: usize, policy: &str) {
         blocked.push(curl_bg(&["-m", "30", &r.url("/seed")]));
         blocked.push(curl_bg(&["-m", "30", &r.url("/app?mode=seed")]));
     }
-    let old: Vec<i32> = pids_of(&seed).into_iter().chain(pids_of(&echo)).collect();
-    assert_eq!(old.len(), 2 * procs);
+    let old: Vec<i32> = wait_pids(&seed, procs)
+        .into_iter()
+        .chain(wait_pids(&echo, procs))
+        .collect();
     wait_for(
         Duration::from_secs(10),
         "a sleep under every process",
@@ -200,7 +216,7 @@ fn background_orphan_then_crash() {
         echo,
         r,
     } = echo_backend("bg", "procs = 1");
-    let pid = pids_of(&echo)[0];
+    let pid = wait_pids(&echo, 1)[0];
     assert_eq!(curl(&[&r.url("/app?mode=bg")]).text(), "started\n");
     let orphan = wait_for(Duration::from_secs(2), "the background sleep", || {
         sleeps_in(&[pid]).pop()
@@ -303,7 +319,7 @@ fn request_timeout_kills_a_hung_process_and_recovers() {
         "hang",
         "procs = 1\nrequest_timeout = \"1s\"\nkill_grace = \"500ms\"",
     );
-    let old = pids_of(&echo);
+    let old = wait_pids(&echo, 1);
     let t = Instant::now();
     assert_eq!(curl(&[&r.url("/app?mode=hang")]).status, 504);
     assert!(
@@ -377,8 +393,7 @@ fn shutdown_leaves_nothing_running() {
                 "procs = 3\nkill_grace = \"500ms\"\nenv = { IGNORE_TERM = \"1\" }",
             ),
         );
-        let pids = pids_of(&echo);
-        assert_eq!(pids.len(), 3);
+        let pids = wait_pids(&echo, 3);
         wait_for(Duration::from_secs(2), "their children", || {
             (sleeps_in(&pids).len() == 3).then_some(())
         });
@@ -561,7 +576,7 @@ fn dynamic_pool_grows_under_load_and_shrinks_when_idle() {
         echo,
         r,
     } = echo_backend("dyn", "min_procs = 1\nmax_procs = 3\nidle_timeout = \"1s\"");
-    assert_eq!(pids_of(&echo).len(), 1);
+    wait_pids(&echo, 1);
     let url = r.url("/app?mode=slow");
     let clients: Vec<_> = (0..3).map(|_| curl_bg(&["-m", "10", &url])).collect();
     wait_for(Duration::from_secs(2), "three processes", || {
@@ -628,8 +643,7 @@ fn sigusr1_reloads_changed_backends_and_keeps_the_others() {
     );
     let cfg_c = spawned("c", "[\"/c\"]", &c, &dir.join("c.sock"), "procs = 1");
     let r = Relight::start(www.path(), "", &format!("{cfg_a}{cfg_b}"));
-    let (pa, pb) = (pids_of(&a), pids_of(&b));
-    assert_eq!((pa.len(), pb.len()), (1, 2));
+    let (pa, pb) = (wait_pids(&a, 1), wait_pids(&b, 2));
     assert_eq!(curl(&[&r.url("/c")]).status, 404);
 
     r.rewrite(&format!("{cfg_a}{cfg_b2}{cfg_c}"));
@@ -817,7 +831,7 @@ fn user_and_group_drop_privileges_when_root() {
     }
     let r = Relight::start(www.path(), "", &backend);
     assert_eq!(curl(&[&r.url("/app")]).status, 200);
-    let pid = pids_of(&echo)[0];
+    let pid = wait_pids(&echo, 1)[0];
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let nobody = nix::unistd::User::from_name("nobody")
         .unwrap()
