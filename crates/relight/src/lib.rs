@@ -9,6 +9,7 @@ pub mod config;
 pub mod conn;
 pub mod gateway;
 pub mod httpdate;
+pub mod lighttpd;
 pub mod log;
 pub mod mime;
 pub mod respond;
