@@ -94,6 +94,18 @@ pub struct ServerConfig {
     /// FastCGI backend (lighttpd's server.upload-dirs).
     #[serde(default = "default_upload_dir")]
     pub upload_dir: PathBuf,
+    /// Content types by file name suffix (".html", ".tar.gz", "README"), before the built-in
+    /// table; the longest matching suffix wins (lighttpd's mimetype.assign).
+    #[serde(default)]
+    pub mime_types: std::collections::BTreeMap<String, String>,
+    /// Files with these suffixes are never served as static files: 403 (lighttpd's
+    /// static-file.exclude-extensions).
+    #[serde(default)]
+    pub static_exclude_extensions: Vec<String>,
+    /// Requests whose path ends with one of these get 403, whatever would serve them
+    /// (lighttpd's url.access-deny; "" denies everything).
+    #[serde(default)]
+    pub deny_suffixes: Vec<String>,
     /// Where the status page (JSON) is served; `""` turns it off.
     #[serde(default = "default_status_path")]
     pub status_path: String,
@@ -449,7 +461,7 @@ impl TryFrom<toml::Value> for Size {
 impl FastcgiConfig {
     /// Checks that the keys describe one backend: external (`address`) or spawned (`command`
     /// with `socket` or `port`), with a consistent process count.
-    fn check_target(&self, _base: &Path) -> Result<(), String> {
+    pub(crate) fn check_target(&self, _base: &Path) -> Result<(), String> {
         let spawned_keys = [
             ("socket", self.socket.is_some()),
             ("port", self.port.is_some()),

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod gateway;
 pub mod httpdate;
 pub mod lighttpd;
+pub mod load;
 pub mod log;
 pub mod mime;
 pub mod respond;

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use relight::config::Config;
 use relight::server::Server;
 
 /// A web server whose FastCGI backends always come back.
@@ -27,11 +26,24 @@ struct Cli {
     #[arg(short = 'D')]
     foreground: bool,
     /// Check the configuration and exit: 0 if it is valid, 1 with the error otherwise.
-    #[arg(short = 't', long = "test")]
-    test: bool,
+    /// Twice (-tt): also fail on lighttpd keys and modules relight does not implement.
+    #[arg(short = 't', long = "test", action = clap::ArgAction::Count)]
+    test: u8,
+    /// Print the configuration as relight read it (lighttpd.conf: evaluated) and exit.
+    #[arg(short = 'p')]
+    print: bool,
+    /// The configuration's language (default: by extension and content).
+    #[arg(long, value_enum, default_value = "auto")]
+    format: relight::load::Format,
+    /// lighttpd's module directory: accepted and ignored (relight has no loadable modules).
+    #[arg(short = 'm', value_name = "DIR")]
+    module_dir: Option<PathBuf>,
     /// Print the version and exit.
     #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
     version: (),
+    /// Print the version and the features built in, and exit.
+    #[arg(short = 'V')]
+    features: bool,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -72,8 +84,27 @@ fn spawn_main(args: relight::spawn_cmd::SpawnArgs) -> ExitCode {
     }
 }
 
+fn print_features() {
+    println!("relight {}", env!("CARGO_PKG_VERSION"));
+    println!("Event handlers:\n\t+ epoll (tokio)");
+    println!("Network handler:\n\t+ hyper {} (HTTP/1.0, HTTP/1.1)", "1");
+    println!(
+        "Features:\n\t+ FastCGI (external and spawned backends, supervised)\n\t+ lighttpd.conf reader\n\t- TLS\n\t- HTTP/2"
+    );
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.features {
+        print_features();
+        return ExitCode::SUCCESS;
+    }
+    if let Some(dir) = &cli.module_dir {
+        eprintln!(
+            "relight: -m {}: ignored (relight has no loadable modules)",
+            dir.display()
+        );
+    }
     if let Some(Command::Spawn(args)) = cli.command {
         return spawn_main(args);
     }
@@ -81,17 +112,46 @@ fn main() -> ExitCode {
         eprintln!("relight: -f FILE is required");
         return ExitCode::from(2);
     };
-    let config = match Config::load(&config_path) {
-        Ok(c) => c,
+    let loaded = match relight::load::load(&config_path, cli.format) {
+        Ok(l) => l,
         Err(e) => {
             eprintln!("relight: {e}");
             return ExitCode::FAILURE;
         }
     };
-    if cli.test {
+    for n in &loaded.notes {
+        eprintln!("relight: note: {n}");
+    }
+    for w in &loaded.warnings {
+        eprintln!("relight: warning: {w}");
+    }
+    if cli.print {
+        match &loaded.lighttpd {
+            Some(lc) => print!("{}", relight::lighttpd::print::print(lc)),
+            None => match std::fs::read_to_string(&config_path) {
+                Ok(t) => print!("{t}"),
+                Err(e) => {
+                    eprintln!("relight: {}: {e}", config_path.display());
+                    return ExitCode::FAILURE;
+                }
+            },
+        }
+        return ExitCode::SUCCESS;
+    }
+    if cli.test >= 2 && !loaded.warnings.is_empty() {
+        eprintln!(
+            "relight: {} setting(s) relight does not implement (-tt makes them errors)",
+            loaded.warnings.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    if cli.test > 0 {
         println!("Syntax OK");
         return ExitCode::SUCCESS;
     }
+    let config = loaded.config;
+    let warnings = loaded.warnings;
+    let format = cli.format;
     if let Err(e) = relight::log::init_error_log(config.server.error_log.as_deref()) {
         eprintln!(
             "relight: error_log {}: {e}",
@@ -115,7 +175,10 @@ fn main() -> ExitCode {
         }
     };
     runtime.block_on(async {
-        let server = match Server::bind(config).await {
+        for w in &warnings {
+            tracing::warn!("{w}");
+        }
+        let server = match Server::bind(config, format).await {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("relight: {e}");

@@ -2,6 +2,23 @@
 //! lighttpd's default `mimetype.assign`) maps them. Unknown extensions are
 //! `application/octet-stream`, as lighttpd answers.
 
+/// The content type for a file name: the longest suffix of it in `custom`, else the built-in
+/// table by extension.
+pub fn for_path_with<'a>(
+    path: &str,
+    custom: &'a std::collections::BTreeMap<String, String>,
+) -> &'a str
+where
+    'static: 'a,
+{
+    let name = path.rsplit('/').next().unwrap_or(path);
+    custom
+        .iter()
+        .filter(|(suffix, _)| name.ends_with(suffix.as_str()))
+        .max_by_key(|(suffix, _)| suffix.len())
+        .map_or_else(|| for_path(path), |(_, t)| t.as_str())
+}
+
 /// The content type for a file name.
 pub fn for_path(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or(path);
@@ -64,5 +81,17 @@ mod tests {
         assert_eq!(for_path("/x.png"), "image/png");
         assert_eq!(for_path("/x.unknownext"), DEFAULT);
         assert_eq!(for_path("/dir.d/README"), DEFAULT);
+    }
+
+    #[test]
+    fn custom_types_longest_suffix_first() {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(".gz".to_string(), "application/gzip".to_string());
+        m.insert(".tar.gz".to_string(), "application/x-tgz".to_string());
+        m.insert("README".to_string(), "text/plain".to_string());
+        assert_eq!(for_path_with("/a.tar.gz", &m), "application/x-tgz");
+        assert_eq!(for_path_with("/a.gz", &m), "application/gzip");
+        assert_eq!(for_path_with("/x/README", &m), "text/plain");
+        assert_eq!(for_path_with("/x.png", &m), "image/png");
     }
 }

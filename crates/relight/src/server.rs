@@ -84,8 +84,13 @@ impl State {
     /// its spawned backends (if any).
     pub fn new(config: Config, sup: Option<&Arc<Supervisor>>) -> Result<State, StartError> {
         let root = config.server.document_root.get_ref().clone();
-        let files = StaticFiles::new(&root, config.server.index_files.clone())
-            .map_err(|source| StartError::DocumentRoot { path: root, source })?;
+        let files = StaticFiles::new(
+            &root,
+            config.server.index_files.clone(),
+            config.server.mime_types.clone(),
+            config.server.static_exclude_extensions.clone(),
+        )
+        .map_err(|source| StartError::DocumentRoot { path: root, source })?;
         let access_log = match &config.server.access_log {
             Some(p) => Some(AccessLog::open(p).map_err(|source| StartError::AccessLog {
                 path: p.clone(),
@@ -135,11 +140,13 @@ pub struct Server {
     current: Current,
     listeners: Vec<TcpListener>,
     sup: Option<Arc<Supervisor>>,
+    format: crate::load::Format,
 }
 
 impl Server {
-    /// Binds every listen address (all or none).
-    pub async fn bind(config: Config) -> Result<Server, StartError> {
+    /// Binds every listen address (all or none); `format` is the configuration's language,
+    /// for reloads.
+    pub async fn bind(config: Config, format: crate::load::Format) -> Result<Server, StartError> {
         let mut listeners = Vec::new();
         for addr in &config.server.listen {
             let l = TcpListener::bind(addr.0)
@@ -160,6 +167,7 @@ impl Server {
             current: Arc::new(RwLock::new(Arc::new(State::new(config, sup.as_ref())?))),
             listeners,
             sup,
+            format,
         })
     }
 
@@ -177,8 +185,13 @@ impl Server {
     async fn reload(&mut self) {
         let old = current(&self.current);
         let path = old.config.config_path.clone();
-        let config = match Config::load(&path) {
-            Ok(c) => c,
+        let config = match crate::load::load(&path, self.format) {
+            Ok(l) => {
+                for w in &l.warnings {
+                    tracing::warn!("{w}");
+                }
+                l.config
+            }
             Err(e) => {
                 tracing::error!("SIGUSR1: not reloading, the configuration has an error: {e}");
                 return;
@@ -487,6 +500,9 @@ async fn dispatch(
         }
     }
     let path = state.files.index_for(&path).unwrap_or(path);
+    if s.deny_suffixes.iter().any(|d| path.ends_with(d.as_str())) {
+        return status_page(StatusCode::FORBIDDEN);
+    }
     match route(&state.backends, &state.files, &path) {
         Route::Static => {
             state

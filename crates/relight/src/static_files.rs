@@ -23,15 +23,25 @@ pub struct StaticFiles {
     root: PathBuf,
     canonical_root: PathBuf,
     index_files: Vec<String>,
+    mime_types: std::collections::BTreeMap<String, String>,
+    exclude: Vec<String>,
 }
 
 impl StaticFiles {
-    /// Serves `root`, trying `index_files` for directories.
-    pub fn new(root: &Path, index_files: Vec<String>) -> io::Result<StaticFiles> {
+    /// Serves `root`, trying `index_files` for directories, typing files by `mime_types` (then
+    /// the built-in table) and refusing names that end with one of `exclude`.
+    pub fn new(
+        root: &Path,
+        index_files: Vec<String>,
+        mime_types: std::collections::BTreeMap<String, String>,
+        exclude: Vec<String>,
+    ) -> io::Result<StaticFiles> {
         Ok(StaticFiles {
             root: root.to_owned(),
             canonical_root: root.canonicalize()?,
             index_files,
+            mime_types,
+            exclude,
         })
     }
 
@@ -83,6 +93,9 @@ impl StaticFiles {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
+        if self.exclude.iter().any(|e| url_path.ends_with(e.as_str())) {
+            return status_page(StatusCode::FORBIDDEN);
+        }
         let path = self.fs_path(url_path);
         let meta = match tokio::fs::metadata(&path).await {
             Ok(m) => m,
@@ -109,10 +122,10 @@ impl StaticFiles {
 
         let mut resp = Response::new(Body::Empty);
         let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static(crate::mime::for_path(url_path)),
-        );
+        if let Ok(v) = HeaderValue::from_str(crate::mime::for_path_with(url_path, &self.mime_types))
+        {
+            h.insert(header::CONTENT_TYPE, v);
+        }
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
         h.insert(
             header::ETAG,

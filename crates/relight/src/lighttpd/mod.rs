@@ -5,6 +5,7 @@
 //! conditional blocks. Mapping the result onto relight's own configuration is not done here.
 
 mod lexer;
+pub mod map;
 mod parser;
 pub mod print;
 

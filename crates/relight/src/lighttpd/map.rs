@@ -1,0 +1,574 @@
+//! Maps an evaluated lighttpd configuration onto relight's own: each key relight implements
+//! becomes the same setting; every other key, module and conditional block is reported by name
+//! with where it was set (a warning, or an error under `-tt`). Nothing is dropped in silence.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::{Block, ConfError, LighttpdConfig, Pos, Value};
+use crate::config::{
+    BackendAddr, Config, FastcgiConfig, KillSignal, ListenAddr, MatchRule, ServerConfig, Size,
+    Timeout,
+};
+
+/// A mapped configuration and what could not be mapped.
+#[derive(Debug)]
+pub struct Mapped {
+    /// The configuration relight runs.
+    pub config: Config,
+    /// One line per key, module or block relight does not implement, with its position.
+    pub warnings: Vec<String>,
+    /// Keys accepted though relight has no use for them (said once, never an error).
+    pub notes: Vec<String>,
+}
+
+/// Modules relight implements (fully or for the keys it maps).
+const MODULES: &[&str] = &[
+    "mod_indexfile",
+    "mod_access",
+    "mod_accesslog",
+    "mod_staticfile",
+    "mod_fastcgi",
+];
+
+/// Modules that are accepted because relight does their job another way.
+const MODULES_NOTED: &[(&str, &str)] = &[
+    ("mod_dirlisting", "relight never lists directories (403)"),
+    (
+        "mod_status",
+        "relight's status page is server.status_path (/server-status)",
+    ),
+    ("mod_deflate", "relight does not compress responses"),
+    ("mod_openssl", "relight does not serve TLS yet"),
+];
+
+struct Ctx<'a> {
+    g: &'a Block,
+    used: Vec<&'static str>,
+    warnings: Vec<String>,
+    notes: Vec<String>,
+}
+
+fn err<T>(pos: &Pos, message: String) -> Result<T, ConfError> {
+    Err(ConfError {
+        pos: pos.clone(),
+        message,
+    })
+}
+
+impl<'a> Ctx<'a> {
+    fn get(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
+        self.used.push(key);
+        self.g.get_with_pos(key)
+    }
+
+    fn string(&mut self, key: &'static str) -> Result<Option<(String, &'a Pos)>, ConfError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((Value::Str(s), p)) => Ok(Some((s.clone(), p))),
+            Some((v, p)) => err(p, format!("{key} must be a string, not {}", v.kind())),
+        }
+    }
+
+    fn int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, ConfError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((Value::Int(n), p)) => Ok(Some((*n, p))),
+            Some((Value::Str(s), p)) => match s.parse() {
+                Ok(n) => Ok(Some((n, p))),
+                Err(_) => err(p, format!("{key} must be a number, not {s:?}")),
+            },
+            Some((v, p)) => err(p, format!("{key} must be a number, not {}", v.kind())),
+        }
+    }
+
+    fn strings(&mut self, key: &'static str) -> Result<Option<(Vec<String>, &'a Pos)>, ConfError> {
+        match self.get(key) {
+            None => Ok(None),
+            Some((v, p)) => Ok(Some((string_list(v, key, p)?, p))),
+        }
+    }
+
+    fn warn(&mut self, pos: &Pos, msg: String) {
+        self.warnings.push(format!("{pos}: {msg}"));
+    }
+}
+
+fn string_list(v: &Value, key: &str, p: &Pos) -> Result<Vec<String>, ConfError> {
+    match v {
+        Value::Str(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|(_, v)| match v {
+                Value::Str(s) => Ok(s.clone()),
+                other => err(
+                    p,
+                    format!("{key} must list strings, found {}", other.kind()),
+                ),
+            })
+            .collect(),
+        Value::Int(_) => err(p, format!("{key} must be a list of strings")),
+    }
+}
+
+fn enabled(v: &Value) -> Option<bool> {
+    match v {
+        Value::Str(s) => match s.as_str() {
+            "enable" | "true" | "1" | "on" => Some(true),
+            "disable" | "false" | "0" | "off" => Some(false),
+            _ => None,
+        },
+        Value::Int(n) => Some(*n != 0),
+        Value::Array(_) => None,
+    }
+}
+
+fn secs(n: i64) -> Timeout {
+    Timeout(Duration::from_secs(n.max(1) as u64))
+}
+
+/// Maps `lc` (read from `path`) onto relight's configuration.
+pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> {
+    let g = lc.global();
+    let start = g.pos.clone().unwrap_or(Pos {
+        file: path.display().to_string(),
+        line: 1,
+        column: 1,
+    });
+    let mut cx = Ctx {
+        g,
+        used: Vec::new(),
+        warnings: Vec::new(),
+        notes: Vec::new(),
+    };
+    // The defaults of relight's own format, then what the lighttpd file says.
+    let mut server: ServerConfig =
+        toml::from_str("listen = []\ndocument_root = \"/\"").expect("defaults parse");
+    let Some((root, root_pos)) = cx.string("server.document-root")? else {
+        return err(&start, "server.document-root is not set".into());
+    };
+    let root = PathBuf::from(&root);
+    if !root.is_dir() {
+        return err(
+            root_pos,
+            format!("server.document-root {}: not a directory", root.display()),
+        );
+    }
+    server.document_root = Spanned::new(0..0, root);
+
+    let port = match cx.int("server.port")? {
+        Some((p, pos)) => u16::try_from(p).map_err(|_| ConfError {
+            pos: pos.clone(),
+            message: format!("server.port {p} is not a port"),
+        })?,
+        None => 80,
+    };
+    let bind = cx.string("server.bind")?;
+    // lighttpd listens on every IPv4 address unless server.bind says otherwise.
+    let ip: IpAddr = match &bind {
+        None => IpAddr::from([0, 0, 0, 0]),
+        Some((b, pos)) => match b.trim_start_matches('[').trim_end_matches(']').parse() {
+            Ok(ip) => ip,
+            Err(_) if b == "localhost" => IpAddr::from([127, 0, 0, 1]),
+            Err(_) => {
+                return err(
+                    pos,
+                    format!("server.bind {b:?}: relight binds IP addresses only"),
+                );
+            }
+        },
+    };
+    server.listen.push(ListenAddr(SocketAddr::new(ip, port)));
+
+    if let Some((log, _)) = cx.string("server.errorlog")? {
+        server.error_log = Some(log.into());
+    }
+    if let Some((log, _)) = cx.string("accesslog.filename")? {
+        server.access_log = Some(log.into());
+    }
+    if let Some((fmt, pos)) = cx.string("accesslog.format")? {
+        const COMBINED: &str = "%h %V %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"";
+        if fmt != COMBINED && fmt != "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\""
+        {
+            cx.warn(
+                pos,
+                format!("accesslog.format {fmt:?}: relight writes the Combined Log Format only"),
+            );
+        }
+    }
+    if let Some((names, _)) = cx.strings("index-file.names")? {
+        server.index_files = names;
+    }
+    if let Some((n, _)) = cx.int("server.max-connections")? {
+        server.max_connections = n.max(1) as usize;
+    }
+    if let Some((n, _)) = cx.int("server.max-keep-alive-idle")? {
+        server.keep_alive_timeout = secs(n);
+    }
+    if let Some((n, _)) = cx.int("server.max-read-idle")? {
+        server.read_timeout = secs(n);
+        server.header_timeout = secs(n);
+    }
+    if let Some((n, _)) = cx.int("server.max-write-idle")? {
+        server.write_timeout = secs(n);
+    }
+    if let Some((kb, _)) = cx.int("server.max-request-size")? {
+        // lighttpd counts in KiB; 0 means no limit.
+        server.max_request_body = Size(if kb <= 0 { u64::MAX } else { kb as u64 * 1024 });
+    }
+    if let Some((dirs, pos)) = cx.strings("server.upload-dirs")? {
+        if dirs.len() > 1 {
+            cx.warn(
+                pos,
+                "server.upload-dirs: relight uses the first directory only".into(),
+            );
+        }
+        if let Some(d) = dirs.into_iter().next() {
+            server.upload_dir = d.into();
+        }
+    }
+    if let Some((tag, _)) = cx.string("server.tag")? {
+        server.server_tag = tag;
+    }
+    if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
+        server.static_exclude_extensions = exts;
+    }
+    if let Some((deny, _)) = cx.strings("url.access-deny")? {
+        server.deny_suffixes = deny;
+    }
+    if let Some((v, pos)) = cx.get("mimetype.assign") {
+        let Some(items) = v.as_array() else {
+            return err(
+                pos,
+                "mimetype.assign must be an array of \"suffix\" => \"type\"".into(),
+            );
+        };
+        for (k, v) in items {
+            match (k, v) {
+                (Some(k), Value::Str(t)) => {
+                    server.mime_types.insert(k.clone(), t.clone());
+                }
+                _ => {
+                    return err(
+                        pos,
+                        "mimetype.assign must be an array of \"suffix\" => \"type\"".into(),
+                    );
+                }
+            }
+        }
+    }
+    if let Some((_, pos)) = cx.get("server.max-worker") {
+        cx.notes.push(format!(
+            "{pos}: server.max-worker: accepted; relight is one process with threads"
+        ));
+    }
+    if let Some((v, pos)) = cx.get("server.modules") {
+        for m in string_list(v, "server.modules", pos)? {
+            if MODULES.contains(&m.as_str()) {
+                continue;
+            }
+            match MODULES_NOTED.iter().find(|(n, _)| *n == m) {
+                Some((_, note)) => cx.warn(pos, format!("{m}: {note}")),
+                None => cx.warn(pos, format!("{m}: module not supported by relight")),
+            }
+        }
+    }
+    let fastcgi = match cx.get("fastcgi.server") {
+        Some((v, pos)) => map_fastcgi(v, pos, &mut cx)?,
+        None => Vec::new(),
+    };
+    for (key, _, pos) in &g.settings {
+        if key.starts_with("var.") || cx.used.contains(&key.as_str()) {
+            continue;
+        }
+        cx.warnings
+            .push(format!("{pos}: {key}: not supported by relight; ignored"));
+    }
+    for b in &lc.blocks[1..] {
+        if b.settings.is_empty() {
+            continue;
+        }
+        let pos = b.pos.as_ref().unwrap_or(&start);
+        let conds: Vec<String> = b.conditions.iter().map(ToString::to_string).collect();
+        let keys: Vec<&str> = b.settings.iter().map(|(k, _, _)| k.as_str()).collect();
+        cx.warnings.push(format!(
+            "{pos}: conditional block ({}) is not supported by relight; its settings are ignored: {}",
+            conds.join(" and "),
+            keys.join(", ")
+        ));
+    }
+    let config_dir = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
+        .unwrap_or_else(|_| PathBuf::from("."));
+    let config = Config {
+        server,
+        fastcgi,
+        config_dir: config_dir.clone(),
+        config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+    };
+    for b in &config.fastcgi {
+        b.check_target(&config_dir).map_err(|m| ConfError {
+            pos: start.clone(),
+            message: format!("fastcgi.server {:?}: {m}", b.name.get_ref()),
+        })?;
+    }
+    Ok(Mapped {
+        config,
+        warnings: cx.warnings,
+        notes: cx.notes,
+    })
+}
+
+/// The host options relight maps, and those it reports.
+const HOST_KEYS_UNSUPPORTED: &[&str] = &[
+    "docroot",
+    "broken-scriptfilename",
+    "fix-root-scriptname",
+    "strip-request-uri",
+    "x-sendfile",
+    "x-sendfile-docroot",
+    "tcp-fin-propagate",
+    "disable-time",
+    "max-load-per-proc",
+];
+
+fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConfig>, ConfError> {
+    let Some(exts) = v.as_array() else {
+        return err(
+            pos,
+            "fastcgi.server must be an array of \"ext\" => ( hosts )".into(),
+        );
+    };
+    let mut out: Vec<FastcgiConfig> = Vec::new();
+    // Entries with the same bin-path and socket (or host:port) share one pool, as in lighttpd.
+    let mut by_target: BTreeMap<String, usize> = BTreeMap::new();
+    for (ext, hosts) in exts {
+        let Some(ext) = ext else {
+            return err(
+                pos,
+                "fastcgi.server: each entry must be \"/prefix\" or \".ext\" => ( hosts )".into(),
+            );
+        };
+        let rule = MatchRule::try_from(if ext.is_empty() {
+            "/".to_string()
+        } else {
+            ext.clone()
+        })
+        .map_err(|m| ConfError {
+            pos: pos.clone(),
+            message: format!("fastcgi.server: {m}"),
+        })?;
+        let Some(hosts) = hosts.as_array() else {
+            return err(pos, format!("fastcgi.server {ext:?}: expected ( hosts )"));
+        };
+        if hosts.len() > 1 {
+            cx.warn(pos, format!("fastcgi.server {ext:?}: {} hosts; relight uses the first (fastcgi.balance is not implemented)", hosts.len()));
+        }
+        let Some((_, host)) = hosts.first() else {
+            continue;
+        };
+        let Some(opts) = host.as_array() else {
+            return err(
+                pos,
+                format!("fastcgi.server {ext:?}: a host must be ( \"key\" => value, ... )"),
+            );
+        };
+        let get = |k: &str| {
+            opts.iter()
+                .find(|(kk, _)| kk.as_deref() == Some(k))
+                .map(|(_, v)| v)
+        };
+        let get_str = |k: &str| -> Result<Option<String>, ConfError> {
+            match get(k) {
+                None => Ok(None),
+                Some(Value::Str(s)) => Ok(Some(s.clone())),
+                Some(Value::Int(n)) => Ok(Some(n.to_string())),
+                Some(v) => err(
+                    pos,
+                    format!(
+                        "fastcgi.server {ext:?}: {k} must be a string, not {}",
+                        v.kind()
+                    ),
+                ),
+            }
+        };
+        let get_int = |k: &str| -> Result<Option<i64>, ConfError> {
+            match get(k) {
+                None => Ok(None),
+                Some(Value::Int(n)) => Ok(Some(*n)),
+                Some(Value::Str(s)) => s.parse().map(Some).map_err(|_| ConfError {
+                    pos: pos.clone(),
+                    message: format!("fastcgi.server {ext:?}: {k} must be a number, not {s:?}"),
+                }),
+                Some(v) => err(
+                    pos,
+                    format!(
+                        "fastcgi.server {ext:?}: {k} must be a number, not {}",
+                        v.kind()
+                    ),
+                ),
+            }
+        };
+        for (k, _) in opts {
+            let k = k.as_deref().unwrap_or("");
+            if HOST_KEYS_UNSUPPORTED.contains(&k) {
+                cx.warn(
+                    pos,
+                    format!("fastcgi.server {ext:?}: {k}: not supported by relight; ignored"),
+                );
+            } else if ![
+                "host",
+                "port",
+                "socket",
+                "bin-path",
+                "bin-environment",
+                "bin-copy-environment",
+                "min-procs",
+                "max-procs",
+                "idle-timeout",
+                "kill-signal",
+                "listen-backlog",
+                "connect-timeout",
+                "read-timeout",
+                "write-timeout",
+                "check-local",
+                "mode",
+            ]
+            .contains(&k)
+                && !HOST_KEYS_UNSUPPORTED.contains(&k)
+            {
+                cx.warn(
+                    pos,
+                    format!("fastcgi.server {ext:?}: unknown host option {k:?}; ignored"),
+                );
+            }
+        }
+        if let Some(mode) = get_str("mode")?
+            && mode != "responder"
+        {
+            return err(
+                pos,
+                format!(
+                    "fastcgi.server {ext:?}: mode {mode:?} is not supported yet (responder only)"
+                ),
+            );
+        }
+        let bin = get_str("bin-path")?;
+        let socket = get_str("socket")?;
+        let host_s = get_str("host")?;
+        let port = get_int("port")?;
+        let target = format!("{bin:?}|{socket:?}|{host_s:?}|{port:?}");
+        if let Some(&i) = by_target.get(&target) {
+            out[i].matches.push(rule);
+            continue;
+        }
+        let name = format!("fastcgi{}", out.len());
+        let mut b: FastcgiConfig = toml::from_str(&format!(
+            "name = \"{name}\"\nmatch = [\"/\"]\naddress = \"unix:/\""
+        ))
+        .expect("defaults parse");
+        b.matches = vec![rule];
+        b.address = None;
+        match (&bin, &socket, &host_s, port) {
+            (Some(bin), _, _, _) => {
+                b.command = Some(bin.split_whitespace().map(str::to_string).collect());
+                match (&socket, port) {
+                    (Some(s), _) => b.socket = Some(s.into()),
+                    (None, Some(p)) => {
+                        b.port = Some(u16::try_from(p).map_err(|_| ConfError {
+                            pos: pos.clone(),
+                            message: format!("fastcgi.server {ext:?}: port {p} is not a port"),
+                        })?);
+                        if let Some(h) = &host_s {
+                            b.host = Some(h.parse().map_err(|_| ConfError {
+                                pos: pos.clone(),
+                                message: format!(
+                                    "fastcgi.server {ext:?}: host {h:?} is not an IP address"
+                                ),
+                            })?);
+                        }
+                    }
+                    (None, None) => {
+                        return err(
+                            pos,
+                            format!("fastcgi.server {ext:?}: bin-path needs socket or port"),
+                        );
+                    }
+                }
+            }
+            (None, Some(s), _, _) => b.address = Some(BackendAddr::Unix(s.into())),
+            (None, None, Some(h), Some(p)) => {
+                b.address = Some(BackendAddr::Tcp(format!("{h}:{p}")))
+            }
+            (None, None, None, Some(p)) => {
+                b.address = Some(BackendAddr::Tcp(format!("127.0.0.1:{p}")))
+            }
+            _ => {
+                return err(
+                    pos,
+                    format!("fastcgi.server {ext:?}: needs socket, host/port or bin-path"),
+                );
+            }
+        }
+        if b.command.is_some() {
+            let max = get_int("max-procs")?.unwrap_or(4).max(1) as usize;
+            match get_int("min-procs")? {
+                Some(min) if (min as usize) < max => {
+                    b.min_procs = Some(min.max(0) as usize);
+                    b.max_procs = Some(max);
+                }
+                _ => b.procs = Some(max),
+            }
+            if let Some(t) = get_int("idle-timeout")? {
+                b.idle_timeout = secs(t);
+            }
+            if let Some(n) = get_int("listen-backlog")? {
+                b.backlog = n as i32;
+            }
+            if let Some(Value::Array(env)) = get("bin-environment") {
+                for (k, v) in env {
+                    if let (Some(k), Some(v)) = (k, v.as_str()) {
+                        b.env.insert(k.clone(), v.to_string());
+                    }
+                }
+            }
+            if let Some(v) = get("bin-copy-environment") {
+                b.copy_env = string_list(v, "bin-copy-environment", pos)?;
+            }
+            if let Some(v) = get("kill-signal") {
+                b.kill_signal = KillSignal::try_from(match v {
+                    Value::Int(n) => toml::Value::Integer(*n),
+                    Value::Str(s) => toml::Value::String(s.clone()),
+                    Value::Array(_) => toml::Value::Boolean(false),
+                })
+                .map_err(|m| ConfError {
+                    pos: pos.clone(),
+                    message: format!("fastcgi.server {ext:?}: kill-signal: {m}"),
+                })?;
+            }
+        }
+        if let Some(t) = get_int("connect-timeout")? {
+            b.connect_timeout = secs(t);
+        }
+        if let Some(t) = get_int("read-timeout")?
+            && t > 0
+        {
+            b.read_timeout = secs(t);
+        }
+        if let Some(t) = get_int("write-timeout")?
+            && t > 0
+        {
+            b.write_timeout = secs(t);
+        }
+        if let Some(v) = get("check-local") {
+            b.check_local = enabled(v);
+        }
+        b.name = Spanned::new(0..0, name);
+        by_target.insert(target, out.len());
+        out.push(b);
+    }
+    Ok(out)
+}

@@ -1,0 +1,61 @@
+//! Reading a configuration file in either format: relight's TOML, or a lighttpd.conf mapped
+//! onto the same model. The format is decided by the file's extension and content, or forced.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::lighttpd::{self, LighttpdConfig};
+
+/// Which language a configuration file is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `.toml` files, and files that look like TOML, are TOML; others are lighttpd.conf.
+    Auto,
+    /// relight's native TOML.
+    Toml,
+    /// lighttpd's configuration language.
+    Lighttpd,
+}
+
+/// A loaded configuration.
+#[derive(Debug)]
+pub struct Loaded {
+    /// What relight runs.
+    pub config: Config,
+    /// Keys, modules and blocks of a lighttpd.conf that relight does not implement.
+    pub warnings: Vec<String>,
+    /// Keys accepted with nothing to do (lighttpd's server.max-worker).
+    pub notes: Vec<String>,
+    /// The evaluated lighttpd configuration, when the file was one (for `-p`).
+    pub lighttpd: Option<LighttpdConfig>,
+}
+
+/// Reads `path` in `format`; the error is one line naming the file, line and column.
+pub fn load(path: &Path, format: Format) -> Result<Loaded, String> {
+    let is_lighttpd = match format {
+        Format::Toml => false,
+        Format::Lighttpd => true,
+        Format::Auto => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            lighttpd::looks_like_lighttpd(path, &text)
+        }
+    };
+    if !is_lighttpd {
+        let config = Config::load(path).map_err(|e| e.to_string())?;
+        return Ok(Loaded {
+            config,
+            warnings: Vec::new(),
+            notes: Vec::new(),
+            lighttpd: None,
+        });
+    }
+    let lc = lighttpd::parse_file(path).map_err(|e| e.to_string())?;
+    let mapped = lighttpd::map::to_config(&lc, path).map_err(|e| e.to_string())?;
+    Ok(Loaded {
+        config: mapped.config,
+        warnings: mapped.warnings,
+        notes: mapped.notes,
+        lighttpd: Some(lc),
+    })
+}
