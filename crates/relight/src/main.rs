@@ -87,7 +87,7 @@ fn spawn_main(args: relight::spawn_cmd::SpawnArgs) -> ExitCode {
 fn print_features() {
     println!("relight {}", env!("CARGO_PKG_VERSION"));
     println!("Event handlers:\n\t+ epoll (tokio)");
-    println!("Network handler:\n\t+ hyper {} (HTTP/1.0, HTTP/1.1)", "1");
+    println!("Network handler:\n\t+ hyper 1 (HTTP/1.0, HTTP/1.1)");
     println!(
         "Features:\n\t+ FastCGI (external and spawned backends, supervised)\n\t+ lighttpd.conf reader\n\t- TLS\n\t- HTTP/2"
     );
