@@ -20,7 +20,12 @@ struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     /// The configuration file.
-    #[arg(short = 'f', long = "config", value_name = "FILE", required = true)]
+    #[arg(
+        short = 'f',
+        long = "config",
+        value_name = "FILE",
+        required_unless_present = "features"
+    )]
     config: Option<PathBuf>,
     /// Stay in the foreground (relight always does; accepted as lighttpd users type it).
     #[arg(short = 'D')]

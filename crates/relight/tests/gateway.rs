@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -70,6 +71,7 @@ fn params_match_lighttpd_side_by_side() {
             .args(["-D", "-f"])
             .arg(dir.join("lighttpd.conf"))
             .stdout(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("lighttpd is installed by the test setup"),
     };

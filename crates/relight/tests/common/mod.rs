@@ -204,6 +204,29 @@ impl Relight {
         .unwrap();
     }
 
+    /// Starts relight on an existing configuration file (any format) that listens on `port`.
+    pub fn start_file(config: &Path, port: u16) -> Relight {
+        let dir = TempDir::new("relight");
+        let child = Command::new(env!("CARGO_BIN_EXE_relight"))
+            .arg("-D")
+            .arg("-f")
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("stderr.log")).unwrap(),
+            ))
+            .spawn()
+            .unwrap();
+        let proc = Proc { child };
+        wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+        Relight {
+            proc,
+            port,
+            dir,
+            server_part: String::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

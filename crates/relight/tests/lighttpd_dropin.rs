@@ -1,0 +1,345 @@
+//! lighttpd users switch by changing the binary: the same lighttpd.conf under lighttpd 1.4 and
+//! under relight, compared side by side; an embedded device's configuration with the field
+//! report's program; the command line lighttpd users type.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A lighttpd.conf for `port`, with the echo program spawned for "/app" and ".php".
+fn conf(dir: &Path, www: &Path, port: u16, echo: &Path) -> String {
+    format!(
+        r#"server.modules = ( "mod_access", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+server.max-worker = 4
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
+url.access-deny = ( "~", ".inc" )
+static-file.exclude-extensions = ( ".php", ".fcgi" )
+fastcgi.server = (
+  "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 2, "check-local" => "disable" )),
+  ".php" => (( "socket" => "{dir}/php.sock", "bin-path" => "{echo}", "max-procs" => 1 )),
+)
+"#,
+        www = www.display(),
+        dir = dir.display(),
+        echo = echo.display(),
+    )
+}
+
+fn start_lighttpd(config: &Path, port: u16) -> Proc {
+    let p = Proc {
+        child: Command::new("lighttpd")
+            .args(["-D", "-f"])
+            .arg(config)
+            .stdout(Stdio::null())
+            // With server.max-worker, lighttpd stops its workers with kill(0, SIGTERM): its own
+            // process group, or it takes the test runner with it.
+            .process_group(0)
+            .spawn()
+            .expect("lighttpd is installed by the test setup"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    p
+}
+
+fn comparable(
+    mut p: std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    for k in ["REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "SERVER_SOFTWARE"] {
+        p.remove(k);
+    }
+    p
+}
+
+#[test]
+fn same_lighttpd_conf_same_answers() {
+    let www = docroot();
+    std::fs::write(www.join("backup.html~"), "old").unwrap();
+    std::fs::write(www.join("secret.inc"), "secret").unwrap();
+    std::fs::write(www.join("raw.fcgi"), "binary").unwrap();
+    let echo = c_peer("fcgi_echo");
+    let (dl, dr) = (TempDir::new("lt-diff"), TempDir::new("rl-diff"));
+    let (pl, pr) = (free_port(), free_port());
+    std::fs::write(
+        dl.join("lighttpd.conf"),
+        conf(dl.path(), www.path(), pl, &echo),
+    )
+    .unwrap();
+    std::fs::write(
+        dr.join("lighttpd.conf"),
+        conf(dr.path(), www.path(), pr, &echo),
+    )
+    .unwrap();
+    let _lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+    let relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+
+    let hello = curl(&[&format!("http://127.0.0.1:{pl}/hello.txt")]);
+    let etag = hello.header("etag").unwrap();
+    let _ = etag;
+    let cases: &[(&str, &[&str])] = &[
+        ("/app", &[]),
+        ("/app/x/y?q=1", &[]),
+        ("/dir/script.php/extra?z=9", &[]),
+        ("/app/post", &["-d", "a=b"]),
+        ("/", &[]),
+        ("/hello.txt", &[]),
+        ("/hello.txt", &["-H", "Range: bytes=0-4"]),
+        ("/hello.txt", &["-H", "Range: bytes=100-200"]),
+        ("/nope.txt", &[]),
+        ("/backup.html~", &[]),
+        ("/secret.inc", &[]),
+        ("/raw.fcgi", &[]),
+        ("/nothere.php", &[]),
+        ("/dir", &[]),
+    ];
+    for (path, args) in cases {
+        let run = |port: u16| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("http://127.0.0.1:{port}{path}"));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            curl(&a)
+        };
+        let (theirs, ours) = (run(pl), run(pr));
+        assert_eq!(
+            ours.status,
+            theirs.status,
+            "status of {path} {args:?}: lighttpd {} / relight {}",
+            theirs.text(),
+            ours.text()
+        );
+        if path.starts_with("/app") || path.contains(".php") && theirs.status == 200 {
+            assert_eq!(
+                comparable(ours.params()),
+                comparable(theirs.params()),
+                "params of {path}"
+            );
+        } else if theirs.status == 200 || theirs.status == 206 {
+            assert_eq!(ours.body, theirs.body, "body of {path}");
+            assert_eq!(
+                ours.header("content-type"),
+                theirs.header("content-type"),
+                "type of {path}"
+            );
+            assert_eq!(
+                ours.header("content-range"),
+                theirs.header("content-range"),
+                "range of {path}"
+            );
+        }
+    }
+    // Conditional GET: each server's own validators give 304.
+    for port in [pl, pr] {
+        let first = curl(&[&format!("http://127.0.0.1:{port}/hello.txt")]);
+        let etag = first.header("etag").unwrap();
+        let again = curl(&[
+            "-H",
+            &format!("If-None-Match: {etag}"),
+            &format!("http://127.0.0.1:{port}/hello.txt"),
+        ]);
+        assert_eq!(again.status, 304, "port {port}");
+    }
+    drop(relight);
+}
+
+#[test]
+fn embedded_device_config_runs_unchanged_and_recovers_the_seed_case() {
+    let www = docroot();
+    let dir = TempDir::new("emb");
+    let seed = dir.join("cgi");
+    std::fs::copy(c_peer("seed_cgi"), &seed).unwrap();
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.modules = ( \"mod_access\", \"mod_fastcgi\" )\nserver.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\nserver.max-worker = 4\n\
+             fastcgi.server = ( \"/cgi-bin/cgi\" => (( \"bin-path\" => \"{}\", \"socket\" => \"{}/cgi.sock\", \"max-procs\" => 4, \"check-local\" => \"disable\" )) )\n",
+            www.path().display(),
+            seed.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-tt", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "-tt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = Relight::start_file(&cfg, port);
+    let prog = seed.to_string_lossy().into_owned();
+    let procs = || -> Vec<PsEntry> {
+        let all: Vec<PsEntry> = ps(&prog)
+            .into_iter()
+            .filter(|e| e.cmd.starts_with(&prog))
+            .collect();
+        all.iter()
+            .filter(|e| !all.iter().any(|m| m.pid == e.ppid))
+            .cloned()
+            .collect()
+    };
+    let old = wait_for(Duration::from_secs(5), "4 processes", || {
+        let p = procs();
+        (p.len() == 4).then_some(p)
+    });
+    let groups: Vec<i32> = old.iter().map(|e| e.pid).collect();
+    let mut blocked: Vec<_> = (0..4)
+        .map(|_| curl_bg(&["-m", "30", &r.url("/cgi-bin/cgi")]))
+        .collect();
+    let sleeps = |g: &[i32]| {
+        ps("sleep 100000000")
+            .into_iter()
+            .filter(|e| e.cmd.starts_with("sleep") && g.contains(&e.pgid))
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "4 requests blocked in system()",
+        || (sleeps(&groups) == 4).then_some(()),
+    );
+    let t = Instant::now();
+    for e in &old {
+        let _ = Command::new("kill")
+            .args(["-SEGV", &e.pid.to_string()])
+            .status();
+    }
+    for c in &mut blocked {
+        let _ = c.wait();
+    }
+    // Under lighttpd the site would now be dead for good; here new processes accept at once.
+    let new = wait_for(Duration::from_secs(1), "new processes", || {
+        let p = procs();
+        (p.len() == 4 && p.iter().all(|e| !groups.contains(&e.pid))).then_some(p)
+    });
+    let new_groups: Vec<i32> = new.iter().map(|e| e.pid).collect();
+    let mut again = curl_bg(&["-m", "30", &r.url("/cgi-bin/cgi")]);
+    wait_for(Duration::from_secs(1), "a new process accepting", || {
+        (sleeps(&new_groups) == 1).then_some(())
+    });
+    eprintln!("embedded config: recovered in {:?}", t.elapsed());
+    wait_for(Duration::from_secs(3), "the old sleeps gone", || {
+        (sleeps(&groups) == 0).then_some(())
+    });
+    let _ = again.kill();
+    let _ = again.wait();
+}
+
+#[test]
+fn entries_with_the_same_socket_share_one_pool() {
+    let www = docroot();
+    let dir = TempDir::new("share");
+    let echo = dir.join("echo");
+    std::fs::copy(c_peer("fcgi_echo"), &echo).unwrap();
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    let host = format!(
+        "(( \"bin-path\" => \"{}\", \"socket\" => \"{}/s.sock\", \"max-procs\" => 2, \"check-local\" => \"disable\" ))",
+        echo.display(),
+        dir.path().display()
+    );
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.modules = ( \"mod_fastcgi\" )\nserver.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\nfastcgi.server = ( \"/a\" => {host}, \"/b\" => {host} )\n",
+            www.path().display()
+        ),
+    )
+    .unwrap();
+    let r = Relight::start_file(&cfg, port);
+    assert_eq!(curl(&[&r.url("/a?mode=pid")]).status, 200);
+    assert_eq!(curl(&[&r.url("/b?mode=pid")]).status, 200);
+    let e = echo.to_string_lossy().into_owned();
+    let n = ps(&e).into_iter().filter(|p| p.cmd.starts_with(&e)).count();
+    assert_eq!(n, 2, "one pool of max-procs 2, not two");
+}
+
+#[test]
+fn command_line_as_lighttpd_users_type_it() {
+    let www = docroot();
+    let dir = TempDir::new("cli");
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nserver.username = \"www-data\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
+            www.path().display()
+        ),
+    )
+    .unwrap();
+    let relight = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_relight"))
+            .args(args)
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let out = relight(&["-t", "-f"]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Syntax OK\n");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "{}:4:1: server.username: not supported by relight",
+            cfg.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("conditional block ($HTTP[\"host\"] == \"x\") is not supported"),
+        "{err}"
+    );
+    let out = relight(&["-tt", "-f"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "-tt fails on what relight does not implement"
+    );
+    let out = relight(&["-p", "-f"]);
+    assert!(out.status.success());
+    let printed = dir.join("printed.conf");
+    std::fs::write(&printed, &out.stdout).unwrap();
+    let again = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-p", "-f"])
+        .arg(&printed)
+        .output()
+        .unwrap();
+    assert_eq!(again.stdout, out.stdout, "-p output reads back the same");
+    let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-V"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("relight 0.1.0"));
+    let bad = dir.join("bad.conf");
+    std::fs::write(&bad, "server.document-root = \"/tmp\"\nserver.port = \n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-t", "-f"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("{}:2:", bad.display())),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --format forces the language: this file is not TOML.
+    let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-t", "--format", "toml", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
