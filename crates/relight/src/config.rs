@@ -106,6 +106,13 @@ pub struct ServerConfig {
     /// (lighttpd's url.access-deny; "" denies everything).
     #[serde(default)]
     pub deny_suffixes: Vec<String>,
+    /// Drop root to this user once the listening sockets are bound (lighttpd's
+    /// server.username).
+    pub user: Option<String>,
+    /// ... and this group (lighttpd's server.groupname; default: the user's group).
+    pub group: Option<String>,
+    /// Write relight's pid here at start, remove it at exit (lighttpd's server.pid-file).
+    pub pid_file: Option<PathBuf>,
     /// Where the status page (JSON) is served; `""` turns it off.
     #[serde(default = "default_status_path")]
     pub status_path: String,
@@ -654,9 +661,13 @@ impl Config {
                 *cwd = base.join(&*cwd);
             }
         }
-        for p in [&mut config.server.error_log, &mut config.server.access_log]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut config.server.error_log,
+            &mut config.server.access_log,
+            &mut config.server.pid_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             *p = base.join(&*p);
         }

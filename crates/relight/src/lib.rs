@@ -13,6 +13,7 @@ pub mod lighttpd;
 pub mod load;
 pub mod log;
 pub mod mime;
+pub mod privileges;
 pub mod respond;
 pub mod route;
 pub mod server;

@@ -58,6 +58,14 @@ pub enum StartError {
     /// The process manager could not start.
     #[error("{0}")]
     Supervisor(#[from] supervisor::StartError),
+    /// The pid file could not be written.
+    #[error("pid_file {path}: {source}")]
+    PidFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
     /// The access log could not be opened.
     #[error("access_log {path}: {source}")]
     AccessLog {
@@ -74,7 +82,7 @@ pub struct State {
     config: Config,
     files: StaticFiles,
     backends: Vec<Arc<Backend>>,
-    access_log: Option<AccessLog>,
+    access_log: Option<Arc<AccessLog>>,
     server_header: Option<HeaderValue>,
     started: SystemTime,
 }
@@ -82,7 +90,11 @@ pub struct State {
 impl State {
     /// Builds the shared state from a checked configuration, with the supervisor that runs
     /// its spawned backends (if any).
-    pub fn new(config: Config, sup: Option<&Arc<Supervisor>>) -> Result<State, StartError> {
+    pub fn new(
+        config: Config,
+        sup: Option<&Arc<Supervisor>>,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Result<State, StartError> {
         let root = config.server.document_root.get_ref().clone();
         let files = StaticFiles::new(
             &root,
@@ -91,13 +103,6 @@ impl State {
             config.server.static_exclude_extensions.clone(),
         )
         .map_err(|source| StartError::DocumentRoot { path: root, source })?;
-        let access_log = match &config.server.access_log {
-            Some(p) => Some(AccessLog::open(p).map_err(|source| StartError::AccessLog {
-                path: p.clone(),
-                source,
-            })?),
-            None => None,
-        };
         let backends = config
             .fastcgi
             .iter()
@@ -135,6 +140,29 @@ fn pools_of(config: &Config) -> Result<Vec<supervisor::PoolConfig>, StartError> 
     Ok(pools)
 }
 
+/// The access log of `config`: the one `previous` has open if the path is the same (a reload
+/// after privileges were dropped cannot open it again), else newly opened.
+fn access_log_for(
+    config: &Config,
+    previous: Option<&State>,
+) -> Result<Option<Arc<AccessLog>>, StartError> {
+    let Some(path) = &config.server.access_log else {
+        return Ok(None);
+    };
+    if let Some(prev) = previous
+        && prev.config.server.access_log.as_ref() == Some(path)
+        && let Some(log) = &prev.access_log
+    {
+        return Ok(Some(log.clone()));
+    }
+    AccessLog::open(path)
+        .map(|l| Some(Arc::new(l)))
+        .map_err(|source| StartError::AccessLog {
+            path: path.clone(),
+            source,
+        })
+}
+
 /// A running server's listeners, bound and ready.
 pub struct Server {
     current: Current,
@@ -157,6 +185,24 @@ impl Server {
                 })?;
             listeners.push(l);
         }
+        // Everything that needs root happens before the drop: listeners, logs, the pid file.
+        let access = access_log_for(&config, None)?;
+        if let Some(p) = &config.server.pid_file {
+            std::fs::write(p, format!("{}\n", std::process::id())).map_err(|source| {
+                StartError::PidFile {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
+        }
+        match crate::privileges::drop_to(
+            config.server.user.as_deref(),
+            config.server.group.as_deref(),
+        ) {
+            Ok(Some(note)) => tracing::info!("{note}"),
+            Ok(None) => {}
+            Err(e) => return Err(StartError::Backend(format!("dropping privileges: {e}"))),
+        }
         let pools = pools_of(&config)?;
         let sup = if pools.is_empty() {
             None
@@ -164,7 +210,11 @@ impl Server {
             Some(Supervisor::start(pools)?)
         };
         Ok(Server {
-            current: Arc::new(RwLock::new(Arc::new(State::new(config, sup.as_ref())?))),
+            current: Arc::new(RwLock::new(Arc::new(State::new(
+                config,
+                sup.as_ref(),
+                access,
+            )?))),
             listeners,
             sup,
             format,
@@ -231,7 +281,14 @@ impl Server {
                 Err(e) => tracing::error!("SIGUSR1: {e}"),
             },
         }
-        match State::new(config, self.sup.as_ref()) {
+        let access = match access_log_for(&config, Some(&old)) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading: {e}");
+                return;
+            }
+        };
+        match State::new(config, self.sup.as_ref(), access) {
             Ok(state) => {
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
                 tracing::info!("SIGUSR1: configuration reloaded from {}", path.display());
@@ -312,6 +369,11 @@ impl Server {
                 report.stopped,
                 report.killed.len()
             );
+        }
+        if let Some(p) = &current(&self.current).config.server.pid_file
+            && let Err(e) = std::fs::remove_file(p)
+        {
+            tracing::warn!("pid_file {}: cannot remove it: {e}", p.display());
         }
         Ok(())
     }

@@ -343,3 +343,79 @@ fn command_line_as_lighttpd_users_type_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 }
+
+#[test]
+fn server_socket_blocks_add_listeners_and_username_drops_root() {
+    let www = docroot();
+    let dir = TempDir::new("sock");
+    let (p1, p2) = (free_port(), free_port());
+    let echo = dir.join("echo");
+    std::fs::copy(c_peer("fcgi_echo"), &echo).unwrap();
+    let root = nix::unistd::geteuid().is_root();
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.modules = ( \"mod_fastcgi\" )\nserver.document-root = \"{}\"\nserver.port = {p1}\nserver.bind = \"127.0.0.1\"\n\
+             server.pid-file = \"{}/relight.pid\"\nserver.username = \"nobody\"\nserver.groupname = \"nogroup\"\n\
+             $SERVER[\"socket\"] == \"127.0.0.1:{p2}\" {{ }}\n\
+             fastcgi.server = ( \"/app\" => (( \"bin-path\" => \"{}\", \"socket\" => \"{}/app.sock\", \"max-procs\" => 1, \"check-local\" => \"disable\" )) )\n",
+            www.path().display(),
+            dir.path().display(),
+            echo.display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    // The backend's socket directory must stay usable by the dropped user.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let r = Relight::start_file(&cfg, p1);
+    wait_listening(&format!("127.0.0.1:{p2}"), Duration::from_secs(5));
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{p2}/hello.txt")]).status,
+        200
+    );
+    let pid_file = std::fs::read_to_string(dir.join("relight.pid")).unwrap();
+    assert_eq!(pid_file.trim(), r.proc.pid().to_string());
+    assert_eq!(curl(&[&r.url("/app?mode=pid")]).status, 200);
+    let uid_of = |pid: u32| -> String {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .unwrap()
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    };
+    let nobody = nix::unistd::User::from_name("nobody")
+        .unwrap()
+        .unwrap()
+        .uid
+        .to_string();
+    if root {
+        assert_eq!(
+            uid_of(r.proc.pid()),
+            nobody,
+            "relight dropped root after binding"
+        );
+        let e = echo.to_string_lossy().into_owned();
+        let backend = ps(&e).into_iter().find(|p| p.cmd.starts_with(&e)).unwrap();
+        assert_eq!(
+            uid_of(backend.pid as u32),
+            nobody,
+            "its backends run as that user"
+        );
+    } else {
+        // Not root: nothing to drop, and relight says so.
+        let log = std::fs::read_to_string(r.dir.join("stderr.log")).unwrap_or_default();
+        assert!(
+            log.contains("ignored: relight is not running as root"),
+            "{log}"
+        );
+    }
+}

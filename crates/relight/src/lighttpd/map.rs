@@ -231,6 +231,15 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             server.upload_dir = d.into();
         }
     }
+    if let Some((u, _)) = cx.string("server.username")? {
+        server.user = Some(u);
+    }
+    if let Some((g, _)) = cx.string("server.groupname")? {
+        server.group = Some(g);
+    }
+    if let Some((p, _)) = cx.string("server.pid-file")? {
+        server.pid_file = Some(p.into());
+    }
     if let Some((tag, _)) = cx.string("server.tag")? {
         server.server_tag = tag;
     }
@@ -289,6 +298,33 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             .push(format!("{pos}: {key}: not supported by relight; ignored"));
     }
     for b in &lc.blocks[1..] {
+        // $SERVER["socket"] == "ip:port" { } adds a listener, as in lighttpd.
+        if let [c] = b.conditions.as_slice()
+            && c.field == "SERVER[\"socket\"]"
+            && c.op == "=="
+            && !c.negated
+        {
+            let pos = b.pos.as_ref().unwrap_or(&start);
+            let spec = &c.pattern;
+            let addr: Option<SocketAddr> = if let Some(p) = spec.strip_prefix(':') {
+                p.parse::<u16>().ok().map(|p| SocketAddr::new(ip, p))
+            } else {
+                spec.parse().ok()
+            };
+            let Some(addr) = addr else {
+                return err(
+                    pos,
+                    format!("$SERVER[\"socket\"] == {spec:?}: expected \":port\" or \"ip:port\""),
+                );
+            };
+            if !server.listen.iter().any(|l| l.0 == addr) {
+                server.listen.push(ListenAddr(addr));
+            }
+            for (k, _, p) in &b.settings {
+                cx.warnings.push(format!("{p}: {k} inside $SERVER[\"socket\"] == {spec:?}: not supported by relight; ignored"));
+            }
+            continue;
+        }
         if b.settings.is_empty() {
             continue;
         }
