@@ -12,7 +12,7 @@ pub mod print;
 use std::fmt;
 use std::path::Path;
 
-pub use parser::{parse_file, parse_str};
+pub use parser::{parse_file, parse_sandboxed, parse_str};
 
 /// Where a token was.
 #[derive(Debug, Clone, PartialEq, Eq)]

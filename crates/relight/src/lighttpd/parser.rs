@@ -8,6 +8,8 @@ use super::{Block, Condition, ConfError, LighttpdConfig, Pos, Value};
 
 /// Includes may nest this deep (a loop of includes is an error, not a hang).
 const MAX_INCLUDE_DEPTH: usize = 16;
+/// Arrays and blocks may nest this deep (deeper input is an error, not a stack overflow).
+const MAX_NESTING: usize = 64;
 
 struct Eval {
     cfg: LighttpdConfig,
@@ -15,6 +17,8 @@ struct Eval {
     stack: Vec<usize>,
     base_dir: PathBuf,
     depth: usize,
+    /// No include, no include_shell (for fuzzing: input must not run commands or read files).
+    sandboxed: bool,
 }
 
 /// Reads and evaluates a lighttpd configuration file with everything it includes.
@@ -40,13 +44,29 @@ pub fn parse_file(path: &Path) -> Result<LighttpdConfig, ConfError> {
         stack: vec![0],
         base_dir,
         depth: 0,
+        sandboxed: false,
     };
     parse_text(&mut ev, &text, &file)?;
     Ok(ev.cfg)
 }
 
-/// Parses and evaluates configuration text (for tests and `include_shell`).
+/// Parses and evaluates configuration text; includes are relative to `base_dir`.
 pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<LighttpdConfig, ConfError> {
+    parse_with(text, file, base_dir, false)
+}
+
+/// Parses and evaluates untrusted text: `include` and `include_shell` are errors, so the
+/// input can neither read files nor run commands. The fuzz target's entry point.
+pub fn parse_sandboxed(text: &str) -> Result<LighttpdConfig, ConfError> {
+    parse_with(text, "input", Path::new("/nonexistent"), true)
+}
+
+fn parse_with(
+    text: &str,
+    file: &str,
+    base_dir: &Path,
+    sandboxed: bool,
+) -> Result<LighttpdConfig, ConfError> {
     let mut ev = Eval {
         cfg: LighttpdConfig {
             blocks: vec![Block::default()],
@@ -54,6 +74,7 @@ pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<LighttpdConf
         stack: vec![0],
         base_dir: base_dir.to_path_buf(),
         depth: 0,
+        sandboxed,
     };
     parse_text(&mut ev, text, file)?;
     Ok(ev.cfg)
@@ -66,7 +87,12 @@ fn parse_text(ev: &mut Eval, text: &str, file: &str) -> Result<(), ConfError> {
         line: text.lines().count().max(1),
         column: 1,
     };
-    let mut p = P { toks, i: 0, end };
+    let mut p = P {
+        toks,
+        i: 0,
+        end,
+        nesting: 0,
+    };
     p.statements(ev, false)
 }
 
@@ -74,6 +100,7 @@ struct P {
     toks: Vec<(Tok, Pos)>,
     i: usize,
     end: Pos,
+    nesting: usize,
 }
 
 impl P {
@@ -133,6 +160,12 @@ impl P {
                             message: format!("include needs a string, got {}", v.kind()),
                         });
                     };
+                    if ev.sandboxed {
+                        return Err(ConfError {
+                            pos,
+                            message: "include is not allowed here".into(),
+                        });
+                    }
                     if shell {
                         include_shell(ev, &arg, &pos)?;
                     } else {
@@ -243,6 +276,16 @@ impl P {
     }
 
     fn array(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
+        self.nesting += 1;
+        if self.nesting > MAX_NESTING {
+            return self.err(format!("arrays nest deeper than {MAX_NESTING}"));
+        }
+        let r = self.array_items(ev);
+        self.nesting -= 1;
+        r
+    }
+
+    fn array_items(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
         let mut items = Vec::new();
         loop {
             if self.peek() == Some(&Tok::RParen) {
@@ -355,6 +398,9 @@ impl P {
     }
 
     fn block(&mut self, ev: &mut Eval, conditions: Vec<Condition>) -> Result<(), ConfError> {
+        if conditions.len() > MAX_NESTING {
+            return self.err(format!("conditions nest deeper than {MAX_NESTING}"));
+        }
         let pos = self.expect(&Tok::LBrace, "'{'")?;
         ev.cfg.blocks.push(Block {
             conditions,
@@ -615,6 +661,22 @@ mod tests {
             e.message.contains("cannot combine an array with a string"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!("a = {}{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert!(parse(&deep).unwrap_err().message.contains("nest deeper"));
+        let blocks = "$HTTP[\"url\"] == \"x\" {".repeat(10_000);
+        assert!(parse(&blocks).unwrap_err().message.contains("nest deeper"));
+    }
+
+    #[test]
+    fn sandboxed_input_runs_nothing() {
+        let e = parse_sandboxed("include_shell \"touch /tmp/x\"").unwrap_err();
+        assert!(e.message.contains("not allowed"), "{e}");
+        assert!(parse_sandboxed("include \"/etc/passwd\"").is_err());
+        assert!(parse_sandboxed("a = 1").is_ok());
     }
 
     #[test]
