@@ -106,6 +106,12 @@ pub struct ServerConfig {
     /// (lighttpd's url.access-deny; "" denies everything).
     #[serde(default)]
     pub deny_suffixes: Vec<String>,
+    /// Headers added to every response (lighttpd's setenv.add-response-header).
+    #[serde(default)]
+    pub response_headers: std::collections::BTreeMap<String, String>,
+    /// Parameters added to every FastCGI request (lighttpd's setenv.add-environment).
+    #[serde(default)]
+    pub fastcgi_params: std::collections::BTreeMap<String, String>,
     /// Drop root to this user once the listening sockets are bound (lighttpd's
     /// server.username).
     pub user: Option<String>,

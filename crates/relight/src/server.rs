@@ -84,6 +84,8 @@ pub struct State {
     backends: Vec<Arc<Backend>>,
     access_log: Option<Arc<AccessLog>>,
     server_header: Option<HeaderValue>,
+    response_headers: Vec<(header::HeaderName, HeaderValue)>,
+    fastcgi_params: Vec<(String, String)>,
     started: SystemTime,
 }
 
@@ -111,12 +113,30 @@ impl State {
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
+        let mut response_headers = Vec::new();
+        for (k, v) in &config.server.response_headers {
+            let name = header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                StartError::Backend(format!("response_headers: invalid header name {k:?}"))
+            })?;
+            let value = HeaderValue::from_str(v).map_err(|_| {
+                StartError::Backend(format!("response_headers: invalid value for {k}: {v:?}"))
+            })?;
+            response_headers.push((name, value));
+        }
+        let fastcgi_params = config
+            .server
+            .fastcgi_params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         Ok(State {
             config,
             files,
             backends,
             access_log,
             server_header,
+            response_headers,
+            fastcgi_params,
             started: SystemTime::now(),
         })
     }
@@ -494,6 +514,9 @@ async fn handle(
     if let Some(v) = &state.server_header {
         resp.headers_mut().insert(header::SERVER, v.clone());
     }
+    for (name, value) in &state.response_headers {
+        resp.headers_mut().append(name.clone(), value.clone());
+    }
     let status = resp.status().as_u16();
     let done = Done {
         shared,
@@ -623,6 +646,7 @@ async fn dispatch(
                 https: false,
                 headers: &parts.headers,
                 content_length,
+                extra: &state.fastcgi_params,
             };
             let mut head = BytesMut::with_capacity(1024);
             encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);

@@ -14,7 +14,9 @@ use common::*;
 /// A lighttpd.conf for `port`, with the echo program spawned for "/app" and ".php".
 fn conf(dir: &Path, www: &Path, port: u16, echo: &Path) -> String {
     format!(
-        r#"server.modules = ( "mod_access", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
+        r#"server.modules = ( "mod_access", "mod_setenv", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
+setenv.add-response-header = ( "X-Frame-Options" => "DENY" )
+setenv.add-environment = ( "APP_MODE" => "test" )
 server.document-root = "{www}"
 server.port = {port}
 server.bind = "127.0.0.1"

@@ -40,6 +40,9 @@ pub struct CgiRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The request body's length (what CONTENT_LENGTH says).
     pub content_length: u64,
+    /// Extra parameters from the configuration (lighttpd's setenv.add-environment); they do
+    /// not replace the CGI ones.
+    pub extra: &'a [(String, String)],
 }
 
 /// The host name of a Host header: without the port, keeping IPv6 brackets.
@@ -148,7 +151,8 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         .iter()
         .zip(&values)
         .map(|(n, v)| (n.as_slice(), v.as_slice()));
-    encode::params(out, 1, fixed.into_iter().chain(http));
+    let extra = r.extra.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
+    encode::params(out, 1, fixed.into_iter().chain(http).chain(extra));
     encode::params_end(out, 1);
 }
 

@@ -28,6 +28,7 @@ pub struct Mapped {
 
 /// Modules relight implements (fully or for the keys it maps).
 const MODULES: &[&str] = &[
+    "mod_setenv",
     "mod_indexfile",
     "mod_access",
     "mod_accesslog",
@@ -239,6 +240,36 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     }
     if let Some((p, _)) = cx.string("server.pid-file")? {
         server.pid_file = Some(p.into());
+    }
+    for (key, target) in [
+        ("setenv.add-response-header", 0),
+        ("setenv.set-response-header", 0),
+        ("setenv.add-environment", 1),
+        ("setenv.set-environment", 1),
+    ] {
+        let Some((v, pos)) = cx.get(key) else {
+            continue;
+        };
+        let Some(items) = v.as_array() else {
+            return err(
+                pos,
+                format!("{key} must be an array of \"name\" => \"value\""),
+            );
+        };
+        for (k, v) in items {
+            let (Some(k), Some(v)) = (k, v.as_str()) else {
+                return err(
+                    pos,
+                    format!("{key} must be an array of \"name\" => \"value\""),
+                );
+            };
+            let map = if target == 0 {
+                &mut server.response_headers
+            } else {
+                &mut server.fastcgi_params
+            };
+            map.insert(k.clone(), v.to_string());
+        }
     }
     if let Some((tag, _)) = cx.string("server.tag")? {
         server.server_tag = tag;
