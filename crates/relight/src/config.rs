@@ -106,6 +106,10 @@ pub struct ServerConfig {
     /// (lighttpd's url.access-deny; "" denies everything).
     #[serde(default)]
     pub deny_suffixes: Vec<String>,
+    /// URL prefixes served from other directories (lighttpd's alias.url): "/doc/" =
+    /// "/usr/share/doc/". The longest matching prefix wins.
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, PathBuf>,
     /// Headers added to every response (lighttpd's setenv.add-response-header).
     #[serde(default)]
     pub response_headers: std::collections::BTreeMap<String, String>,

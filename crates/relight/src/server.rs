@@ -104,6 +104,7 @@ impl State {
             config.server.mime_types.clone(),
             config.server.static_exclude_extensions.clone(),
         )
+        .map(|f| f.with_aliases(&config.server.aliases))
         .map_err(|source| StartError::DocumentRoot { path: root, source })?;
         let backends = config
             .fastcgi

@@ -25,6 +25,8 @@ pub struct StaticFiles {
     index_files: Vec<String>,
     mime_types: std::collections::BTreeMap<String, String>,
     exclude: Vec<String>,
+    /// URL prefix → (directory, its canonical form), longest prefix first.
+    aliases: Vec<(String, PathBuf, PathBuf)>,
 }
 
 impl StaticFiles {
@@ -42,7 +44,34 @@ impl StaticFiles {
             index_files,
             mime_types,
             exclude,
+            aliases: Vec::new(),
         })
+    }
+
+    /// Serves URL paths under each prefix from its directory instead of the document root
+    /// (lighttpd's alias.url); the longest matching prefix wins. Never outside that directory.
+    pub fn with_aliases(
+        mut self,
+        aliases: &std::collections::BTreeMap<String, PathBuf>,
+    ) -> StaticFiles {
+        for (prefix, dir) in aliases {
+            // A target that does not exist (yet) serves 404s until it does.
+            let canonical = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+            self.aliases.push((prefix.clone(), dir.clone(), canonical));
+        }
+        self.aliases
+            .sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        self
+    }
+
+    /// The directory a URL path is served from, its canonical form, and the rest of the path.
+    fn base_for<'a>(&'a self, url_path: &'a str) -> (&'a Path, &'a Path, &'a str) {
+        for (prefix, dir, canonical) in &self.aliases {
+            if let Some(rest) = url_path.strip_prefix(prefix.as_str()) {
+                return (dir, canonical, rest);
+            }
+        }
+        (&self.root, &self.canonical_root, url_path)
     }
 
     /// The document root as configured.
@@ -52,7 +81,12 @@ impl StaticFiles {
 
     /// The file system path of a normalized URL path.
     pub fn fs_path(&self, url_path: &str) -> PathBuf {
-        self.root.join(url_path.trim_start_matches('/'))
+        let (dir, _, rest) = self.base_for(url_path);
+        let rest = rest.trim_start_matches('/');
+        if rest.is_empty() {
+            return dir.to_path_buf(); // an alias of one file
+        }
+        dir.join(rest)
     }
 
     /// If `url_path` names a directory (ends with `/`) holding one of the index files, the URL
@@ -71,12 +105,14 @@ impl StaticFiles {
     /// Whether `url_path` is a regular file inside the root (lighttpd's check-local).
     pub fn is_local_file(&self, url_path: &str) -> bool {
         let p = self.fs_path(url_path);
-        p.is_file() && self.inside_root(&p)
+        p.is_file() && self.inside_root(url_path, &p)
     }
 
-    fn inside_root(&self, p: &Path) -> bool {
-        p.canonicalize()
-            .is_ok_and(|c| c.starts_with(&self.canonical_root))
+    /// Whether `p` (the file of `url_path`) resolves inside the directory `url_path` is served
+    /// from: a symlink that leaves it is refused.
+    fn inside_root(&self, url_path: &str, p: &Path) -> bool {
+        let (_, canonical, _) = self.base_for(url_path);
+        p.canonicalize().is_ok_and(|c| c.starts_with(canonical))
     }
 
     /// Answers a request for `url_path` (normalized) with the file it names.
@@ -112,7 +148,7 @@ impl StaticFiles {
             }
             return status_page(StatusCode::FORBIDDEN);
         }
-        if !meta.is_file() || !self.inside_root(&path) {
+        if !meta.is_file() || !self.inside_root(url_path, &path) {
             return status_page(StatusCode::FORBIDDEN);
         }
         let len = meta.len();

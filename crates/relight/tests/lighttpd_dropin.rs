@@ -14,7 +14,7 @@ use common::*;
 /// A lighttpd.conf for `port`, with the echo program spawned for "/app" and ".php".
 fn conf(dir: &Path, www: &Path, port: u16, echo: &Path) -> String {
     format!(
-        r#"server.modules = ( "mod_access", "mod_setenv", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
+        r#"server.modules = ( "mod_access", "mod_alias", "mod_setenv", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
 setenv.add-response-header = ( "X-Frame-Options" => "DENY" )
 setenv.add-environment = ( "APP_MODE" => "test" )
 server.document-root = "{www}"
@@ -25,6 +25,7 @@ server.max-worker = 4
 index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
 url.access-deny = ( "~", ".inc" )
+alias.url = ( "/docs/" => "{www}/aliased/" )
 static-file.exclude-extensions = ( ".php", ".fcgi" )
 fastcgi.server = (
   "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 2, "check-local" => "disable" )),
@@ -68,6 +69,9 @@ fn same_lighttpd_conf_same_answers() {
     std::fs::write(www.join("backup.html~"), "old").unwrap();
     std::fs::write(www.join("secret.inc"), "secret").unwrap();
     std::fs::write(www.join("raw.fcgi"), "binary").unwrap();
+    let aliased = www.join("aliased");
+    std::fs::create_dir_all(&aliased).unwrap();
+    std::fs::write(aliased.join("a.txt"), "from the alias").unwrap();
     let echo = c_peer("fcgi_echo");
     let (dl, dr) = (TempDir::new("lt-diff"), TempDir::new("rl-diff"));
     let (pl, pr) = (free_port(), free_port());
@@ -102,6 +106,8 @@ fn same_lighttpd_conf_same_answers() {
         ("/raw.fcgi", &[]),
         ("/nothere.php", &[]),
         ("/dir", &[]),
+        ("/docs/a.txt", &[]),
+        ("/docs/missing.txt", &[]),
     ];
     for (path, args) in cases {
         let run = |port: u16| {

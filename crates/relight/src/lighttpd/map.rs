@@ -28,6 +28,7 @@ pub struct Mapped {
 
 /// Modules relight implements (fully or for the keys it maps).
 const MODULES: &[&str] = &[
+    "mod_alias",
     "mod_setenv",
     "mod_indexfile",
     "mod_access",
@@ -269,6 +270,29 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
                 &mut server.fastcgi_params
             };
             map.insert(k.clone(), v.to_string());
+        }
+    }
+    if let Some((v, pos)) = cx.get("alias.url") {
+        let Some(items) = v.as_array() else {
+            return err(
+                pos,
+                "alias.url must be an array of \"/url/\" => \"/dir/\"".into(),
+            );
+        };
+        for (k, v) in items {
+            let (Some(k), Some(v)) = (k, v.as_str()) else {
+                return err(
+                    pos,
+                    "alias.url must be an array of \"/url/\" => \"/dir/\"".into(),
+                );
+            };
+            if !Path::new(v).exists() {
+                cx.warn(
+                    pos,
+                    format!("alias.url {k:?} => {v:?}: does not exist (404 until it does)"),
+                );
+            }
+            server.aliases.insert(k.clone(), v.into());
         }
     }
     if let Some((tag, _)) = cx.string("server.tag")? {
