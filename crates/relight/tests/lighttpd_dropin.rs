@@ -282,7 +282,7 @@ fn command_line_as_lighttpd_users_type_it() {
     std::fs::write(
         &cfg,
         format!(
-            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nserver.username = \"www-data\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
+            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nserver.chroot = \"/\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
             www.path().display()
         ),
     )
@@ -300,7 +300,7 @@ fn command_line_as_lighttpd_users_type_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:4:1: server.username: not supported by relight",
+            "{}:4:1: server.chroot: not supported by relight",
             cfg.display()
         )),
         "{err}"
