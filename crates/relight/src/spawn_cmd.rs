@@ -64,42 +64,12 @@ pub struct SpawnArgs {
     pub program: Vec<OsString>,
 }
 
-fn uid_gid(args: &SpawnArgs) -> Result<(Option<u32>, Option<u32>), String> {
-    let root = nix::unistd::geteuid().is_root();
-    if !root && (args.user.is_some() || args.group.is_some()) {
-        return Err("--user/--group need relight to run as root".into());
-    }
-    let uid = match &args.user {
-        None => None,
-        Some(u) => Some(
-            nix::unistd::User::from_name(u)
-                .ok()
-                .flatten()
-                .ok_or_else(|| format!("unknown user {u:?}"))?
-                .uid
-                .as_raw(),
-        ),
-    };
-    let gid = match &args.group {
-        None => None,
-        Some(g) => Some(
-            nix::unistd::Group::from_name(g)
-                .ok()
-                .flatten()
-                .ok_or_else(|| format!("unknown group {g:?}"))?
-                .gid
-                .as_raw(),
-        ),
-    };
-    Ok((uid, gid))
-}
-
 /// The pool `relight spawn` runs.
 pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
     if args.procs == 0 {
         return Err("--procs must be at least 1".into());
     }
-    let (uid, gid) = uid_gid(args)?;
+    let (uid, gid) = crate::spawned::user_group_ids(args.user.as_deref(), args.group.as_deref())?;
     let kill_signal = KillSignal::try_from(toml::Value::String(args.kill_signal.clone()))?;
     let kill_grace = Timeout::try_from(toml::Value::String(args.kill_grace.clone()))?;
     let descendants = match args.descendants.as_str() {

@@ -10,6 +10,39 @@ use supervisor::{BaseAddr, DescendantPolicy, PoolConfig, SpawnSpec};
 
 use crate::config::{Descendants, FastcgiConfig};
 
+/// The uid and gid of `user` and `group` for spawned processes; setting either needs root.
+pub fn user_group_ids(
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<(Option<u32>, Option<u32>), String> {
+    if (user.is_some() || group.is_some()) && !nix::unistd::geteuid().is_root() {
+        return Err("user or group is set but relight is not running as root".into());
+    }
+    let uid = match user {
+        None => None,
+        Some(u) => Some(
+            nix::unistd::User::from_name(u)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("unknown user {u:?}"))?
+                .uid
+                .as_raw(),
+        ),
+    };
+    let gid = match group {
+        None => None,
+        Some(g) => Some(
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("unknown group {g:?}"))?
+                .gid
+                .as_raw(),
+        ),
+    };
+    Ok((uid, gid))
+}
+
 /// The pool for a spawned backend; `None` for an external one. `config_dir` resolves a
 /// relative program path.
 pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolConfig>, String> {
@@ -45,39 +78,8 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| config_dir.to_path_buf(), Path::to_path_buf),
     };
-    let root = nix::unistd::geteuid().is_root();
-    let uid = match &c.user {
-        None => None,
-        Some(_) if !root => {
-            return Err(format!(
-                "fastcgi {name:?}: user is set but relight is not running as root"
-            ));
-        }
-        Some(u) => Some(
-            nix::unistd::User::from_name(u)
-                .ok()
-                .flatten()
-                .ok_or_else(|| format!("fastcgi {name:?}: unknown user {u:?}"))?
-                .uid
-                .as_raw(),
-        ),
-    };
-    let gid = match &c.group {
-        None => None,
-        Some(_) if !root => {
-            return Err(format!(
-                "fastcgi {name:?}: group is set but relight is not running as root"
-            ));
-        }
-        Some(g) => Some(
-            nix::unistd::Group::from_name(g)
-                .ok()
-                .flatten()
-                .ok_or_else(|| format!("fastcgi {name:?}: unknown group {g:?}"))?
-                .gid
-                .as_raw(),
-        ),
-    };
+    let (uid, gid) = user_group_ids(c.user.as_deref(), c.group.as_deref())
+        .map_err(|e| format!("fastcgi {name:?}: {e}"))?;
     let addr = match (&c.socket, c.port) {
         (Some(p), _) => BaseAddr::Unix(p.clone()),
         (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(

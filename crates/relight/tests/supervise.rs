@@ -825,7 +825,7 @@ fn user_and_group_drop_privileges_when_root() {
         assert_eq!(out.status.code(), Some(1));
         assert!(
             String::from_utf8_lossy(&out.stderr)
-                .contains("user is set but relight is not running as root")
+                .contains("user or group is set but relight is not running as root")
         );
         return;
     }

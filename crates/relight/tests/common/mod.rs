@@ -174,15 +174,21 @@ impl Relight {
             dir.join("error.log").display(),
             dir.join("access.log").display(),
         );
-        let config = format!("{server_part}{rest}\n");
         let cfg = dir.join("relight.toml");
-        std::fs::write(&cfg, config).unwrap();
+        std::fs::write(&cfg, format!("{server_part}{rest}\n")).unwrap();
+        Relight::run(&cfg, port, dir, server_part)
+    }
+
+    /// Runs relight on `config` and waits until it listens on `port`; its stderr goes to
+    /// `dir/stderr.log`.
+    fn run(config: &Path, port: u16, dir: TempDir, server_part: String) -> Relight {
+        let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_relight"))
             .arg("-D")
             .arg("-f")
-            .arg(&cfg)
+            .arg(config)
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::from(stderr))
             .spawn()
             .unwrap();
         let proc = Proc { child };
@@ -206,25 +212,7 @@ impl Relight {
 
     /// Starts relight on an existing configuration file (any format) that listens on `port`.
     pub fn start_file(config: &Path, port: u16) -> Relight {
-        let dir = TempDir::new("relight");
-        let child = Command::new(env!("CARGO_BIN_EXE_relight"))
-            .arg("-D")
-            .arg("-f")
-            .arg(config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("stderr.log")).unwrap(),
-            ))
-            .spawn()
-            .unwrap();
-        let proc = Proc { child };
-        wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
-        Relight {
-            proc,
-            port,
-            dir,
-            server_part: String::new(),
-        }
+        Relight::run(config, port, TempDir::new("relight"), String::new())
     }
 
     pub fn url(&self, path: &str) -> String {
