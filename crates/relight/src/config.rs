@@ -110,6 +110,13 @@ pub struct ServerConfig {
     /// "/usr/share/doc/". The longest matching prefix wins.
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, PathBuf>,
+    /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
+    /// url.rewrite-if-not-file).
+    #[serde(default)]
+    pub rewrite: Vec<RewriteRule>,
+    /// Redirects, in order (lighttpd's url.redirect): the first match answers.
+    #[serde(default)]
+    pub redirect: Vec<RedirectRule>,
     /// Headers added to every response (lighttpd's setenv.add-response-header).
     #[serde(default)]
     pub response_headers: std::collections::BTreeMap<String, String>,
@@ -334,6 +341,56 @@ fn default_true() -> bool {
 }
 fn default_server_tag() -> String {
     concat!("relight/", env!("CARGO_PKG_VERSION")).into()
+}
+
+/// A regular expression, compiled when the configuration is read.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Pattern(pub regex::Regex);
+
+impl TryFrom<String> for Pattern {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        regex::Regex::new(&s)
+            .map(Pattern)
+            .map_err(|e| format!("invalid regular expression {s:?}: {e}"))
+    }
+}
+
+/// `[[server.rewrite]]`: requests whose target ("path?query") matches `pattern` are handled as
+/// `to` (`$1`..`$9` are the captures).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RewriteRule {
+    /// Matched against the request target, "path?query".
+    pub pattern: Pattern,
+    /// The new target.
+    pub to: String,
+    /// After this rule, the rules apply again to the new target (url.rewrite-repeat);
+    /// otherwise rewriting stops (url.rewrite-once).
+    #[serde(default)]
+    pub repeat: bool,
+    /// Only when the path does not name an existing file (url.rewrite-if-not-file).
+    #[serde(default)]
+    pub if_not_file: bool,
+}
+
+/// `[[server.redirect]]`: requests whose target matches `pattern` get `code` with
+/// `Location: to` (captures `$1`..`$9`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectRule {
+    /// Matched against the request target, "path?query".
+    pub pattern: Pattern,
+    /// The Location.
+    pub to: String,
+    /// 301 (default), 302, 303, 307 or 308.
+    #[serde(default = "default_redirect_code")]
+    pub code: u16,
+}
+
+fn default_redirect_code() -> u16 {
+    301
 }
 
 /// A listening address, `"ip:port"` or `"[ipv6]:port"`.
@@ -757,6 +814,21 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn rewrite_rules_and_bad_regexes() {
+        let base = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n";
+        let c = parse(&format!("{base}[[server.rewrite]]\npattern = \"^/a/(.*)$\"\nto = \"/b/$1\"\n[[server.redirect]]\npattern = \"^/old\"\nto = \"/new\"\ncode = 302\n")).unwrap();
+        assert_eq!(c.server.rewrite.len(), 1);
+        assert!(!c.server.rewrite[0].repeat);
+        assert_eq!(c.server.redirect[0].code, 302);
+        let err = parse(&format!(
+            "{base}[[server.rewrite]]\npattern = \"^/a/(\"\nto = \"/b\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(":5:11: invalid regular expression"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod log;
 pub mod mime;
 pub mod privileges;
 pub mod respond;
+pub mod rewrite;
 pub mod route;
 pub mod server;
 pub mod spawn_cmd;

@@ -585,6 +585,47 @@ async fn dispatch(
             };
         }
     }
+    // Redirects and rewrites see the request first, as lighttpd's mod_redirect/mod_rewrite.
+    let (path, query) = if s.redirect.is_empty() && s.rewrite.is_empty() {
+        (path, query)
+    } else {
+        let mut target = encode_path(&path);
+        if let Some(q) = &query {
+            target.push('?');
+            target.push_str(q);
+        }
+        let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| state.files.is_local_file(&p));
+        match crate::rewrite::apply(&target, &s.redirect, &s.rewrite, is_file) {
+            crate::rewrite::Outcome::Unchanged => (path, query),
+            crate::rewrite::Outcome::Redirect(code, location) => {
+                let mut r = status_page(
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY),
+                );
+                match HeaderValue::from_str(&location) {
+                    Ok(v) => {
+                        r.headers_mut().insert(header::LOCATION, v);
+                    }
+                    Err(_) => return status_page(StatusCode::INTERNAL_SERVER_ERROR),
+                }
+                return r;
+            }
+            crate::rewrite::Outcome::Rewritten(t) => {
+                let (p, q) = match t.split_once('?') {
+                    Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+                    None => (t, None),
+                };
+                match urlpath::normalize(&p) {
+                    Ok(p) => (p, q),
+                    Err(e) => {
+                        tracing::error!(
+                            "{remote}: rewrite of {target:?} gave a bad path {p:?}: {e}"
+                        );
+                        return status_page(StatusCode::INTERNAL_SERVER_ERROR);
+                    }
+                }
+            }
+        }
+    };
     let path = state.files.index_for(&path).unwrap_or(path);
     if s.deny_suffixes.iter().any(|d| path.ends_with(d.as_str())) {
         return status_page(StatusCode::FORBIDDEN);

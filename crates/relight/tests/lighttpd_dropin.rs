@@ -14,7 +14,7 @@ use common::*;
 /// A lighttpd.conf for `port`, with the echo program spawned for "/app" and ".php".
 fn conf(dir: &Path, www: &Path, port: u16, echo: &Path) -> String {
     format!(
-        r#"server.modules = ( "mod_access", "mod_alias", "mod_setenv", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
+        r#"server.modules = ( "mod_access", "mod_alias", "mod_rewrite", "mod_redirect", "mod_setenv", "mod_fastcgi", "mod_indexfile", "mod_staticfile" )
 setenv.add-response-header = ( "X-Frame-Options" => "DENY" )
 setenv.add-environment = ( "APP_MODE" => "test" )
 server.document-root = "{www}"
@@ -26,6 +26,8 @@ index-file.names = ( "index.html" )
 mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
 url.access-deny = ( "~", ".inc" )
 alias.url = ( "/docs/" => "{www}/aliased/" )
+url.redirect = ( "^/legacy/(.*)$" => "/hello.txt?from=$1" )
+url.rewrite-once = ( "^/pretty/([a-z]+)$" => "/app/rewritten?name=$1", "^/short$" => "/hello.txt" )
 static-file.exclude-extensions = ( ".php", ".fcgi" )
 fastcgi.server = (
   "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 2, "check-local" => "disable" )),
@@ -107,6 +109,9 @@ fn same_lighttpd_conf_same_answers() {
         ("/nothere.php", &[]),
         ("/dir", &[]),
         ("/docs/a.txt", &[]),
+        ("/legacy/abc", &[]),
+        ("/pretty/foo", &[]),
+        ("/short", &[]),
         ("/docs/missing.txt", &[]),
     ];
     for (path, args) in cases {
@@ -124,7 +129,10 @@ fn same_lighttpd_conf_same_answers() {
             theirs.text(),
             ours.text()
         );
-        if path.starts_with("/app") || path.contains(".php") && theirs.status == 200 {
+        if path.starts_with("/app")
+            || path.starts_with("/pretty")
+            || path.contains(".php") && theirs.status == 200
+        {
             assert_eq!(
                 comparable(ours.params()),
                 comparable(theirs.params()),

@@ -28,6 +28,8 @@ pub struct Mapped {
 
 /// Modules relight implements (fully or for the keys it maps).
 const MODULES: &[&str] = &[
+    "mod_rewrite",
+    "mod_redirect",
     "mod_alias",
     "mod_setenv",
     "mod_indexfile",
@@ -295,6 +297,37 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             server.aliases.insert(k.clone(), v.into());
         }
     }
+    for (key, repeat, if_not_file) in [
+        ("url.rewrite-once", false, false),
+        ("url.rewrite", true, false),
+        ("url.rewrite-repeat", true, false),
+        ("url.rewrite-if-not-file", false, true),
+        ("url.rewrite-repeat-if-not-file", true, true),
+    ] {
+        for (pattern, to) in regex_rules(&mut cx, key)? {
+            server.rewrite.push(crate::config::RewriteRule {
+                pattern,
+                to,
+                repeat,
+                if_not_file,
+            });
+        }
+    }
+    let code = match cx.int("url.redirect-code")? {
+        Some((c, _)) if [301, 302, 303, 307, 308].contains(&c) => c as u16,
+        Some((c, pos)) => {
+            return err(
+                pos,
+                format!("url.redirect-code {c}: expected 301, 302, 303, 307 or 308"),
+            );
+        }
+        None => 301,
+    };
+    for (pattern, to) in regex_rules(&mut cx, "url.redirect")? {
+        server
+            .redirect
+            .push(crate::config::RedirectRule { pattern, to, code });
+    }
     if let Some((tag, _)) = cx.string("server.tag")? {
         server.server_tag = tag;
     }
@@ -411,6 +444,37 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         warnings: cx.warnings,
         notes: cx.notes,
     })
+}
+
+/// `"regex" => "replacement"` rules of `key`, compiled, in order.
+fn regex_rules(
+    cx: &mut Ctx<'_>,
+    key: &'static str,
+) -> Result<Vec<(crate::config::Pattern, String)>, ConfError> {
+    let Some((v, pos)) = cx.get(key) else {
+        return Ok(Vec::new());
+    };
+    let Some(items) = v.as_array() else {
+        return err(
+            pos,
+            format!("{key} must be an array of \"regex\" => \"replacement\""),
+        );
+    };
+    let mut out = Vec::new();
+    for (k, v) in items {
+        let (Some(k), Some(to)) = (k, v.as_str()) else {
+            return err(
+                pos,
+                format!("{key} must be an array of \"regex\" => \"replacement\""),
+            );
+        };
+        let pattern = crate::config::Pattern::try_from(k.clone()).map_err(|m| ConfError {
+            pos: pos.clone(),
+            message: format!("{key}: {m}"),
+        })?;
+        out.push((pattern, to.to_string()));
+    }
+    Ok(out)
 }
 
 /// The host options relight maps, and those it reports.

@@ -1,0 +1,145 @@
+//! URL rewriting and redirection (lighttpd's mod_rewrite and mod_redirect): regular
+//! expressions on the request target "path?query", applied before anything else looks at the
+//! path. `$0`..`$9` in a replacement are the captures; `%0`..`%9` (captures of lighttpd's
+//! conditionals, which relight does not evaluate) expand to nothing.
+
+use crate::config::{RedirectRule, RewriteRule};
+
+/// How often repeating rules may rewrite one request (lighttpd stops a loop too).
+const MAX_REWRITES: usize = 16;
+
+/// What the rules decided.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// No rule matched.
+    Unchanged,
+    /// Handle the request as this target.
+    Rewritten(String),
+    /// Answer with this status and Location.
+    Redirect(u16, String),
+}
+
+/// Expands `$n` and `%n` in `template`.
+pub fn expand(template: &str, caps: &regex::Captures<'_>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().and_then(|d| d.to_digit(10))) {
+            ('$', Some(n)) => {
+                chars.next();
+                out.push_str(caps.get(n as usize).map_or("", |m| m.as_str()));
+            }
+            ('%', Some(_)) => {
+                chars.next();
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Applies the redirects, then the rewrites, to `target`. `is_file(path)` says whether a path
+/// names an existing file (for the if-not-file rules).
+pub fn apply(
+    target: &str,
+    redirects: &[RedirectRule],
+    rewrites: &[RewriteRule],
+    is_file: impl Fn(&str) -> bool,
+) -> Outcome {
+    for r in redirects {
+        if let Some(caps) = r.pattern.0.captures(target) {
+            return Outcome::Redirect(r.code, expand(&r.to, &caps));
+        }
+    }
+    let mut current = target.to_owned();
+    let mut changed = false;
+    'again: for _ in 0..MAX_REWRITES {
+        for r in rewrites {
+            let Some(caps) = r.pattern.0.captures(&current) else {
+                continue;
+            };
+            if r.if_not_file && is_file(current.split('?').next().unwrap_or("")) {
+                continue;
+            }
+            current = expand(&r.to, &caps);
+            changed = true;
+            if r.repeat {
+                continue 'again;
+            }
+            break 'again;
+        }
+        break;
+    }
+    if changed {
+        Outcome::Rewritten(current)
+    } else {
+        Outcome::Unchanged
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Pattern;
+
+    fn rw(p: &str, to: &str, repeat: bool, if_not_file: bool) -> RewriteRule {
+        RewriteRule {
+            pattern: Pattern::try_from(p.to_string()).unwrap(),
+            to: to.into(),
+            repeat,
+            if_not_file,
+        }
+    }
+
+    #[test]
+    fn captures_and_order() {
+        let rules = [
+            rw("^/old/(.*)$", "/new/$1", false, false),
+            rw("^/new/(.*)$", "/newer/$1", false, false),
+        ];
+        assert_eq!(
+            apply("/old/a?b=1", &[], &rules, |_| false),
+            Outcome::Rewritten("/new/a?b=1".into())
+        );
+        assert_eq!(apply("/x", &[], &rules, |_| false), Outcome::Unchanged);
+        let repeat = [
+            rw("^/old/(.*)$", "/new/$1", true, false),
+            rw("^/new/(.*)$", "/newer/$1", false, false),
+        ];
+        assert_eq!(
+            apply("/old/a", &[], &repeat, |_| false),
+            Outcome::Rewritten("/newer/a".into())
+        );
+    }
+
+    #[test]
+    fn if_not_file_and_loops() {
+        let rules = [rw("^/(.*)$", "/index.php?q=$1", false, true)];
+        assert_eq!(
+            apply("/exists.css", &[], &rules, |p| p == "/exists.css"),
+            Outcome::Unchanged
+        );
+        assert_eq!(
+            apply("/page", &[], &rules, |_| false),
+            Outcome::Rewritten("/index.php?q=page".into())
+        );
+        let looping = [rw("^(.*)$", "$1x", true, false)];
+        let Outcome::Rewritten(t) = apply("/", &[], &looping, |_| false) else {
+            panic!()
+        };
+        assert_eq!(t.len(), 1 + MAX_REWRITES, "a loop stops");
+    }
+
+    #[test]
+    fn redirect_first() {
+        let red = [RedirectRule {
+            pattern: Pattern::try_from("^/legacy(.*)".to_string()).unwrap(),
+            to: "http://example.com$1%1".into(),
+            code: 302,
+        }];
+        assert_eq!(
+            apply("/legacy/x", &red, &[], |_| false),
+            Outcome::Redirect(302, "http://example.com/x".into())
+        );
+    }
+}
