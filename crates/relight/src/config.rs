@@ -217,6 +217,11 @@ pub struct FastcgiConfig {
     /// Keep a connection to the backend open for the next request (FCGI_KEEP_CONN).
     #[serde(default = "default_true")]
     pub keep_alive: bool,
+    /// "responder" (default) answers requests; "authorizer" decides whether a request may go
+    /// on (200: it goes on, with the authorizer's `Variable-*` headers as parameters of the
+    /// responder; anything else is the answer).
+    #[serde(default)]
+    pub role: BackendRole,
     /// Answer 404 unless the script exists under the document root (lighttpd's check-local).
     /// Unset: checked for extension matches, not for prefix matches.
     pub check_local: Option<bool>,
@@ -284,6 +289,17 @@ impl TryFrom<String> for SocketMode {
             .map(SocketMode)
             .ok_or_else(|| format!("invalid socket_mode {s:?}: expected octal like \"0660\""))
     }
+}
+
+/// `role = "responder" | "authorizer"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendRole {
+    /// Answers requests.
+    #[default]
+    Responder,
+    /// Allows or refuses requests before they are answered.
+    Authorizer,
 }
 
 /// `descendants = "kill" | "keep"`.

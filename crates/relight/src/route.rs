@@ -26,9 +26,27 @@ pub enum Route<'a> {
     Static,
 }
 
-/// Routes the normalized `path`.
+/// Routes the normalized `path` to a responder or the static files.
 pub fn route<'a>(backends: &'a [Arc<Backend>], files: &StaticFiles, path: &'a str) -> Route<'a> {
-    for b in backends {
+    route_among(backends, files, path, false)
+}
+
+/// The authorizer that must allow `path` first, if one matches it.
+pub fn authorizer<'a>(
+    backends: &'a [Arc<Backend>],
+    files: &StaticFiles,
+    path: &'a str,
+) -> Route<'a> {
+    route_among(backends, files, path, true)
+}
+
+fn route_among<'a>(
+    backends: &'a [Arc<Backend>],
+    files: &StaticFiles,
+    path: &'a str,
+    authorizers: bool,
+) -> Route<'a> {
+    for b in backends.iter().filter(|b| b.authorizer == authorizers) {
         for rule in &b.matches {
             match rule {
                 MatchRule::Prefix(prefix) => {

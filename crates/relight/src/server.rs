@@ -630,11 +630,85 @@ async fn dispatch(
     if s.deny_suffixes.iter().any(|d| path.ends_with(d.as_str())) {
         return status_page(StatusCode::FORBIDDEN);
     }
+    let (parts, incoming) = req.into_parts();
+    let request_uri = parts
+        .uri
+        .path_and_query()
+        .map_or(raw_path.as_str(), |pq| pq.as_str())
+        .to_owned();
+    let mut normalized = encode_path(&path);
+    if let Some(q) = &query {
+        normalized.push('?');
+        normalized.push_str(q);
+    }
+    let limits = ClientLimits {
+        max_body: s.max_request_body.0,
+        read_timeout: s.read_timeout.0,
+    };
+    let what = format!("{} {}", parts.method, request_uri);
+    // The parameters every FastCGI request of this HTTP request shares.
+    let base = CgiRequest {
+        method: &parts.method,
+        version: parts.version,
+        request_uri: &request_uri,
+        query: query.as_deref().unwrap_or(""),
+        script_name: "",
+        path_info: "",
+        redirect_uri: (normalized != request_uri).then_some(normalized.as_str()),
+        document_root: state.files.root(),
+        server_software: &s.server_tag,
+        remote,
+        local,
+        https: false,
+        headers: &parts.headers,
+        content_length: 0,
+        extra: &state.fastcgi_params,
+    };
+    // An authorizer first: 200 lets the request go on, with its variables; anything else is
+    // the answer.
+    let mut auth_params = None;
+    if let Route::Fastcgi {
+        backend,
+        script_name,
+        path_info,
+    } = crate::route::authorizer(&state.backends, &state.files, &path)
+    {
+        let mut head = BytesMut::with_capacity(1024);
+        let cgi = CgiRequest {
+            script_name,
+            path_info,
+            ..base
+        };
+        encode_request_head(&mut head, Role::Authorizer, backend.keep_alive, &cgi);
+        let body = RequestBody::Buffered(bytes::Bytes::new());
+        let mut resp = crate::gateway::forward(
+            backend.clone(),
+            head,
+            body,
+            limits,
+            format!("{what} (authorizer)"),
+        )
+        .await;
+        if resp.status() != StatusCode::OK {
+            if parts.method == Method::HEAD {
+                *resp.body_mut() = Body::Empty;
+            }
+            return resp;
+        }
+        if let Some(vars) = resp
+            .extensions_mut()
+            .remove::<crate::gateway::cgi::Variables>()
+        {
+            let mut all = state.fastcgi_params.clone();
+            all.extend(vars.0);
+            auth_params = Some(all);
+        }
+    }
     match route(&state.backends, &state.files, &path) {
         Route::Static => {
             state
                 .files
-                .serve(req.method(), &path, query.as_deref(), req.headers())
+                .serve(&parts.method, &path, query.as_deref(), &parts.headers)
                 .await
         }
         Route::MissingScript => status_page(StatusCode::NOT_FOUND),
@@ -643,7 +717,6 @@ async fn dispatch(
             script_name,
             path_info,
         } => {
-            let (parts, incoming) = req.into_parts();
             let (body, content_length) = match declared_len {
                 Some(n) => (RequestBody::Stream(incoming), n),
                 None if http_body::Body::is_end_stream(&incoming) => {
@@ -664,39 +737,15 @@ async fn dispatch(
                     }
                 }
             };
-            let request_uri = parts
-                .uri
-                .path_and_query()
-                .map_or(raw_path.as_str(), |pq| pq.as_str());
-            let mut normalized = encode_path(&path);
-            if let Some(q) = &query {
-                normalized.push('?');
-                normalized.push_str(q);
-            }
             let cgi = CgiRequest {
-                method: &parts.method,
-                version: parts.version,
-                request_uri,
-                query: query.as_deref().unwrap_or(""),
                 script_name,
                 path_info,
-                redirect_uri: (normalized != request_uri).then_some(normalized.as_str()),
-                document_root: state.files.root(),
-                server_software: &s.server_tag,
-                remote,
-                local,
-                https: false,
-                headers: &parts.headers,
                 content_length,
-                extra: &state.fastcgi_params,
+                extra: auth_params.as_deref().unwrap_or(&state.fastcgi_params),
+                ..base
             };
             let mut head = BytesMut::with_capacity(1024);
             encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);
-            let limits = ClientLimits {
-                max_body: s.max_request_body.0,
-                read_timeout: s.read_timeout.0,
-            };
-            let what = format!("{} {}", parts.method, request_uri);
             let mut resp = crate::gateway::forward(backend.clone(), head, body, limits, what).await;
             if parts.method == Method::HEAD {
                 *resp.body_mut() = Body::Empty;

@@ -30,6 +30,7 @@ url.redirect = ( "^/legacy/(.*)$" => "/hello.txt?from=$1" )
 url.rewrite-once = ( "^/pretty/([a-z]+)$" => "/app/rewritten?name=$1", "^/short$" => "/hello.txt" )
 static-file.exclude-extensions = ( ".php", ".fcgi" )
 fastcgi.server = (
+  "/secure/" => (( "mode" => "authorizer", "socket" => "{dir}/auth.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )),
   "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 2, "check-local" => "disable" )),
   ".php" => (( "socket" => "{dir}/php.sock", "bin-path" => "{echo}", "max-procs" => 1 )),
 )
@@ -71,6 +72,9 @@ fn same_lighttpd_conf_same_answers() {
     std::fs::write(www.join("backup.html~"), "old").unwrap();
     std::fs::write(www.join("secret.inc"), "secret").unwrap();
     std::fs::write(www.join("raw.fcgi"), "binary").unwrap();
+    std::fs::create_dir_all(www.join("secure")).unwrap();
+    std::fs::write(www.join("secure/hello.txt"), "behind the authorizer\n").unwrap();
+    std::fs::write(www.join("secure/info.php"), "<?php\n").unwrap();
     let aliased = www.join("aliased");
     std::fs::create_dir_all(&aliased).unwrap();
     std::fs::write(aliased.join("a.txt"), "from the alias").unwrap();
@@ -112,6 +116,10 @@ fn same_lighttpd_conf_same_answers() {
         ("/legacy/abc", &[]),
         ("/pretty/foo", &[]),
         ("/short", &[]),
+        ("/secure/hello.txt?allow", &[]),
+        ("/secure/hello.txt", &[]),
+        ("/secure/info.php?allow", &["-d", "x=1"]),
+        ("/secure/info.php", &[]),
         ("/docs/missing.txt", &[]),
     ];
     for (path, args) in cases {

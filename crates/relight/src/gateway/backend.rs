@@ -106,6 +106,8 @@ pub struct Backend {
     pub keep_alive: bool,
     /// lighttpd's check-local, resolved per rule kind when unset.
     pub check_local: Option<bool>,
+    /// An authorizer, not a responder.
+    pub authorizer: bool,
     idle: Mutex<Option<BackendStream>>,
     in_flight: AtomicUsize,
 }
@@ -161,6 +163,7 @@ impl Backend {
             write_timeout: c.write_timeout.0,
             keep_alive,
             check_local: c.check_local,
+            authorizer: c.role == crate::config::BackendRole::Authorizer,
             idle: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         }

@@ -14,7 +14,13 @@ pub struct CgiHead {
     pub status: StatusCode,
     /// The headers to send.
     pub headers: HeaderMap,
+    /// `Variable-NAME: value` headers with NAME as written (an authorizer's variables).
+    pub variables: Vec<(String, String)>,
 }
+
+/// An authorizer's `Variable-*` headers, carried in the response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct Variables(pub Vec<(String, String)>);
 
 /// What is wrong with a header block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,6 +66,7 @@ pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
 pub fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
     let mut status = None;
     let mut headers = HeaderMap::new();
+    let mut variables = Vec::new();
     for line in head.split(|&b| b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
@@ -79,6 +86,12 @@ pub fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
             status = Some(code);
             continue;
         }
+        if name.len() > 9 && name[..9].eq_ignore_ascii_case(b"variable-") {
+            variables.push((
+                String::from_utf8_lossy(&name[9..]).into_owned(),
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
         let name = HeaderName::from_bytes(name).map_err(|_| bad())?;
         if is_hop_by_hop(&name) {
             continue;
@@ -91,7 +104,11 @@ pub fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
     } else {
         StatusCode::OK
     });
-    Ok(CgiHead { status, headers })
+    Ok(CgiHead {
+        status,
+        headers,
+        variables,
+    })
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

@@ -401,11 +401,21 @@ where
             }
         }
     };
-    let (CgiHead { status, headers }, first) = head;
+    let (
+        CgiHead {
+            status,
+            headers,
+            variables,
+        },
+        first,
+    ) = head;
     let (body_tx, resp_body) = Body::channel();
     let mut resp = Response::new(resp_body);
     *resp.status_mut() = status;
     *resp.headers_mut() = headers;
+    if !variables.is_empty() {
+        resp.extensions_mut().insert(cgi::Variables(variables));
+    }
     if head_tx.send(Ok(resp)).is_err() {
         return Outcome::Done;
     }

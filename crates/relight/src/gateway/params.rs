@@ -10,7 +10,7 @@ use fcgi_proto::{Role, server::encode};
 use http::{HeaderMap, Method, Version, header};
 
 /// What the parameters are made from.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct CgiRequest<'a> {
     /// The request method.
     pub method: &'a Method,
@@ -94,9 +94,12 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         .and_then(|h| h.to_str().ok())
         .map_or("", host_name);
 
-    let mut fixed: Vec<(&[u8], &[u8])> = vec![
-        (b"CONTENT_LENGTH", content_length.as_bytes()),
-        (b"QUERY_STRING", r.query.as_bytes()),
+    let mut fixed: Vec<(&[u8], &[u8])> = vec![(b"QUERY_STRING", r.query.as_bytes())];
+    // An authorizer gets no body, and (as from lighttpd) no CONTENT_LENGTH.
+    if role != Role::Authorizer {
+        fixed.push((b"CONTENT_LENGTH", content_length.as_bytes()));
+    }
+    let common: Vec<(&[u8], &[u8])> = vec![
         (b"REQUEST_URI", r.request_uri.as_bytes()),
         (b"SCRIPT_NAME", r.script_name.as_bytes()),
         (b"SCRIPT_FILENAME", script_filename.as_bytes()),
@@ -113,6 +116,7 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         (b"REMOTE_PORT", remote_port.as_bytes()),
         (b"REDIRECT_STATUS", b"200"),
     ];
+    fixed.extend(common);
     if !r.path_info.is_empty() {
         fixed.push((b"PATH_INFO", r.path_info.as_bytes()));
         fixed.push((b"PATH_TRANSLATED", path_translated.as_bytes()));

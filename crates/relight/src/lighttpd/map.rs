@@ -601,16 +601,16 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
                 );
             }
         }
-        if let Some(mode) = get_str("mode")?
-            && mode != "responder"
-        {
-            return err(
-                pos,
-                format!(
-                    "fastcgi.server {ext:?}: mode {mode:?} is not supported yet (responder only)"
-                ),
-            );
-        }
+        let role = match get_str("mode")?.as_deref() {
+            None | Some("responder") => crate::config::BackendRole::Responder,
+            Some("authorizer") => crate::config::BackendRole::Authorizer,
+            Some(m) => {
+                return err(
+                    pos,
+                    format!("fastcgi.server {ext:?}: mode {m:?}: expected responder or authorizer"),
+                );
+            }
+        };
         let bin = get_str("bin-path")?;
         let socket = get_str("socket")?;
         let host_s = get_str("host")?;
@@ -627,6 +627,7 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
         .expect("defaults parse");
         b.matches = vec![rule];
         b.address = None;
+        b.role = role;
         match (&bin, &socket, &host_s, port) {
             (Some(bin), _, _, _) => {
                 b.command = Some(bin.split_whitespace().map(str::to_string).collect());

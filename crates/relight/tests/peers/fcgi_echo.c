@@ -15,6 +15,8 @@
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
+ * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
+ * Variable-AUTH_USER / Variable-AUTH_LEVEL; anything else gets 403 with the params as the body.
  * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
  * With CRASH_BEFORE_ACCEPT=FILE, if FILE exists it is removed and the program dies of SIGSEGV
  * 300 ms after starting, before it accepts anything.
@@ -55,7 +57,22 @@ int main(void) {
     static char buf[65536];
     while (FCGX_Accept_r(&req) >= 0) {
         const char *mode = mode_of(FCGX_GetParam("QUERY_STRING", req.envp));
-        if (starts(mode, "pid")) {
+        const char *role = FCGX_GetParam("FCGI_ROLE", req.envp);
+        const char *qs = FCGX_GetParam("QUERY_STRING", req.envp);
+        if (role && strcmp(role, "AUTHORIZER") == 0) {
+            if (qs && strstr(qs, "allow")) {
+                FCGX_PutS("Status: 200\r\nVariable-AUTH_USER: alice\r\nVariable-AUTH_LEVEL: 3\r\n\r\n", req.out);
+            } else {
+                int count = 0;
+                while (req.envp[count]) count++;
+                char **sorted = malloc(sizeof(char *) * (count + 1));
+                memcpy(sorted, req.envp, sizeof(char *) * count);
+                qsort(sorted, count, sizeof(char *), cmp);
+                FCGX_PutS("Status: 403\r\nContent-Type: text/plain\r\nX-Denied: yes\r\n\r\n", req.out);
+                for (int i = 0; i < count; i++) FCGX_FPrintF(req.out, "%s\n", sorted[i]);
+                free(sorted);
+            }
+        } else if (starts(mode, "pid")) {
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
         } else if (starts(mode, "crash")) {
             raise(SIGSEGV);
