@@ -128,6 +128,10 @@ pub struct ServerConfig {
     pub user: Option<String>,
     /// ... and this group (lighttpd's server.groupname; default: the user's group).
     pub group: Option<String>,
+    /// Take listening sockets from systemd (LISTEN_FDS/LISTEN_PID) instead of binding the
+    /// `listen` addresses they already cover (lighttpd's server.systemd-socket-activation).
+    #[serde(default)]
+    pub socket_activation: bool,
     /// Write relight's pid here at start, remove it at exit (lighttpd's server.pid-file).
     pub pid_file: Option<PathBuf>,
     /// Where the status page (JSON) is served; `""` turns it off.

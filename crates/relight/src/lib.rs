@@ -4,6 +4,7 @@
 //! [`server`] runs the HTTP front end, which hands each request to [`gateway`] (FastCGI) or
 //! [`static_files`].
 
+pub mod activation;
 pub mod body;
 pub mod config;
 pub mod conn;

@@ -197,7 +197,24 @@ impl Server {
     /// for reloads.
     pub async fn bind(config: Config, format: crate::load::Format) -> Result<Server, StartError> {
         let mut listeners = Vec::new();
+        if config.server.socket_activation {
+            for l in crate::activation::listeners_from_env().map_err(StartError::Backend)? {
+                let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+                tracing::info!("socket activation: listening on {:?}", l.local_addr().ok());
+                listeners.push(l);
+            }
+        }
+        let inherited: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
         for addr in &config.server.listen {
+            if inherited.contains(&addr.0) {
+                continue;
+            }
             let l = TcpListener::bind(addr.0)
                 .await
                 .map_err(|source| StartError::Bind {

@@ -443,3 +443,47 @@ fn server_socket_blocks_add_listeners_and_username_drops_root() {
         );
     }
 }
+
+#[test]
+fn systemd_socket_activation() {
+    let www = docroot();
+    let dir = TempDir::new("sd");
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\nserver.systemd-socket-activation = \"enable\"\nserver.errorlog = \"{}/error.log\"\n",
+            www.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    // What systemd does: bind, put the socket on fd 3, say so in LISTEN_FDS/LISTEN_PID, exec.
+    // relight binding the port itself would fail (the port is taken by that very socket).
+    let script = format!(
+        "import os, socket\ns = socket.socket()\ns.bind(('127.0.0.1', {port}))\ns.listen(16)\nos.dup2(s.fileno(), 3)\nos.set_inheritable(3, True)\n\
+         os.environ['LISTEN_FDS'] = '1'\nos.environ['LISTEN_PID'] = str(os.getpid())\n\
+         os.execv({bin:?}, [{bin:?}, '-D', '-f', {cfg:?}])\n",
+        bin = env!("CARGO_BIN_EXE_relight"),
+        cfg = cfg.to_string_lossy()
+    );
+    let _relight = Proc {
+        child: Command::new("python3")
+            .args(["-c", &script])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 runs"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{port}/hello.txt")]).text(),
+        "hello, world\n"
+    );
+    wait_for(Duration::from_secs(2), "the log line", || {
+        std::fs::read_to_string(dir.join("error.log"))
+            .ok()
+            .filter(|l| l.contains("socket activation: listening on"))
+            .map(|_| ())
+    });
+}

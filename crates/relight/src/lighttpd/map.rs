@@ -235,6 +235,12 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             server.upload_dir = d.into();
         }
     }
+    if let Some((v, pos)) = cx.get("server.systemd-socket-activation") {
+        server.socket_activation = enabled(v).ok_or_else(|| ConfError {
+            pos: pos.clone(),
+            message: "server.systemd-socket-activation must be \"enable\" or \"disable\"".into(),
+        })?;
+    }
     if let Some((u, _)) = cx.string("server.username")? {
         server.user = Some(u);
     }
