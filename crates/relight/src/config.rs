@@ -221,6 +221,12 @@ pub struct FastcgiConfig {
     /// Keep a connection to the backend open for the next request (FCGI_KEEP_CONN).
     #[serde(default = "default_true")]
     pub keep_alive: bool,
+    /// A response with `X-Sendfile: /path` gets that file as its body (lighttpd's x-sendfile).
+    #[serde(default)]
+    pub x_sendfile: bool,
+    /// X-Sendfile paths must be under one of these directories (empty: anywhere, as lighttpd).
+    #[serde(default)]
+    pub x_sendfile_docroot: Vec<PathBuf>,
     /// "responder" (default) answers requests; "authorizer" decides whether a request may go
     /// on (200: it goes on, with the authorizer's `Variable-*` headers as parameters of the
     /// responder; anything else is the answer).

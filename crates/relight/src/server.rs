@@ -764,6 +764,11 @@ async fn dispatch(
             let mut head = BytesMut::with_capacity(1024);
             encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);
             let mut resp = crate::gateway::forward(backend.clone(), head, body, limits, what).await;
+            if let Some(docroots) = &backend.x_sendfile {
+                resp =
+                    crate::gateway::sendfile::apply(resp, docroots, &s.mime_types, &backend.name)
+                        .await;
+            }
             if parts.method == Method::HEAD {
                 *resp.body_mut() = Body::Empty;
             }

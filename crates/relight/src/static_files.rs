@@ -208,43 +208,44 @@ impl StaticFiles {
         if method == Method::HEAD || count == 0 {
             return resp;
         }
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
+        match file_body(&path, start, count).await {
+            Ok(body) => *resp.body_mut() = body,
             Err(e) => return io_error_page(&e),
-        };
-        if start > 0
-            && let Err(e) = file.seek(SeekFrom::Start(start)).await
-        {
-            return io_error_page(&e);
         }
-        if count <= CHUNK as u64 {
-            let mut buf = BytesMut::zeroed(count as usize);
-            match file.read_exact(&mut buf).await {
-                Ok(_) => *resp.body_mut() = Body::full(buf.freeze()),
-                Err(e) => return io_error_page(&e),
-            }
-            return resp;
-        }
-        let (tx, body) = Body::channel();
-        tokio::spawn(async move {
-            let mut left = count;
-            while left > 0 {
-                let want = left.min(CHUNK as u64) as usize;
-                let mut buf = BytesMut::zeroed(want);
-                let r = match file.read_exact(&mut buf).await {
-                    Ok(_) => Ok(buf.freeze()),
-                    Err(e) => Err(e),
-                };
-                let failed = r.is_err();
-                if tx.send(r).await.is_err() || failed {
-                    return;
-                }
-                left -= want as u64;
-            }
-        });
-        *resp.body_mut() = body;
         resp
     }
+}
+
+/// `count` bytes of the file at `path` from `start`: read at once when small, else streamed in
+/// chunks by a task (bounded memory).
+pub async fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
+    let mut file = tokio::fs::File::open(path).await?;
+    if start > 0 {
+        file.seek(SeekFrom::Start(start)).await?;
+    }
+    if count <= CHUNK as u64 {
+        let mut buf = BytesMut::zeroed(count as usize);
+        file.read_exact(&mut buf).await?;
+        return Ok(Body::full(buf.freeze()));
+    }
+    let (tx, body) = Body::channel();
+    tokio::spawn(async move {
+        let mut left = count;
+        while left > 0 {
+            let want = left.min(CHUNK as u64) as usize;
+            let mut buf = BytesMut::zeroed(want);
+            let r = match file.read_exact(&mut buf).await {
+                Ok(_) => Ok(buf.freeze()),
+                Err(e) => Err(e),
+            };
+            let failed = r.is_err();
+            if tx.send(r).await.is_err() || failed {
+                return;
+            }
+            left -= want as u64;
+        }
+    });
+    Ok(body)
 }
 
 fn io_error_page(e: &io::Error) -> Response<Body> {

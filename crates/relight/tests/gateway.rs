@@ -208,6 +208,26 @@ fn bodies_stream_both_ways_and_chunked_requests_work() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.params()["CONTENT_LENGTH"], "12");
     assert_eq!(resp.params()["body"], "12");
+    // A large chunked body is spooled (bounded memory) and sent with its CONTENT_LENGTH.
+    let payload = format!("@{}", f.display());
+    let chunked = [
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        payload.as_str(),
+    ];
+    let url = r.url("/app?mode=echo");
+    let resp = curl(&[&chunked[..], &[url.as_str()]].concat());
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.body == data,
+        "chunked echo differs ({} bytes back)",
+        resp.body.len()
+    );
+    let url = r.url("/app");
+    let resp = curl(&[&chunked[..], &[url.as_str()]].concat());
+    assert_eq!(resp.params()["CONTENT_LENGTH"], data.len().to_string());
+    assert_eq!(resp.params()["body"], data.len().to_string());
     let resp = curl(&[
         "--data-binary",
         &format!("@{}", f.display()),

@@ -108,6 +108,8 @@ pub struct Backend {
     pub check_local: Option<bool>,
     /// An authorizer, not a responder.
     pub authorizer: bool,
+    /// X-Sendfile is honoured, under these directories (empty: anywhere).
+    pub x_sendfile: Option<Vec<std::path::PathBuf>>,
     idle: Mutex<Option<BackendStream>>,
     in_flight: AtomicUsize,
 }
@@ -164,6 +166,7 @@ impl Backend {
             keep_alive,
             check_local: c.check_local,
             authorizer: c.role == crate::config::BackendRole::Authorizer,
+            x_sendfile: c.x_sendfile.then(|| c.x_sendfile_docroot.clone()),
             idle: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         }

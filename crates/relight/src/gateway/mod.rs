@@ -6,6 +6,7 @@
 pub mod backend;
 pub mod cgi;
 pub mod params;
+pub mod sendfile;
 pub mod spool;
 
 use std::future::Future;

@@ -95,13 +95,13 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         .map_or("", host_name);
 
     let mut fixed: Vec<(&[u8], &[u8])> = vec![(b"QUERY_STRING", r.query.as_bytes())];
-    // An authorizer gets no body, and (as from lighttpd) no CONTENT_LENGTH.
+    // An authorizer gets no body, and (as from lighttpd) no CONTENT_LENGTH or SCRIPT_NAME.
     if role != Role::Authorizer {
         fixed.push((b"CONTENT_LENGTH", content_length.as_bytes()));
+        fixed.push((b"SCRIPT_NAME", r.script_name.as_bytes()));
     }
     let common: Vec<(&[u8], &[u8])> = vec![
         (b"REQUEST_URI", r.request_uri.as_bytes()),
-        (b"SCRIPT_NAME", r.script_name.as_bytes()),
         (b"SCRIPT_FILENAME", script_filename.as_bytes()),
         (b"DOCUMENT_ROOT", root.as_bytes()),
         (b"REQUEST_METHOD", r.method.as_str().as_bytes()),

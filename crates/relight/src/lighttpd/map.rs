@@ -489,8 +489,6 @@ const HOST_KEYS_UNSUPPORTED: &[&str] = &[
     "broken-scriptfilename",
     "fix-root-scriptname",
     "strip-request-uri",
-    "x-sendfile",
-    "x-sendfile-docroot",
     "tcp-fin-propagate",
     "disable-time",
     "max-load-per-proc",
@@ -597,6 +595,8 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
                 "write-timeout",
                 "check-local",
                 "mode",
+                "x-sendfile",
+                "x-sendfile-docroot",
             ]
             .contains(&k)
                 && !HOST_KEYS_UNSUPPORTED.contains(&k)
@@ -727,6 +727,15 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
         }
         if let Some(v) = get("check-local") {
             b.check_local = enabled(v);
+        }
+        if let Some(v) = get("x-sendfile") {
+            b.x_sendfile = enabled(v).unwrap_or(false);
+        }
+        if let Some(v) = get("x-sendfile-docroot") {
+            b.x_sendfile_docroot = string_list(v, "x-sendfile-docroot", pos)?
+                .into_iter()
+                .map(PathBuf::from)
+                .collect();
         }
         b.name = Spanned::new(0..0, name);
         by_target.insert(target, out.len());

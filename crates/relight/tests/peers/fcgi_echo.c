@@ -14,6 +14,7 @@
  *   mode=bg          system("sleep 100000 &"), then answers: an orphan in its process group
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
+ *   mode=sendfile&path=P  answers "X-Sendfile: P" and no body
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
  * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
  * Variable-AUTH_USER / Variable-AUTH_LEVEL; anything else gets 403 with the params as the body.
@@ -81,6 +82,9 @@ int main(void) {
         } else if (starts(mode, "bg")) {
             system("sleep 100000 &");
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
+        } else if (starts(mode, "sendfile")) {
+            const char *p = strstr(qs, "path=");
+            FCGX_FPrintF(req.out, "X-Sendfile: %s\r\n\r\n", p ? p + 5 : "");
         } else if (starts(mode, "daemon")) {
             system("setsid sleep 100001 &");
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
