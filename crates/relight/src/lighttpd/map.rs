@@ -50,6 +50,9 @@ const MODULES_NOTED: &[(&str, &str)] = &[
     ("mod_openssl", "relight does not serve TLS yet"),
 ];
 
+/// `"k" => "v"` string pairs, in order.
+type Pairs = Vec<(String, String)>;
+
 struct Ctx<'a> {
     g: &'a Block,
     used: Vec<&'static str>,
@@ -95,6 +98,30 @@ impl<'a> Ctx<'a> {
             None => Ok(None),
             Some((v, p)) => Ok(Some((string_list(v, key, p)?, p))),
         }
+    }
+
+    /// `key`'s `"k" => "v"` string pairs in order, and where it was set; `shape` names them in
+    /// the error ("\"name\" => \"value\"").
+    fn string_pairs(
+        &mut self,
+        key: &'static str,
+        shape: &str,
+    ) -> Result<Option<(Pairs, &'a Pos)>, ConfError> {
+        let Some((v, pos)) = self.get(key) else {
+            return Ok(None);
+        };
+        let bad = || err(pos, format!("{key} must be an array of {shape}"));
+        let Some(items) = v.as_array() else {
+            return bad();
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for (k, v) in items {
+            let (Some(k), Some(v)) = (k, v.as_str()) else {
+                return bad();
+            };
+            out.push((k.clone(), v.to_string()));
+        }
+        Ok(Some((out, pos)))
     }
 
     fn warn(&mut self, pos: &Pos, msg: String) {
@@ -256,51 +283,25 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         ("setenv.add-environment", 1),
         ("setenv.set-environment", 1),
     ] {
-        let Some((v, pos)) = cx.get(key) else {
+        let Some((pairs, _)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
             continue;
         };
-        let Some(items) = v.as_array() else {
-            return err(
-                pos,
-                format!("{key} must be an array of \"name\" => \"value\""),
-            );
+        let map = if target == 0 {
+            &mut server.response_headers
+        } else {
+            &mut server.fastcgi_params
         };
-        for (k, v) in items {
-            let (Some(k), Some(v)) = (k, v.as_str()) else {
-                return err(
-                    pos,
-                    format!("{key} must be an array of \"name\" => \"value\""),
-                );
-            };
-            let map = if target == 0 {
-                &mut server.response_headers
-            } else {
-                &mut server.fastcgi_params
-            };
-            map.insert(k.clone(), v.to_string());
-        }
+        map.extend(pairs);
     }
-    if let Some((v, pos)) = cx.get("alias.url") {
-        let Some(items) = v.as_array() else {
-            return err(
-                pos,
-                "alias.url must be an array of \"/url/\" => \"/dir/\"".into(),
-            );
-        };
-        for (k, v) in items {
-            let (Some(k), Some(v)) = (k, v.as_str()) else {
-                return err(
-                    pos,
-                    "alias.url must be an array of \"/url/\" => \"/dir/\"".into(),
-                );
-            };
-            if !Path::new(v).exists() {
+    if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
+        for (k, v) in pairs {
+            if !Path::new(&v).exists() {
                 cx.warn(
                     pos,
                     format!("alias.url {k:?} => {v:?}: does not exist (404 until it does)"),
                 );
             }
-            server.aliases.insert(k.clone(), v.into());
+            server.aliases.insert(k, v.into());
         }
     }
     for (key, repeat, if_not_file) in [
@@ -343,26 +344,8 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     if let Some((deny, _)) = cx.strings("url.access-deny")? {
         server.deny_suffixes = deny;
     }
-    if let Some((v, pos)) = cx.get("mimetype.assign") {
-        let Some(items) = v.as_array() else {
-            return err(
-                pos,
-                "mimetype.assign must be an array of \"suffix\" => \"type\"".into(),
-            );
-        };
-        for (k, v) in items {
-            match (k, v) {
-                (Some(k), Value::Str(t)) => {
-                    server.mime_types.insert(k.clone(), t.clone());
-                }
-                _ => {
-                    return err(
-                        pos,
-                        "mimetype.assign must be an array of \"suffix\" => \"type\"".into(),
-                    );
-                }
-            }
-        }
+    if let Some((pairs, _)) = cx.string_pairs("mimetype.assign", "\"suffix\" => \"type\"")? {
+        server.mime_types.extend(pairs);
     }
     if let Some((_, pos)) = cx.get("server.max-worker") {
         cx.notes.push(format!(
@@ -457,30 +440,19 @@ fn regex_rules(
     cx: &mut Ctx<'_>,
     key: &'static str,
 ) -> Result<Vec<(crate::config::Pattern, String)>, ConfError> {
-    let Some((v, pos)) = cx.get(key) else {
+    let Some((pairs, pos)) = cx.string_pairs(key, "\"regex\" => \"replacement\"")? else {
         return Ok(Vec::new());
     };
-    let Some(items) = v.as_array() else {
-        return err(
-            pos,
-            format!("{key} must be an array of \"regex\" => \"replacement\""),
-        );
-    };
-    let mut out = Vec::new();
-    for (k, v) in items {
-        let (Some(k), Some(to)) = (k, v.as_str()) else {
-            return err(
-                pos,
-                format!("{key} must be an array of \"regex\" => \"replacement\""),
-            );
-        };
-        let pattern = crate::config::Pattern::try_from(k.clone()).map_err(|m| ConfError {
-            pos: pos.clone(),
-            message: format!("{key}: {m}"),
-        })?;
-        out.push((pattern, to.to_string()));
-    }
-    Ok(out)
+    pairs
+        .into_iter()
+        .map(|(k, to)| {
+            let pattern = crate::config::Pattern::try_from(k).map_err(|m| ConfError {
+                pos: pos.clone(),
+                message: format!("{key}: {m}"),
+            })?;
+            Ok((pattern, to))
+        })
+        .collect()
 }
 
 /// The host options relight maps, and those it reports.
@@ -742,4 +714,55 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
         out.push(b);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(text: &str) -> Result<Mapped, ConfError> {
+        let lc = super::super::parse_str(text, "t.conf", Path::new("/")).unwrap();
+        to_config(&lc, Path::new("/t.conf"))
+    }
+
+    #[test]
+    fn string_pair_keys_map_and_refuse_other_shapes() {
+        let base = "server.document-root = \"/tmp\"\n";
+        let m = map(&format!(
+            "{base}mimetype.assign = ( \".x\" => \"text/x\" )\nsetenv.add-environment = ( \"A\" => \"1\" )\n\
+             url.rewrite-once = ( \"^/a$\" => \"/b\" )\nalias.url = ( \"/d/\" => \"/tmp/\" )\n"
+        ))
+        .unwrap();
+        let s = &m.config.server;
+        assert_eq!(s.mime_types.get(".x").map(String::as_str), Some("text/x"));
+        assert_eq!(s.fastcgi_params.get("A").map(String::as_str), Some("1"));
+        assert_eq!(s.rewrite.len(), 1);
+        assert_eq!(s.aliases.get("/d/"), Some(&PathBuf::from("/tmp/")));
+        for (bad, msg) in [
+            (
+                "mimetype.assign = \"x\"",
+                "mimetype.assign must be an array of \"suffix\" => \"type\"",
+            ),
+            (
+                "setenv.add-environment = ( \"A\" )",
+                "setenv.add-environment must be an array of \"name\" => \"value\"",
+            ),
+            (
+                "url.redirect = ( \"^/a\" => 1 )",
+                "url.redirect must be an array of \"regex\" => \"replacement\"",
+            ),
+            (
+                "alias.url = ( 1 )",
+                "alias.url must be an array of \"/url/\" => \"/dir/\"",
+            ),
+            (
+                "url.rewrite-once = ( \"(\" => \"/b\" )",
+                "url.rewrite-once: invalid regular expression",
+            ),
+        ] {
+            let e = map(&format!("{base}{bad}\n")).unwrap_err();
+            assert!(e.message.starts_with(msg), "{bad}: {e}");
+            assert_eq!(e.pos.line, 2, "{bad}: {e}");
+        }
+    }
 }
