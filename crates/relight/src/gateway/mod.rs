@@ -431,9 +431,7 @@ where
                     res = &mut writer, if writer_state.is_none() => {
                         match res {
                             Err(e) if is_fatal_write_error(&e) => {
-                                tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
-                                let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
-                                return Outcome::Done;
+                                return cut_off(&body_tx, &backend.name, what, &e).await;
                             }
                             res => writer_state = Some(res),
                         }
@@ -445,14 +443,7 @@ where
                 match next {
                     Ok(Some(c)) => c,
                     Ok(None) => break,
-                    Err(e) => {
-                        tracing::error!(
-                            "fastcgi backend \"{}\": {what}: {e} (response cut off)",
-                            backend.name
-                        );
-                        let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
-                        return Outcome::Done;
-                    }
+                    Err(e) => return cut_off(&body_tx, &backend.name, what, &e).await,
                 }
             }
         };
@@ -460,17 +451,12 @@ where
         let permit = loop {
             tokio::select! {
                 p = body_tx.reserve() => break p,
-                e = &mut cancel => {
-                    tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
-                    let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
-                    return Outcome::Done;
-                }
+                e = &mut cancel => return cut_off(&body_tx, &backend.name, what, &e).await,
                 res = &mut writer, if writer_state.is_none() => {
                     if let Err(e) = &res
                         && is_fatal_write_error(e)
                     {
-                        tracing::error!("fastcgi backend \"{}\": {what}: {e} (response cut off)", backend.name);
-                        return Outcome::Done;
+                        return cut_off(&body_tx, &backend.name, what, e).await;
                     }
                     writer_state = Some(res);
                 }
@@ -494,6 +480,19 @@ where
     } else {
         Outcome::Done
     }
+}
+
+/// Ends a response whose head was sent: one log line, and an error into the body so the client
+/// sees a cut-off transfer (a body that just ended would look complete).
+async fn cut_off(
+    body_tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    backend: &str,
+    what: &str,
+    e: &GatewayError,
+) -> Outcome {
+    tracing::error!("fastcgi backend \"{backend}\": {what}: {e} (response cut off)");
+    let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+    Outcome::Done
 }
 
 /// Errors on the writing side that end the request; a failed write to the backend is not one
