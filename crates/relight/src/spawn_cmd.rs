@@ -86,10 +86,7 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
         (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(args.host, port)),
         (None, None) => return Err("--socket or --port is required".into()),
     };
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
-    if !env.iter().any(|(k, _)| k == "PHP_FCGI_CHILDREN") {
-        env.push(("PHP_FCGI_CHILDREN".into(), "1".into()));
-    }
+    let env = crate::spawned::backend_env(&[], &Default::default());
     let cwd = match &args.cwd {
         Some(d) => d.clone(),
         None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,

@@ -10,6 +10,30 @@ use supervisor::{BaseAddr, DescendantPolicy, PoolConfig, SpawnSpec};
 
 use crate::config::{Descendants, FastcgiConfig};
 
+/// The environment of a spawned process, built as lighttpd does: relight's whole environment,
+/// or only the `copy` variables when that list is not empty; then `set` on top; then
+/// PHP_FCGI_CHILDREN=1 unless set (one process per slot: relight is the process manager).
+pub fn backend_env(
+    copy: &[String],
+    set: &std::collections::BTreeMap<String, String>,
+) -> Vec<(OsString, OsString)> {
+    let mut env: Vec<(OsString, OsString)> = if copy.is_empty() {
+        std::env::vars_os().collect()
+    } else {
+        copy.iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
+            .collect()
+    };
+    for (k, v) in set {
+        env.retain(|(ek, _)| ek != k.as_str());
+        env.push((k.into(), v.into()));
+    }
+    if !env.iter().any(|(k, _)| k == "PHP_FCGI_CHILDREN") {
+        env.push(("PHP_FCGI_CHILDREN".into(), "1".into()));
+    }
+    env
+}
+
 /// The uid and gid of `user` and `group` for spawned processes; setting either needs root.
 pub fn user_group_ids(
     user: Option<&str>,
@@ -55,22 +79,7 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
         program = config_dir.join(program);
     }
     // lighttpd passes its whole environment unless bin-copy-environment lists what to copy.
-    let mut env: Vec<(OsString, OsString)> = if c.copy_env.is_empty() {
-        std::env::vars_os().collect()
-    } else {
-        c.copy_env
-            .iter()
-            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
-            .collect()
-    };
-    for (k, v) in &c.env {
-        env.retain(|(ek, _)| ek != k.as_str());
-        env.push((k.into(), v.into()));
-    }
-    if !env.iter().any(|(k, _)| k == "PHP_FCGI_CHILDREN") {
-        // One process per slot: relight is the process manager, not php-cgi.
-        env.push(("PHP_FCGI_CHILDREN".into(), "1".into()));
-    }
+    let env = backend_env(&c.copy_env, &c.env);
     let cwd = match &c.cwd {
         Some(d) => d.clone(),
         None => program
@@ -114,4 +123,30 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
             Descendants::Keep => DescendantPolicy::Keep,
         },
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_as_lighttpd_builds_it() {
+        let get = |env: &[(OsString, OsString)], k: &str| {
+            env.iter()
+                .find(|(ek, _)| ek == k)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        // Everything, PHP_FCGI_CHILDREN=1 added.
+        let all = backend_env(&[], &Default::default());
+        assert!(get(&all, "PATH").is_some());
+        assert_eq!(get(&all, "PHP_FCGI_CHILDREN").as_deref(), Some("1"));
+        // Only the copied ones, then the set ones win.
+        let mut set = std::collections::BTreeMap::new();
+        set.insert("PATH".to_string(), "/x".to_string());
+        set.insert("PHP_FCGI_CHILDREN".to_string(), "4".to_string());
+        let some = backend_env(&["PATH".into(), "NOT_SET_ANYWHERE_42".into()], &set);
+        assert_eq!(some.len(), 2, "{some:?}");
+        assert_eq!(get(&some, "PATH").as_deref(), Some("/x"));
+        assert_eq!(get(&some, "PHP_FCGI_CHILDREN").as_deref(), Some("4"));
+    }
 }
