@@ -77,6 +77,15 @@ struct Inner {
     stopping: bool,
 }
 
+impl Inner {
+    /// The pool serving backend `name` (not one a reload retired).
+    fn live_pool(&self, name: &str) -> Option<usize> {
+        self.pools
+            .iter()
+            .position(|p| !p.retired && p.config.name == name)
+    }
+}
+
 /// The process manager: every pool, every slot, every process, and the reaper.
 #[derive(Debug)]
 pub struct Supervisor {
@@ -248,14 +257,6 @@ impl Supervisor {
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The index of the pool named `name`.
-    pub fn pool_index(&self, name: &str) -> Option<usize> {
-        self.lock()
-            .pools
-            .iter()
-            .position(|p| !p.retired && p.config.name == name)
     }
 
     /// Starts a process in slot `s` of pool `p`. On failure the slot backs off.
@@ -541,11 +542,7 @@ impl Supervisor {
                 if inner.stopping {
                     return Err(AcquireError::Stopping);
                 }
-                let Some(p) = inner
-                    .pools
-                    .iter()
-                    .position(|pool| !pool.retired && pool.config.name == backend)
-                else {
+                let Some(p) = inner.live_pool(backend) else {
                     return Err(AcquireError::Stopping);
                 };
                 if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
@@ -675,10 +672,7 @@ impl Supervisor {
             }
         }
         for config in configs {
-            let old = live
-                .iter()
-                .copied()
-                .find(|&i| !inner.pools[i].retired && inner.pools[i].config.name == config.name);
+            let old = inner.live_pool(&config.name);
             let mut reuse = HashMap::new();
             match old {
                 Some(i) if inner.pools[i].config == config => {
