@@ -46,6 +46,10 @@ pub struct Config {
     /// FastCGI backends, tried in order.
     #[serde(default)]
     pub fastcgi: Vec<FastcgiConfig>,
+    /// Settings for the requests that meet conditions (lighttpd's conditional blocks), in
+    /// order: every scope whose conditions hold puts its settings over the global ones.
+    #[serde(default)]
+    pub scope: Vec<ScopeConfig>,
     /// The directory of the configuration file (relative paths in it start there).
     #[serde(skip)]
     pub config_dir: PathBuf,
@@ -117,6 +121,10 @@ pub struct ServerConfig {
     /// Redirects, in order (lighttpd's url.redirect): the first match answers.
     #[serde(default)]
     pub redirect: Vec<RedirectRule>,
+    /// HTTP Basic authentication for URL prefixes (lighttpd's auth.require); the first rule
+    /// whose prefix matches decides.
+    #[serde(default)]
+    pub auth: Vec<AuthRule>,
     /// Headers added to every response (lighttpd's setenv.add-response-header).
     #[serde(default)]
     pub response_headers: std::collections::BTreeMap<String, String>,
@@ -235,6 +243,97 @@ pub struct FastcgiConfig {
     /// Answer 404 unless the script exists under the document root (lighttpd's check-local).
     /// Unset: checked for extension matches, not for prefix matches.
     pub check_local: Option<bool>,
+    /// Serves requests outside of scopes; `false`: only in the `[[scope]]`s that name it in
+    /// their `fastcgi` list (its processes run all the same).
+    #[serde(default = "default_true")]
+    pub global: bool,
+}
+
+/// `[[scope]]`: settings for the requests that meet every condition of `when`. A key set here
+/// replaces the global one (or an earlier scope's) for those requests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeConfig {
+    /// The conditions, all of which must hold.
+    pub when: Vec<ConditionConfig>,
+    /// As `server.document_root`.
+    pub document_root: Option<Spanned<PathBuf>>,
+    /// As `server.index_files`.
+    pub index_files: Option<Vec<String>>,
+    /// As `server.mime_types` (replaces the whole table).
+    pub mime_types: Option<std::collections::BTreeMap<String, String>>,
+    /// As `server.static_exclude_extensions`.
+    pub static_exclude_extensions: Option<Vec<String>>,
+    /// As `server.deny_suffixes`.
+    pub deny_suffixes: Option<Vec<String>>,
+    /// As `server.aliases`.
+    pub aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
+    /// As `server.rewrite`; `%1`..`%9` are the captures of this scope's last regex condition.
+    pub rewrite: Option<Vec<RewriteRule>>,
+    /// As `server.redirect` (`%n` as in `rewrite`).
+    pub redirect: Option<Vec<RedirectRule>>,
+    /// As `server.response_headers`.
+    pub response_headers: Option<std::collections::BTreeMap<String, String>>,
+    /// As `server.fastcgi_params`.
+    pub fastcgi_params: Option<std::collections::BTreeMap<String, String>>,
+    /// As `server.max_request_body`.
+    pub max_request_body: Option<Size>,
+    /// As `server.auth`.
+    pub auth: Option<Vec<AuthRule>>,
+    /// The backends (by name) that serve these requests, in order, instead of the global ones.
+    pub fastcgi: Option<Vec<Spanned<String>>>,
+}
+
+/// One condition on a request: `{ field = "url", op = "=~", value = "^/admin/" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// What is tested: "url" (the decoded path), "host", "remoteip", "querystring",
+    /// "request-method", "scheme", "useragent", "referer", "cookie", "language", "socket"
+    /// (the listening address), or "header:NAME".
+    pub field: String,
+    /// "==", "!=", "=~" (regex), "!~", "=^" (prefix), "=$" (suffix).
+    pub op: String,
+    /// The string, regex, or for remoteip with == / != an address or CIDR network.
+    pub value: Spanned<String>,
+    /// The condition holds when the test fails (lighttpd's `else` branches).
+    #[serde(default)]
+    pub negate: bool,
+}
+
+/// `[[server.auth]]`: HTTP Basic authentication for a URL prefix (lighttpd's mod_auth with
+/// mod_authn_file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthRule {
+    /// URL paths starting with this need credentials ("/" for all).
+    pub prefix: String,
+    /// The realm the browser shows.
+    pub realm: String,
+    /// Who may pass: "valid-user", or "user=NAME" entries.
+    #[serde(default = "default_require")]
+    pub require: Vec<String>,
+    /// The file of users: "user:hash" lines (htpasswd: {SHA}, $apr1$ and crypt(3) hashes)
+    /// or "user:password" lines (plain).
+    pub user_file: PathBuf,
+    /// "htpasswd" (default) or "plain".
+    #[serde(default)]
+    pub format: UserFileFormat,
+}
+
+/// How passwords are kept in an auth `user_file`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserFileFormat {
+    /// Hashes as made by Apache's htpasswd.
+    #[default]
+    Htpasswd,
+    /// The passwords themselves.
+    Plain,
+}
+
+fn default_require() -> Vec<String> {
+    vec!["valid-user".into()]
 }
 
 fn default_queue_timeout() -> Timeout {
@@ -754,6 +853,67 @@ impl Config {
                 *cwd = base.join(&*cwd);
             }
         }
+        for (i, sc) in config.scope.iter_mut().enumerate() {
+            let n = i + 1;
+            for c in &sc.when {
+                crate::scope::Cond::compile(c)
+                    .map_err(|m| invalid(c.value.span().start, format!("scope {n}: {m}")))?;
+            }
+            if let Some(root) = &mut sc.document_root {
+                let dir = base.join(root.get_ref());
+                if !dir.is_dir() {
+                    return Err(invalid(
+                        root.span().start,
+                        format!(
+                            "scope {n}: document_root {}: not a directory",
+                            dir.display()
+                        ),
+                    ));
+                }
+                *root = Spanned::new(root.span(), dir);
+            }
+            for name in sc.fastcgi.iter().flatten() {
+                if !config
+                    .fastcgi
+                    .iter()
+                    .any(|b| b.name.get_ref() == name.get_ref())
+                {
+                    return Err(invalid(
+                        name.span().start,
+                        format!("scope {n}: no [[fastcgi]] named {:?}", name.get_ref()),
+                    ));
+                }
+            }
+            for a in sc.auth.iter_mut().flatten() {
+                a.user_file = base.join(&a.user_file);
+            }
+            if let Some(aliases) = &mut sc.aliases {
+                for dir in aliases.values_mut() {
+                    *dir = base.join(&*dir);
+                }
+            }
+        }
+        for b in &config.fastcgi {
+            if !b.global
+                && !config.scope.iter().any(|sc| {
+                    sc.fastcgi
+                        .iter()
+                        .flatten()
+                        .any(|n| n.get_ref() == b.name.get_ref())
+                })
+            {
+                return Err(invalid(
+                    b.name.span().start,
+                    format!(
+                        "fastcgi {:?}: global = false, but no [[scope]] names it in fastcgi",
+                        b.name.get_ref()
+                    ),
+                ));
+            }
+        }
+        for a in &mut config.server.auth {
+            a.user_file = base.join(&a.user_file);
+        }
         for p in [
             &mut config.server.error_log,
             &mut config.server.access_log,
@@ -855,6 +1015,47 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains(":5:11: invalid regular expression"), "{err}");
+    }
+
+    #[test]
+    fn scopes_are_checked_where_they_are_written() {
+        let base = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n\
+            [[fastcgi]]\nname = \"a\"\nmatch = [\"/a\"]\naddress = \"127.0.0.1:9000\"\nglobal = false\n";
+        let ok = format!(
+            "{base}[[scope]]\nwhen = [{{ field = \"url\", op = \"=^\", value = \"/x\" }}]\nfastcgi = [\"a\"]\n\
+             [[scope.auth]]\nprefix = \"/\"\nrealm = \"r\"\nuser_file = \"users\"\n"
+        );
+        let c = parse(&ok).unwrap();
+        assert_eq!(c.scope.len(), 1);
+        assert_eq!(
+            c.scope[0].auth.as_ref().unwrap()[0].user_file,
+            PathBuf::from("/tmp/users")
+        );
+        for (bad, msg) in [
+            (
+                "[[scope]]\nwhen = [{ field = \"url\", op = \"=~\", value = \"(\" }]\nfastcgi = [\"a\"]\n",
+                ":10:45: scope 1: invalid regular expression",
+            ),
+            (
+                "[[scope]]\nwhen = [{ field = \"uri\", op = \"==\", value = \"/\" }]\nfastcgi = [\"a\"]\n",
+                ":10:45: scope 1: unknown condition field \"uri\"",
+            ),
+            (
+                "[[scope]]\nwhen = []\nfastcgi = [\"b\"]\n",
+                ":11:12: scope 1: no [[fastcgi]] named \"b\"",
+            ),
+            (
+                "[[scope]]\nwhen = []\ndocument_root = \"/nonexistent-relight\"\n",
+                ":11:17: scope 1: document_root /nonexistent-relight: not a directory",
+            ),
+            (
+                "[[scope]]\nwhen = []\n",
+                ":5:8: fastcgi \"a\": global = false, but no [[scope]] names it",
+            ),
+        ] {
+            let err = parse(&format!("{base}{bad}")).unwrap_err().to_string();
+            assert!(err.contains(msg), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! [`static_files`].
 
 pub mod activation;
+pub mod auth;
 pub mod body;
 pub mod config;
 pub mod conn;
@@ -18,6 +19,7 @@ pub mod privileges;
 pub mod respond;
 pub mod rewrite;
 pub mod route;
+pub mod scope;
 pub mod server;
 pub mod spawn_cmd;
 pub mod spawned;

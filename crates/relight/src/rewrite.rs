@@ -1,7 +1,7 @@
 //! URL rewriting and redirection (lighttpd's mod_rewrite and mod_redirect): regular
 //! expressions on the request target "path?query", applied before anything else looks at the
-//! path. `$0`..`$9` in a replacement are the captures; `%0`..`%9` (captures of lighttpd's
-//! conditionals, which relight does not evaluate) expand to nothing.
+//! path. `$0`..`$9` in a replacement are the rule's captures; `%0`..`%9` those of the last
+//! regex condition of the scope the rules come from (empty when there is none).
 
 use crate::config::{RedirectRule, RewriteRule};
 
@@ -19,8 +19,8 @@ pub enum Outcome {
     Redirect(u16, String),
 }
 
-/// Expands `$n` and `%n` in `template`.
-pub fn expand(template: &str, caps: &regex::Captures<'_>) -> String {
+/// Expands `$n` (from `caps`) and `%n` (from `cond`) in `template`.
+pub fn expand(template: &str, caps: &regex::Captures<'_>, cond: Option<&[String]>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
@@ -29,8 +29,12 @@ pub fn expand(template: &str, caps: &regex::Captures<'_>) -> String {
                 chars.next();
                 out.push_str(caps.get(n as usize).map_or("", |m| m.as_str()));
             }
-            ('%', Some(_)) => {
+            ('%', Some(n)) => {
                 chars.next();
+                out.push_str(
+                    cond.and_then(|c| c.get(n as usize))
+                        .map_or("", String::as_str),
+                );
             }
             _ => out.push(c),
         }
@@ -38,17 +42,20 @@ pub fn expand(template: &str, caps: &regex::Captures<'_>) -> String {
     out
 }
 
+/// Rules and the captures of the condition they were set under (for `%n`).
+pub type Scoped<'a, R> = (&'a [R], Option<&'a [String]>);
+
 /// Applies the redirects, then the rewrites, to `target`. `is_file(path)` says whether a path
 /// names an existing file (for the if-not-file rules).
 pub fn apply(
     target: &str,
-    redirects: &[RedirectRule],
-    rewrites: &[RewriteRule],
+    (redirects, redirect_caps): Scoped<'_, RedirectRule>,
+    (rewrites, rewrite_caps): Scoped<'_, RewriteRule>,
     is_file: impl Fn(&str) -> bool,
 ) -> Outcome {
     for r in redirects {
         if let Some(caps) = r.pattern.0.captures(target) {
-            return Outcome::Redirect(r.code, expand(&r.to, &caps));
+            return Outcome::Redirect(r.code, expand(&r.to, &caps, redirect_caps));
         }
     }
     let mut current = target.to_owned();
@@ -61,7 +68,7 @@ pub fn apply(
             if r.if_not_file && is_file(current.split('?').next().unwrap_or("")) {
                 continue;
             }
-            current = expand(&r.to, &caps);
+            current = expand(&r.to, &caps, rewrite_caps);
             changed = true;
             if r.repeat {
                 continue 'again;
@@ -98,16 +105,19 @@ mod tests {
             rw("^/new/(.*)$", "/newer/$1", false, false),
         ];
         assert_eq!(
-            apply("/old/a?b=1", &[], &rules, |_| false),
+            apply("/old/a?b=1", (&[], None), (&rules, None), |_| false),
             Outcome::Rewritten("/new/a?b=1".into())
         );
-        assert_eq!(apply("/x", &[], &rules, |_| false), Outcome::Unchanged);
+        assert_eq!(
+            apply("/x", (&[], None), (&rules, None), |_| false),
+            Outcome::Unchanged
+        );
         let repeat = [
             rw("^/old/(.*)$", "/new/$1", true, false),
             rw("^/new/(.*)$", "/newer/$1", false, false),
         ];
         assert_eq!(
-            apply("/old/a", &[], &repeat, |_| false),
+            apply("/old/a", (&[], None), (&repeat, None), |_| false),
             Outcome::Rewritten("/newer/a".into())
         );
     }
@@ -116,15 +126,16 @@ mod tests {
     fn if_not_file_and_loops() {
         let rules = [rw("^/(.*)$", "/index.php?q=$1", false, true)];
         assert_eq!(
-            apply("/exists.css", &[], &rules, |p| p == "/exists.css"),
+            apply("/exists.css", (&[], None), (&rules, None), |p| p
+                == "/exists.css"),
             Outcome::Unchanged
         );
         assert_eq!(
-            apply("/page", &[], &rules, |_| false),
+            apply("/page", (&[], None), (&rules, None), |_| false),
             Outcome::Rewritten("/index.php?q=page".into())
         );
         let looping = [rw("^(.*)$", "$1x", true, false)];
-        let Outcome::Rewritten(t) = apply("/", &[], &looping, |_| false) else {
+        let Outcome::Rewritten(t) = apply("/", (&[], None), (&looping, None), |_| false) else {
             panic!()
         };
         assert_eq!(t.len(), 1 + MAX_REWRITES, "a loop stops");
@@ -138,8 +149,13 @@ mod tests {
             code: 302,
         }];
         assert_eq!(
-            apply("/legacy/x", &red, &[], |_| false),
+            apply("/legacy/x", (&red, None), (&[], None), |_| false),
             Outcome::Redirect(302, "http://example.com/x".into())
+        );
+        let cond = ["www.example.org".to_string(), "example.org".to_string()];
+        assert_eq!(
+            apply("/legacy/y", (&red, Some(&cond)), (&[], None), |_| false),
+            Outcome::Redirect(302, "http://example.com/yexample.org".into())
         );
     }
 }

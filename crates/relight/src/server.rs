@@ -28,8 +28,8 @@ use crate::gateway::{Backend, ClientLimits, RequestBody};
 use crate::log::{AccessEntry, AccessLog};
 use crate::respond::status_page;
 use crate::route::{Route, route};
+use crate::scope::{Facts, Site, Sites};
 use crate::spawned::pool_config;
-use crate::static_files::StaticFiles;
 use crate::urlpath;
 use supervisor::Supervisor;
 
@@ -80,12 +80,10 @@ pub enum StartError {
 #[derive(Debug)]
 pub struct State {
     config: Config,
-    files: StaticFiles,
+    sites: Sites,
     backends: Vec<Arc<Backend>>,
     access_log: Option<Arc<AccessLog>>,
     server_header: Option<HeaderValue>,
-    response_headers: Vec<(header::HeaderName, HeaderValue)>,
-    fastcgi_params: Vec<(String, String)>,
     started: SystemTime,
 }
 
@@ -98,46 +96,24 @@ impl State {
         access_log: Option<Arc<AccessLog>>,
     ) -> Result<State, StartError> {
         let root = config.server.document_root.get_ref().clone();
-        let files = StaticFiles::new(
-            &root,
-            config.server.index_files.clone(),
-            config.server.mime_types.clone(),
-            config.server.static_exclude_extensions.clone(),
-        )
-        .map(|f| f.with_aliases(&config.server.aliases))
-        .map_err(|source| StartError::DocumentRoot { path: root, source })?;
-        let backends = config
+        if let Err(source) = root.canonicalize() {
+            return Err(StartError::DocumentRoot { path: root, source });
+        }
+        let backends: Vec<_> = config
             .fastcgi
             .iter()
             .map(|c| Arc::new(Backend::new(c, sup)))
             .collect();
+        let sites = Sites::new(&config, &backends).map_err(StartError::Backend)?;
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
-        let mut response_headers = Vec::new();
-        for (k, v) in &config.server.response_headers {
-            let name = header::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-                StartError::Backend(format!("response_headers: invalid header name {k:?}"))
-            })?;
-            let value = HeaderValue::from_str(v).map_err(|_| {
-                StartError::Backend(format!("response_headers: invalid value for {k}: {v:?}"))
-            })?;
-            response_headers.push((name, value));
-        }
-        let fastcgi_params = config
-            .server
-            .fastcgi_params
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
         Ok(State {
             config,
-            files,
+            sites,
             backends,
             access_log,
             server_header,
-            response_headers,
-            fastcgi_params,
             started: SystemTime::now(),
         })
     }
@@ -528,11 +504,12 @@ async fn handle(
         referer: header_string(&req, header::REFERER),
         user_agent: header_string(&req, header::USER_AGENT),
     });
-    let mut resp = dispatch(&state, req, remote, local).await;
+    let mut extra_headers = state.sites.base_response_headers();
+    let mut resp = dispatch(&state, req, remote, local, &mut extra_headers).await;
     if let Some(v) = &state.server_header {
         resp.headers_mut().insert(header::SERVER, v.clone());
     }
-    for (name, value) in &state.response_headers {
+    for (name, value) in extra_headers {
         resp.headers_mut().append(name.clone(), value.clone());
     }
     let status = resp.status().as_u16();
@@ -557,11 +534,23 @@ enum Page {
     Metrics,
 }
 
-async fn dispatch(
-    state: &Arc<State>,
+/// The settings for a request; `None` (logged, answered 500) when a scope's document root
+/// cannot be used.
+fn site_for<'a>(state: &'a State, facts: &Facts<'_>) -> Option<Site<'a>> {
+    state
+        .sites
+        .site(facts)
+        .map_err(|e| tracing::error!("{}: {e}", facts.remote))
+        .ok()
+}
+
+/// Answers a request; `extra_headers` is set to the headers its scope adds to the response.
+async fn dispatch<'a>(
+    state: &'a Arc<State>,
     req: Request<Incoming>,
     remote: SocketAddr,
     local: SocketAddr,
+    extra_headers: &mut &'a [(header::HeaderName, HeaderValue)],
 ) -> Response<Body> {
     let s = &state.config.server;
     let raw_path = req.uri().path().to_owned();
@@ -580,14 +569,6 @@ async fn dispatch(
             None => return status_page(StatusCode::BAD_REQUEST),
         },
     };
-    if declared_len.is_some_and(|n| n > s.max_request_body.0) {
-        tracing::info!(
-            "{remote}: request body of {} bytes over max_request_body ({})",
-            declared_len.unwrap_or(0),
-            s.max_request_body.0
-        );
-        return status_page(StatusCode::PAYLOAD_TOO_LARGE);
-    }
     for (p, page) in [
         (&s.status_path, Page::Status),
         (&s.metrics_path, Page::Metrics),
@@ -602,8 +583,21 @@ async fn dispatch(
             };
         }
     }
+    let facts = |path, query| Facts {
+        path,
+        query,
+        method: req.method(),
+        headers: req.headers(),
+        remote,
+        local,
+    };
+    let mut site = match site_for(state, &facts(&path, query.as_deref())) {
+        Some(site) => site,
+        None => return status_page(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    *extra_headers = site.response_headers;
     // Redirects and rewrites see the request first, as lighttpd's mod_redirect/mod_rewrite.
-    let (path, query) = if s.redirect.is_empty() && s.rewrite.is_empty() {
+    let (path, query) = if site.redirect.0.is_empty() && site.rewrite.0.is_empty() {
         (path, query)
     } else {
         let mut target = encode_path(&path);
@@ -611,8 +605,14 @@ async fn dispatch(
             target.push('?');
             target.push_str(q);
         }
-        let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| state.files.is_local_file(&p));
-        match crate::rewrite::apply(&target, &s.redirect, &s.rewrite, is_file) {
+        let files = site.files.clone();
+        let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| files.is_local_file(&p));
+        match crate::rewrite::apply(
+            &target,
+            (site.redirect.0, site.redirect.1.as_deref()),
+            (site.rewrite.0, site.rewrite.1.as_deref()),
+            is_file,
+        ) {
             crate::rewrite::Outcome::Unchanged => (path, query),
             crate::rewrite::Outcome::Redirect(code, location) => {
                 let mut r = status_page(
@@ -631,22 +631,50 @@ async fn dispatch(
                     Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
                     None => (t, None),
                 };
-                match urlpath::normalize(&p) {
-                    Ok(p) => (p, q),
+                let p = match urlpath::normalize(&p) {
+                    Ok(p) => p,
                     Err(e) => {
                         tracing::error!(
                             "{remote}: rewrite of {target:?} gave a bad path {p:?}: {e}"
                         );
                         return status_page(StatusCode::INTERNAL_SERVER_ERROR);
                     }
+                };
+                // The conditions see the new target, as lighttpd's do after a rewrite.
+                if state.sites.is_scoped() {
+                    site = match site_for(state, &facts(&p, q.as_deref())) {
+                        Some(site) => site,
+                        None => return status_page(StatusCode::INTERNAL_SERVER_ERROR),
+                    };
+                    *extra_headers = site.response_headers;
                 }
+                (p, q)
             }
         }
     };
-    let path = state.files.index_for(&path).unwrap_or(path);
-    if s.deny_suffixes.iter().any(|d| path.ends_with(d.as_str())) {
+    let files = site.files.clone();
+    let path = files.index_for(&path).unwrap_or(path);
+    if site
+        .deny_suffixes
+        .iter()
+        .any(|d| path.ends_with(d.as_str()))
+    {
         return status_page(StatusCode::FORBIDDEN);
     }
+    if declared_len.is_some_and(|n| n > site.max_request_body) {
+        tracing::info!(
+            "{remote}: request body of {} bytes over max_request_body ({})",
+            declared_len.unwrap_or(0),
+            site.max_request_body
+        );
+        return status_page(StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let remote_user =
+        match crate::auth::check(site.auth, &path, req.headers(), &remote.to_string()).await {
+            crate::auth::Verdict::Open => None,
+            crate::auth::Verdict::User(u) => Some(u),
+            crate::auth::Verdict::Refused(r) => return r,
+        };
     let (parts, incoming) = req.into_parts();
     let request_uri = parts
         .uri
@@ -659,7 +687,7 @@ async fn dispatch(
         normalized.push_str(q);
     }
     let limits = ClientLimits {
-        max_body: s.max_request_body.0,
+        max_body: site.max_request_body,
         read_timeout: s.read_timeout.0,
     };
     let what = format!("{} {}", parts.method, request_uri);
@@ -672,14 +700,15 @@ async fn dispatch(
         script_name: "",
         path_info: "",
         redirect_uri: (normalized != request_uri).then_some(normalized.as_str()),
-        document_root: state.files.root(),
+        document_root: files.root(),
         server_software: &s.server_tag,
         remote,
         local,
         https: false,
         headers: &parts.headers,
         content_length: 0,
-        extra: &state.fastcgi_params,
+        remote_user: remote_user.as_deref(),
+        extra: site.fastcgi_params,
     };
     // An authorizer first: 200 lets the request go on, with its variables; anything else is
     // the answer.
@@ -688,7 +717,7 @@ async fn dispatch(
         backend,
         script_name,
         path_info,
-    } = crate::route::authorizer(&state.backends, &state.files, &path)
+    } = crate::route::authorizer(site.backends, &files, &path)
     {
         let mut head = BytesMut::with_capacity(1024);
         let cgi = CgiRequest {
@@ -716,15 +745,14 @@ async fn dispatch(
             .extensions_mut()
             .remove::<crate::gateway::cgi::Variables>()
         {
-            let mut all = state.fastcgi_params.clone();
+            let mut all = site.fastcgi_params.to_vec();
             all.extend(vars.0);
             auth_params = Some(all);
         }
     }
-    match route(&state.backends, &state.files, &path) {
+    match route(site.backends, &files, &path) {
         Route::Static => {
-            state
-                .files
+            files
                 .serve(&parts.method, &path, query.as_deref(), &parts.headers)
                 .await
         }
@@ -743,7 +771,7 @@ async fn dispatch(
                     // Chunked: CONTENT_LENGTH must be known before the params are sent.
                     match spool(
                         incoming,
-                        s.max_request_body.0,
+                        site.max_request_body,
                         s.read_timeout.0,
                         &s.upload_dir,
                     )
@@ -758,16 +786,20 @@ async fn dispatch(
                 script_name,
                 path_info,
                 content_length,
-                extra: auth_params.as_deref().unwrap_or(&state.fastcgi_params),
+                extra: auth_params.as_deref().unwrap_or(site.fastcgi_params),
                 ..base
             };
             let mut head = BytesMut::with_capacity(1024);
             encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);
             let mut resp = crate::gateway::forward(backend.clone(), head, body, limits, what).await;
             if let Some(docroots) = &backend.x_sendfile {
-                resp =
-                    crate::gateway::sendfile::apply(resp, docroots, &s.mime_types, &backend.name)
-                        .await;
+                resp = crate::gateway::sendfile::apply(
+                    resp,
+                    docroots,
+                    files.mime_types(),
+                    &backend.name,
+                )
+                .await;
             }
             if parts.method == Method::HEAD {
                 *resp.body_mut() = Body::Empty;

@@ -74,6 +74,11 @@ impl StaticFiles {
         (&self.root, &self.canonical_root, url_path)
     }
 
+    /// The content types configured by suffix (before the built-in table).
+    pub fn mime_types(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.mime_types
+    }
+
     /// The document root as configured.
     pub fn root(&self) -> &Path {
         &self.root

@@ -40,6 +40,8 @@ pub struct CgiRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The request body's length (what CONTENT_LENGTH says).
     pub content_length: u64,
+    /// The user Basic authentication let in (REMOTE_USER, AUTH_TYPE).
+    pub remote_user: Option<&'a str>,
     /// Extra parameters from the configuration (lighttpd's setenv.add-environment); they do
     /// not replace the CGI ones.
     pub extra: &'a [(String, String)],
@@ -123,6 +125,10 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
     }
     if r.https {
         fixed.push((b"HTTPS", b"on"));
+    }
+    if let Some(u) = r.remote_user {
+        fixed.push((b"REMOTE_USER", u.as_bytes()));
+        fixed.push((b"AUTH_TYPE", b"Basic"));
     }
     if let Some(u) = r.redirect_uri {
         fixed.push((b"REDIRECT_URI", u.as_bytes()));

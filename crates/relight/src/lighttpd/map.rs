@@ -419,6 +419,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     let config = Config {
         server,
         fastcgi,
+        scope: Vec::new(),
         config_dir: config_dir.clone(),
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
     };
