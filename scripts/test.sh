@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(gcc libc6-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3)
+PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -140,6 +140,10 @@ pub struct ServerConfig {
     /// `listen` addresses they already cover (lighttpd's server.systemd-socket-activation).
     #[serde(default)]
     pub socket_activation: bool,
+    /// Once the listening sockets are bound (and logs and pid file open), change the root
+    /// directory to this one (lighttpd's server.chroot; needs root). document_root, aliases,
+    /// backends' programs and sockets are then paths inside it.
+    pub chroot: Option<PathBuf>,
     /// Write relight's pid here at start, remove it at exit (lighttpd's server.pid-file).
     pub pid_file: Option<PathBuf>,
     /// Where the status page (JSON) is served; `""` turns it off.
@@ -791,7 +795,12 @@ impl Config {
         } else {
             root
         };
-        match std::fs::metadata(&root) {
+        // Under chroot the root is a path inside it, and is checked there.
+        let seen = match &config.server.chroot {
+            Some(c) => c.join(root.strip_prefix("/").unwrap_or(&root)),
+            None => root.clone(),
+        };
+        match std::fs::metadata(&seen) {
             Ok(m) if m.is_dir() => {}
             Ok(_) => {
                 return Err(invalid(

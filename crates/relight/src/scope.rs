@@ -191,14 +191,18 @@ impl Cond {
     }
 }
 
-/// The Host of a request as lighttpd's `$HTTP["host"]` sees it: lower case, without the
-/// default port.
+/// The Host of a request as lighttpd's `$HTTP["host"]` sees it: lower case, without a port
+/// (checked against lighttpd 1.4.69).
 fn host_of(headers: &HeaderMap) -> String {
     let h = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let h = h.strip_suffix(":80").unwrap_or(h);
+    let h = if h.starts_with('[') {
+        h.find(']').map_or(h, |i| &h[..=i])
+    } else {
+        h.rsplit_once(':').map_or(h, |(name, _)| name)
+    };
     h.to_ascii_lowercase()
 }
 

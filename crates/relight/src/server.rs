@@ -209,7 +209,8 @@ impl Server {
                 }
             })?;
         }
-        match crate::privileges::drop_to(
+        match crate::privileges::confine(
+            config.server.chroot.as_deref(),
             config.server.user.as_deref(),
             config.server.group.as_deref(),
         ) {
@@ -384,10 +385,16 @@ impl Server {
                 report.killed.len()
             );
         }
-        if let Some(p) = &current(&self.current).config.server.pid_file
-            && let Err(e) = std::fs::remove_file(p)
-        {
-            tracing::warn!("pid_file {}: cannot remove it: {e}", p.display());
+        let s = &current(&self.current).config.server;
+        if let Some(p) = &s.pid_file {
+            if s.chroot.is_some() {
+                tracing::info!(
+                    "pid_file {}: left in place (outside the chroot)",
+                    p.display()
+                );
+            } else if let Err(e) = std::fs::remove_file(p) {
+                tracing::warn!("pid_file {}: cannot remove it: {e}", p.display());
+            }
         }
         Ok(())
     }

@@ -228,6 +228,222 @@ fn same_lighttpd_conf_same_answers() {
     drop(relight);
 }
 
+/// A lighttpd.conf with conditional blocks and Basic auth, for `port`.
+fn conditional_conf(dir: &Path, www: &Path, port: u16, echo: &Path) -> String {
+    format!(
+        r#"server.modules = ( "mod_access", "mod_auth", "mod_authn_file", "mod_redirect", "mod_rewrite", "mod_setenv", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+mimetype.assign = ( ".txt" => "text/plain" )
+auth.backend = "htpasswd"
+auth.backend.htpasswd.userfile = "{dir}/htpasswd"
+auth.require = ( "/private/" => ( "method" => "basic", "realm" => "Private", "require" => "valid-user" ),
+                 "/app/admin" => ( "method" => "basic", "realm" => "Admin", "require" => "user=alice" ) )
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+$HTTP["url"] =~ "^/blocked/" {{
+  url.access-deny = ( "" )
+}}
+$HTTP["host"] == "vhost.example" {{
+  server.document-root = "{www}/vhost"
+}}
+else $HTTP["host"] =~ "^(www\.)?redir\.example$" {{
+  url.redirect = ( "^/(.*)$" => "http://target.example/%1/$1" )
+}}
+$HTTP["querystring"] =~ "deny" {{
+  url.access-deny = ( "" )
+}}
+$HTTP["remoteip"] == "127.0.0.0/8" {{
+  setenv.add-response-header = ( "X-Local" => "yes" )
+}}
+$HTTP["useragent"] =~ "bot" {{
+  url.access-deny = ( "" )
+}} else {{
+  setenv.add-environment = ( "UA_OK" => "1" )
+}}
+$REQUEST_HEADER["X-Debug"] == "1" {{
+  setenv.add-response-header = ( "X-Debug-Seen" => "1" )
+}}
+$HTTP["request-method"] == "POST" {{
+  $HTTP["url"] =^ "/app/" {{
+    setenv.add-environment = ( "POSTED" => "yes" )
+  }}
+}}
+$HTTP["url"] =^ "/scoped/" {{
+  fastcgi.server = ( "/scoped/" => (( "socket" => "{dir}/scoped.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+}}
+$HTTP["url"] =$ ".md" {{
+  mimetype.assign = ( ".md" => "text/markdown" )
+}}
+"#,
+        www = www.display(),
+        dir = dir.display(),
+        echo = echo.display(),
+    )
+}
+
+#[test]
+fn conditionals_and_basic_auth_as_lighttpd() {
+    let www = docroot();
+    for (f, body) in [
+        ("blocked/x.txt", "blocked\n"),
+        ("vhost/hello.txt", "from the vhost\n"),
+        ("private/p.txt", "private\n"),
+        ("scoped/s.txt", "static under scoped\n"),
+        ("readme.md", "# md\n"),
+    ] {
+        let p = www.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let echo = c_peer("fcgi_echo");
+    let (dl, dr) = (TempDir::new("lt-cond"), TempDir::new("rl-cond"));
+    let (pl, pr) = (free_port(), free_port());
+    for (d, port) in [(&dl, pl), (&dr, pr)] {
+        // The real htpasswd makes the users: MD5 (apr1), SHA-1, bcrypt, crypt.
+        let file = d.join("htpasswd");
+        for (flag, user, pw) in [
+            ("-cbm", "alice", "wonderland"),
+            ("-bs", "bob", "builder"),
+            ("-bB", "carol", "c4rol"),
+            ("-bd", "dave", "dave1"),
+        ] {
+            let st = Command::new("htpasswd")
+                .arg(flag)
+                .arg(&file)
+                .args([user, pw])
+                .stderr(Stdio::null())
+                .status()
+                .expect("htpasswd (apache2-utils) is installed by the test setup");
+            assert!(st.success());
+        }
+        std::fs::write(
+            d.join("lighttpd.conf"),
+            conditional_conf(d.path(), www.path(), port, &echo),
+        )
+        .unwrap();
+    }
+    let _lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+    let relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+    // (path, curl arguments, the status both must give)
+    let cases: &[(&str, &[&str], u16)] = &[
+        ("/hello.txt", &[], 200),
+        ("/blocked/x.txt", &[], 403),
+        ("/hello.txt", &["-H", "Host: vhost.example"], 200),
+        ("/hello.txt", &["-H", "Host: VHost.Example:80"], 200),
+        ("/hello.txt", &["-H", "Host: vhost.example:8080"], 200),
+        ("/hello.txt", &["-H", "Host: www.redir.example"], 301),
+        ("/a/b?c=1", &["-H", "Host: redir.example"], 301),
+        ("/hello.txt?deny=1", &[], 403),
+        ("/hello.txt", &["-A", "somebot/1.0"], 403),
+        ("/hello.txt", &["-H", "X-Debug: 1"], 200),
+        ("/app/x", &[], 200),
+        ("/app/x", &["-d", "a=b"], 200),
+        ("/scoped/run", &[], 200),
+        ("/readme.md", &[], 200),
+        ("/private/p.txt", &[], 401),
+        ("/private/p.txt", &["-u", "alice:wonderland"], 200),
+        ("/private/p.txt", &["-u", "alice:wrong"], 401),
+        ("/private/p.txt", &["-u", "bob:builder"], 200),
+        ("/private/p.txt", &["-u", "carol:c4rol"], 200),
+        ("/private/p.txt", &["-u", "dave:dave1"], 200),
+        ("/private/p.txt", &["-u", "nobody:x"], 401),
+        ("/private/p.txt", &["-H", "Authorization: Basic !!!"], 400),
+        (
+            "/private/p.txt",
+            &["-H", "Authorization: Basic dXNlcg=="],
+            400,
+        ),
+        (
+            "/private/p.txt",
+            &["-H", "Authorization: Digest username=x"],
+            401,
+        ),
+        ("/app/admin/x", &["-u", "alice:wonderland"], 200),
+        ("/app/admin/x", &["-u", "bob:builder"], 401),
+    ];
+    for (path, args, want) in cases {
+        let run = |port: u16| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("http://127.0.0.1:{port}{path}"));
+            let a: Vec<&str> = a.iter().map(String::as_str).collect();
+            curl(&a)
+        };
+        let (theirs, ours) = (run(pl), run(pr));
+        let what = format!("{path} {args:?}");
+        assert_eq!(theirs.status, *want, "lighttpd's status of {what}");
+        assert_eq!(
+            ours.status, theirs.status,
+            "status of {what}: lighttpd {} / relight {}",
+            theirs.head, ours.head
+        );
+        for h in [
+            "location",
+            "www-authenticate",
+            "x-local",
+            "x-debug-seen",
+            "content-type",
+        ] {
+            // As in the main differential test: relight adds setenv's headers to its own error
+            // pages too; where lighttpd sends one, relight must send the same.
+            if h.starts_with("x-") && theirs.header(h).is_none() && ours.status >= 300 {
+                continue;
+            }
+            if h == "content-type" && theirs.status != 200 {
+                continue; // error pages differ
+            }
+            assert_eq!(ours.header(h), theirs.header(h), "{h} of {what}");
+        }
+        if theirs.status != 200 {
+            continue;
+        }
+        if path.starts_with("/app") || path.starts_with("/scoped/") {
+            let (mut o, mut t) = (comparable(ours.params()), comparable(theirs.params()));
+            // lighttpd keeps HTTP_AUTHORIZATION; so does relight.
+            for m in [&mut o, &mut t] {
+                m.remove("SCRIPT_FILENAME");
+            }
+            assert_eq!(o, t, "params of {what}");
+            // A later block's setenv.add-environment replaces an earlier one's, in both.
+            let (ua_ok, posted) = if args.contains(&"-d") {
+                (None, Some("yes"))
+            } else {
+                (Some("1"), None)
+            };
+            assert_eq!(o.get("UA_OK").map(String::as_str), ua_ok, "{what}");
+            assert_eq!(o.get("POSTED").map(String::as_str), posted, "{what}");
+            if path.starts_with("/app/admin") {
+                assert_eq!(o.get("REMOTE_USER").map(String::as_str), Some("alice"));
+                assert_eq!(o.get("AUTH_TYPE").map(String::as_str), Some("Basic"));
+            }
+        } else {
+            assert_eq!(ours.text(), theirs.text(), "body of {what}");
+        }
+    }
+    // What the table shows in passing, stated: the vhost's root, the host's captures in the
+    // redirect, the scope's type and header.
+    let vhost = curl(&[
+        "-H",
+        "Host: vhost.example",
+        &format!("http://127.0.0.1:{pr}/hello.txt"),
+    ]);
+    assert_eq!(vhost.text(), "from the vhost\n");
+    let redir = curl(&[
+        "-H",
+        "Host: www.redir.example",
+        &format!("http://127.0.0.1:{pr}/a?b"),
+    ]);
+    assert_eq!(
+        redir.header("location").as_deref(),
+        Some("http://target.example/www./a?b")
+    );
+    let md = curl(&[&format!("http://127.0.0.1:{pr}/readme.md")]);
+    assert_eq!(md.header("content-type").as_deref(), Some("text/markdown"));
+    assert_eq!(md.header("x-local").as_deref(), Some("yes"));
+    drop(relight);
+}
+
 #[test]
 fn embedded_device_config_runs_unchanged_and_recovers_the_seed_case() {
     let www = docroot();
@@ -352,7 +568,7 @@ fn command_line_as_lighttpd_users_type_it() {
     std::fs::write(
         &cfg,
         format!(
-            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nserver.chroot = \"/\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
+            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nssl.engine = \"enable\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
             www.path().display()
         ),
     )
@@ -370,13 +586,15 @@ fn command_line_as_lighttpd_users_type_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:4:1: server.chroot: not supported by relight",
+            "{}:4:1: ssl.engine: not supported by relight",
             cfg.display()
         )),
         "{err}"
     );
     assert!(
-        err.contains("conditional block ($HTTP[\"host\"] == \"x\") is not supported"),
+        err.contains(
+            "server.tag inside ($HTTP[\"host\"] == \"x\"): not supported by relight in a conditional block"
+        ),
         "{err}"
     );
     let out = relight(&["-tt", "-f"]);
@@ -540,4 +758,42 @@ fn systemd_socket_activation() {
             .filter(|l| l.contains("socket activation: listening on"))
             .map(|_| ())
     });
+}
+
+#[test]
+fn server_chroot_serves_from_inside_the_new_root() {
+    let jail = TempDir::new("chroot");
+    std::fs::create_dir_all(jail.join("htdocs")).unwrap();
+    std::fs::write(jail.join("htdocs/hello.txt"), "inside the jail\n").unwrap();
+    let dir = TempDir::new("chroot-conf");
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.chroot = \"{}\"\nserver.document-root = \"/htdocs\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\nserver.username = \"nobody\"\n",
+            jail.path().display()
+        ),
+    )
+    .unwrap();
+    if !nix::unistd::geteuid().is_root() {
+        // Not root: relight refuses to start and says why, rather than serve outside the jail.
+        let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+            .args(["-D", "-f"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("must start as root"), "{err}");
+        return;
+    }
+    let r = Relight::start_file(&cfg, port);
+    let hello = curl(&[&r.url("/hello.txt")]);
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.text(), "inside the jail\n");
+    let root = std::fs::read_link(format!("/proc/{}/root", r.proc.pid())).unwrap();
+    assert_eq!(root, jail.path().canonicalize().unwrap());
+    // Paths that leave the jail lead nowhere.
+    assert_eq!(curl(&[&r.url("/../../etc/passwd")]).status, 404);
 }

@@ -36,8 +36,13 @@ pub async fn check(rules: &[AuthRule], path: &str, headers: &HeaderMap, who: &st
     let Some(rule) = rule_for(rules, path) else {
         return Verdict::Open;
     };
-    let Some((user, password)) = credentials(headers) else {
-        return Verdict::Refused(challenge(rule));
+    let (user, password) = match credentials(headers) {
+        Credentials::Basic(user, password) => (user, password),
+        Credentials::None => return Verdict::Refused(challenge(rule)),
+        Credentials::Malformed => {
+            tracing::info!("{who}: auth: malformed Basic credentials for {path}");
+            return Verdict::Refused(status_page(StatusCode::BAD_REQUEST));
+        }
     };
     let file = rule.user_file.clone();
     let format = rule.format;
@@ -72,17 +77,36 @@ fn challenge(rule: &AuthRule) -> Response<Body> {
     r
 }
 
-/// The user and password of a `Basic` Authorization header.
-fn credentials(headers: &HeaderMap) -> Option<(String, Vec<u8>)> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.trim().split_once(' ')?;
+/// What an Authorization header holds.
+#[derive(Debug, PartialEq, Eq)]
+enum Credentials {
+    /// None, or another scheme: ask for Basic ones (401).
+    None,
+    /// `Basic` with a token that is not base64 of "user:password" (400, as lighttpd).
+    Malformed,
+    /// The user and password.
+    Basic(String, Vec<u8>),
+}
+
+fn credentials(headers: &HeaderMap) -> Credentials {
+    let Some(v) = headers.get(header::AUTHORIZATION) else {
+        return Credentials::None;
+    };
+    let v = String::from_utf8_lossy(v.as_bytes());
+    let (scheme, token) = v.trim().split_once(' ').unwrap_or((v.trim(), ""));
     if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
+        return Credentials::None;
     }
-    let raw = hash::unbase64(token.trim())?;
-    let colon = raw.iter().position(|&b| b == b':')?;
-    let user = String::from_utf8(raw[..colon].to_vec()).ok()?;
-    Some((user, raw[colon + 1..].to_vec()))
+    let Some(raw) = hash::unbase64(token.trim()) else {
+        return Credentials::Malformed;
+    };
+    let Some(colon) = raw.iter().position(|&b| b == b':') else {
+        return Credentials::Malformed;
+    };
+    match String::from_utf8(raw[..colon].to_vec()) {
+        Ok(user) => Credentials::Basic(user, raw[colon + 1..].to_vec()),
+        Err(_) => Credentials::Malformed,
+    }
 }
 
 fn allowed(rule: &AuthRule, user: &str) -> bool {
@@ -168,11 +192,16 @@ mod tests {
         );
         assert_eq!(
             credentials(&h),
-            Some(("user".into(), b"pass word".to_vec()))
+            Credentials::Basic("user".into(), b"pass word".to_vec())
         );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Digest x"));
-        assert_eq!(credentials(&h), None);
+        assert_eq!(credentials(&h), Credentials::None);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!"));
-        assert_eq!(credentials(&h), None);
+        assert_eq!(credentials(&h), Credentials::Malformed);
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Basic dXNlcg=="),
+        );
+        assert_eq!(credentials(&h), Credentials::Malformed);
     }
 }

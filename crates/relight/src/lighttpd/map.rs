@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::{Block, ConfError, LighttpdConfig, Pos, Value};
 use crate::config::{
-    BackendAddr, Config, FastcgiConfig, KillSignal, ListenAddr, MatchRule, ServerConfig, Size,
-    Timeout,
+    BackendAddr, ConditionConfig, Config, FastcgiConfig, KillSignal, ListenAddr, MatchRule,
+    ScopeConfig, ServerConfig, Size, Timeout,
 };
 
 /// A mapped configuration and what could not be mapped.
@@ -54,7 +54,12 @@ const MODULES_NOTED: &[(&str, &str)] = &[
 type Pairs = Vec<(String, String)>;
 
 struct Ctx<'a> {
+    /// The block being mapped.
     g: &'a Block,
+    /// The global scope, where a block's unset keys come from (auth.backend...).
+    global: &'a Block,
+    /// server.chroot: paths are checked inside it.
+    chroot: Option<PathBuf>,
     used: Vec<&'static str>,
     warnings: Vec<String>,
     notes: Vec<String>,
@@ -71,6 +76,14 @@ impl<'a> Ctx<'a> {
     fn get(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
         self.used.push(key);
         self.g.get_with_pos(key)
+    }
+
+    /// `key` of this block, else of the global scope.
+    fn inherited(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
+        self.used.push(key);
+        self.g
+            .get_with_pos(key)
+            .or_else(|| self.global.get_with_pos(key))
     }
 
     fn string(&mut self, key: &'static str) -> Result<Option<(String, &'a Pos)>, ConfError> {
@@ -124,6 +137,14 @@ impl<'a> Ctx<'a> {
         Ok(Some((out, pos)))
     }
 
+    /// Where `p` is seen from here, before the chroot.
+    fn seen(&self, p: &Path) -> PathBuf {
+        match &self.chroot {
+            Some(c) => c.join(p.strip_prefix("/").unwrap_or(p)),
+            None => p.to_path_buf(),
+        }
+    }
+
     fn warn(&mut self, pos: &Pos, msg: String) {
         self.warnings.push(format!("{pos}: {msg}"));
     }
@@ -162,6 +183,281 @@ fn secs(n: i64) -> Timeout {
     Timeout(Duration::from_secs(n.max(1) as u64))
 }
 
+/// The backends of all blocks: one per target (bin-path and socket, or address), so that
+/// entries naming the same one share its processes, as in lighttpd.
+#[derive(Default)]
+struct Backends {
+    list: Vec<FastcgiConfig>,
+    by_target: BTreeMap<String, usize>,
+}
+
+/// Maps the keys that may differ per request (those a `[[scope]]` can set) of `cx.g` into
+/// `out`; `scoped` is false for the global scope.
+fn map_scoped(
+    cx: &mut Ctx<'_>,
+    out: &mut ScopeConfig,
+    backends: &mut Backends,
+    scoped: bool,
+) -> Result<(), ConfError> {
+    if let Some((root, pos)) = cx.string("server.document-root")? {
+        let root = PathBuf::from(&root);
+        if !cx.seen(&root).is_dir() {
+            if !scoped {
+                return err(
+                    pos,
+                    format!("server.document-root {}: not a directory", root.display()),
+                );
+            }
+            cx.warn(
+                pos,
+                format!(
+                    "server.document-root {}: not a directory (500 until it is)",
+                    root.display()
+                ),
+            );
+        }
+        out.document_root = Some(Spanned::new(0..0, root));
+    }
+    if let Some((names, _)) = cx.strings("index-file.names")? {
+        out.index_files = Some(names);
+    }
+    for (key, target) in [
+        ("setenv.add-response-header", 0),
+        ("setenv.set-response-header", 0),
+        ("setenv.add-environment", 1),
+        ("setenv.set-environment", 1),
+    ] {
+        let Some((pairs, _)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
+            continue;
+        };
+        let map = if target == 0 {
+            &mut out.response_headers
+        } else {
+            &mut out.fastcgi_params
+        };
+        map.get_or_insert_default().extend(pairs);
+    }
+    if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
+        let aliases = out.aliases.get_or_insert_default();
+        for (k, v) in pairs {
+            if !cx.seen(Path::new(&v)).exists() {
+                cx.warn(
+                    pos,
+                    format!("alias.url {k:?} => {v:?}: does not exist (404 until it does)"),
+                );
+            }
+            aliases.insert(k, v.into());
+        }
+    }
+    for (key, repeat, if_not_file) in [
+        ("url.rewrite-once", false, false),
+        ("url.rewrite", true, false),
+        ("url.rewrite-repeat", true, false),
+        ("url.rewrite-if-not-file", false, true),
+        ("url.rewrite-repeat-if-not-file", true, true),
+    ] {
+        for (pattern, to) in regex_rules(cx, key)? {
+            out.rewrite
+                .get_or_insert_default()
+                .push(crate::config::RewriteRule {
+                    pattern,
+                    to,
+                    repeat,
+                    if_not_file,
+                });
+        }
+    }
+    let code = match cx.inherited("url.redirect-code") {
+        None => 301,
+        Some((Value::Int(c), _)) if [301, 302, 303, 307, 308].contains(c) => *c as u16,
+        Some((v, pos)) => {
+            return err(
+                pos,
+                format!("url.redirect-code {v:?}: expected 301, 302, 303, 307 or 308"),
+            );
+        }
+    };
+    if cx.g.get("url.redirect").is_some() {
+        out.redirect = Some(Vec::new());
+    }
+    for (pattern, to) in regex_rules(cx, "url.redirect")? {
+        out.redirect
+            .get_or_insert_default()
+            .push(crate::config::RedirectRule { pattern, to, code });
+    }
+    if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
+        out.static_exclude_extensions = Some(exts);
+    }
+    if let Some((deny, _)) = cx.strings("url.access-deny")? {
+        out.deny_suffixes = Some(deny);
+    }
+    if let Some((pairs, _)) = cx.string_pairs("mimetype.assign", "\"suffix\" => \"type\"")? {
+        out.mime_types = Some(pairs.into_iter().collect());
+    }
+    if let Some((kb, _)) = cx.int("server.max-request-size")? {
+        // lighttpd counts in KiB; 0 means no limit.
+        out.max_request_body = Some(Size(if kb <= 0 { u64::MAX } else { kb as u64 * 1024 }));
+    }
+    if let Some((v, pos)) = cx.get("auth.require") {
+        out.auth = Some(map_auth(cx, v, pos)?);
+    }
+    for key in [
+        "auth.backend",
+        "auth.backend.htpasswd.userfile",
+        "auth.backend.plain.userfile",
+    ] {
+        cx.used.push(key);
+    }
+    if let Some((v, pos)) = cx.get("fastcgi.server") {
+        let names = map_fastcgi(v, pos, cx, backends, scoped)?;
+        out.fastcgi = Some(names.into_iter().map(|n| Spanned::new(0..0, n)).collect());
+    }
+    if let Some((pairs, pos)) = cx.string_pairs("fastcgi.map-extensions", "\".ext\" => \".ext\"")? {
+        for (from, to) in pairs {
+            let (Ok(MatchRule::Extension(_)), Ok(to_rule)) = (
+                MatchRule::try_from(from.clone()),
+                MatchRule::try_from(to.clone()),
+            ) else {
+                return err(
+                    pos,
+                    format!(
+                        "fastcgi.map-extensions {from:?} => {to:?}: expected \".ext\" => \".ext\""
+                    ),
+                );
+            };
+            let mut mapped = false;
+            for b in &mut backends.list {
+                if b.matches.contains(&to_rule) {
+                    b.matches.push(MatchRule::Extension(from.clone()));
+                    mapped = true;
+                }
+            }
+            if !mapped {
+                cx.warn(
+                    pos,
+                    format!("fastcgi.map-extensions {from:?} => {to:?}: no fastcgi.server entry for {to:?}"),
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `auth.require` with the user file of `auth.backend` (this block's or the global one).
+/// What relight cannot enforce is an error: ignoring it would leave the paths open.
+fn map_auth(
+    cx: &mut Ctx<'_>,
+    v: &Value,
+    pos: &Pos,
+) -> Result<Vec<crate::config::AuthRule>, ConfError> {
+    use crate::config::{AuthRule, UserFileFormat};
+    let (format, file_key) = match cx.inherited("auth.backend") {
+        Some((Value::Str(b), _)) if b == "htpasswd" => {
+            (UserFileFormat::Htpasswd, "auth.backend.htpasswd.userfile")
+        }
+        Some((Value::Str(b), _)) if b == "plain" => {
+            (UserFileFormat::Plain, "auth.backend.plain.userfile")
+        }
+        Some((b, bpos)) => {
+            return err(
+                bpos,
+                format!(
+                    "auth.backend {b:?}: relight supports \"htpasswd\" and \"plain\"; refusing to start rather than leave auth.require's paths open"
+                ),
+            );
+        }
+        None => return err(pos, "auth.require needs auth.backend".into()),
+    };
+    let user_file = match cx.inherited(file_key) {
+        Some((Value::Str(f), _)) => PathBuf::from(f),
+        _ => return err(pos, format!("auth.require needs {file_key}")),
+    };
+    let Some(items) = v.as_array() else {
+        return err(
+            pos,
+            "auth.require must be an array of \"/path\" => ( \"method\" => ..., \"realm\" => ..., \"require\" => ... )".into(),
+        );
+    };
+    let mut rules = Vec::new();
+    for (prefix, opts) in items {
+        let Some(prefix) = prefix else {
+            return err(
+                pos,
+                "auth.require: each entry must be \"/path\" => ( ... )".into(),
+            );
+        };
+        let opt = |k: &str| opts.get(k).and_then(Value::as_str);
+        match opt("method") {
+            Some("basic") => {}
+            m => {
+                return err(
+                    pos,
+                    format!(
+                        "auth.require {prefix:?}: method {m:?}: relight supports \"basic\" only; refusing to start rather than leave {prefix:?} open"
+                    ),
+                );
+            }
+        }
+        let mut require = Vec::new();
+        for r in opt("require").unwrap_or("valid-user").split('|') {
+            let r = r.trim();
+            if r == "valid-user" || r.starts_with("user=") {
+                require.push(r.to_string());
+            } else {
+                return err(
+                    pos,
+                    format!(
+                        "auth.require {prefix:?}: require {r:?}: relight supports valid-user and user=NAME"
+                    ),
+                );
+            }
+        }
+        rules.push(AuthRule {
+            prefix: prefix.clone(),
+            realm: opt("realm").unwrap_or("").to_string(),
+            require,
+            user_file: user_file.clone(),
+            format,
+        });
+    }
+    Ok(rules)
+}
+
+/// The native condition of a lighttpd one, or why there is none.
+fn condition(c: &super::Condition) -> Result<ConditionConfig, String> {
+    let field = match c.field.as_str() {
+        "HTTP[\"url\"]" => "url".to_string(),
+        "HTTP[\"host\"]" => "host".into(),
+        "HTTP[\"remoteip\"]" | "HTTP[\"remote-ip\"]" => "remoteip".into(),
+        "HTTP[\"querystring\"]" | "HTTP[\"query-string\"]" => "querystring".into(),
+        "HTTP[\"request-method\"]" => "request-method".into(),
+        "HTTP[\"scheme\"]" => "scheme".into(),
+        "HTTP[\"useragent\"]" | "HTTP[\"user-agent\"]" => "useragent".into(),
+        "HTTP[\"referer\"]" => "referer".into(),
+        "HTTP[\"cookie\"]" => "cookie".into(),
+        "HTTP[\"language\"]" => "language".into(),
+        "SERVER[\"socket\"]" => "socket".into(),
+        f => match f
+            .strip_prefix("REQUEST_HEADER[\"")
+            .and_then(|h| h.strip_suffix("\"]"))
+        {
+            Some(h) => format!("header:{h}"),
+            None => return Err(format!("${f} is not supported by relight")),
+        },
+    };
+    let cc = ConditionConfig {
+        field,
+        op: c.op.to_string(),
+        value: Spanned::new(0..0, c.pattern.clone()),
+        negate: c.negated,
+    };
+    crate::scope::Cond::compile(&cc)?;
+    Ok(cc)
+}
+
+/// Keys whose settings are lost if a block is ignored in a way that opens what they close.
+const GUARD_KEYS: &[&str] = &["url.access-deny", "auth.require"];
+
 /// Maps `lc` (read from `path`) onto relight's configuration.
 pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> {
     let g = lc.global();
@@ -170,26 +466,44 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         line: 1,
         column: 1,
     });
+    let chroot = match g.get_with_pos("server.chroot") {
+        None => None,
+        Some((Value::Str(c), _)) => Some(PathBuf::from(c)),
+        Some((v, pos)) => {
+            return err(
+                pos,
+                format!("server.chroot must be a string, not {}", v.kind()),
+            );
+        }
+    };
     let mut cx = Ctx {
         g,
-        used: Vec::new(),
+        global: g,
+        chroot: chroot.clone(),
+        used: vec!["server.chroot"],
         warnings: Vec::new(),
         notes: Vec::new(),
     };
+    let mut backends = Backends::default();
+    let mut top = ScopeConfig::default();
+    map_scoped(&mut cx, &mut top, &mut backends, false)?;
     // The defaults of relight's own format, then what the lighttpd file says.
     let mut server: ServerConfig =
         toml::from_str("listen = []\ndocument_root = \"/\"").expect("defaults parse");
-    let Some((root, root_pos)) = cx.string("server.document-root")? else {
+    let Some(root) = top.document_root else {
         return err(&start, "server.document-root is not set".into());
     };
-    let root = PathBuf::from(&root);
-    if !root.is_dir() {
-        return err(
-            root_pos,
-            format!("server.document-root {}: not a directory", root.display()),
-        );
+    server.document_root = root;
+    macro_rules! global {
+        ($($from:ident => $to:ident),*) => {$(if let Some(v) = top.$from { server.$to = v; })*};
     }
-    server.document_root = Spanned::new(0..0, root);
+    global!(index_files => index_files, response_headers => response_headers,
+        fastcgi_params => fastcgi_params, aliases => aliases, rewrite => rewrite,
+        redirect => redirect, static_exclude_extensions => static_exclude_extensions,
+        deny_suffixes => deny_suffixes, max_request_body => max_request_body, auth => auth);
+    if let Some(m) = top.mime_types {
+        server.mime_types.extend(m);
+    }
 
     let port = match cx.int("server.port")? {
         Some((p, pos)) => u16::try_from(p).map_err(|_| ConfError {
@@ -198,6 +512,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         })?,
         None => 80,
     };
+
     let bind = cx.string("server.bind")?;
     // lighttpd listens on every IPv4 address unless server.bind says otherwise.
     let ip: IpAddr = match &bind {
@@ -231,9 +546,6 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             );
         }
     }
-    if let Some((names, _)) = cx.strings("index-file.names")? {
-        server.index_files = names;
-    }
     if let Some((n, _)) = cx.int("server.max-connections")? {
         server.max_connections = n.max(1) as usize;
     }
@@ -246,10 +558,6 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     }
     if let Some((n, _)) = cx.int("server.max-write-idle")? {
         server.write_timeout = secs(n);
-    }
-    if let Some((kb, _)) = cx.int("server.max-request-size")? {
-        // lighttpd counts in KiB; 0 means no limit.
-        server.max_request_body = Size(if kb <= 0 { u64::MAX } else { kb as u64 * 1024 });
     }
     if let Some((dirs, pos)) = cx.strings("server.upload-dirs")? {
         if dirs.len() > 1 {
@@ -274,78 +582,12 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     if let Some((g, _)) = cx.string("server.groupname")? {
         server.group = Some(g);
     }
+    server.chroot = chroot.clone();
     if let Some((p, _)) = cx.string("server.pid-file")? {
         server.pid_file = Some(p.into());
     }
-    for (key, target) in [
-        ("setenv.add-response-header", 0),
-        ("setenv.set-response-header", 0),
-        ("setenv.add-environment", 1),
-        ("setenv.set-environment", 1),
-    ] {
-        let Some((pairs, _)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
-            continue;
-        };
-        let map = if target == 0 {
-            &mut server.response_headers
-        } else {
-            &mut server.fastcgi_params
-        };
-        map.extend(pairs);
-    }
-    if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
-        for (k, v) in pairs {
-            if !Path::new(&v).exists() {
-                cx.warn(
-                    pos,
-                    format!("alias.url {k:?} => {v:?}: does not exist (404 until it does)"),
-                );
-            }
-            server.aliases.insert(k, v.into());
-        }
-    }
-    for (key, repeat, if_not_file) in [
-        ("url.rewrite-once", false, false),
-        ("url.rewrite", true, false),
-        ("url.rewrite-repeat", true, false),
-        ("url.rewrite-if-not-file", false, true),
-        ("url.rewrite-repeat-if-not-file", true, true),
-    ] {
-        for (pattern, to) in regex_rules(&mut cx, key)? {
-            server.rewrite.push(crate::config::RewriteRule {
-                pattern,
-                to,
-                repeat,
-                if_not_file,
-            });
-        }
-    }
-    let code = match cx.int("url.redirect-code")? {
-        Some((c, _)) if [301, 302, 303, 307, 308].contains(&c) => c as u16,
-        Some((c, pos)) => {
-            return err(
-                pos,
-                format!("url.redirect-code {c}: expected 301, 302, 303, 307 or 308"),
-            );
-        }
-        None => 301,
-    };
-    for (pattern, to) in regex_rules(&mut cx, "url.redirect")? {
-        server
-            .redirect
-            .push(crate::config::RedirectRule { pattern, to, code });
-    }
     if let Some((tag, _)) = cx.string("server.tag")? {
         server.server_tag = tag;
-    }
-    if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
-        server.static_exclude_extensions = exts;
-    }
-    if let Some((deny, _)) = cx.strings("url.access-deny")? {
-        server.deny_suffixes = deny;
-    }
-    if let Some((pairs, _)) = cx.string_pairs("mimetype.assign", "\"suffix\" => \"type\"")? {
-        server.mime_types.extend(pairs);
     }
     if let Some((_, pos)) = cx.get("server.max-worker") {
         cx.notes.push(format!(
@@ -363,10 +605,6 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             }
         }
     }
-    let fastcgi = match cx.get("fastcgi.server") {
-        Some((v, pos)) => map_fastcgi(v, pos, &mut cx)?,
-        None => Vec::new(),
-    };
     for (key, _, pos) in &g.settings {
         if key.starts_with("var.") || cx.used.contains(&key.as_str()) {
             continue;
@@ -374,6 +612,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         cx.warnings
             .push(format!("{pos}: {key}: not supported by relight; ignored"));
     }
+    let mut scopes = Vec::new();
     for b in &lc.blocks[1..] {
         // $SERVER["socket"] == "ip:port" { } adds a listener, as in lighttpd.
         if let [c] = b.conditions.as_slice()
@@ -397,29 +636,67 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             if !server.listen.iter().any(|l| l.0 == addr) {
                 server.listen.push(ListenAddr(addr));
             }
-            for (k, _, p) in &b.settings {
-                cx.warnings.push(format!("{p}: {k} inside $SERVER[\"socket\"] == {spec:?}: not supported by relight; ignored"));
-            }
-            continue;
         }
         if b.settings.is_empty() {
             continue;
         }
         let pos = b.pos.as_ref().unwrap_or(&start);
-        let conds: Vec<String> = b.conditions.iter().map(ToString::to_string).collect();
-        let keys: Vec<&str> = b.settings.iter().map(|(k, _, _)| k.as_str()).collect();
-        cx.warnings.push(format!(
-            "{pos}: conditional block ({}) is not supported by relight; its settings are ignored: {}",
-            conds.join(" and "),
-            keys.join(", ")
-        ));
+        let described: Vec<String> = b.conditions.iter().map(ToString::to_string).collect();
+        let described = described.join(" and ");
+        let when = match b
+            .conditions
+            .iter()
+            .map(condition)
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(w) => w,
+            Err(why) => {
+                let keys: Vec<&str> = b.settings.iter().map(|(k, _, _)| k.as_str()).collect();
+                if let Some(k) = keys.iter().find(|k| GUARD_KEYS.contains(k)) {
+                    return err(
+                        pos,
+                        format!(
+                            "conditional block ({described}): {why}; refusing to start rather than ignore its {k}"
+                        ),
+                    );
+                }
+                cx.warnings.push(format!(
+                    "{pos}: conditional block ({described}): {why}; its settings are ignored: {}",
+                    keys.join(", ")
+                ));
+                continue;
+            }
+        };
+        let mut bx = Ctx {
+            g: b,
+            global: g,
+            chroot: chroot.clone(),
+            used: Vec::new(),
+            warnings: Vec::new(),
+            notes: Vec::new(),
+        };
+        let mut sc = ScopeConfig {
+            when,
+            ..ScopeConfig::default()
+        };
+        map_scoped(&mut bx, &mut sc, &mut backends, true)?;
+        for (k, _, p) in &b.settings {
+            if !k.starts_with("var.") && !bx.used.contains(&k.as_str()) {
+                bx.warnings.push(format!(
+                    "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"
+                ));
+            }
+        }
+        cx.warnings.append(&mut bx.warnings);
+        cx.notes.append(&mut bx.notes);
+        scopes.push(sc);
     }
     let config_dir = std::path::absolute(path.parent().unwrap_or(Path::new(".")))
         .unwrap_or_else(|_| PathBuf::from("."));
     let config = Config {
         server,
-        fastcgi,
-        scope: Vec::new(),
+        fastcgi: backends.list,
+        scope: scopes,
         config_dir: config_dir.clone(),
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
     };
@@ -467,16 +744,27 @@ const HOST_KEYS_UNSUPPORTED: &[&str] = &[
     "max-load-per-proc",
 ];
 
-fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConfig>, ConfError> {
+/// The backends of one `fastcgi.server` value, added to `all` (or merged into the entry of the
+/// same target); returns their names in order. `scoped`: set in a conditional block.
+fn map_fastcgi(
+    v: &Value,
+    pos: &Pos,
+    cx: &mut Ctx<'_>,
+    all: &mut Backends,
+    scoped: bool,
+) -> Result<Vec<String>, ConfError> {
     let Some(exts) = v.as_array() else {
         return err(
             pos,
             "fastcgi.server must be an array of \"ext\" => ( hosts )".into(),
         );
     };
-    let mut out: Vec<FastcgiConfig> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
     // Entries with the same bin-path and socket (or host:port) share one pool, as in lighttpd.
-    let mut by_target: BTreeMap<String, usize> = BTreeMap::new();
+    let Backends {
+        list: out,
+        by_target,
+    } = all;
     for (ext, hosts) in exts {
         let Some(ext) = ext else {
             return err(
@@ -596,7 +884,17 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
         let port = get_int("port")?;
         let target = format!("{bin:?}|{socket:?}|{host_s:?}|{port:?}");
         if let Some(&i) = by_target.get(&target) {
-            out[i].matches.push(rule);
+            let b = &mut out[i];
+            if !b.matches.contains(&rule) {
+                b.matches.push(rule);
+            }
+            if !scoped && !b.global {
+                b.global = true;
+            }
+            let name = b.name.get_ref().clone();
+            if !names.contains(&name) {
+                names.push(name);
+            }
             continue;
         }
         let name = format!("fastcgi{}", out.len());
@@ -710,11 +1008,13 @@ fn map_fastcgi(v: &Value, pos: &Pos, cx: &mut Ctx<'_>) -> Result<Vec<FastcgiConf
                 .map(PathBuf::from)
                 .collect();
         }
-        b.name = Spanned::new(0..0, name);
+        b.global = !scoped;
+        b.name = Spanned::new(0..0, name.clone());
         by_target.insert(target, out.len());
         out.push(b);
+        names.push(name);
     }
-    Ok(out)
+    Ok(names)
 }
 
 #[cfg(test)]
