@@ -82,6 +82,19 @@ pub struct ServerConfig {
     /// The largest request body; larger gets 413.
     #[serde(default = "default_max_request_body")]
     pub max_request_body: Size,
+    /// The most requests on one connection; the response to the last says `Connection:
+    /// close`. 0: no limit; 1: no keep-alive (lighttpd's server.max-keep-alive-requests).
+    #[serde(default = "default_max_keep_alive_requests")]
+    pub max_keep_alive_requests: usize,
+    /// SERVER_NAME for FastCGI requests instead of the Host header's name (lighttpd's
+    /// server.name).
+    pub server_name: Option<String>,
+    /// Answer Range requests with 206 (lighttpd's server.range-requests).
+    #[serde(default = "default_true")]
+    pub range_requests: bool,
+    /// A request the static files answer 404 is served as this URL path instead, with the
+    /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
+    pub error_handler_404: Option<String>,
     /// Time a client has to send a whole request head.
     #[serde(default = "default_header_timeout")]
     pub header_timeout: Timeout,
@@ -247,6 +260,19 @@ pub struct FastcgiConfig {
     /// Answer 404 unless the script exists under the document root (lighttpd's check-local).
     /// Unset: checked for extension matches, not for prefix matches.
     pub check_local: Option<bool>,
+    /// DOCUMENT_ROOT, and the base of SCRIPT_FILENAME and PATH_TRANSLATED, for this backend
+    /// (lighttpd's docroot: the backend's files live elsewhere, e.g. on another machine).
+    pub document_root: Option<PathBuf>,
+    /// SCRIPT_FILENAME with PATH_INFO appended, for PHP's cgi.fix_pathinfo (lighttpd's
+    /// broken-scriptfilename; not with document_root, as in lighttpd).
+    #[serde(default)]
+    pub broken_script_filename: bool,
+    /// With match "/": SCRIPT_NAME is empty and PATH_INFO the whole path (lighttpd's
+    /// fix-root-scriptname), instead of SCRIPT_NAME being the first path segment.
+    #[serde(default)]
+    pub fix_root_script_name: bool,
+    /// This prefix is taken off REQUEST_URI (lighttpd's strip-request-uri).
+    pub strip_request_uri: Option<String>,
     /// Serves requests outside of scopes; `false`: only in the `[[scope]]`s that name it in
     /// their `fastcgi` list (its processes run all the same).
     #[serde(default = "default_true")]
@@ -272,6 +298,8 @@ pub struct ScopeConfig {
     pub deny_suffixes: Option<Vec<String>>,
     /// As `server.aliases`.
     pub aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
+    /// As `server.range_requests`.
+    pub range_requests: Option<bool>,
     /// As `server.rewrite`; `%1`..`%9` are the captures of this scope's last regex condition.
     pub rewrite: Option<Vec<RewriteRule>>,
     /// As `server.redirect` (`%n` as in `rewrite`).
@@ -428,6 +456,9 @@ pub enum Descendants {
 
 fn default_index_files() -> Vec<String> {
     vec!["index.html".into()]
+}
+fn default_max_keep_alive_requests() -> usize {
+    1000
 }
 fn default_max_connections() -> usize {
     1024

@@ -20,12 +20,14 @@ use tokio::time::Sleep;
 pub struct ConnShared {
     in_flight: AtomicUsize,
     read_since_idle: AtomicBool,
+    requests: AtomicUsize,
 }
 
 impl ConnShared {
-    /// A request started.
-    pub fn request_started(&self) {
+    /// A request started; returns how many the connection has seen, this one included.
+    pub fn request_started(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.requests.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// A response finished (sent or abandoned).

@@ -24,6 +24,8 @@ pub enum Route<'a> {
     MissingScript,
     /// To the static file handler.
     Static,
+    /// Already answered (an error handler's page).
+    Answer(http::Response<crate::body::Body>),
 }
 
 /// Routes the normalized `path` to a responder or the static files.
@@ -53,10 +55,15 @@ fn route_among<'a>(
                     if !path.starts_with(prefix.as_str()) {
                         continue;
                     }
-                    // SCRIPT_NAME runs to the first slash at or after the end of the prefix.
-                    let split = path[prefix.len()..]
-                        .find('/')
-                        .map_or(path.len(), |i| prefix.len() + i);
+                    // SCRIPT_NAME runs to the first slash at or after the end of the prefix
+                    // (with fix-root-scriptname, a "/" match has none: all is PATH_INFO).
+                    let split = if b.fix_root_script_name && prefix == "/" {
+                        0
+                    } else {
+                        path[prefix.len()..]
+                            .find('/')
+                            .map_or(path.len(), |i| prefix.len() + i)
+                    };
                     let (script_name, path_info) = path.split_at(split);
                     if b.check_local == Some(true) && !files.is_local_file(script_name) {
                         return Route::MissingScript;

@@ -258,6 +258,7 @@ struct FileKeys {
     mime_types: Option<std::collections::BTreeMap<String, String>>,
     exclude: Option<Vec<String>>,
     aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
+    ranges: Option<bool>,
 }
 
 impl FileKeys {
@@ -267,13 +268,14 @@ impl FileKeys {
             && self.mime_types.is_none()
             && self.exclude.is_none()
             && self.aliases.is_none()
+            && self.ranges.is_none()
     }
 
     fn over(&mut self, top: &FileKeys) {
         macro_rules! take {
             ($($f:ident),*) => {$(if top.$f.is_some() { self.$f = top.$f.clone(); })*};
         }
-        take!(root, index_files, mime_types, exclude, aliases);
+        take!(root, index_files, mime_types, exclude, aliases, ranges);
     }
 
     fn build(&self) -> std::io::Result<StaticFiles> {
@@ -284,7 +286,10 @@ impl FileKeys {
             self.mime_types.clone().unwrap_or_default(),
             self.exclude.clone().unwrap_or_default(),
         )
-        .map(|f| f.with_aliases(&self.aliases.clone().unwrap_or_default()))
+        .map(|f| {
+            f.with_aliases(&self.aliases.clone().unwrap_or_default())
+                .with_ranges(self.ranges.unwrap_or(true))
+        })
     }
 }
 
@@ -364,6 +369,7 @@ impl Sites {
             mime_types: Some(s.mime_types.clone()),
             exclude: Some(s.static_exclude_extensions.clone()),
             aliases: Some(s.aliases.clone()),
+            ranges: Some(s.range_requests),
         };
         let base_files = files
             .build()
@@ -517,6 +523,7 @@ fn layer(sc: &ScopeConfig, config: &Config, backends: &[Arc<Backend>]) -> Result
             mime_types: sc.mime_types.clone(),
             exclude: sc.static_exclude_extensions.clone(),
             aliases: sc.aliases.clone(),
+            ranges: sc.range_requests,
         },
         backends,
         deny_suffixes: sc.deny_suffixes.clone(),

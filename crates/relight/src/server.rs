@@ -461,7 +461,7 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_timeout.0)
         .max_buf_size(s.max_header_size.0 as usize)
-        .keep_alive(true)
+        .keep_alive(s.max_keep_alive_requests != 1)
         .half_close(true)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
@@ -502,7 +502,7 @@ async fn handle(
     local: SocketAddr,
     shared: Arc<ConnShared>,
 ) -> Response<Tracked<Done>> {
-    shared.request_started();
+    let nth = shared.request_started();
     let entry = state.access_log.as_ref().map(|_| AccessEntry {
         remote,
         time: SystemTime::now(),
@@ -518,6 +518,12 @@ async fn handle(
     }
     for (name, value) in extra_headers {
         resp.headers_mut().append(name.clone(), value.clone());
+    }
+    let max = state.config.server.max_keep_alive_requests;
+    if max > 0 && nth >= max {
+        // hyper closes the connection after a response that says so.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     let status = resp.status().as_u16();
     let done = Done {
@@ -539,6 +545,55 @@ fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<St
 enum Page {
     Status,
     Metrics,
+}
+
+/// After a 404, server.error_handler_404: the answer when the handler is a static file (its
+/// own status, 200, as lighttpd 1.4 answers), or the route to the backend that answers
+/// instead; `Err` when there is no handler (or it is not there either) and the 404 stands.
+async fn error_handler_404<'a>(
+    s: &'a crate::config::ServerConfig,
+    backends: &'a [Arc<Backend>],
+    files: &crate::static_files::StaticFiles,
+    parts: &http::request::Parts,
+) -> Result<Route<'a>, ()> {
+    let handler = s.error_handler_404.as_deref().ok_or(())?;
+    match route(backends, files, handler) {
+        Route::Static => {
+            let method = if parts.method == Method::HEAD {
+                Method::HEAD
+            } else {
+                Method::GET
+            };
+            let r = files.serve(&method, handler, None, &parts.headers).await;
+            if r.status() == StatusCode::NOT_FOUND {
+                return Err(());
+            }
+            Ok(Route::Answer(r))
+        }
+        Route::MissingScript => Err(()),
+        r => Ok(r),
+    }
+}
+
+/// The parameters `base` as `backend` is configured to get them: its own document root,
+/// broken-scriptfilename, REQUEST_URI without its strip-request-uri prefix.
+fn for_backend<'a>(base: CgiRequest<'a>, backend: &'a Backend) -> CgiRequest<'a> {
+    let mut r = base;
+    if let Some(root) = &backend.document_root {
+        r.document_root = root;
+    } else {
+        r.broken_script_filename = backend.broken_script_filename;
+    }
+    if let Some(strip) = &backend.strip_request_uri
+        && r.request_uri.starts_with(strip.as_str())
+    {
+        // What is left starts with a slash: the prefix's own when it ends with one.
+        let keep = strip.len() - usize::from(strip.ends_with('/'));
+        if r.request_uri[keep..].starts_with('/') {
+            r.request_uri = &r.request_uri[keep..];
+        }
+    }
+    r
 }
 
 /// The settings for a request; `None` (logged, answered 500) when a scope's document root
@@ -708,12 +763,15 @@ async fn dispatch<'a>(
         path_info: "",
         redirect_uri: (normalized != request_uri).then_some(normalized.as_str()),
         document_root: files.root(),
+        server_name: s.server_name.as_deref(),
         server_software: &s.server_tag,
         remote,
         local,
         https: false,
         headers: &parts.headers,
         content_length: 0,
+        broken_script_filename: false,
+        redirect_status: 200,
         remote_user: remote_user.as_deref(),
         extra: site.fastcgi_params,
     };
@@ -730,7 +788,7 @@ async fn dispatch<'a>(
         let cgi = CgiRequest {
             script_name,
             path_info,
-            ..base
+            ..for_backend(base, backend)
         };
         encode_request_head(&mut head, Role::Authorizer, backend.keep_alive, &cgi);
         let body = RequestBody::Buffered(bytes::Bytes::new());
@@ -757,13 +815,47 @@ async fn dispatch<'a>(
             auth_params = Some(all);
         }
     }
-    match route(site.backends, &files, &path) {
+    // With an error handler, what answers instead of a 404 gets the parameters lighttpd
+    // gives it: the handler's target, REDIRECT_STATUS 404.
+    let mut via_handler = false;
+    let routed = match route(site.backends, &files, &path) {
         Route::Static => {
-            files
+            let resp = files
                 .serve(&parts.method, &path, query.as_deref(), &parts.headers)
-                .await
+                .await;
+            if resp.status() != StatusCode::NOT_FOUND {
+                return resp;
+            }
+            match error_handler_404(s, site.backends, &files, &parts).await {
+                Ok(r) => {
+                    via_handler = true;
+                    r
+                }
+                Err(()) => return resp,
+            }
         }
-        Route::MissingScript => status_page(StatusCode::NOT_FOUND),
+        Route::MissingScript => match error_handler_404(s, site.backends, &files, &parts).await {
+            Ok(r) => {
+                via_handler = true;
+                r
+            }
+            Err(()) => return status_page(StatusCode::NOT_FOUND),
+        },
+        r => r,
+    };
+    let base = if via_handler {
+        CgiRequest {
+            query: "",
+            redirect_uri: s.error_handler_404.as_deref(),
+            redirect_status: 404,
+            ..base
+        }
+    } else {
+        base
+    };
+    match routed {
+        Route::Answer(r) => r,
+        Route::Static | Route::MissingScript => unreachable!("answered above"),
         Route::Fastcgi {
             backend,
             script_name,
@@ -794,7 +886,7 @@ async fn dispatch<'a>(
                 path_info,
                 content_length,
                 extra: auth_params.as_deref().unwrap_or(site.fastcgi_params),
-                ..base
+                ..for_backend(base, backend)
             };
             let mut head = BytesMut::with_capacity(1024);
             encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);

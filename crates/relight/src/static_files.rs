@@ -27,6 +27,8 @@ pub struct StaticFiles {
     exclude: Vec<String>,
     /// URL prefix → (directory, its canonical form), longest prefix first.
     aliases: Vec<(String, PathBuf, PathBuf)>,
+    /// Range requests get 206 (else the whole file, 200).
+    ranges: bool,
 }
 
 impl StaticFiles {
@@ -45,7 +47,15 @@ impl StaticFiles {
             mime_types,
             exclude,
             aliases: Vec::new(),
+            ranges: true,
         })
+    }
+
+    /// Answers Range requests with the whole file (lighttpd's server.range-requests =
+    /// "disable") when `on` is false.
+    pub fn with_ranges(mut self, on: bool) -> StaticFiles {
+        self.ranges = on;
+        self
     }
 
     /// Serves URL paths under each prefix from its directory instead of the document root
@@ -167,7 +177,10 @@ impl StaticFiles {
         {
             h.insert(header::CONTENT_TYPE, v);
         }
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        h.insert(
+            header::ACCEPT_RANGES,
+            HeaderValue::from_static(if self.ranges { "bytes" } else { "none" }),
+        );
         h.insert(
             header::ETAG,
             HeaderValue::from_str(&etag).expect("hex etag"),
@@ -184,7 +197,7 @@ impl StaticFiles {
         }
 
         let range = match headers.get(header::RANGE) {
-            Some(r) if if_range_holds(headers, &etag, &last_modified) => {
+            Some(r) if self.ranges && if_range_holds(headers, &etag, &last_modified) => {
                 parse_range(r.to_str().unwrap_or(""), len)
             }
             _ => RangeSpec::Full,

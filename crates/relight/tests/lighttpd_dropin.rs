@@ -444,6 +444,145 @@ fn conditionals_and_basic_auth_as_lighttpd() {
     drop(relight);
 }
 
+/// A lighttpd.conf with fastcgi.server host options and more server.* keys, for `port`.
+fn options_conf(dir: &Path, www: &Path, port: u16, echo: &Path, handler: &str) -> String {
+    let host = |sock: &str, extra: &str| {
+        format!(
+            r#"(( "socket" => "{}/{sock}.sock", "bin-path" => "{}", "max-procs" => 1, "check-local" => "disable"{extra} ))"#,
+            dir.display(),
+            echo.display()
+        )
+    };
+    format!(
+        r#"server.modules = ( "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+server.name = "device.local"
+server.max-keep-alive-requests = 2
+server.error-handler-404 = "{handler}"
+fastcgi.debug = 1
+fastcgi.server = (
+  ".php" => {php},
+  "/other" => {other},
+  "/strip/" => {strip},
+  "/app" => {app},
+)
+fastcgi.map-extensions = ( ".php3" => ".php" )
+$HTTP["url"] =^ "/root/" {{
+  fastcgi.server = ( "/" => {root} )
+}}
+$HTTP["url"] =~ "^/noranges/" {{
+  server.range-requests = "disable"
+}}
+"#,
+        www = www.display(),
+        dir = dir.display(),
+        php = host("php", r#", "broken-scriptfilename" => "enable""#),
+        other = host("other", r#", "docroot" => "/srv/other""#),
+        strip = host(
+            "strip",
+            r#", "strip-request-uri" => "/strip", "tcp-fin-propagate" => "enable""#
+        ),
+        app = host("app", ""),
+        root = host("root", r#", "fix-root-scriptname" => "enable""#),
+    )
+}
+
+#[test]
+fn fastcgi_host_options_and_server_keys_as_lighttpd() {
+    let www = docroot();
+    for (f, body) in [
+        ("sub/s.php", "<?php\n"),
+        ("x.php3", "<?php\n"),
+        ("404.html", "custom not found\n"),
+        ("noranges/r.txt", "0123456789\n"),
+    ] {
+        let p = www.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    let echo = c_peer("fcgi_echo");
+    for handler in ["/404.html", "/app/handler"] {
+        let (dl, dr) = (TempDir::new("lt-opts"), TempDir::new("rl-opts"));
+        let (pl, pr) = (free_port(), free_port());
+        for (d, port) in [(&dl, pl), (&dr, pr)] {
+            std::fs::write(
+                d.join("lighttpd.conf"),
+                options_conf(d.path(), www.path(), port, &echo, handler),
+            )
+            .unwrap();
+        }
+        let lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+        let relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+        let cases: &[(&str, &[&str])] = &[
+            ("/sub/s.php/pi/x?q", &[]),
+            ("/x.php3", &[]),
+            ("/other/a/b", &[]),
+            ("/strip/a/b?c", &[]),
+            ("/strip/", &[]),
+            ("/root/a/b?x=1", &[]),
+            ("/app/x", &["-0", "-H", "Host:"]),
+            ("/missing.html?m=1", &[]),
+            ("/noranges/r.txt", &["-H", "Range: bytes=0-3"]),
+            ("/hello.txt", &["-H", "Range: bytes=0-3"]),
+        ];
+        for (path, args) in cases {
+            let run = |port: u16| {
+                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+                a.push(format!("http://127.0.0.1:{port}{path}"));
+                let a: Vec<&str> = a.iter().map(String::as_str).collect();
+                curl(&a)
+            };
+            let (theirs, ours) = (run(pl), run(pr));
+            let what = format!("{path} {args:?} (handler {handler})");
+            assert_eq!(
+                ours.status, theirs.status,
+                "status of {what}: lighttpd {} / relight {}",
+                theirs.head, ours.head
+            );
+            if theirs.text().contains("FCGI_ROLE=") {
+                assert_eq!(
+                    comparable(ours.params()),
+                    comparable(theirs.params()),
+                    "params of {what}"
+                );
+            } else {
+                assert_eq!(ours.text(), theirs.text(), "body of {what}");
+                assert_eq!(
+                    ours.header("content-range"),
+                    theirs.header("content-range"),
+                    "{what}"
+                );
+            }
+        }
+        // server.max-keep-alive-requests = 2: two more after the first, then a new
+        // connection (as lighttpd counts them).
+        for port in [pl, pr] {
+            let url = format!("http://127.0.0.1:{port}/hello.txt");
+            let out = Command::new("curl")
+                .args(["-s", "-w", "%{num_connects} "])
+                .args(["-o", "/dev/null", &url, "-o", "/dev/null", &url])
+                .args(["-o", "/dev/null", &url, "-o", "/dev/null", &url])
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                "1 0 0 1 ",
+                "connections per request on port {port}"
+            );
+        }
+        let log = std::fs::read_to_string(relight.dir.join("stderr.log")).unwrap();
+        assert!(
+            log.contains("tcp-fin-propagate: accepted;")
+                && log.contains("fastcgi.debug: accepted;"),
+            "{log}"
+        );
+        drop((lighttpd, relight));
+    }
+}
+
 #[test]
 fn embedded_device_config_runs_unchanged_and_recovers_the_seed_case() {
     let www = docroot();

@@ -110,6 +110,14 @@ pub struct Backend {
     pub authorizer: bool,
     /// X-Sendfile is honoured, under these directories (empty: anywhere).
     pub x_sendfile: Option<Vec<std::path::PathBuf>>,
+    /// The backend's own document root (DOCUMENT_ROOT, SCRIPT_FILENAME).
+    pub document_root: Option<std::path::PathBuf>,
+    /// SCRIPT_FILENAME gets PATH_INFO appended.
+    pub broken_script_filename: bool,
+    /// A "/" match gives an empty SCRIPT_NAME and the whole path as PATH_INFO.
+    pub fix_root_script_name: bool,
+    /// Taken off the start of REQUEST_URI.
+    pub strip_request_uri: Option<String>,
     idle: Mutex<Option<BackendStream>>,
     in_flight: AtomicUsize,
 }
@@ -167,6 +175,10 @@ impl Backend {
             check_local: c.check_local,
             authorizer: c.role == crate::config::BackendRole::Authorizer,
             x_sendfile: c.x_sendfile.then(|| c.x_sendfile_docroot.clone()),
+            document_root: c.document_root.clone(),
+            broken_script_filename: c.broken_script_filename,
+            fix_root_script_name: c.fix_root_script_name,
+            strip_request_uri: c.strip_request_uri.clone(),
             idle: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         }

@@ -28,6 +28,8 @@ pub struct CgiRequest<'a> {
     pub redirect_uri: Option<&'a str>,
     /// The document root.
     pub document_root: &'a Path,
+    /// SERVER_NAME instead of the Host header's name (lighttpd's server.name).
+    pub server_name: Option<&'a str>,
     /// SERVER_SOFTWARE.
     pub server_software: &'a str,
     /// The client's address.
@@ -40,6 +42,10 @@ pub struct CgiRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The request body's length (what CONTENT_LENGTH says).
     pub content_length: u64,
+    /// REDIRECT_STATUS: 200, or 404 for an error handler.
+    pub redirect_status: u16,
+    /// SCRIPT_FILENAME ends with PATH_INFO too (lighttpd's broken-scriptfilename).
+    pub broken_script_filename: bool,
     /// The user Basic authentication let in (REMOTE_USER, AUTH_TYPE).
     pub remote_user: Option<&'a str>,
     /// Extra parameters from the configuration (lighttpd's setenv.add-environment); they do
@@ -83,18 +89,26 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
     encode::begin_request(out, 1, role, keep_conn);
     let root = r.document_root.to_string_lossy();
     let root = root.trim_end_matches('/');
-    let script_filename = format!("{root}{}", r.script_name);
+    let script_filename = match (r.script_name, r.broken_script_filename) {
+        // fix-root-scriptname: the script is the root itself.
+        ("", _) => format!("{root}/"),
+        (name, false) => format!("{root}{name}"),
+        // As lighttpd's path join: an empty PATH_INFO still adds the slash.
+        (name, true) if r.path_info.is_empty() => format!("{root}{name}/"),
+        (name, true) => format!("{root}{name}{}", r.path_info),
+    };
     let path_translated = format!("{root}{}", r.path_info);
     let content_length = r.content_length.to_string();
     let remote_addr = r.remote.ip().to_string();
     let remote_port = r.remote.port().to_string();
     let server_addr = r.local.ip().to_string();
     let server_port = r.local.port().to_string();
-    let host = r
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map_or("", host_name);
+    let host = r.server_name.unwrap_or_else(|| {
+        r.headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map_or("", host_name)
+    });
 
     let mut fixed: Vec<(&[u8], &[u8])> = vec![(b"QUERY_STRING", r.query.as_bytes())];
     // An authorizer gets no body, and (as from lighttpd) no CONTENT_LENGTH or SCRIPT_NAME.
@@ -116,7 +130,14 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         (b"SERVER_PORT", server_port.as_bytes()),
         (b"REMOTE_ADDR", remote_addr.as_bytes()),
         (b"REMOTE_PORT", remote_port.as_bytes()),
-        (b"REDIRECT_STATUS", b"200"),
+        (
+            b"REDIRECT_STATUS",
+            if r.redirect_status == 404 {
+                b"404"
+            } else {
+                b"200"
+            },
+        ),
     ];
     fixed.extend(common);
     if !r.path_info.is_empty() {

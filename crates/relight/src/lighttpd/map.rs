@@ -50,6 +50,30 @@ const MODULES_NOTED: &[(&str, &str)] = &[
     ("mod_openssl", "relight does not serve TLS yet"),
 ];
 
+/// Global keys accepted because relight does their job another way, and how.
+const KEYS_NOTED: &[(&str, &str)] = &[
+    ("server.max-worker", "relight is one process with threads"),
+    ("server.event-handler", "relight uses epoll (through tokio)"),
+    ("server.network-backend", "relight chooses how it writes"),
+    ("server.stat-cache-engine", "relight keeps no stat cache"),
+    (
+        "server.max-fds",
+        "relight does not change its descriptor limit; set it with LimitNOFILE= or ulimit -n",
+    ),
+    (
+        "server.breakagelog",
+        "relight writes backends' stderr to server.errorlog, tagged with the backend, slot and pid",
+    ),
+    (
+        "fastcgi.debug",
+        "relight always logs backend spawns, deaths and errors; more with RELIGHT_LOG=debug",
+    ),
+    (
+        "fastcgi.balance",
+        "relight gives each request to a free process of the backend's pool",
+    ),
+];
+
 /// `"k" => "v"` string pairs, in order.
 type Pairs = Vec<(String, String)>;
 
@@ -287,6 +311,12 @@ fn map_scoped(
     }
     if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
         out.static_exclude_extensions = Some(exts);
+    }
+    if let Some((v, pos)) = cx.get("server.range-requests") {
+        out.range_requests = Some(enabled(v).ok_or_else(|| ConfError {
+            pos: pos.clone(),
+            message: "server.range-requests must be \"enable\" or \"disable\"".into(),
+        })?);
     }
     if let Some((deny, _)) = cx.strings("url.access-deny")? {
         out.deny_suffixes = Some(deny);
@@ -589,10 +619,41 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     if let Some((tag, _)) = cx.string("server.tag")? {
         server.server_tag = tag;
     }
-    if let Some((_, pos)) = cx.get("server.max-worker") {
-        cx.notes.push(format!(
-            "{pos}: server.max-worker: accepted; relight is one process with threads"
-        ));
+    if let Some(v) = top.range_requests {
+        server.range_requests = v;
+    }
+    for (key, how) in KEYS_NOTED {
+        if let Some((_, pos)) = cx.get(key) {
+            cx.notes.push(format!("{pos}: {key}: accepted; {how}"));
+        }
+    }
+    if let Some((v, pos)) = cx.get("server.follow-symlink") {
+        match enabled(v) {
+            Some(true) => cx.notes.push(format!(
+                "{pos}: server.follow-symlink: relight follows symlinks that stay inside the document root (or alias) and answers 403 for those that leave it"
+            )),
+            _ => cx.warn(
+                pos,
+                "server.follow-symlink \"disable\": relight still follows symlinks that stay inside the document root".into(),
+            ),
+        }
+    }
+    if let Some((n, _)) = cx.int("server.max-keep-alive-requests")? {
+        // lighttpd counts the requests after the first (0 turns keep-alive off); checked
+        // against lighttpd 1.4.69.
+        server.max_keep_alive_requests = n.max(0) as usize + 1;
+    }
+    if let Some((name, _)) = cx.string("server.name")? {
+        server.server_name = Some(name);
+    }
+    if let Some((h, pos)) = cx.string("server.error-handler-404")? {
+        if !h.starts_with('/') {
+            return err(
+                pos,
+                format!("server.error-handler-404 {h:?}: expected a URL path starting with /"),
+            );
+        }
+        server.error_handler_404 = Some(h);
     }
     if let Some((v, pos)) = cx.get("server.modules") {
         for m in string_list(v, "server.modules", pos)? {
@@ -733,15 +794,46 @@ fn regex_rules(
         .collect()
 }
 
-/// The host options relight maps, and those it reports.
-const HOST_KEYS_UNSUPPORTED: &[&str] = &[
+/// The host options relight maps.
+const HOST_KEYS: &[&str] = &[
+    "host",
+    "port",
+    "socket",
+    "bin-path",
+    "bin-environment",
+    "bin-copy-environment",
+    "min-procs",
+    "max-procs",
+    "idle-timeout",
+    "kill-signal",
+    "listen-backlog",
+    "connect-timeout",
+    "read-timeout",
+    "write-timeout",
+    "check-local",
+    "mode",
+    "x-sendfile",
+    "x-sendfile-docroot",
     "docroot",
     "broken-scriptfilename",
     "fix-root-scriptname",
     "strip-request-uri",
-    "tcp-fin-propagate",
-    "disable-time",
-    "max-load-per-proc",
+];
+
+/// Host options accepted because relight does their job another way, and how.
+const HOST_KEYS_NOTED: &[(&str, &str)] = &[
+    (
+        "tcp-fin-propagate",
+        "relight ends the request body with FastCGI's empty STDIN record; a client's half-close is not passed on as a FIN",
+    ),
+    (
+        "disable-time",
+        "relight never disables a backend: a spawned one is restarted by its supervisor, an external one is tried again at the next request",
+    ),
+    (
+        "max-load-per-proc",
+        "relight gives each process one request at a time; requests wait up to the queue timeout for a free one",
+    ),
 ];
 
 /// The backends of one `fastcgi.server` value, added to `all` (or merged into the entry of the
@@ -834,34 +926,11 @@ fn map_fastcgi(
         };
         for (k, _) in opts {
             let k = k.as_deref().unwrap_or("");
-            if HOST_KEYS_UNSUPPORTED.contains(&k) {
-                cx.warn(
-                    pos,
-                    format!("fastcgi.server {ext:?}: {k}: not supported by relight; ignored"),
-                );
-            } else if ![
-                "host",
-                "port",
-                "socket",
-                "bin-path",
-                "bin-environment",
-                "bin-copy-environment",
-                "min-procs",
-                "max-procs",
-                "idle-timeout",
-                "kill-signal",
-                "listen-backlog",
-                "connect-timeout",
-                "read-timeout",
-                "write-timeout",
-                "check-local",
-                "mode",
-                "x-sendfile",
-                "x-sendfile-docroot",
-            ]
-            .contains(&k)
-                && !HOST_KEYS_UNSUPPORTED.contains(&k)
-            {
+            if let Some((_, how)) = HOST_KEYS_NOTED.iter().find(|(n, _)| *n == k) {
+                cx.notes.push(format!(
+                    "{pos}: fastcgi.server {ext:?}: {k}: accepted; {how}"
+                ));
+            } else if !HOST_KEYS.contains(&k) {
                 cx.warn(
                     pos,
                     format!("fastcgi.server {ext:?}: unknown host option {k:?}; ignored"),
@@ -1002,6 +1071,23 @@ fn map_fastcgi(
         if let Some(v) = get("x-sendfile") {
             b.x_sendfile = enabled(v).unwrap_or(false);
         }
+        if let Some(d) = get_str("docroot")? {
+            b.document_root = Some(d.into());
+        }
+        for (key, flag) in [
+            ("broken-scriptfilename", &mut b.broken_script_filename),
+            ("fix-root-scriptname", &mut b.fix_root_script_name),
+        ] {
+            if let Some(v) = get(key) {
+                *flag = enabled(v).ok_or_else(|| ConfError {
+                    pos: pos.clone(),
+                    message: format!(
+                        "fastcgi.server {ext:?}: {key} must be \"enable\" or \"disable\""
+                    ),
+                })?;
+            }
+        }
+        b.strip_request_uri = get_str("strip-request-uri")?;
         if let Some(v) = get("x-sendfile-docroot") {
             b.x_sendfile_docroot = string_list(v, "x-sendfile-docroot", pos)?
                 .into_iter()
