@@ -123,6 +123,18 @@ pub struct ServerConfig {
     /// (lighttpd's url.access-deny; "" denies everything).
     #[serde(default)]
     pub deny_suffixes: Vec<String>,
+    /// When not empty, only paths ending with one of these are served; others get 403
+    /// (lighttpd's url.access-allow).
+    #[serde(default)]
+    pub allow_suffixes: Vec<String>,
+    /// Request headers set before the request is handled, so backends see them (lighttpd's
+    /// setenv.set-request-header / add-request-header).
+    #[serde(default)]
+    pub request_headers: std::collections::BTreeMap<String, String>,
+    /// How long SIGINT waits for requests in flight before closing connections (lighttpd's
+    /// server.graceful-shutdown-timeout).
+    #[serde(default = "default_shutdown_grace")]
+    pub shutdown_grace: Timeout,
     /// URL prefixes served from other directories (lighttpd's alias.url): "/doc/" =
     /// "/usr/share/doc/". The longest matching prefix wins.
     #[serde(default)]
@@ -298,6 +310,10 @@ pub struct ScopeConfig {
     pub deny_suffixes: Option<Vec<String>>,
     /// As `server.aliases`.
     pub aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
+    /// As `server.allow_suffixes`.
+    pub allow_suffixes: Option<Vec<String>>,
+    /// As `server.request_headers`.
+    pub request_headers: Option<std::collections::BTreeMap<String, String>>,
     /// As `server.range_requests`.
     pub range_requests: Option<bool>,
     /// As `server.rewrite`; `%1`..`%9` are the captures of this scope's last regex condition.
@@ -456,6 +472,9 @@ pub enum Descendants {
 
 fn default_index_files() -> Vec<String> {
     vec!["index.html".into()]
+}
+fn default_shutdown_grace() -> Timeout {
+    Timeout(Duration::from_secs(10))
 }
 fn default_max_keep_alive_requests() -> usize {
     1000

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
 use relight::server::Server;
@@ -155,6 +154,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let config = loaded.config;
+    let grace = config.server.shutdown_grace.0;
     let warnings = loaded.warnings;
     let format = cli.format;
     if let Err(e) = relight::log::init_error_log(config.server.error_log.as_deref()) {
@@ -191,7 +191,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        match server.run(Duration::from_secs(10)).await {
+        match server.run(grace).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("relight: {e}");

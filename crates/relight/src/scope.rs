@@ -299,6 +299,8 @@ struct Layer {
     files: FileKeys,
     backends: Option<Vec<Arc<Backend>>>,
     deny_suffixes: Option<Vec<String>>,
+    allow_suffixes: Option<Vec<String>>,
+    request_headers: Option<Vec<(HeaderName, HeaderValue)>>,
     rewrite: Option<Vec<RewriteRule>>,
     redirect: Option<Vec<RedirectRule>>,
     response_headers: Option<Vec<(HeaderName, HeaderValue)>>,
@@ -326,6 +328,10 @@ pub struct Site<'a> {
     pub backends: &'a [Arc<Backend>],
     /// Paths with these suffixes are denied.
     pub deny_suffixes: &'a [String],
+    /// When not empty, only paths with these suffixes are allowed.
+    pub allow_suffixes: &'a [String],
+    /// Headers set on the request.
+    pub request_headers: &'a [(HeaderName, HeaderValue)],
     /// Rewrite rules, and the captures `%n` refers to.
     pub rewrite: (&'a [RewriteRule], Option<Vec<String>>),
     /// Redirect rules, and the captures `%n` refers to.
@@ -346,9 +352,9 @@ fn headers(
     map.iter()
         .map(|(k, v)| {
             let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("response_headers: invalid header name {k:?}"))?;
+                .map_err(|_| format!("invalid header name {k:?}"))?;
             let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("response_headers: invalid value for {k}: {v:?}"))?;
+                .map_err(|_| format!("invalid header value for {k}: {v:?}"))?;
             Ok((name, value))
         })
         .collect()
@@ -385,6 +391,8 @@ impl Sites {
             files,
             backends: Some(global),
             deny_suffixes: Some(s.deny_suffixes.clone()),
+            allow_suffixes: Some(s.allow_suffixes.clone()),
+            request_headers: Some(headers(&s.request_headers)?),
             rewrite: Some(s.rewrite.clone()),
             redirect: Some(s.redirect.clone()),
             response_headers: Some(headers(&s.response_headers)?),
@@ -432,6 +440,8 @@ impl Sites {
             files: self.base_files.clone(),
             backends: b.backends.as_deref().unwrap_or_default(),
             deny_suffixes: b.deny_suffixes.as_deref().unwrap_or_default(),
+            allow_suffixes: b.allow_suffixes.as_deref().unwrap_or_default(),
+            request_headers: b.request_headers.as_deref().unwrap_or_default(),
             rewrite: (b.rewrite.as_deref().unwrap_or_default(), None),
             redirect: (b.redirect.as_deref().unwrap_or_default(), None),
             response_headers: b.response_headers.as_deref().unwrap_or_default(),
@@ -453,6 +463,12 @@ impl Sites {
             }
             if let Some(v) = &l.deny_suffixes {
                 site.deny_suffixes = v;
+            }
+            if let Some(v) = &l.allow_suffixes {
+                site.allow_suffixes = v;
+            }
+            if let Some(v) = &l.request_headers {
+                site.request_headers = v;
             }
             if let Some(v) = &l.rewrite {
                 site.rewrite = (v, caps.clone());
@@ -527,6 +543,8 @@ fn layer(sc: &ScopeConfig, config: &Config, backends: &[Arc<Backend>]) -> Result
         },
         backends,
         deny_suffixes: sc.deny_suffixes.clone(),
+        allow_suffixes: sc.allow_suffixes.clone(),
+        request_headers: sc.request_headers.as_ref().map(headers).transpose()?,
         rewrite: sc.rewrite.clone(),
         redirect: sc.redirect.clone(),
         response_headers: sc.response_headers.as_ref().map(headers).transpose()?,

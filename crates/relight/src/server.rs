@@ -720,6 +720,11 @@ async fn dispatch<'a>(
         .deny_suffixes
         .iter()
         .any(|d| path.ends_with(d.as_str()))
+        || !site.allow_suffixes.is_empty()
+            && !site
+                .allow_suffixes
+                .iter()
+                .any(|a| path.ends_with(a.as_str()))
     {
         return status_page(StatusCode::FORBIDDEN);
     }
@@ -737,7 +742,10 @@ async fn dispatch<'a>(
             crate::auth::Verdict::User(u) => Some(u),
             crate::auth::Verdict::Refused(r) => return r,
         };
-    let (parts, incoming) = req.into_parts();
+    let (mut parts, incoming) = req.into_parts();
+    for (name, value) in site.request_headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
     let request_uri = parts
         .uri
         .path_and_query()

@@ -37,6 +37,8 @@ const MODULES: &[&str] = &[
     "mod_accesslog",
     "mod_staticfile",
     "mod_fastcgi",
+    "mod_auth",
+    "mod_authn_file",
 ];
 
 /// Modules that are accepted because relight does their job another way.
@@ -71,6 +73,71 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     (
         "fastcgi.balance",
         "relight gives each request to a free process of the backend's pool",
+    ),
+    ("server.listen-backlog", "relight's listen backlog is 1024"),
+    (
+        "server.stream-request-body",
+        "relight streams request bodies to backends as they arrive (chunked ones are spooled first, for CONTENT_LENGTH)",
+    ),
+    (
+        "server.stream-response-body",
+        "relight streams response bodies with bounded memory",
+    ),
+    (
+        "server.upload-temp-file-size",
+        "relight spools a chunked request body into one unlinked file in server.upload-dirs",
+    ),
+    (
+        "server.chunkqueue-chunk-sz",
+        "relight sizes its own buffers",
+    ),
+    ("server.h2proto", "relight speaks HTTP/1.1 and HTTP/1.0"),
+    ("server.h2c", "relight speaks HTTP/1.1 and HTTP/1.0"),
+    (
+        "server.protocol-http11",
+        "relight speaks HTTP/1.1 and HTTP/1.0",
+    ),
+    (
+        "server.http-parseopts",
+        "relight's HTTP parser is strict (invalid requests get 400)",
+    ),
+    (
+        "server.http-parseopt-header-strict",
+        "relight's HTTP parser is strict (invalid requests get 400)",
+    ),
+    (
+        "server.http-parseopt-host-strict",
+        "relight's HTTP parser is strict (invalid requests get 400)",
+    ),
+    (
+        "server.http-parseopt-host-normalize",
+        "relight compares hosts in lower case without the port",
+    ),
+    ("server.feature-flags", "relight has no feature flags"),
+    (
+        "server.graceful-restart-bg",
+        "SIGUSR1 reloads in place, keeping the listening sockets and unchanged backends",
+    ),
+    (
+        "server.clock-jump-restart",
+        "relight uses the monotonic clock for its timeouts",
+    ),
+    (
+        "server.compat-module-load",
+        "relight has no modules to load",
+    ),
+    (
+        "server.defer-accept",
+        "relight accepts connections as they come",
+    ),
+    ("server.bsd-accept-filter", "relight runs on Linux"),
+    (
+        "server.errorlog-high-precision",
+        "relight's log timestamps have microseconds",
+    ),
+    (
+        "server.metrics-high-precision",
+        "relight's metrics are at /metrics",
     ),
 ];
 
@@ -242,22 +309,39 @@ fn map_scoped(
         }
         out.document_root = Some(Spanned::new(0..0, root));
     }
-    if let Some((names, _)) = cx.strings("index-file.names")? {
-        out.index_files = Some(names);
+    for key in ["server.indexfiles", "index-file.names"] {
+        if let Some((names, _)) = cx.strings(key)? {
+            out.index_files = Some(names);
+        }
+    }
+    for key in ["server.dir-listing", "dir-listing.activate"] {
+        if let Some((v, pos)) = cx.get(key)
+            && enabled(v) != Some(false)
+        {
+            cx.warn(
+                pos,
+                format!("{key}: relight never lists directories (403); ignored"),
+            );
+        }
+    }
+    if let Some((allow, _)) = cx.strings("url.access-allow")? {
+        out.allow_suffixes = Some(allow);
     }
     for (key, target) in [
         ("setenv.add-response-header", 0),
         ("setenv.set-response-header", 0),
         ("setenv.add-environment", 1),
         ("setenv.set-environment", 1),
+        ("setenv.add-request-header", 2),
+        ("setenv.set-request-header", 2),
     ] {
         let Some((pairs, _)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
             continue;
         };
-        let map = if target == 0 {
-            &mut out.response_headers
-        } else {
-            &mut out.fastcgi_params
+        let map = match target {
+            0 => &mut out.response_headers,
+            1 => &mut out.fastcgi_params,
+            _ => &mut out.request_headers,
         };
         map.get_or_insert_default().extend(pairs);
     }
@@ -275,6 +359,7 @@ fn map_scoped(
     }
     for (key, repeat, if_not_file) in [
         ("url.rewrite-once", false, false),
+        ("url.rewrite-final", false, false),
         ("url.rewrite", true, false),
         ("url.rewrite-repeat", true, false),
         ("url.rewrite-if-not-file", false, true),
@@ -485,6 +570,15 @@ fn condition(c: &super::Condition) -> Result<ConditionConfig, String> {
     Ok(cc)
 }
 
+/// Why `key` is ignored: relight does not implement it, or lighttpd does not know it either.
+fn unsupported(key: &str) -> &'static str {
+    if super::keys::is_known(key) {
+        "not supported by relight; ignored"
+    } else {
+        "unknown config-key (lighttpd 1.4 does not know it either); ignored"
+    }
+}
+
 /// Keys whose settings are lost if a block is ignored in a way that opens what they close.
 const GUARD_KEYS: &[&str] = &["url.access-deny", "auth.require"];
 
@@ -527,6 +621,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     macro_rules! global {
         ($($from:ident => $to:ident),*) => {$(if let Some(v) = top.$from { server.$to = v; })*};
     }
+    global!(allow_suffixes => allow_suffixes, request_headers => request_headers);
     global!(index_files => index_files, response_headers => response_headers,
         fastcgi_params => fastcgi_params, aliases => aliases, rewrite => rewrite,
         redirect => redirect, static_exclude_extensions => static_exclude_extensions,
@@ -627,6 +722,13 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             cx.notes.push(format!("{pos}: {key}: accepted; {how}"));
         }
     }
+    for (key, _, pos) in &g.settings {
+        if key.starts_with("debug.") {
+            cx.notes.push(format!(
+                "{pos}: {key}: accepted; relight's log level is set with RELIGHT_LOG (error, warn, info, debug, trace)"
+            ));
+        }
+    }
     if let Some((v, pos)) = cx.get("server.follow-symlink") {
         match enabled(v) {
             Some(true) => cx.notes.push(format!(
@@ -642,6 +744,18 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         // lighttpd counts the requests after the first (0 turns keep-alive off); checked
         // against lighttpd 1.4.69.
         server.max_keep_alive_requests = n.max(0) as usize + 1;
+    }
+    if let Some((n, pos)) = cx.int("server.max-request-field-size")? {
+        // hyper needs at least 8 KiB to read a request head.
+        server.max_header_size = Size(n.max(8192) as u64);
+        if n < 8192 {
+            cx.notes.push(format!(
+                "{pos}: server.max-request-field-size {n}: relight's smallest is 8192"
+            ));
+        }
+    }
+    if let Some((n, _)) = cx.int("server.graceful-shutdown-timeout")? {
+        server.shutdown_grace = secs(n);
     }
     if let Some((name, _)) = cx.string("server.name")? {
         server.server_name = Some(name);
@@ -667,11 +781,11 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         }
     }
     for (key, _, pos) in &g.settings {
-        if key.starts_with("var.") || cx.used.contains(&key.as_str()) {
+        if key.starts_with("var.") || key.starts_with("debug.") || cx.used.contains(&key.as_str()) {
             continue;
         }
         cx.warnings
-            .push(format!("{pos}: {key}: not supported by relight; ignored"));
+            .push(format!("{pos}: {key}: {}", unsupported(key)));
     }
     let mut scopes = Vec::new();
     for b in &lc.blocks[1..] {
@@ -743,9 +857,13 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         map_scoped(&mut bx, &mut sc, &mut backends, true)?;
         for (k, _, p) in &b.settings {
             if !k.starts_with("var.") && !bx.used.contains(&k.as_str()) {
-                bx.warnings.push(format!(
-                    "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"
-                ));
+                bx.warnings.push(if super::keys::is_known(k) {
+                    format!(
+                        "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"
+                    )
+                } else {
+                    format!("{p}: {k} inside ({described}): {}", unsupported(k))
+                });
             }
         }
         cx.warnings.append(&mut bx.warnings);

@@ -4,6 +4,7 @@
 //! `include_shell`), evaluated as lighttpd evaluates it into one global scope and a list of
 //! conditional blocks. Mapping the result onto relight's own configuration is not done here.
 
+pub mod keys;
 mod lexer;
 pub mod map;
 mod parser;
