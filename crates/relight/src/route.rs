@@ -42,6 +42,31 @@ pub fn authorizer<'a>(
     route_among(backends, files, path, true)
 }
 
+/// Of the backends with `rule` (several hosts for one extension), the one with the fewest
+/// requests in flight; the first listed on a tie.
+fn least_busy<'a>(
+    first: &'a Arc<Backend>,
+    backends: &'a [Arc<Backend>],
+    rule: &MatchRule,
+    authorizers: bool,
+) -> &'a Arc<Backend> {
+    let mut best = first;
+    let mut load = first.load();
+    if load == 0 {
+        return best;
+    }
+    for b in backends {
+        if b.authorizer == authorizers && !Arc::ptr_eq(b, first) && b.matches.contains(rule) {
+            let l = b.load();
+            if l < load {
+                best = b;
+                load = l;
+            }
+        }
+    }
+    best
+}
+
 fn route_among<'a>(
     backends: &'a [Arc<Backend>],
     files: &StaticFiles,
@@ -50,6 +75,7 @@ fn route_among<'a>(
 ) -> Route<'a> {
     for b in backends.iter().filter(|b| b.authorizer == authorizers) {
         for rule in &b.matches {
+            let b = least_busy(b, backends, rule, authorizers);
             match rule {
                 MatchRule::Prefix(prefix) => {
                     if !path.starts_with(prefix.as_str()) {

@@ -936,3 +936,41 @@ fn server_chroot_serves_from_inside_the_new_root() {
     // Paths that leave the jail lead nowhere.
     assert_eq!(curl(&[&r.url("/../../etc/passwd")]).status, 404);
 }
+
+#[test]
+fn several_hosts_for_one_extension_share_the_load() {
+    let www = docroot();
+    let dir = TempDir::new("hosts");
+    let echo = c_peer("fcgi_echo");
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    let host = |n: u32| {
+        format!(
+            "( \"bin-path\" => \"{}\", \"socket\" => \"{}/h{n}.sock\", \"max-procs\" => 1, \"check-local\" => \"disable\" )",
+            echo.display(),
+            dir.path().display()
+        )
+    };
+    std::fs::write(
+        &cfg,
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\nfastcgi.balance = \"least-connection\"\nfastcgi.server = ( \"/app\" => ( {}, {} ) )\n",
+            www.path().display(),
+            host(1),
+            host(2)
+        ),
+    )
+    .unwrap();
+    let r = Relight::start_file(&cfg, port);
+    let pid = || curl(&[&r.url("/app?mode=pid")]).text();
+    let idle = pid();
+    assert_eq!(pid(), idle, "an idle backend set: the first host answers");
+    // The first host busy with a slow request: the second answers meanwhile.
+    let slow = curl_bg(&[&r.url("/app?mode=slow")]);
+    std::thread::sleep(Duration::from_millis(150));
+    let busy = pid();
+    assert_ne!(busy, idle, "the least busy host answers");
+    let out = slow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(pid(), idle);
+}

@@ -184,6 +184,11 @@ impl Backend {
         }
     }
 
+    /// How many requests are in flight to this backend.
+    pub fn load(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
     /// Marks a request in flight until the guard drops.
     pub fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);

@@ -70,10 +70,6 @@ const KEYS_NOTED: &[(&str, &str)] = &[
         "fastcgi.debug",
         "relight always logs backend spawns, deaths and errors; more with RELIGHT_LOG=debug",
     ),
-    (
-        "fastcgi.balance",
-        "relight gives each request to a free process of the backend's pool",
-    ),
     ("server.listen-backlog", "relight's listen backlog is 1024"),
     (
         "server.stream-request-body",
@@ -729,6 +725,17 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             ));
         }
     }
+    if let Some((v, pos)) = cx.get("fastcgi.balance") {
+        match v.as_str() {
+            Some("least-connection") => cx.notes.push(format!(
+                "{pos}: fastcgi.balance: each request goes to the least busy host of its extension"
+            )),
+            _ => cx.warn(
+                pos,
+                format!("fastcgi.balance {v:?}: relight balances by least-connection only"),
+            ),
+        }
+    }
     if let Some((v, pos)) = cx.get("server.follow-symlink") {
         match enabled(v) {
             Some(true) => cx.notes.push(format!(
@@ -994,229 +1001,229 @@ fn map_fastcgi(
         let Some(hosts) = hosts.as_array() else {
             return err(pos, format!("fastcgi.server {ext:?}: expected ( hosts )"));
         };
-        if hosts.len() > 1 {
-            cx.warn(pos, format!("fastcgi.server {ext:?}: {} hosts; relight uses the first (fastcgi.balance is not implemented)", hosts.len()));
-        }
-        let Some((_, host)) = hosts.first() else {
-            continue;
-        };
-        let Some(opts) = host.as_array() else {
-            return err(
-                pos,
-                format!("fastcgi.server {ext:?}: a host must be ( \"key\" => value, ... )"),
-            );
-        };
-        let get = |k: &str| {
-            opts.iter()
-                .find(|(kk, _)| kk.as_deref() == Some(k))
-                .map(|(_, v)| v)
-        };
-        let get_str = |k: &str| -> Result<Option<String>, ConfError> {
-            match get(k) {
-                None => Ok(None),
-                Some(Value::Str(s)) => Ok(Some(s.clone())),
-                Some(Value::Int(n)) => Ok(Some(n.to_string())),
-                Some(v) => err(
-                    pos,
-                    format!(
-                        "fastcgi.server {ext:?}: {k} must be a string, not {}",
-                        v.kind()
-                    ),
-                ),
-            }
-        };
-        let get_int = |k: &str| -> Result<Option<i64>, ConfError> {
-            match get(k) {
-                None => Ok(None),
-                Some(Value::Int(n)) => Ok(Some(*n)),
-                Some(Value::Str(s)) => s.parse().map(Some).map_err(|_| ConfError {
-                    pos: pos.clone(),
-                    message: format!("fastcgi.server {ext:?}: {k} must be a number, not {s:?}"),
-                }),
-                Some(v) => err(
-                    pos,
-                    format!(
-                        "fastcgi.server {ext:?}: {k} must be a number, not {}",
-                        v.kind()
-                    ),
-                ),
-            }
-        };
-        for (k, _) in opts {
-            let k = k.as_deref().unwrap_or("");
-            if let Some((_, how)) = HOST_KEYS_NOTED.iter().find(|(n, _)| *n == k) {
-                cx.notes.push(format!(
-                    "{pos}: fastcgi.server {ext:?}: {k}: accepted; {how}"
-                ));
-            } else if !HOST_KEYS.contains(&k) {
-                cx.warn(
-                    pos,
-                    format!("fastcgi.server {ext:?}: unknown host option {k:?}; ignored"),
-                );
-            }
-        }
-        let role = match get_str("mode")?.as_deref() {
-            None | Some("responder") => crate::config::BackendRole::Responder,
-            Some("authorizer") => crate::config::BackendRole::Authorizer,
-            Some(m) => {
+        // Several hosts for one extension: each its own backend with the same rule; a request
+        // goes to the least busy (lighttpd's default fastcgi.balance, least-connection).
+        for (_, host) in hosts {
+            let Some(opts) = host.as_array() else {
                 return err(
                     pos,
-                    format!("fastcgi.server {ext:?}: mode {m:?}: expected responder or authorizer"),
+                    format!("fastcgi.server {ext:?}: a host must be ( \"key\" => value, ... )"),
                 );
+            };
+            let get = |k: &str| {
+                opts.iter()
+                    .find(|(kk, _)| kk.as_deref() == Some(k))
+                    .map(|(_, v)| v)
+            };
+            let get_str = |k: &str| -> Result<Option<String>, ConfError> {
+                match get(k) {
+                    None => Ok(None),
+                    Some(Value::Str(s)) => Ok(Some(s.clone())),
+                    Some(Value::Int(n)) => Ok(Some(n.to_string())),
+                    Some(v) => err(
+                        pos,
+                        format!(
+                            "fastcgi.server {ext:?}: {k} must be a string, not {}",
+                            v.kind()
+                        ),
+                    ),
+                }
+            };
+            let get_int = |k: &str| -> Result<Option<i64>, ConfError> {
+                match get(k) {
+                    None => Ok(None),
+                    Some(Value::Int(n)) => Ok(Some(*n)),
+                    Some(Value::Str(s)) => s.parse().map(Some).map_err(|_| ConfError {
+                        pos: pos.clone(),
+                        message: format!("fastcgi.server {ext:?}: {k} must be a number, not {s:?}"),
+                    }),
+                    Some(v) => err(
+                        pos,
+                        format!(
+                            "fastcgi.server {ext:?}: {k} must be a number, not {}",
+                            v.kind()
+                        ),
+                    ),
+                }
+            };
+            for (k, _) in opts {
+                let k = k.as_deref().unwrap_or("");
+                if let Some((_, how)) = HOST_KEYS_NOTED.iter().find(|(n, _)| *n == k) {
+                    cx.notes.push(format!(
+                        "{pos}: fastcgi.server {ext:?}: {k}: accepted; {how}"
+                    ));
+                } else if !HOST_KEYS.contains(&k) {
+                    cx.warn(
+                        pos,
+                        format!("fastcgi.server {ext:?}: unknown host option {k:?}; ignored"),
+                    );
+                }
             }
-        };
-        let bin = get_str("bin-path")?;
-        let socket = get_str("socket")?;
-        let host_s = get_str("host")?;
-        let port = get_int("port")?;
-        let target = format!("{bin:?}|{socket:?}|{host_s:?}|{port:?}");
-        if let Some(&i) = by_target.get(&target) {
-            let b = &mut out[i];
-            if !b.matches.contains(&rule) {
-                b.matches.push(rule);
+            let role = match get_str("mode")?.as_deref() {
+                None | Some("responder") => crate::config::BackendRole::Responder,
+                Some("authorizer") => crate::config::BackendRole::Authorizer,
+                Some(m) => {
+                    return err(
+                        pos,
+                        format!(
+                            "fastcgi.server {ext:?}: mode {m:?}: expected responder or authorizer"
+                        ),
+                    );
+                }
+            };
+            let bin = get_str("bin-path")?;
+            let socket = get_str("socket")?;
+            let host_s = get_str("host")?;
+            let port = get_int("port")?;
+            let target = format!("{bin:?}|{socket:?}|{host_s:?}|{port:?}");
+            if let Some(&i) = by_target.get(&target) {
+                let b = &mut out[i];
+                if !b.matches.contains(&rule) {
+                    b.matches.push(rule.clone());
+                }
+                if !scoped && !b.global {
+                    b.global = true;
+                }
+                let name = b.name.get_ref().clone();
+                if !names.contains(&name) {
+                    names.push(name);
+                }
+                continue;
             }
-            if !scoped && !b.global {
-                b.global = true;
-            }
-            let name = b.name.get_ref().clone();
-            if !names.contains(&name) {
-                names.push(name);
-            }
-            continue;
-        }
-        let name = format!("fastcgi{}", out.len());
-        let mut b: FastcgiConfig = toml::from_str(&format!(
-            "name = \"{name}\"\nmatch = [\"/\"]\naddress = \"unix:/\""
-        ))
-        .expect("defaults parse");
-        b.matches = vec![rule];
-        b.address = None;
-        b.role = role;
-        match (&bin, &socket, &host_s, port) {
-            (Some(bin), _, _, _) => {
-                b.command = Some(bin.split_whitespace().map(str::to_string).collect());
-                match (&socket, port) {
-                    (Some(s), _) => b.socket = Some(s.into()),
-                    (None, Some(p)) => {
-                        b.port = Some(u16::try_from(p).map_err(|_| ConfError {
-                            pos: pos.clone(),
-                            message: format!("fastcgi.server {ext:?}: port {p} is not a port"),
-                        })?);
-                        if let Some(h) = &host_s {
-                            b.host = Some(h.parse().map_err(|_| ConfError {
+            let name = format!("fastcgi{}", out.len());
+            let mut b: FastcgiConfig = toml::from_str(&format!(
+                "name = \"{name}\"\nmatch = [\"/\"]\naddress = \"unix:/\""
+            ))
+            .expect("defaults parse");
+            b.matches = vec![rule.clone()];
+            b.address = None;
+            b.role = role;
+            match (&bin, &socket, &host_s, port) {
+                (Some(bin), _, _, _) => {
+                    b.command = Some(bin.split_whitespace().map(str::to_string).collect());
+                    match (&socket, port) {
+                        (Some(s), _) => b.socket = Some(s.into()),
+                        (None, Some(p)) => {
+                            b.port = Some(u16::try_from(p).map_err(|_| ConfError {
                                 pos: pos.clone(),
-                                message: format!(
-                                    "fastcgi.server {ext:?}: host {h:?} is not an IP address"
-                                ),
+                                message: format!("fastcgi.server {ext:?}: port {p} is not a port"),
                             })?);
+                            if let Some(h) = &host_s {
+                                b.host = Some(h.parse().map_err(|_| ConfError {
+                                    pos: pos.clone(),
+                                    message: format!(
+                                        "fastcgi.server {ext:?}: host {h:?} is not an IP address"
+                                    ),
+                                })?);
+                            }
+                        }
+                        (None, None) => {
+                            return err(
+                                pos,
+                                format!("fastcgi.server {ext:?}: bin-path needs socket or port"),
+                            );
                         }
                     }
-                    (None, None) => {
-                        return err(
-                            pos,
-                            format!("fastcgi.server {ext:?}: bin-path needs socket or port"),
-                        );
+                }
+                (None, Some(s), _, _) => b.address = Some(BackendAddr::Unix(s.into())),
+                (None, None, Some(h), Some(p)) => {
+                    b.address = Some(BackendAddr::Tcp(format!("{h}:{p}")))
+                }
+                (None, None, None, Some(p)) => {
+                    b.address = Some(BackendAddr::Tcp(format!("127.0.0.1:{p}")))
+                }
+                _ => {
+                    return err(
+                        pos,
+                        format!("fastcgi.server {ext:?}: needs socket, host/port or bin-path"),
+                    );
+                }
+            }
+            if b.command.is_some() {
+                let max = get_int("max-procs")?.unwrap_or(4).max(1) as usize;
+                match get_int("min-procs")? {
+                    Some(min) if (min as usize) < max => {
+                        b.min_procs = Some(min.max(0) as usize);
+                        b.max_procs = Some(max);
+                    }
+                    _ => b.procs = Some(max),
+                }
+                if let Some(t) = get_int("idle-timeout")? {
+                    b.idle_timeout = secs(t);
+                }
+                if let Some(n) = get_int("listen-backlog")? {
+                    b.backlog = n as i32;
+                }
+                if let Some(Value::Array(env)) = get("bin-environment") {
+                    for (k, v) in env {
+                        if let (Some(k), Some(v)) = (k, v.as_str()) {
+                            b.env.insert(k.clone(), v.to_string());
+                        }
                     }
                 }
-            }
-            (None, Some(s), _, _) => b.address = Some(BackendAddr::Unix(s.into())),
-            (None, None, Some(h), Some(p)) => {
-                b.address = Some(BackendAddr::Tcp(format!("{h}:{p}")))
-            }
-            (None, None, None, Some(p)) => {
-                b.address = Some(BackendAddr::Tcp(format!("127.0.0.1:{p}")))
-            }
-            _ => {
-                return err(
-                    pos,
-                    format!("fastcgi.server {ext:?}: needs socket, host/port or bin-path"),
-                );
-            }
-        }
-        if b.command.is_some() {
-            let max = get_int("max-procs")?.unwrap_or(4).max(1) as usize;
-            match get_int("min-procs")? {
-                Some(min) if (min as usize) < max => {
-                    b.min_procs = Some(min.max(0) as usize);
-                    b.max_procs = Some(max);
+                if let Some(v) = get("bin-copy-environment") {
+                    b.copy_env = string_list(v, "bin-copy-environment", pos)?;
                 }
-                _ => b.procs = Some(max),
-            }
-            if let Some(t) = get_int("idle-timeout")? {
-                b.idle_timeout = secs(t);
-            }
-            if let Some(n) = get_int("listen-backlog")? {
-                b.backlog = n as i32;
-            }
-            if let Some(Value::Array(env)) = get("bin-environment") {
-                for (k, v) in env {
-                    if let (Some(k), Some(v)) = (k, v.as_str()) {
-                        b.env.insert(k.clone(), v.to_string());
-                    }
+                if let Some(v) = get("kill-signal") {
+                    b.kill_signal = KillSignal::try_from(match v {
+                        Value::Int(n) => toml::Value::Integer(*n),
+                        Value::Str(s) => toml::Value::String(s.clone()),
+                        Value::Array(_) => toml::Value::Boolean(false),
+                    })
+                    .map_err(|m| ConfError {
+                        pos: pos.clone(),
+                        message: format!("fastcgi.server {ext:?}: kill-signal: {m}"),
+                    })?;
                 }
             }
-            if let Some(v) = get("bin-copy-environment") {
-                b.copy_env = string_list(v, "bin-copy-environment", pos)?;
+            if let Some(t) = get_int("connect-timeout")? {
+                b.connect_timeout = secs(t);
             }
-            if let Some(v) = get("kill-signal") {
-                b.kill_signal = KillSignal::try_from(match v {
-                    Value::Int(n) => toml::Value::Integer(*n),
-                    Value::Str(s) => toml::Value::String(s.clone()),
-                    Value::Array(_) => toml::Value::Boolean(false),
-                })
-                .map_err(|m| ConfError {
-                    pos: pos.clone(),
-                    message: format!("fastcgi.server {ext:?}: kill-signal: {m}"),
-                })?;
+            if let Some(t) = get_int("read-timeout")?
+                && t > 0
+            {
+                b.read_timeout = secs(t);
             }
-        }
-        if let Some(t) = get_int("connect-timeout")? {
-            b.connect_timeout = secs(t);
-        }
-        if let Some(t) = get_int("read-timeout")?
-            && t > 0
-        {
-            b.read_timeout = secs(t);
-        }
-        if let Some(t) = get_int("write-timeout")?
-            && t > 0
-        {
-            b.write_timeout = secs(t);
-        }
-        if let Some(v) = get("check-local") {
-            b.check_local = enabled(v);
-        }
-        if let Some(v) = get("x-sendfile") {
-            b.x_sendfile = enabled(v).unwrap_or(false);
-        }
-        if let Some(d) = get_str("docroot")? {
-            b.document_root = Some(d.into());
-        }
-        for (key, flag) in [
-            ("broken-scriptfilename", &mut b.broken_script_filename),
-            ("fix-root-scriptname", &mut b.fix_root_script_name),
-        ] {
-            if let Some(v) = get(key) {
-                *flag = enabled(v).ok_or_else(|| ConfError {
-                    pos: pos.clone(),
-                    message: format!(
-                        "fastcgi.server {ext:?}: {key} must be \"enable\" or \"disable\""
-                    ),
-                })?;
+            if let Some(t) = get_int("write-timeout")?
+                && t > 0
+            {
+                b.write_timeout = secs(t);
             }
+            if let Some(v) = get("check-local") {
+                b.check_local = enabled(v);
+            }
+            if let Some(v) = get("x-sendfile") {
+                b.x_sendfile = enabled(v).unwrap_or(false);
+            }
+            if let Some(d) = get_str("docroot")? {
+                b.document_root = Some(d.into());
+            }
+            for (key, flag) in [
+                ("broken-scriptfilename", &mut b.broken_script_filename),
+                ("fix-root-scriptname", &mut b.fix_root_script_name),
+            ] {
+                if let Some(v) = get(key) {
+                    *flag = enabled(v).ok_or_else(|| ConfError {
+                        pos: pos.clone(),
+                        message: format!(
+                            "fastcgi.server {ext:?}: {key} must be \"enable\" or \"disable\""
+                        ),
+                    })?;
+                }
+            }
+            b.strip_request_uri = get_str("strip-request-uri")?;
+            if let Some(v) = get("x-sendfile-docroot") {
+                b.x_sendfile_docroot = string_list(v, "x-sendfile-docroot", pos)?
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect();
+            }
+            b.global = !scoped;
+            b.name = Spanned::new(0..0, name.clone());
+            by_target.insert(target, out.len());
+            out.push(b);
+            names.push(name);
         }
-        b.strip_request_uri = get_str("strip-request-uri")?;
-        if let Some(v) = get("x-sendfile-docroot") {
-            b.x_sendfile_docroot = string_list(v, "x-sendfile-docroot", pos)?
-                .into_iter()
-                .map(PathBuf::from)
-                .collect();
-        }
-        b.global = !scoped;
-        b.name = Spanned::new(0..0, name.clone());
-        by_target.insert(target, out.len());
-        out.push(b);
-        names.push(name);
     }
     Ok(names)
 }
