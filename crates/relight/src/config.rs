@@ -1118,6 +1118,20 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+                .unwrap();
+        let start = readme.find("```toml\n[server]").expect("the example") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let example = readme[start..end].replace("\"/srv/www\"", "\"/tmp\"");
+        let c = parse(&example).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.fastcgi.len(), 2);
+        assert_eq!(c.scope.len(), 1);
+        assert_eq!(c.scope[0].when.len(), 2);
+    }
+
+    #[test]
     fn duplicate_backend_names() {
         let text = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n\
             [[fastcgi]]\nname = \"a\"\nmatch = [\"/a\"]\naddress = \"127.0.0.1:9000\"\n\

@@ -174,3 +174,83 @@ fn errors_and_no_escape_from_the_root() {
         );
     }
 }
+
+#[test]
+fn scopes_and_basic_auth_in_the_native_format() {
+    let www = docroot();
+    std::fs::create_dir_all(www.join("private")).unwrap();
+    std::fs::write(www.join("private/p.txt"), "private\n").unwrap();
+    let other = TempDir::new("other-root");
+    std::fs::write(other.join("hello.txt"), "other site\n").unwrap();
+    let users = TempDir::new("users");
+    std::fs::write(users.join("plain"), "# comment\nalice:wonder land\n").unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            r#"[[scope]]
+when = [{{ field = "host", op = "==", value = "other.example" }}]
+document_root = "{other}"
+response_headers = {{ "X-Site" = "other" }}
+
+[[scope]]
+when = [{{ field = "url", op = "=^", value = "/private/" }}]
+[[scope.auth]]
+prefix = "/"
+realm = "Private \"zone\""
+user_file = "{users}/plain"
+format = "plain"
+
+[[scope]]
+when = [{{ field = "header:X-Block", op = "=~", value = "^y", negate = false }},
+        {{ field = "remoteip", op = "==", value = "127.0.0.0/8" }}]
+deny_suffixes = [""]
+"#,
+            other = other.path().display(),
+            users = users.path().display()
+        ),
+    );
+    let other_site = curl(&["-H", "Host: Other.Example:8080", &r.url("/hello.txt")]);
+    assert_eq!(other_site.text(), "other site\n");
+    assert_eq!(other_site.header("x-site").as_deref(), Some("other"));
+    let main_site = curl(&[&r.url("/hello.txt")]);
+    assert_eq!(main_site.text(), "hello, world\n");
+    assert_eq!(main_site.header("x-site"), None);
+
+    let challenged = curl(&[&r.url("/private/p.txt")]);
+    assert_eq!(challenged.status, 401);
+    assert_eq!(
+        challenged.header("www-authenticate").as_deref(),
+        Some(r#"Basic realm="Private \"zone\"", charset="UTF-8""#)
+    );
+    assert_eq!(
+        curl(&["-u", "alice:wonder land", &r.url("/private/p.txt")]).text(),
+        "private\n"
+    );
+    assert_eq!(
+        curl(&["-u", "alice:wonder", &r.url("/private/p.txt")]).status,
+        401
+    );
+    // The user file is read for each request: a change applies at once.
+    std::fs::write(users.join("plain"), "alice:changed\n").unwrap();
+    assert_eq!(
+        curl(&["-u", "alice:changed", &r.url("/private/p.txt")]).status,
+        200
+    );
+    std::fs::remove_file(users.join("plain")).unwrap();
+    assert_eq!(
+        curl(&["-u", "alice:changed", &r.url("/private/p.txt")]).status,
+        500,
+        "a missing user file never lets anyone in"
+    );
+    assert!(r.error_log().contains("user_file"), "{}", r.error_log());
+
+    assert_eq!(
+        curl(&["-H", "X-Block: yes", &r.url("/hello.txt")]).status,
+        403
+    );
+    assert_eq!(
+        curl(&["-H", "X-Block: no", &r.url("/hello.txt")]).status,
+        200
+    );
+}
