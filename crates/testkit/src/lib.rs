@@ -1,0 +1,351 @@
+//! Test support shared by the workspace's integration tests: real processes only. Temporary
+//! directories, free ports, child processes killed on drop, C libfcgi programs compiled on
+//! demand, workspace binaries built on demand, curl and raw HTTP, and /proc inspection.
+#![allow(missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        // Unix socket paths are limited to 108 bytes: keep this short.
+        let p = PathBuf::from(format!(
+            "/tmp/rl-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, s: &str) -> PathBuf {
+        self.0.join(s)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles the C program `src` against libfcgi into `out` (again only when the source is
+/// newer) and returns `out`.
+pub fn c_program(src: &Path, out: &Path) -> PathBuf {
+    let fresh = |o: &Path| {
+        let (Ok(a), Ok(b)) = (std::fs::metadata(o), std::fs::metadata(src)) else {
+            return false;
+        };
+        a.modified().unwrap() >= b.modified().unwrap()
+    };
+    static BUILD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = BUILD.lock().unwrap_or_else(|p| p.into_inner());
+    if fresh(out) {
+        return out.to_path_buf();
+    }
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let st = Command::new("cc")
+        .args(["-O2", "-Wall", "-Wno-main", "-o"])
+        .arg(&tmp)
+        .arg(src)
+        .arg("-lfcgi")
+        .status()
+        .expect("cc runs (the test setup installs gcc and libfcgi-dev)");
+    assert!(st.success(), "compiling {} failed", src.display());
+    std::fs::rename(&tmp, out).unwrap();
+    out.to_path_buf()
+}
+
+/// Builds cargo targets of this workspace (`args` as for `cargo build`) with the cargo running
+/// the tests, once per argument list per test binary, and returns the target directory's
+/// profile directory (`target/debug`).
+pub fn cargo_build(cargo: &str, target_tmpdir: &str, args: &[&str]) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|p| p.into_inner());
+    let key = args.join(" ");
+    if !built.contains(&key) {
+        let st = Command::new(cargo)
+            .arg("build")
+            .args(args)
+            .status()
+            .expect("cargo runs");
+        assert!(st.success(), "cargo build {key} failed");
+        built.push(key);
+    }
+    // CARGO_TARGET_TMPDIR is <target>/tmp; the debug profile is beside it.
+    Path::new(target_tmpdir).with_file_name("debug")
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends a signal (by number) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status();
+    }
+
+    /// Waits up to `d` for the process to exit.
+    pub fn wait_exit(&mut self, d: Duration) -> Option<std::process::ExitStatus> {
+        let end = Instant::now() + d;
+        while Instant::now() < end {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Proc {
+    /// SIGTERM first, so servers stop what they spawned; SIGKILL if that takes over 3 s.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.signal("TERM");
+            if self.wait_exit(Duration::from_secs(3)).is_none() {
+                let _ = self.child.kill();
+            }
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a FastCGI program the way web servers do: its listening socket (owned by the test)
+/// on fd 0.
+pub fn spawn_fcgi_unix(program: &Path, socket: &Path, args: &[&str]) -> Proc {
+    let _ = std::fs::remove_file(socket);
+    let l = UnixListener::bind(socket).unwrap();
+    let fd: OwnedFd = l.into();
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::from(fd))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Proc { child }
+}
+
+/// Waits until something accepts on `addr`.
+pub fn wait_listening(addr: &str, d: Duration) {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {addr} after {d:?}");
+}
+
+pub fn proc_status_kib(pid: u32, key: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap()
+}
+
+/// A response as curl saw it.
+#[derive(Debug)]
+pub struct CurlResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+impl CurlResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The `NAME=value` lines of the echo peer, as a map.
+    pub fn params(&self) -> std::collections::BTreeMap<String, String> {
+        self.text()
+            .lines()
+            .filter_map(|l| {
+                l.split_once('=')
+                    .map(|(a, b)| (a.to_string(), b.to_string()))
+            })
+            .collect()
+    }
+}
+
+/// Runs curl with `args` (a URL among them) and parses the response.
+pub fn curl(args: &[&str]) -> CurlResponse {
+    let dir = TempDir::new("curl");
+    let head_file = dir.join("head");
+    let out: Output = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "30", "-D"])
+        .arg(&head_file)
+        .args(args)
+        .output()
+        .expect("curl runs");
+    let head = std::fs::read_to_string(&head_file).unwrap_or_default();
+    // The last header block (after any 100 Continue).
+    let last = head
+        .split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .last()
+        .unwrap_or("")
+        .to_string();
+    let status = last
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    CurlResponse {
+        status,
+        head: last,
+        body: out.stdout,
+    }
+}
+
+/// Sends raw bytes and reads until the server closes or `d` passes.
+pub fn raw(addr: &str, request: &[u8], d: Duration) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(d)).unwrap();
+    s.write_all(request).unwrap();
+    let mut out = Vec::new();
+    let end = Instant::now() + d;
+    let mut buf = [0u8; 65536];
+    while Instant::now() < end {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// A document root with a few files.
+pub fn docroot() -> TempDir {
+    let d = TempDir::new("www");
+    std::fs::write(d.join("index.html"), "<h1>home</h1>\n").unwrap();
+    std::fs::create_dir_all(d.join("dir")).unwrap();
+    std::fs::write(d.join("dir/script.php"), "<?php\n").unwrap();
+    std::fs::write(d.join("hello.txt"), "hello, world\n").unwrap();
+    d
+}
+
+/// A live process seen in /proc: (pid, ppid, pgid, command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PsEntry {
+    pub pid: i32,
+    pub ppid: i32,
+    pub pgid: i32,
+    pub cmd: String,
+}
+
+/// Every live (non-zombie) process whose command line contains `needle`.
+pub fn ps(needle: &str) -> Vec<PsEntry> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
+        if f.first().is_some_and(|s| *s == "Z" || *s == "X") {
+            continue;
+        }
+        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .replace('\0', " ")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        if cmd.contains(needle) {
+            out.push(PsEntry {
+                pid,
+                ppid: f[1].parse().unwrap_or(0),
+                pgid: f[2].parse().unwrap_or(0),
+                cmd,
+            });
+        }
+    }
+    out
+}
+
+/// Polls `f` every 10 ms until it returns `Some`, or panics after `d` with `what`.
+pub fn wait_for<T>(d: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + d;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < end,
+            "timed out after {d:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// CPU time (user + system) a process used, in clock ticks.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Starts curl in the background (for requests that block).
+pub fn curl_bg(args: &[&str]) -> std::process::Child {
+    Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
