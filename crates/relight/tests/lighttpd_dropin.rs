@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -40,22 +39,6 @@ fastcgi.server = (
         dir = dir.display(),
         echo = echo.display(),
     )
-}
-
-fn start_lighttpd(config: &Path, port: u16) -> Proc {
-    let p = Proc {
-        child: Command::new("lighttpd")
-            .args(["-D", "-f"])
-            .arg(config)
-            .stdout(Stdio::null())
-            // With server.max-worker, lighttpd stops its workers with kill(0, SIGTERM): its own
-            // process group, or it takes the test runner with it.
-            .process_group(0)
-            .spawn()
-            .expect("lighttpd is installed by the test setup"),
-    };
-    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
-    p
 }
 
 fn comparable(

@@ -37,21 +37,7 @@ fn nginx_in_front_of_relight_spawn() {
             .collect()
     };
     let port = free_port();
-    let conf = format!(
-        "user root;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/cb;\n  fastcgi_temp_path {d}/ft;\n  proxy_temp_path {d}/pt;\n  uwsgi_temp_path {d}/ut;\n  scgi_temp_path {d}/st;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      include /etc/nginx/fastcgi_params;\n      fastcgi_pass unix:{s};\n    }}\n  }}\n}}\n",
-        d = dir.path().display(),
-        s = sock.display()
-    );
-    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-    let _nginx = Proc {
-        child: Command::new("nginx")
-            .args(["-g", "daemon off;", "-c"])
-            .arg(dir.join("nginx.conf"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx is installed by the test setup"),
-    };
-    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    let _nginx = start_nginx(dir.path(), port, &format!("unix:{}", sock.display()));
     let url = format!("http://127.0.0.1:{port}/x?mode=pid");
     let mut pids = std::collections::BTreeSet::new();
     for _ in 0..20 {

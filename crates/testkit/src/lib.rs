@@ -349,3 +349,43 @@ pub fn curl_bg(args: &[&str]) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// Starts nginx in the foreground on 127.0.0.1:`port`, passing every request to FastCGI at
+/// `fastcgi_pass` ("unix:/path" or "host:port") with Debian's fastcgi_params; its files go in
+/// `dir`. Waits until it listens.
+pub fn start_nginx(dir: &Path, port: u16, fastcgi_pass: &str) -> Proc {
+    let conf = format!(
+        "user root;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\nevents {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/cb;\n  fastcgi_temp_path {d}/ft;\n  proxy_temp_path {d}/pt;\n  uwsgi_temp_path {d}/ut;\n  scgi_temp_path {d}/st;\n  server {{\n    listen 127.0.0.1:{port};\n    location / {{\n      include /etc/nginx/fastcgi_params;\n      fastcgi_pass {fastcgi_pass};\n    }}\n  }}\n}}\n",
+        d = dir.display(),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let p = Proc {
+        child: Command::new("nginx")
+            .args(["-g", "daemon off;", "-c"])
+            .arg(dir.join("nginx.conf"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx is installed by the test setup"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    p
+}
+
+/// Starts lighttpd 1.4 in the foreground with `config`, which listens on 127.0.0.1:`port`, and
+/// waits until it listens.
+pub fn start_lighttpd(config: &Path, port: u16) -> Proc {
+    use std::os::unix::process::CommandExt;
+    let p = Proc {
+        child: Command::new("lighttpd")
+            .args(["-D", "-f"])
+            .arg(config)
+            .stdout(Stdio::null())
+            // With server.max-worker, lighttpd stops its workers with kill(0, SIGTERM): its own
+            // process group, or it takes the test runner with it.
+            .process_group(0)
+            .spawn()
+            .expect("lighttpd is installed by the test setup"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    p
+}
