@@ -45,7 +45,8 @@ impl<'c> Request<'c> {
             role,
             params,
             chunk: Bytes::new(),
-            body_done: false,
+            // An authorizer gets no body (web servers may send an empty FCGI_STDIN or none).
+            body_done: role == Role::Authorizer,
         }
     }
 
