@@ -9,7 +9,7 @@ command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-for target in request_decoder response_decoder pairs lighttpd_conf; do
+for target in request_decoder response_decoder pairs lighttpd_conf app_connection; do
   echo "fuzz: $target for ${SECONDS_EACH}s"
   if ! cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 >"$log" 2>&1; then
     tail -n 40 "$log"

@@ -210,6 +210,22 @@ impl Builder {
     }
 }
 
+impl Builder {
+    /// Serves the requests of one connection a web server opened (until it closes it, or asks
+    /// to with a request without FCGI_KEEP_CONN), on this thread. Malformed input ends the
+    /// connection; it never panics.
+    pub fn serve_connection(&self, stream: Stream, handler: &dyn Handler) {
+        conn::serve(
+            stream,
+            handler,
+            self.limits,
+            conn::Capacity {
+                workers: self.workers,
+            },
+        );
+    }
+}
+
 /// `--bind ADDRESS` or `--bind=ADDRESS` from the command line.
 fn bind_flag() -> Option<String> {
     let mut args = std::env::args().skip(1);
