@@ -1,0 +1,412 @@
+#!/usr/bin/env bash
+# relight against lighttpd 1.4 and nginx on one machine, in one run, with the same C libfcgi
+# backend and the same number of backend processes; writes bench/RESULTS.md.
+#
+#   bench/run.sh            # every scenario, 10 s per load run
+#   DURATION=5 bench/run.sh # shorter runs
+#
+# Installs what it needs from Debian (wrk, lighttpd, nginx-light, spawn-fcgi, multiwatch,
+# libfcgi-dev, gcc), builds relight and fcgi-app's hello example in release mode (the profile
+# users ship: opt-level 3, fat LTO, one codegen unit, stripped), and runs on loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+DURATION="${DURATION:-10}"
+PROCS="${PROCS:-2}"
+CONNS=32
+
+PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd nginx-light spawn-fcgi multiwatch python3 curl)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+W=$(mktemp -d /tmp/relight-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  sleep 1
+  for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+  rm -rf "$W"
+}
+trap cleanup EXIT
+
+echo "bench: building (release)"
+cargo build -q --release -p relight --bin relight
+cargo build -q --release -p fcgi-app --example hello
+RELIGHT="$ROOT/target/release/relight"
+APP_HELLO="$ROOT/target/release/examples/hello"
+cc -O2 -o "$W/backend" bench/backend.c -lfcgi
+BACKEND="$W/backend"
+
+mkdir -p "$W/www"
+head -c 1024 /dev/urandom >"$W/www/1k.bin"
+head -c 1048576 /dev/urandom >"$W/www/1m.bin"
+head -c 1048576 /dev/zero | tr '\0' 'a' >"$W/post.body"
+cat >"$W/post.lua" <<EOF
+wrk.method = "POST"
+local f = io.open("$W/post.body", "rb")
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/octet-stream"
+EOF
+
+PORT_RELIGHT=18901
+PORT_LIGHTTPD=18902
+PORT_NGINX_RELIGHT=18903
+PORT_NGINX_SPAWNFCGI=18904
+
+# ---- the servers -------------------------------------------------------------------------
+cat >"$W/relight.toml" <<EOF
+[server]
+listen = ["127.0.0.1:$PORT_RELIGHT"]
+document_root = "$W/www"
+error_log = "$W/relight-error.log"
+
+[[fastcgi]]
+name = "backend"
+match = ["/fcgi"]
+command = ["$BACKEND"]
+socket = "$W/relight.sock"
+procs = $PROCS
+EOF
+
+cat >"$W/lighttpd.conf" <<EOF
+server.modules = ( "mod_fastcgi" )
+server.document-root = "$W/www"
+server.port = $PORT_LIGHTTPD
+server.bind = "127.0.0.1"
+server.errorlog = "$W/lighttpd-error.log"
+fastcgi.server = ( "/fcgi" => (( "bin-path" => "$BACKEND", "socket" => "$W/lighttpd.sock",
+                                 "max-procs" => $PROCS, "check-local" => "disable" )) )
+EOF
+
+nginx_conf() { # port socket name
+  cat >"$W/nginx-$3.conf" <<EOF
+user root;
+worker_processes $PROCS;
+error_log $W/nginx-$3-error.log;
+pid $W/nginx-$3.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/nginx-$3-cb;
+  fastcgi_temp_path $W/nginx-$3-ft;
+  proxy_temp_path $W/nginx-$3-pt;
+  uwsgi_temp_path $W/nginx-$3-ut;
+  scgi_temp_path $W/nginx-$3-st;
+  client_max_body_size 0;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$1;
+    root $W/www;
+    location /fcgi {
+      include /etc/nginx/fastcgi_params;
+      fastcgi_pass unix:$2;
+    }
+  }
+}
+EOF
+}
+nginx_conf $PORT_NGINX_RELIGHT "$W/spawn.sock" relight
+nginx_conf $PORT_NGINX_SPAWNFCGI "$W/spawnfcgi.sock" spawnfcgi
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  echo "bench: nothing listens on $1" >&2
+  exit 1
+}
+
+start() { # name command...
+  local name=$1
+  shift
+  setsid "$@" >"$W/$name.out" 2>&1 &
+  PIDS+=($!)
+  eval "PID_${name//[-+]/_}=$!"
+}
+
+start relight "$RELIGHT" -D -f "$W/relight.toml"
+start lighttpd lighttpd -D -f "$W/lighttpd.conf"
+start spawn "$RELIGHT" spawn --procs "$PROCS" --socket "$W/spawn.sock" -- "$BACKEND"
+start spawnfcgi spawn-fcgi -n -s "$W/spawnfcgi.sock" -- /usr/bin/multiwatch -f "$PROCS" -- "$BACKEND"
+for _ in $(seq 1 100); do [ -S "$W/spawn.sock" ] && [ -S "$W/spawnfcgi.sock" ] && break; sleep 0.05; done
+start nginx_relight nginx -g "daemon off;" -c "$W/nginx-relight.conf"
+start nginx_spawnfcgi nginx -g "daemon off;" -c "$W/nginx-spawnfcgi.conf"
+for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI; do wait_port "$p"; done
+
+# The processes of each setup: the front end's, and the backends'.
+front_pids() { # setup
+  case $1 in
+    relight) echo "$PID_relight" ;;
+    lighttpd) echo "$PID_lighttpd" ;;
+    nginx+relight) pgrep -g "$PID_nginx_relight" -d ' ' nginx ;;
+    nginx+spawn-fcgi) pgrep -g "$PID_nginx_spawnfcgi" -d ' ' nginx ;;
+  esac
+}
+backend_pids() { # setup
+  local group
+  case $1 in
+    relight) group=$PID_relight ;;
+    lighttpd) group=$PID_lighttpd ;;
+    nginx+relight) group=$PID_spawn ;;
+    nginx+spawn-fcgi) group=$PID_spawnfcgi ;;
+  esac
+  # Spawned backends run in their own process groups under relight; find them by parent.
+  pgrep -f "^$BACKEND" -d ' ' | tr ' ' '\n' | while read -r p; do
+    [ -n "$p" ] || continue
+    local pp
+    pp=$(ps -o ppid= -p "$p" | tr -d ' ')
+    local gp
+    gp=$(ps -o ppid= -p "$pp" 2>/dev/null | tr -d ' ')
+    if [ "$pp" = "$group" ] || [ "$gp" = "$group" ] || [ "$(ps -o pgid= -p "$p" | tr -d ' ')" = "$group" ]; then
+      echo -n "$p "
+    fi
+  done
+}
+rss_kib() { # pids...
+  local t=0
+  for p in "$@"; do
+    local r
+    r=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null || echo 0)
+    t=$((t + ${r:-0}))
+  done
+  echo "$t"
+}
+port_of() {
+  case $1 in
+    relight) echo $PORT_RELIGHT ;;
+    lighttpd) echo $PORT_LIGHTTPD ;;
+    nginx+relight) echo $PORT_NGINX_RELIGHT ;;
+    nginx+spawn-fcgi) echo $PORT_NGINX_SPAWNFCGI ;;
+  esac
+}
+
+SETUPS=(lighttpd relight nginx+relight nginx+spawn-fcgi)
+RESULTS="$W/results.tsv"
+: >"$RESULTS"
+
+# wrk one setup: scenario setup path connections [script]; records req/s, p50, p99, RSS.
+run_wrk() {
+  local scenario=$1 setup=$2 path=$3 conns=$4 script=${5:-}
+  local port
+  port=$(port_of "$setup")
+  local url="http://127.0.0.1:$port$path"
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' ${script:+--data-binary @"$W/post.body"} "$url")
+  if [ "$code" != 200 ]; then
+    echo "bench: $setup $path answered $code" >&2
+    exit 1
+  fi
+  local args=(-t 2 -c "$conns" -d "${DURATION}s" --latency)
+  [ -n "$script" ] && args+=(-s "$script")
+  # RSS sampled in the middle of the run.
+  (sleep "$((DURATION / 2))"; echo "$(rss_kib $(front_pids "$setup")) $(rss_kib $(backend_pids "$setup"))" >"$W/rss") &
+  local sampler=$!
+  wrk "${args[@]}" "$url" >"$W/wrk.out" 2>&1
+  wait "$sampler"
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$W/wrk.out")
+  p50=$(awk '$1 == "50%" {print $2}' "$W/wrk.out")
+  p99=$(awk '$1 == "99%" {print $2}' "$W/wrk.out")
+  local errors
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' "$W/wrk.out" | tr '\n' ' ')
+  read -r front back <"$W/rss"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" >>"$RESULTS"
+  echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB ${errors}"
+}
+
+for s in "${SETUPS[@]}"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
+for s in "${SETUPS[@]}"; do run_wrk "FastCGI 64 KiB" "$s" /fcgi/64k "$CONNS"; done
+for s in "${SETUPS[@]}"; do run_wrk "FastCGI POST 1 MiB echo" "$s" /fcgi/echo 8 "$W/post.lua"; done
+for s in lighttpd relight nginx+relight; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
+for s in lighttpd relight nginx+relight; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
+
+# ---- idle keep-alive connections ------------------------------------------------------------
+idle_conns() { # setup → KiB per connection
+  local port
+  port=$(port_of "$1")
+  local before after
+  before=$(rss_kib $(front_pids "$1"))
+  python3 - "$port" 1000 "$W/idle.ready" <<'EOF' &
+import socket, sys, time
+port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    conns.append(s)
+for s in conns:
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+open(ready, "w").write("ok")
+time.sleep(30)
+EOF
+  local py=$!
+  for _ in $(seq 1 600); do [ -f "$W/idle.ready" ] && break; sleep 0.05; done
+  sleep 1
+  after=$(rss_kib $(front_pids "$1"))
+  kill "$py" 2>/dev/null || true
+  wait "$py" 2>/dev/null || true
+  rm -f "$W/idle.ready"
+  echo "$before $after"
+}
+for s in lighttpd relight nginx+relight; do
+  read -r b a < <(idle_conns "$s")
+  per=$(awk -v b="$b" -v a="$a" 'BEGIN { printf "%.1f", (a - b) / 1000 }')
+  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "1000 idle keep-alive connections" "$s" "$b" "$a" "$per" "" >>"$W/idle.tsv"
+  echo "bench: idle / $s: RSS $b KiB idle, $a KiB with 1000 connections: $per KiB each"
+done
+
+# ---- death to the first good response ------------------------------------------------------
+respawn() { # setup → median ms over 20 deaths of every backend process
+  local port
+  port=$(port_of "$1")
+  python3 - "$port" "$BACKEND" "$(front_pids "$1" | awk '{print $1}')" <<'EOF'
+import os, signal, statistics, sys, time, urllib.request
+port, backend, front = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+def backends():
+    out = []
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[0].decode()
+            stat = open(f"/proc/{p}/stat").read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(")") + 2:].split()[1])
+        if cmd == backend and ppid == front and ") Z " not in stat:
+            out.append(int(p))
+    return out
+def ok():
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/fcgi/hello", timeout=2).status == 200
+    except Exception:
+        return False
+times = []
+for _ in range(20):
+    while not ok():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    pids = backends()
+    t0 = time.monotonic()
+    for p in pids:
+        os.kill(p, signal.SIGKILL)
+    deadline = t0 + 30
+    while not ok() and time.monotonic() < deadline:
+        time.sleep(0.001)
+    times.append((time.monotonic() - t0) * 1000)
+print(f"{statistics.median(times):.1f} {min(times):.1f} {max(times):.1f}")
+EOF
+}
+for s in lighttpd relight; do
+  read -r med lo hi < <(respawn "$s")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$s" "$med" "$lo" "$hi" "" >>"$W/respawn.tsv"
+  echo "bench: respawn / $s: median $med ms (min $lo, max $hi)"
+done
+
+# ---- CPU while a backend crash-loops ------------------------------------------------------------
+crashloop() { # name config → % of one core over 5 s
+  local name=$1 cmd=$2
+  local tck
+  tck=$(getconf CLK_TCK)
+  setsid bash -c "$cmd" >"$W/$name-crash.out" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  sleep 2
+  local t0 t1
+  if ! t0=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null); then
+    echo "exited at start-up"
+    return
+  fi
+  sleep 5
+  if ! t1=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null); then
+    echo "exited while its backend failed"
+    return
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  awk -v a="$t0" -v b="$t1" -v t="$tck" 'BEGIN { printf "%.2f %%", (b - a) / t / 5 * 100 }'
+}
+cat >"$W/crash.toml" <<EOF
+[server]
+listen = ["127.0.0.1:18911"]
+document_root = "$W/www"
+error_log = "$W/crash-relight.log"
+[[fastcgi]]
+name = "crash"
+match = ["/fcgi"]
+command = ["/bin/false"]
+socket = "$W/crash.sock"
+procs = $PROCS
+EOF
+sed -e "s|$BACKEND|/bin/false|; s|$PORT_LIGHTTPD|18912|; s|lighttpd.sock|crash-lighttpd.sock|; s|lighttpd-error.log|crash-lighttpd.log|" \
+  "$W/lighttpd.conf" >"$W/crash-lighttpd.conf"
+cpu_relight=$(crashloop relight "exec $RELIGHT -D -f $W/crash.toml")
+cpu_lighttpd=$(crashloop lighttpd "exec lighttpd -D -f $W/crash-lighttpd.conf")
+echo "bench: crash loop CPU: relight $cpu_relight, lighttpd $cpu_lighttpd"
+
+# ---- fcgi-app's hello against the same C libfcgi hello, both behind nginx ----------------------
+start spawn_app "$RELIGHT" spawn --procs "$PROCS" --socket "$W/app.sock" -- "$APP_HELLO"
+for _ in $(seq 1 100); do [ -S "$W/app.sock" ] && break; sleep 0.05; done
+nginx_conf 18905 "$W/app.sock" app
+start nginx_app nginx -g "daemon off;" -c "$W/nginx-app.conf"
+wait_port 18905
+APP_RPS=$(wrk -t 2 -c "$CONNS" -d "${DURATION}s" --latency http://127.0.0.1:18905/fcgi/hello | awk '/^Requests\/sec:/ {print $2}')
+C_RPS=$(awk -F'\t' '$1 == "FastCGI hello" && $2 == "nginx+relight" {print $3}' "$RESULTS")
+echo "bench: behind nginx: fcgi-app hello $APP_RPS req/s, C libfcgi hello $C_RPS req/s"
+
+# ---- the report ---------------------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+{
+  echo "# Benchmark results"
+  echo
+  echo "Produced by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); one run, every server in turn on"
+  echo "the same machine. Ratios are to lighttpd's figure in the same scenario (req/s: higher is"
+  echo "better; latency and memory: lower is better)."
+  echo
+  echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)"
+  echo "- relight $(git rev-parse --short HEAD) (release: opt-level 3, fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
+  echo "- $(lighttpd -v 2>&1 | head -1); $(nginx -v 2>&1); $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+  echo "- backend: bench/backend.c (libfcgi), $PROCS processes per setup; wrk -t2, ${DURATION}s per run"
+  echo "- setups: relight spawning the backend; lighttpd with bin-path; nginx with relight spawn;"
+  echo "  nginx with spawn-fcgi + multiwatch"
+  echo
+  echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB |"
+  echo "|---|---|---|---|---|---|---|---|---|"
+  while IFS=$'\t' read -r sc setup rps p50 p99 front back errors; do
+    base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $3}' "$RESULTS")
+    base_front=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $6}' "$RESULTS")
+    echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back |${errors:+ $errors}"
+  done <"$RESULTS"
+  echo
+  echo "| 1000 idle keep-alive connections | RSS before KiB | with 1000 KiB | KiB per connection |"
+  echo "|---|---|---|---|"
+  while IFS=$'\t' read -r _ setup b a per _; do
+    echo "| $setup | $b | $a | $per |"
+  done <"$W/idle.tsv"
+  echo
+  echo "| death of every backend process → first good response (20 times) | median ms | min | max |"
+  echo "|---|---|---|---|"
+  while IFS=$'\t' read -r setup med lo hi _; do
+    echo "| $setup | $med | $lo | $hi |"
+  done <"$W/respawn.tsv"
+  echo
+  echo "| CPU of the front end while the backend crash-loops (/bin/false), 5 s | of one core |"
+  echo "|---|---|"
+  echo "| lighttpd | $cpu_lighttpd |"
+  echo "| relight | $cpu_relight |"
+  echo
+  echo "fcgi-app's \`hello\` example against the C libfcgi backend's /hello, both behind nginx with"
+  echo "\`relight spawn --procs $PROCS\`: $APP_RPS req/s against $C_RPS req/s ($(ratio "$APP_RPS" "$C_RPS")×)."
+} >bench/RESULTS.md
+echo "bench: wrote bench/RESULTS.md"
