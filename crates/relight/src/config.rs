@@ -73,6 +73,8 @@ pub struct ServerConfig {
     /// Files tried, in order, for a request to a directory.
     #[serde(default = "default_index_files")]
     pub index_files: Vec<String>,
+    /// Threads serving connections; 1 runs everything on one thread. Default: one per CPU.
+    pub threads: Option<usize>,
     /// The most client connections open at once; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,

@@ -9,7 +9,6 @@ use std::time::SystemTime;
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::body::Body;
 use crate::respond::{moved_permanently, status_page};
@@ -29,6 +28,32 @@ pub struct StaticFiles {
     aliases: Vec<(String, PathBuf, PathBuf)>,
     /// Range requests get 206 (else the whole file, 200).
     ranges: bool,
+    /// The root's and the aliases' directories, open (O_PATH), in `aliases`' order then the
+    /// root: files are opened beneath them with openat2(RESOLVE_BENEATH), one system call that
+    /// also refuses whatever leaves the directory. `None` where a directory could not be
+    /// opened, or the kernel has no openat2 (before Linux 5.6): then paths are resolved with
+    /// realpath.
+    dirs: Vec<Option<std::os::fd::OwnedFd>>,
+}
+
+/// Opens `dir` to resolve paths beneath it.
+fn open_dir(dir: &Path) -> Option<std::os::fd::OwnedFd> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ok()
+}
+
+/// What opening a file beneath a directory gave.
+enum Opened {
+    /// The file (or directory), and its metadata.
+    File(std::fs::File, std::fs::Metadata),
+    /// No openat2 here (or the directory was not open), or a symlink on the way: resolve with
+    /// realpath.
+    Unsupported,
 }
 
 impl StaticFiles {
@@ -48,7 +73,51 @@ impl StaticFiles {
             exclude,
             aliases: Vec::new(),
             ranges: true,
+            dirs: vec![open_dir(root)],
         })
+    }
+
+    /// Opens `url_path` beneath the directory it is served from, without following anything
+    /// out of it.
+    fn open_beneath(&self, url_path: &str) -> io::Result<Opened> {
+        use nix::errno::Errno;
+        use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+        if NO_OPENAT2.load(Ordering::Relaxed) {
+            return Ok(Opened::Unsupported);
+        }
+        let (i, rest) = self
+            .aliases
+            .iter()
+            .enumerate()
+            .find_map(|(i, (prefix, _, _))| url_path.strip_prefix(prefix.as_str()).map(|r| (i, r)))
+            .unwrap_or((self.aliases.len(), url_path));
+        let Some(Some(dir)) = self.dirs.get(i) else {
+            return Ok(Opened::Unsupported);
+        };
+        let rest = rest.trim_start_matches('/');
+        let rest = if rest.is_empty() { "." } else { rest };
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (it is refused below anyway).
+        let how = OpenHow::new()
+            .flags(OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK | OFlag::O_NOCTTY)
+            .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+        match nix::fcntl::openat2(dir, rest, how) {
+            Ok(fd) => {
+                let file = std::fs::File::from(fd);
+                let meta = file.metadata()?;
+                Ok(Opened::File(file, meta))
+            }
+            // A symlink that leaves, or an absolute one (which may still point inside): the
+            // slow check decides.
+            Err(Errno::EXDEV | Errno::ELOOP) => Ok(Opened::Unsupported),
+            Err(Errno::ENOSYS | Errno::EPERM) => {
+                // No openat2 (or a seccomp filter forbids it): realpath from now on.
+                NO_OPENAT2.store(true, Ordering::Relaxed);
+                Ok(Opened::Unsupported)
+            }
+            Err(e) => Err(io::Error::from(e)),
+        }
     }
 
     /// Answers Range requests with the whole file (lighttpd's server.range-requests =
@@ -71,6 +140,13 @@ impl StaticFiles {
         }
         self.aliases
             .sort_by_key(|(p, _, _)| std::cmp::Reverse(p.len()));
+        let root = self.dirs.pop().flatten();
+        self.dirs = self
+            .aliases
+            .iter()
+            .map(|(_, dir, _)| if dir.is_dir() { open_dir(dir) } else { None })
+            .collect();
+        self.dirs.push(root);
         self
     }
 
@@ -119,8 +195,14 @@ impl StaticFiles {
 
     /// Whether `url_path` is a regular file inside the root (lighttpd's check-local).
     pub fn is_local_file(&self, url_path: &str) -> bool {
-        let p = self.fs_path(url_path);
-        p.is_file() && self.inside_root(url_path, &p)
+        match self.open_beneath(url_path) {
+            Ok(Opened::File(_, m)) => m.is_file(),
+            Err(_) => false,
+            Ok(Opened::Unsupported) => {
+                let p = self.fs_path(url_path);
+                p.is_file() && self.inside_root(url_path, &p)
+            }
+        }
     }
 
     /// Whether `p` (the file of `url_path`) resolves inside the directory `url_path` is served
@@ -148,8 +230,15 @@ impl StaticFiles {
             return status_page(StatusCode::FORBIDDEN);
         }
         let path = self.fs_path(url_path);
-        let meta = match tokio::fs::metadata(&path).await {
-            Ok(m) => m,
+        let (file, meta) = match self.open_beneath(url_path) {
+            Ok(Opened::File(f, m)) => (Some(f), m),
+            Ok(Opened::Unsupported) => match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() && !self.inside_root(url_path, &path) => {
+                    return status_page(StatusCode::FORBIDDEN);
+                }
+                Ok(m) => (None, m),
+                Err(e) => return io_error_page(&e),
+            },
             Err(e) => return io_error_page(&e),
         };
         if meta.is_dir() {
@@ -163,7 +252,7 @@ impl StaticFiles {
             }
             return status_page(StatusCode::FORBIDDEN);
         }
-        if !meta.is_file() || !self.inside_root(url_path, &path) {
+        if !meta.is_file() {
             return status_page(StatusCode::FORBIDDEN);
         }
         let len = meta.len();
@@ -226,7 +315,11 @@ impl StaticFiles {
         if method == Method::HEAD || count == 0 {
             return resp;
         }
-        match file_body(&path, start, count).await {
+        let opened = match file {
+            Some(f) => Ok(f),
+            None => std::fs::File::open(&path),
+        };
+        match opened.and_then(|f| file_body_of(f, start, count)) {
             Ok(body) => *resp.body_mut() = body,
             Err(e) => return io_error_page(&e),
         }
@@ -234,36 +327,24 @@ impl StaticFiles {
     }
 }
 
-/// `count` bytes of the file at `path` from `start`: read at once when small, else streamed in
-/// chunks by a task (bounded memory).
-pub async fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
-    let mut file = tokio::fs::File::open(path).await?;
+/// `count` bytes of the file at `path` from `start`: read at once when small, else read as
+/// they are sent (bounded memory).
+pub fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
+    file_body_of(std::fs::File::open(path)?, start, count)
+}
+
+/// `count` bytes of `file` from `start`, as [`file_body`].
+fn file_body_of(mut file: std::fs::File, start: u64, count: u64) -> io::Result<Body> {
+    use std::io::{Read, Seek};
     if start > 0 {
-        file.seek(SeekFrom::Start(start)).await?;
+        file.seek(SeekFrom::Start(start))?;
     }
     if count <= CHUNK as u64 {
         let mut buf = BytesMut::zeroed(count as usize);
-        file.read_exact(&mut buf).await?;
+        file.read_exact(&mut buf)?;
         return Ok(Body::full(buf.freeze()));
     }
-    let (tx, body) = Body::channel();
-    tokio::spawn(async move {
-        let mut left = count;
-        while left > 0 {
-            let want = left.min(CHUNK as u64) as usize;
-            let mut buf = BytesMut::zeroed(want);
-            let r = match file.read_exact(&mut buf).await {
-                Ok(_) => Ok(buf.freeze()),
-                Err(e) => Err(e),
-            };
-            let failed = r.is_err();
-            if tx.send(r).await.is_err() || failed {
-                return;
-            }
-            left -= want as u64;
-        }
-    });
-    Ok(body)
+    Ok(Body::File(file, count))
 }
 
 fn io_error_page(e: &io::Error) -> Response<Body> {

@@ -548,6 +548,15 @@ impl Supervisor {
                 if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
                     return Ok(lease);
                 }
+                if !avoid.is_empty()
+                    && inner.pools[p]
+                        .slots
+                        .iter()
+                        .any(|s| s.state == SlotState::Ready)
+                {
+                    // A free process this request avoids: the next waiter may take it.
+                    self.changed.notify_one();
+                }
                 // Grow a dynamic pool: start a process in an empty slot.
                 let pool = &inner.pools[p];
                 let running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
@@ -648,8 +657,11 @@ impl Supervisor {
                 Reason::MaxRequests,
                 format!("recycled after {n} requests (max_requests)"),
             );
+            return;
         }
-        self.changed.notify_waiters();
+        // One process is free: the request that has waited longest gets it (FIFO), instead of
+        // every waiter waking up to race for it.
+        self.changed.notify_one();
     }
 
     /// Applies a new set of pools (a configuration reload): a pool whose configuration did not
