@@ -189,8 +189,9 @@ fn random_kills_under_load() {
         zombies_of(r.proc.pid())
     );
     let fds_after = fd_count(r.proc.pid());
+    // At most one kept connection per slot (4) more than before the load.
     assert!(
-        fds_after <= fds_before + 2,
+        fds_after <= fds_before + 2 + 4,
         "fds {fds_before} -> {fds_after}"
     );
     let children: Vec<i32> = ps("")

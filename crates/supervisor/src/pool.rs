@@ -167,6 +167,16 @@ pub(crate) struct Running {
     pub death: watch::Sender<Option<Arc<ExitRecord>>>,
 }
 
+/// Something a lease leaves with a slot's process for the next lease of that slot (the
+/// gateway's open connection to it); dropped when that process ends.
+pub(crate) struct Kept(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
+
 /// One process slot: a socket that lives as long as the slot, and at most one process.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -183,6 +193,8 @@ pub(crate) struct Slot {
     pub restarts: BTreeMap<Reason, u64>,
     pub last_exit: Option<Arc<ExitRecord>>,
     pub requests: u64,
+    /// What the last lease left for the next one, with the pid of the process it belongs to.
+    pub kept: Option<(i32, Kept)>,
 }
 
 /// A pool: its configuration and its slots (created up to max_procs as needed).

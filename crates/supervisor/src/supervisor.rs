@@ -143,6 +143,33 @@ impl Lease {
         self.failed = true;
     }
 
+    /// What the previous lease of this slot left with this same process ([`Lease::keep`]),
+    /// taken out.
+    pub fn take_kept<T: std::any::Any>(&self) -> Option<T> {
+        let mut inner = self.sup.lock();
+        let slot = inner.pools.get_mut(self.pool)?.slots.get_mut(self.slot)?;
+        match slot.kept.take() {
+            Some((pid, k)) if pid == self.pid => k.0.downcast::<T>().ok().map(|b| *b),
+            _ => None,
+        }
+    }
+
+    /// Leaves `value` for the next lease of this slot, as long as this process lives (the
+    /// gateway's connection to it, kept open with FCGI_KEEP_CONN).
+    pub fn keep<T: std::any::Any + Send>(&self, value: T) {
+        let mut inner = self.sup.lock();
+        let alive =
+            |slot: &crate::pool::Slot| slot.proc.as_ref().is_some_and(|r| r.pid == self.pid);
+        if let Some(slot) = inner
+            .pools
+            .get_mut(self.pool)
+            .and_then(|p| p.slots.get_mut(self.slot))
+            .filter(|s| alive(s))
+        {
+            slot.kept = Some((self.pid, crate::pool::Kept(Box::new(value))));
+        }
+    }
+
     /// Ends the process (and its group) for `reason`, explained by `detail` in the logs.
     pub fn kill(&self, reason: Reason, detail: String) {
         self.sup
@@ -397,6 +424,7 @@ impl Supervisor {
         let config = &pool.config;
         let slot = &mut pool.slots[s];
         let Some(run) = slot.proc.take() else { return };
+        slot.kept = None;
         let uptime = run.started.elapsed();
         let (status_reason, status_detail) = describe_status(status);
         let (reason, detail) = match run.kill_reason {
@@ -506,6 +534,9 @@ impl Supervisor {
         );
         run.kill_reason = Some((reason, detail));
         slot.state = SlotState::Stopping;
+        // A kept connection holds a libfcgi process in read(), where a caught SIGTERM only sets
+        // a flag: closed first, the process goes back to accept and can stop.
+        slot.kept = None;
         signal_group(pid, sig, grace);
         self.changed.notify_waiters();
     }
@@ -724,6 +755,7 @@ impl Supervisor {
             if let Some(run) = slot.proc.as_mut() {
                 if run.kill_reason.is_none() {
                     run.kill_reason = Some((Reason::Shutdown, why.to_owned()));
+                    slot.kept = None;
                     signal_group(run.pid, sig, grace);
                 }
                 slot.state = SlotState::Stopping;
@@ -781,6 +813,7 @@ impl Supervisor {
                     if let Some(run) = slot.proc.as_mut() {
                         run.kill_reason = Some((Reason::Shutdown, "shutdown".into()));
                         slot.state = SlotState::Stopping;
+                        slot.kept = None;
                         groups.push(run.pid);
                         let _ = killpg(Pid::from_raw(run.pid), pool.config.kill_signal);
                     }
@@ -928,6 +961,7 @@ fn build_pool(
             restarts: BTreeMap::new(),
             last_exit: None,
             requests: 0,
+            kept: None,
         });
     }
     Ok(Pool {

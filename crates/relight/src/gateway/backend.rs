@@ -32,7 +32,7 @@ pub enum BackendStream {
 
 impl BackendStream {
     /// Whether an idle connection is still open: no EOF, no error, no unexpected bytes.
-    fn is_reusable(&self) -> bool {
+    pub(crate) fn is_reusable(&self) -> bool {
         let mut probe = [0u8; 1];
         let r = match self {
             BackendStream::Unix(s) => s.try_read(&mut probe),
@@ -162,8 +162,9 @@ impl Backend {
             },
             (None, None) => unreachable!("a spawned backend is started before the server"),
         };
-        // A spawned slot gets one connection per request (libfcgi then goes back to accept).
-        let keep_alive = c.keep_alive && matches!(target, Target::External(_));
+        // A spawned slot's connection is kept with its process (in the lease's slot), so the
+        // next request to that process needs no connect and no accept.
+        let keep_alive = c.keep_alive;
         Backend {
             name,
             matches: c.matches.clone(),

@@ -214,6 +214,17 @@ async fn exchange(
                     .await
                 {
                     Ok(mut l) => {
+                        // The connection the last request to this process left open: a libfcgi
+                        // process with FCGI_KEEP_CONN reads the next request from it, not from
+                        // its listening socket.
+                        if backend.keep_alive
+                            && let Some(s) = l
+                                .take_kept::<BackendStream>()
+                                .filter(BackendStream::is_reusable)
+                        {
+                            lease = Some(l);
+                            break Ok(s);
+                        }
                         let addr = match l.addr() {
                             SlotAddr::Unix(p) => BackendAddr::Unix(p.clone()),
                             SlotAddr::Tcp(a) => BackendAddr::Tcp(a.to_string()),
@@ -317,9 +328,10 @@ async fn exchange(
         }
     };
     if let Some(l) = &mut lease {
-        // Connections to a spawned slot are not kept (yet): the lease ends with the request.
         if outcome != Outcome::Reusable {
             l.failed();
+        } else if backend.keep_alive {
+            l.keep(stream);
         }
         return;
     }
