@@ -7,7 +7,7 @@
 #
 # Installs what it needs from Debian (wrk, lighttpd, nginx-light, spawn-fcgi, multiwatch,
 # libfcgi-dev, gcc), builds relight and fcgi-app's hello example in release mode (the profile
-# users ship: opt-level 3, fat LTO, one codegen unit, stripped), and runs on loopback.
+# users ship: opt-level "s", fat LTO, one codegen unit, stripped), and runs on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -375,7 +375,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "better; latency and memory: lower is better)."
   echo
   echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)"
-  echo "- relight $(git rev-parse --short HEAD) (release: opt-level 3, fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
+  echo "- relight $(git rev-parse --short HEAD) (release: opt-level \"s\", fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
   echo "- $(lighttpd -v 2>&1 | head -1); $(nginx -v 2>&1); $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- backend: bench/backend.c (libfcgi), $PROCS processes per setup; wrk -t2, ${DURATION}s per run"
   echo "- setups: relight spawning the backend; lighttpd with bin-path; nginx with relight spawn;"

@@ -527,12 +527,12 @@ fn default_server_tag() -> String {
 /// A regular expression, compiled when the configuration is read.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(try_from = "String")]
-pub struct Pattern(pub regex::Regex);
+pub struct Pattern(pub regex_lite::Regex);
 
 impl TryFrom<String> for Pattern {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        regex::Regex::new(&s)
+        regex_lite::Regex::new(&s)
             .map(Pattern)
             .map_err(|e| format!("invalid regular expression {s:?}: {e}"))
     }

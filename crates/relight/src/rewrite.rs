@@ -20,7 +20,7 @@ pub enum Outcome {
 }
 
 /// Expands `$n` (from `caps`) and `%n` (from `cond`) in `template`.
-pub fn expand(template: &str, caps: &regex::Captures<'_>, cond: Option<&[String]>) -> String {
+pub fn expand(template: &str, caps: &regex_lite::Captures<'_>, cond: Option<&[String]>) -> String {
     let mut out = String::with_capacity(template.len());
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {

@@ -32,7 +32,7 @@ enum Field {
 #[derive(Debug, Clone)]
 enum Test {
     Equal(String),
-    Regex(regex::Regex),
+    Regex(regex_lite::Regex),
     Prefix(String),
     Suffix(String),
     /// remoteip == an address or network.
@@ -113,7 +113,7 @@ impl Cond {
             }
             "=~" | "!~" => (
                 Test::Regex(
-                    regex::Regex::new(value)
+                    regex_lite::Regex::new(value)
                         .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
                 ),
                 c.op == "!~",
