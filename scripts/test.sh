@@ -19,6 +19,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# fcgi-app's tower adapter and its axum example, behind a feature.
+cargo clippy -p fcgi-app --all-targets --features tower -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
