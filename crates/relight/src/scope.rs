@@ -198,12 +198,7 @@ fn host_of(headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let h = if h.starts_with('[') {
-        h.find(']').map_or(h, |i| &h[..=i])
-    } else {
-        h.rsplit_once(':').map_or(h, |(name, _)| name)
-    };
-    h.to_ascii_lowercase()
+    crate::gateway::params::host_name(h).to_ascii_lowercase()
 }
 
 fn network(s: &str) -> Result<Test, String> {

@@ -54,7 +54,7 @@ pub struct CgiRequest<'a> {
 }
 
 /// The host name of a Host header: without the port, keeping IPv6 brackets.
-fn host_name(host: &str) -> &str {
+pub(crate) fn host_name(host: &str) -> &str {
     if host.starts_with('[') {
         return host.find(']').map_or(host, |i| &host[..=i]);
     }
