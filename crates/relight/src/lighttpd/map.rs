@@ -182,15 +182,14 @@ impl<'a> Ctx<'a> {
     }
 
     fn int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, ConfError> {
-        match self.get(key) {
-            None => Ok(None),
-            Some((Value::Int(n), p)) => Ok(Some((*n, p))),
-            Some((Value::Str(s), p)) => match s.parse() {
-                Ok(n) => Ok(Some((n, p))),
-                Err(_) => err(p, format!("{key} must be a number, not {s:?}")),
-            },
-            Some((v, p)) => err(p, format!("{key} must be a number, not {}", v.kind())),
-        }
+        let found = self.get(key);
+        int_of(key, found)
+    }
+
+    /// As [`Ctx::int`], from this block or else the global scope.
+    fn inherited_int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, ConfError> {
+        let found = self.inherited(key);
+        int_of(key, found)
     }
 
     fn strings(&mut self, key: &'static str) -> Result<Option<(Vec<String>, &'a Pos)>, ConfError> {
@@ -234,6 +233,22 @@ impl<'a> Ctx<'a> {
 
     fn warn(&mut self, pos: &Pos, msg: String) {
         self.warnings.push(format!("{pos}: {msg}"));
+    }
+}
+
+/// A number (or a string of one) set for `key`.
+fn int_of<'a>(
+    key: &str,
+    found: Option<(&'a Value, &'a Pos)>,
+) -> Result<Option<(i64, &'a Pos)>, ConfError> {
+    match found {
+        None => Ok(None),
+        Some((Value::Int(n), p)) => Ok(Some((*n, p))),
+        Some((Value::Str(s), p)) => match s.parse() {
+            Ok(n) => Ok(Some((n, p))),
+            Err(_) => err(p, format!("{key} must be a number, not {s:?}")),
+        },
+        Some((v, p)) => err(p, format!("{key} must be a number, not {}", v.kind())),
     }
 }
 
@@ -372,13 +387,13 @@ fn map_scoped(
                 });
         }
     }
-    let code = match cx.inherited("url.redirect-code") {
+    let code = match cx.inherited_int("url.redirect-code")? {
         None => 301,
-        Some((Value::Int(c), _)) if [301, 302, 303, 307, 308].contains(c) => *c as u16,
-        Some((v, pos)) => {
+        Some((c, _)) if [301, 302, 303, 307, 308].contains(&c) => c as u16,
+        Some((c, pos)) => {
             return err(
                 pos,
-                format!("url.redirect-code {v:?}: expected 301, 302, 303, 307 or 308"),
+                format!("url.redirect-code {c}: expected 301, 302, 303, 307 or 308"),
             );
         }
     };
@@ -1250,6 +1265,12 @@ mod tests {
         assert_eq!(s.fastcgi_params.get("A").map(String::as_str), Some("1"));
         assert_eq!(s.rewrite.len(), 1);
         assert_eq!(s.aliases.get("/d/"), Some(&PathBuf::from("/tmp/")));
+        // url.redirect-code as a number or a string of one, set globally for a block's rules.
+        let m = map(&format!(
+            "{base}url.redirect-code = \"302\"\n$HTTP[\"url\"] =^ \"/o\" {{ url.redirect = ( \"^/o(.*)\" => \"/n$1\" ) }}\n"
+        ))
+        .unwrap();
+        assert_eq!(m.config.scope[0].redirect.as_ref().unwrap()[0].code, 302);
         for (bad, msg) in [
             (
                 "mimetype.assign = \"x\"",
