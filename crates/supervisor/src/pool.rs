@@ -197,6 +197,20 @@ pub(crate) struct Slot {
     pub kept: Option<(i32, Kept)>,
 }
 
+impl Slot {
+    /// Marks the slot's process as stopping for `reason` and closes what a lease kept with it
+    /// (a kept connection holds a libfcgi process in read(), where a caught SIGTERM only sets a
+    /// flag: closed first, the process goes back to accept and can stop). Returns its pid; the
+    /// caller sends the signal.
+    pub fn stop(&mut self, reason: Reason, detail: String) -> Option<i32> {
+        let run = self.proc.as_mut()?;
+        run.kill_reason = Some((reason, detail));
+        self.state = SlotState::Stopping;
+        self.kept = None;
+        Some(run.pid)
+    }
+}
+
 /// A pool: its configuration and its slots (created up to max_procs as needed).
 #[derive(Debug)]
 pub(crate) struct Pool {

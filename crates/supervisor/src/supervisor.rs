@@ -532,11 +532,7 @@ impl Supervisor {
             pool.config.name,
             sig.as_str()
         );
-        run.kill_reason = Some((reason, detail));
-        slot.state = SlotState::Stopping;
-        // A kept connection holds a libfcgi process in read(), where a caught SIGTERM only sets
-        // a flag: closed first, the process goes back to accept and can stop.
-        slot.kept = None;
+        slot.stop(reason, detail);
         signal_group(pid, sig, grace);
         self.changed.notify_waiters();
     }
@@ -752,11 +748,11 @@ impl Supervisor {
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let mut fds = HashMap::new();
         for slot in &mut pool.slots {
-            if let Some(run) = slot.proc.as_mut() {
-                if run.kill_reason.is_none() {
-                    run.kill_reason = Some((Reason::Shutdown, why.to_owned()));
-                    slot.kept = None;
-                    signal_group(run.pid, sig, grace);
+            if let Some(run) = slot.proc.as_ref() {
+                if run.kill_reason.is_none()
+                    && let Some(pid) = slot.stop(Reason::Shutdown, why.to_owned())
+                {
+                    signal_group(pid, sig, grace);
                 }
                 slot.state = SlotState::Stopping;
             } else {
@@ -810,12 +806,9 @@ impl Supervisor {
             inner.stopping = true;
             for pool in &mut inner.pools {
                 for slot in &mut pool.slots {
-                    if let Some(run) = slot.proc.as_mut() {
-                        run.kill_reason = Some((Reason::Shutdown, "shutdown".into()));
-                        slot.state = SlotState::Stopping;
-                        slot.kept = None;
-                        groups.push(run.pid);
-                        let _ = killpg(Pid::from_raw(run.pid), pool.config.kill_signal);
+                    if let Some(pid) = slot.stop(Reason::Shutdown, "shutdown".into()) {
+                        groups.push(pid);
+                        let _ = killpg(Pid::from_raw(pid), pool.config.kill_signal);
                     }
                 }
             }
