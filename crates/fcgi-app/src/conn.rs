@@ -21,6 +21,33 @@ pub(crate) struct Capacity {
     pub workers: usize,
 }
 
+/// Writes to `out` the answer to a record the application answers on its own, whatever request
+/// is in progress: GET_VALUES (MAX_CONNS and MAX_REQS are `workers`, MPXS_CONNS is 0), a
+/// management record of an unknown type, and a second BEGIN_REQUEST (FCGI_CANT_MPX_CONN).
+/// Returns false, writing nothing, for every other event.
+pub(crate) fn answer_management(ev: &RequestEvent, workers: usize, out: &mut BytesMut) -> bool {
+    match ev {
+        RequestEvent::GetValues(names) => {
+            let n = workers.to_string();
+            let answer = names.iter().filter_map(|name| {
+                let v: &[u8] = match name.as_ref() {
+                    values::MAX_CONNS | values::MAX_REQS => n.as_bytes(),
+                    values::MPXS_CONNS => b"0",
+                    _ => return None,
+                };
+                Some((name.as_ref(), v))
+            });
+            encode::get_values_result(out, answer);
+        }
+        RequestEvent::UnknownType(t) => encode::unknown_type(out, *t),
+        RequestEvent::BusyBeginRequest { request_id } => {
+            encode::end_request(out, *request_id, 0, ProtocolStatus::CantMpxConn);
+        }
+        _ => return false,
+    }
+    true
+}
+
 /// The socket and the decoder of one connection.
 pub(crate) struct Conn {
     stream: Stream,
@@ -53,38 +80,17 @@ impl Conn {
         loop {
             match self.decoder.next_event() {
                 Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
-                Ok(Some(ev)) => match ev {
-                    RequestEvent::GetValues(names) => {
-                        let n = self.capacity.workers.to_string();
-                        let mut answer: Vec<(&[u8], &[u8])> = Vec::new();
-                        for name in &names {
-                            let v: &[u8] = match name.as_ref() {
-                                values::MAX_CONNS | values::MAX_REQS => n.as_bytes(),
-                                values::MPXS_CONNS => b"0",
-                                _ => continue,
-                            };
-                            answer.push((name, v));
-                        }
-                        let mut out = BytesMut::new();
-                        encode::get_values_result(&mut out, answer);
+                Ok(Some(ev)) => {
+                    let mut out = BytesMut::new();
+                    if answer_management(&ev, self.capacity.workers, &mut out) {
                         self.write_all(&out)?;
+                        continue;
                     }
-                    RequestEvent::UnknownType(t) => {
-                        let mut out = BytesMut::new();
-                        encode::unknown_type(&mut out, t);
-                        self.write_all(&out)?;
-                    }
-                    RequestEvent::BusyBeginRequest { request_id } => {
-                        let mut out = BytesMut::new();
-                        encode::end_request(&mut out, request_id, 0, ProtocolStatus::CantMpxConn);
-                        self.write_all(&out)?;
-                    }
-                    RequestEvent::AbortRequest => {
+                    if ev == RequestEvent::AbortRequest {
                         self.aborted = true;
-                        return Ok(Some(RequestEvent::AbortRequest));
                     }
-                    ev => return Ok(Some(ev)),
-                },
+                    return Ok(Some(ev));
+                }
                 Ok(None) => {
                     if self.eof {
                         return Ok(None);

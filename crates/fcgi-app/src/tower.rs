@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes, BytesMut};
 use fcgi_proto::app::{RequestDecoder, RequestEvent, encode};
-use fcgi_proto::{Limits, ProtocolStatus, Role, values};
+use fcgi_proto::{Limits, ProtocolStatus, Role};
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -79,16 +79,45 @@ impl Body for RequestBody {
     }
 }
 
-/// Serves `service` with the default [`Builder`] options on a multi-threaded tokio runtime;
-/// returns only if it cannot start.
-pub fn run<S, B>(service: S) -> Result<(), Error>
+/// What [`run`] and [`serve`] serve: a cloneable service of HTTP requests whose futures can
+/// move between threads (an axum `Router` is one).
+pub trait AppService<B>:
+    Service<
+        http::Request<RequestBody>,
+        Response = http::Response<B>,
+        Future: Send + 'static,
+        Error: Display + Send,
+    > + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, B> AppService<B> for S
 where
     S: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Display + Send,
+{
+}
+
+/// The response body such a service answers with.
+pub trait AppBody: Body<Data: Send, Error: Display> + Send + 'static {}
+
+impl<B> AppBody for B
+where
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Display,
+{
+}
+
+/// Serves `service` with the default [`Builder`] options on a multi-threaded tokio runtime;
+/// returns only if it cannot start.
+pub fn run<S, B>(service: S) -> Result<(), Error>
+where
+    S: AppService<B>,
+    B: AppBody,
 {
     let builder = Builder::new();
     let listener = builder.listener()?;
@@ -111,12 +140,8 @@ pub async fn serve<S, B>(
     workers: usize,
 ) -> Result<(), Error>
 where
-    S: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Display + Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Display,
+    S: AppService<B>,
+    B: AppBody,
 {
     enum L {
         Unix(tokio::net::UnixListener),
@@ -202,12 +227,8 @@ async fn write(w: &Writer, bytes: &[u8]) -> io::Result<()> {
 /// channel fed from here.
 async fn connection<S, B>(mut r: Reader, w: Writer, svc: S, limits: Limits, workers: usize)
 where
-    S: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Display + Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Display,
+    S: AppService<B>,
+    B: AppBody,
 {
     let decoder = Arc::new(Mutex::new(RequestDecoder::new(limits)));
     let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(1);
@@ -231,23 +252,16 @@ where
                 }
             };
             let mut out = BytesMut::new();
+            if crate::conn::answer_management(&ev, workers, &mut out) {
+                if write(&w, &out).await.is_err() {
+                    break 'conn;
+                }
+                continue;
+            }
             match ev {
-                RequestEvent::GetValues(names) => {
-                    let n = workers.to_string();
-                    let answer = names.iter().filter_map(|name| {
-                        let v: &[u8] = match name.as_ref() {
-                            values::MAX_CONNS | values::MAX_REQS => n.as_bytes(),
-                            values::MPXS_CONNS => b"0",
-                            _ => return None,
-                        };
-                        Some((name.as_ref(), v))
-                    });
-                    encode::get_values_result(&mut out, answer);
-                }
-                RequestEvent::UnknownType(t) => encode::unknown_type(&mut out, t),
-                RequestEvent::BusyBeginRequest { request_id } => {
-                    encode::end_request(&mut out, request_id, 0, ProtocolStatus::CantMpxConn);
-                }
+                RequestEvent::GetValues(_)
+                | RequestEvent::UnknownType(_)
+                | RequestEvent::BusyBeginRequest { .. } => {} // answered above
                 RequestEvent::BeginRequest {
                     request_id,
                     role,
@@ -330,12 +344,8 @@ async fn runner<S, B>(
     decoder: Arc<Mutex<RequestDecoder>>,
     mut svc: S,
 ) where
-    S: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Display + Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Display,
+    S: AppService<B>,
+    B: AppBody,
 {
     while let Some(job) = jobs.recv().await {
         let (id, keep_conn, aborted) = (job.id, job.keep_conn, job.aborted.clone());
@@ -362,12 +372,8 @@ async fn runner<S, B>(
 /// was sent yet).
 async fn respond<S, B>(svc: &mut S, job: Job, w: &Writer) -> Result<(), ()>
 where
-    S: Service<http::Request<RequestBody>, Response = http::Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Display + Send,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Display,
+    S: AppService<B>,
+    B: AppBody,
 {
     let id = job.id;
     let req = match http_request(job.params, job.body) {
