@@ -16,16 +16,8 @@ PROCS="${PROCS:-2}"
 CONNS=32
 
 PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd nginx-light spawn-fcgi multiwatch python3 curl)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/debian-packages.sh
+ensure_packages bench "${PKGS[@]}"
 
 W=$(mktemp -d /tmp/relight-bench.XXXXXX)
 PIDS=()

@@ -5,17 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils)
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  sudo=""
-  [ "$(id -u)" -ne 0 ] && sudo=sudo
-  echo "test.sh: installing ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/debian-packages.sh
+ensure_packages test.sh "${PKGS[@]}"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
