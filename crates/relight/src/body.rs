@@ -25,8 +25,18 @@ pub enum Body {
     Stream(mpsc::Receiver<io::Result<Bytes>>),
     /// The next `left` bytes of a file, read as they are sent, a chunk at a time (reads from
     /// the page cache are memory copies; lighttpd and nginx read files in their event loops
-    /// too). Memory: one chunk.
-    File(std::fs::File, u64),
+    /// too). Memory: one chunk. Positioned reads: requests may share one open file.
+    File {
+        /// The file.
+        file: std::sync::Arc<std::fs::File>,
+        /// Where the next read starts.
+        at: u64,
+        /// How many bytes are left to send.
+        left: u64,
+        /// The client connection that sends the file with sendfile(2) (set by the server
+        /// for responses it writes itself); `None`: the file is read here, a chunk at a time.
+        via: Option<std::sync::Arc<crate::conn::ConnShared>>,
+    },
 }
 
 /// A file body is read in pieces this big.
@@ -57,19 +67,33 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
-            Body::File(file, left) => {
+            Body::File {
+                file,
+                at,
+                left,
+                via,
+            } => {
                 if *left == 0 {
                     return Poll::Ready(None);
                 }
+                if let Some(conn) = via {
+                    let n = usize::try_from(*left).unwrap_or(usize::MAX);
+                    return conn.poll_file_chunk(cx, file, *at, n).map(|b| {
+                        *at += b.len() as u64;
+                        *left -= b.len() as u64;
+                        Some(Ok(Frame::data(b)))
+                    });
+                }
                 let want = (*left).min(FILE_CHUNK) as usize;
                 let mut buf = bytes::BytesMut::zeroed(want);
-                let r = match std::io::Read::read(file, &mut buf) {
+                let r = match std::os::unix::fs::FileExt::read_at(&**file, &mut buf, *at) {
                     Ok(0) => Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the file got shorter while it was sent",
                     )),
                     Ok(n) => {
                         buf.truncate(n);
+                        *at += n as u64;
                         *left -= n as u64;
                         Ok(Frame::data(buf.freeze()))
                     }
@@ -85,7 +109,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Stream(_) => false,
-            Body::File(_, left) => *left == 0,
+            Body::File { left, .. } => *left == 0,
         }
     }
 
@@ -94,7 +118,7 @@ impl http_body::Body for Body {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
             Body::Stream(_) => SizeHint::default(),
-            Body::File(_, left) => SizeHint::with_exact(*left),
+            Body::File { left, .. } => SizeHint::with_exact(*left),
         }
     }
 }

@@ -94,6 +94,11 @@ pub struct ServerConfig {
     /// Answer Range requests with 206 (lighttpd's server.range-requests).
     #[serde(default = "default_true")]
     pub range_requests: bool,
+    /// Keep static files open, with their metadata, for up to a second after serving them
+    /// (lighttpd's stat cache, server.stat-cache-engine): a file replaced on disk can be
+    /// served as it was for that second. `false` opens and stats every file per request.
+    #[serde(default = "default_true")]
+    pub file_cache: bool,
     /// A request the static files answer 404 is served as this URL path instead, with the
     /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
     pub error_handler_404: Option<String>,

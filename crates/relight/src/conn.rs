@@ -2,16 +2,26 @@
 //! keep-alive connection (no request in flight, nothing read since the last response) is
 //! closed after the keep-alive timeout, and a client that accepts no response bytes for the
 //! write timeout is dropped. A slow client costs its own connection, never the server.
+//!
+//! It also sends files with sendfile(2) behind hyper's back: a file body yields placeholder
+//! bytes ([`ConnShared::poll_file_chunk`]) that point into a region no one reads, and when
+//! hyper writes them the socket sends the file's bytes in their place, from the page cache,
+//! without copying them through user space. hyper is told to queue body chunks as they are
+//! (`writev(true)`), so a placeholder reaches the socket as one slice of its own; a
+//! placeholder the socket cannot account for fails the connection, it is never sent.
 
+use std::fs::File;
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
@@ -21,6 +31,39 @@ pub struct ConnShared {
     in_flight: AtomicUsize,
     read_since_idle: AtomicBool,
     requests: AtomicUsize,
+    file_send: Mutex<FileSend>,
+}
+
+/// The file range whose placeholder hyper holds, and the body waiting to yield the next one.
+#[derive(Debug, Default)]
+struct FileSend {
+    pending: Option<Pending>,
+    waker: Option<Waker>,
+}
+
+/// `len` bytes of `file` from `at`, standing in the placeholder region from its start.
+#[derive(Debug)]
+struct Pending {
+    file: Arc<File>,
+    at: u64,
+    len: usize,
+}
+
+/// The largest placeholder (and so the most one sendfile call sends).
+pub const PLACEHOLDER_LEN: usize = 512 << 10;
+
+/// The placeholder region: allocated zeroed (untouched pages: no memory used), never read.
+fn placeholder() -> &'static [u8] {
+    static REGION: OnceLock<&'static [u8]> = OnceLock::new();
+    REGION.get_or_init(|| Box::leak(vec![0u8; PLACEHOLDER_LEN].into_boxed_slice()))
+}
+
+/// Where `buf` starts in the placeholder region, if it points into it.
+fn placeholder_offset(buf: &[u8]) -> Option<usize> {
+    let region = placeholder();
+    let start = region.as_ptr() as usize;
+    let p = buf.as_ptr() as usize;
+    (!buf.is_empty() && p >= start && p < start + region.len()).then(|| p - start)
 }
 
 impl ConnShared {
@@ -35,6 +78,29 @@ impl ConnShared {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.read_since_idle.store(false, Ordering::Release);
         }
+    }
+
+    /// The next chunk of a file body sent with sendfile: placeholder bytes standing for `n`
+    /// bytes of `file` from `at`, or `Pending` while the socket has not sent the last one.
+    pub fn poll_file_chunk(
+        &self,
+        cx: &mut Context<'_>,
+        file: &Arc<File>,
+        at: u64,
+        n: usize,
+    ) -> Poll<Bytes> {
+        let mut fs = self.file_send.lock().unwrap_or_else(|p| p.into_inner());
+        if fs.pending.is_some() {
+            fs.waker = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let len = n.min(PLACEHOLDER_LEN);
+        fs.pending = Some(Pending {
+            file: file.clone(),
+            at,
+            len,
+        });
+        Poll::Ready(Bytes::from_static(&placeholder()[..len]))
     }
 
     fn is_idle(&self) -> bool {
@@ -135,6 +201,129 @@ impl AsyncRead for ConnIo {
     }
 }
 
+/// Sends `len` bytes of `file` from `at` on `sock`: sendfile(2), or a read and a write where
+/// the file system cannot (EINVAL, ENOSYS, EOPNOTSUPP).
+fn send_file(sock: &TcpStream, file: &File, at: u64, len: usize) -> io::Result<usize> {
+    use nix::errno::Errno;
+    let mut off = at as i64;
+    match nix::sys::sendfile::sendfile64(sock.as_fd(), file.as_fd(), Some(&mut off), len) {
+        Ok(0) => Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file got shorter while it was sent",
+        )),
+        Ok(n) => Ok(n),
+        Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
+            let mut buf = vec![0; len.min(64 << 10)];
+            let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, at)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was sent",
+                ));
+            }
+            nix::sys::socket::send(
+                std::os::fd::AsRawFd::as_raw_fd(sock),
+                &buf[..n],
+                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+            )
+            .map_err(io::Error::from)
+        }
+        Err(e) => Err(io::Error::from(e)),
+    }
+}
+
+impl ConnIo {
+    /// Writes `bufs`, sending a placeholder slice among them as the file it stands for.
+    fn write_with_files(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let Some(i) = bufs.iter().position(|b| placeholder_offset(b).is_some()) else {
+            return self.write_timed(cx, |s, cx| s.poll_write_vectored(cx, bufs));
+        };
+        if i > 0 {
+            // What comes before (the head of the response) first, marked as more to come so
+            // that it leaves in one segment with the file's first bytes; the placeholder goes
+            // on the next call.
+            let head = &bufs[..i];
+            return self.write_timed(cx, |s, cx| {
+                poll_io(s.get_mut(), cx, |s| {
+                    nix::sys::socket::sendmsg::<()>(
+                        std::os::fd::AsRawFd::as_raw_fd(s),
+                        head,
+                        &[],
+                        // nix has no name for MSG_MORE.
+                        nix::sys::socket::MsgFlags::from_bits_retain(nix::libc::MSG_MORE)
+                            | nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
+                        None,
+                    )
+                    .map_err(io::Error::from)
+                })
+            });
+        }
+        let buf = &bufs[0];
+        let offset = placeholder_offset(buf).unwrap_or_default();
+        let (file, at, end) = {
+            let fs = self
+                .shared
+                .file_send
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            match &fs.pending {
+                Some(p) if offset + buf.len() <= p.len => (
+                    p.file.clone(),
+                    p.at + offset as u64,
+                    offset + buf.len() == p.len,
+                ),
+                _ => {
+                    return Poll::Ready(Err(io::Error::other(
+                        "a file placeholder without its file (not sent)",
+                    )));
+                }
+            }
+        };
+        let len = buf.len();
+        let r = self.write_timed(cx, |s, cx| {
+            poll_io(s.get_mut(), cx, |s| send_file(s, &file, at, len))
+        });
+        if let Poll::Ready(Ok(n)) = r
+            && end
+            && n == len
+        {
+            let mut fs = self
+                .shared
+                .file_send
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            fs.pending = None;
+            if let Some(w) = fs.waker.take() {
+                w.wake();
+            }
+        }
+        r
+    }
+}
+
+/// Runs a non-blocking write system call on the socket when it is writable.
+fn poll_io(
+    s: &TcpStream,
+    cx: &mut Context<'_>,
+    mut op: impl FnMut(&TcpStream) -> io::Result<usize>,
+) -> Poll<io::Result<usize>> {
+    loop {
+        match s.poll_write_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        match s.try_io(Interest::WRITABLE, || op(s)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            r => return Poll::Ready(r),
+        }
+    }
+}
+
 impl AsyncWrite for ConnIo {
     fn poll_write(
         self: Pin<&mut Self>,
@@ -142,7 +331,7 @@ impl AsyncWrite for ConnIo {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         self.get_mut()
-            .write_timed(cx, |s, cx| s.poll_write(cx, buf))
+            .write_with_files(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -150,8 +339,7 @@ impl AsyncWrite for ConnIo {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut()
-            .write_timed(cx, |s, cx| s.poll_write_vectored(cx, bufs))
+        self.get_mut().write_with_files(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {

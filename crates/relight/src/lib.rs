@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod config;
 pub mod conn;
+pub mod file_cache;
 pub mod gateway;
 pub mod httpdate;
 pub mod lighttpd;

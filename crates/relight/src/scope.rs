@@ -254,6 +254,8 @@ struct FileKeys {
     exclude: Option<Vec<String>>,
     aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
     ranges: Option<bool>,
+    /// Global only: keep served files open ([`crate::file_cache`]).
+    cache: Option<bool>,
 }
 
 impl FileKeys {
@@ -264,13 +266,22 @@ impl FileKeys {
             && self.exclude.is_none()
             && self.aliases.is_none()
             && self.ranges.is_none()
+            && self.cache.is_none()
     }
 
     fn over(&mut self, top: &FileKeys) {
         macro_rules! take {
             ($($f:ident),*) => {$(if top.$f.is_some() { self.$f = top.$f.clone(); })*};
         }
-        take!(root, index_files, mime_types, exclude, aliases, ranges);
+        take!(
+            root,
+            index_files,
+            mime_types,
+            exclude,
+            aliases,
+            ranges,
+            cache
+        );
     }
 
     fn build(&self) -> std::io::Result<StaticFiles> {
@@ -284,6 +295,7 @@ impl FileKeys {
         .map(|f| {
             f.with_aliases(&self.aliases.clone().unwrap_or_default())
                 .with_ranges(self.ranges.unwrap_or(true))
+                .with_cache(self.cache.unwrap_or(false))
         })
     }
 }
@@ -371,6 +383,7 @@ impl Sites {
             exclude: Some(s.static_exclude_extensions.clone()),
             aliases: Some(s.aliases.clone()),
             ranges: Some(s.range_requests),
+            cache: Some(s.file_cache),
         };
         let base_files = files
             .build()
@@ -535,6 +548,7 @@ fn layer(sc: &ScopeConfig, config: &Config, backends: &[Arc<Backend>]) -> Result
             exclude: sc.static_exclude_extensions.clone(),
             aliases: sc.aliases.clone(),
             ranges: sc.range_requests,
+            cache: None,
         },
         backends,
         deny_suffixes: sc.deny_suffixes.clone(),

@@ -324,6 +324,7 @@ impl Server {
         let start = current(&self.current);
         let max = start.config.server.max_connections;
         let limit = Arc::new(Semaphore::new(max));
+        tokio::spawn(crate::file_cache::sweeper());
         for l in std::mem::take(&mut self.listeners) {
             tokio::spawn(accept_loop(
                 l,
@@ -463,6 +464,8 @@ async fn serve_connection(
         .max_buf_size(s.max_header_size.0 as usize)
         .keep_alive(s.max_keep_alive_requests != 1)
         .half_close(true)
+        // Body chunks reach the socket as they are: file placeholders among them (conn.rs).
+        .writev(true)
         .serve_connection(TokioIo::new(io), svc);
     tokio::pin!(conn);
     let result = tokio::select! {
@@ -524,6 +527,9 @@ async fn handle(
         // hyper closes the connection after a response that says so.
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Body::File { via, .. } = resp.body_mut() {
+        *via = Some(shared.clone());
     }
     let status = resp.status().as_u16();
     let done = Done {
@@ -736,12 +742,11 @@ async fn dispatch<'a>(
         );
         return status_page(StatusCode::PAYLOAD_TOO_LARGE);
     }
-    let remote_user =
-        match crate::auth::check(site.auth, &path, req.headers(), &remote.to_string()).await {
-            crate::auth::Verdict::Open => None,
-            crate::auth::Verdict::User(u) => Some(u),
-            crate::auth::Verdict::Refused(r) => return r,
-        };
+    let remote_user = match crate::auth::check(site.auth, &path, req.headers(), &remote).await {
+        crate::auth::Verdict::Open => None,
+        crate::auth::Verdict::User(u) => Some(u),
+        crate::auth::Verdict::Refused(r) => return r,
+    };
     let (mut parts, incoming) = req.into_parts();
     for (name, value) in site.request_headers {
         parts.headers.insert(name.clone(), value.clone());

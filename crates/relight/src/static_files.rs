@@ -2,15 +2,17 @@
 //! Last-Modified), one byte range, and never anything outside the root (symlinks that leave it
 //! are refused). Directory listings are never made.
 
-use std::io::{self, SeekFrom};
+use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
 use crate::body::Body;
+use crate::file_cache::{self, Entry};
 use crate::respond::{moved_permanently, status_page};
 
 /// Files up to this size are read in one piece; larger ones are streamed in chunks this big.
@@ -34,6 +36,20 @@ pub struct StaticFiles {
     /// opened, or the kernel has no openat2 (before Linux 5.6): then paths are resolved with
     /// realpath.
     dirs: Vec<Option<std::os::fd::OwnedFd>>,
+    /// Files served stay open for a second ([`file_cache`]) under this identity, when on.
+    cache: Option<u64>,
+}
+
+/// What a URL path names.
+enum Found {
+    /// A regular file inside the root.
+    File(Arc<Entry>),
+    /// A directory.
+    Dir,
+    /// A symlink that leads out of the root.
+    Outside,
+    /// Something else (a FIFO, a device).
+    Other,
 }
 
 /// Opens `dir` to resolve paths beneath it.
@@ -74,6 +90,7 @@ impl StaticFiles {
             aliases: Vec::new(),
             ranges: true,
             dirs: vec![open_dir(root)],
+            cache: None,
         })
     }
 
@@ -118,6 +135,58 @@ impl StaticFiles {
             }
             Err(e) => Err(io::Error::from(e)),
         }
+    }
+
+    /// Keeps files served open for a second when `on` ([`file_cache`]).
+    pub fn with_cache(mut self, on: bool) -> StaticFiles {
+        self.cache = on.then(file_cache::handler_id);
+        self
+    }
+
+    /// Finds what `url_path` names; a regular file is opened (or found in the cache).
+    fn find(&self, url_path: &str) -> io::Result<Found> {
+        if let Some(id) = self.cache
+            && let Some(e) = file_cache::get(id, url_path)
+        {
+            return Ok(Found::File(e));
+        }
+        let (file, meta) = match self.open_beneath(url_path)? {
+            Opened::File(f, m) => (f, m),
+            Opened::Unsupported => {
+                let path = self.fs_path(url_path);
+                let m = std::fs::metadata(&path)?;
+                if m.is_file() && !self.inside_root(url_path, &path) {
+                    return Ok(Found::Outside);
+                }
+                if !m.is_file() {
+                    return Ok(if m.is_dir() { Found::Dir } else { Found::Other });
+                }
+                let f = std::fs::File::open(&path)?;
+                let m = f.metadata()?;
+                (f, m)
+            }
+        };
+        if meta.is_dir() {
+            return Ok(Found::Dir);
+        }
+        if !meta.is_file() {
+            return Ok(Found::Other);
+        }
+        let len = meta.len();
+        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+        let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), len, meta.mtime());
+        let entry = Arc::new(Entry::new(
+            file,
+            len,
+            mtime,
+            HeaderValue::from_str(&etag).expect("hex etag"),
+            HeaderValue::from_str(&crate::httpdate::format(mtime)).expect("http date"),
+            HeaderValue::from_str(crate::mime::for_path_with(url_path, &self.mime_types)).ok(),
+        ));
+        if let Some(id) = self.cache {
+            file_cache::put(id, url_path, entry.clone());
+        }
+        Ok(Found::File(entry))
     }
 
     /// Answers Range requests with the whole file (lighttpd's server.range-requests =
@@ -195,14 +264,7 @@ impl StaticFiles {
 
     /// Whether `url_path` is a regular file inside the root (lighttpd's check-local).
     pub fn is_local_file(&self, url_path: &str) -> bool {
-        match self.open_beneath(url_path) {
-            Ok(Opened::File(_, m)) => m.is_file(),
-            Err(_) => false,
-            Ok(Opened::Unsupported) => {
-                let p = self.fs_path(url_path);
-                p.is_file() && self.inside_root(url_path, &p)
-            }
-        }
+        matches!(self.find(url_path), Ok(Found::File(_)))
     }
 
     /// Whether `p` (the file of `url_path`) resolves inside the directory `url_path` is served
@@ -229,20 +291,9 @@ impl StaticFiles {
         if self.exclude.iter().any(|e| url_path.ends_with(e.as_str())) {
             return status_page(StatusCode::FORBIDDEN);
         }
-        let path = self.fs_path(url_path);
-        let (file, meta) = match self.open_beneath(url_path) {
-            Ok(Opened::File(f, m)) => (Some(f), m),
-            Ok(Opened::Unsupported) => match std::fs::metadata(&path) {
-                Ok(m) if m.is_file() && !self.inside_root(url_path, &path) => {
-                    return status_page(StatusCode::FORBIDDEN);
-                }
-                Ok(m) => (None, m),
-                Err(e) => return io_error_page(&e),
-            },
-            Err(e) => return io_error_page(&e),
-        };
-        if meta.is_dir() {
-            if !url_path.ends_with('/') {
+        let entry = match self.find(url_path) {
+            Ok(Found::File(e)) => e,
+            Ok(Found::Dir) if !url_path.ends_with('/') => {
                 let mut loc = format!("{url_path}/");
                 if let Some(q) = query {
                     loc.push('?');
@@ -250,43 +301,41 @@ impl StaticFiles {
                 }
                 return moved_permanently(&loc);
             }
-            return status_page(StatusCode::FORBIDDEN);
-        }
-        if !meta.is_file() {
-            return status_page(StatusCode::FORBIDDEN);
-        }
-        let len = meta.len();
-        let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-        let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), len, meta.mtime());
-        let last_modified = crate::httpdate::format(mtime);
+            Ok(Found::Dir | Found::Outside | Found::Other) => {
+                return status_page(StatusCode::FORBIDDEN);
+            }
+            Err(e) => return io_error_page(&e),
+        };
+        let len = entry.len;
+        let etag = entry.etag.to_str().unwrap_or_default();
 
         let mut resp = Response::new(Body::Empty);
         let h = resp.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(crate::mime::for_path_with(url_path, &self.mime_types))
-        {
-            h.insert(header::CONTENT_TYPE, v);
+        if let Some(v) = &entry.content_type {
+            h.insert(header::CONTENT_TYPE, v.clone());
         }
         h.insert(
             header::ACCEPT_RANGES,
             HeaderValue::from_static(if self.ranges { "bytes" } else { "none" }),
         );
-        h.insert(
-            header::ETAG,
-            HeaderValue::from_str(&etag).expect("hex etag"),
-        );
-        h.insert(
-            header::LAST_MODIFIED,
-            HeaderValue::from_str(&last_modified).expect("http date"),
-        );
+        h.insert(header::ETAG, entry.etag.clone());
+        h.insert(header::LAST_MODIFIED, entry.last_modified.clone());
 
-        if not_modified(headers, &etag, mtime) {
+        if not_modified(headers, etag, entry.mtime) {
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
             resp.headers_mut().remove(header::CONTENT_TYPE);
             return resp;
         }
 
         let range = match headers.get(header::RANGE) {
-            Some(r) if self.ranges && if_range_holds(headers, &etag, &last_modified) => {
+            Some(r)
+                if self.ranges
+                    && if_range_holds(
+                        headers,
+                        etag,
+                        entry.last_modified.to_str().unwrap_or_default(),
+                    ) =>
+            {
                 parse_range(r.to_str().unwrap_or(""), len)
             }
             _ => RangeSpec::Full,
@@ -315,11 +364,7 @@ impl StaticFiles {
         if method == Method::HEAD || count == 0 {
             return resp;
         }
-        let opened = match file {
-            Some(f) => Ok(f),
-            None => std::fs::File::open(&path),
-        };
-        match opened.and_then(|f| file_body_of(f, start, count)) {
+        match file_body_of(entry.file.clone(), start, count) {
             Ok(body) => *resp.body_mut() = body,
             Err(e) => return io_error_page(&e),
         }
@@ -330,21 +375,22 @@ impl StaticFiles {
 /// `count` bytes of the file at `path` from `start`: read at once when small, else read as
 /// they are sent (bounded memory).
 pub fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
-    file_body_of(std::fs::File::open(path)?, start, count)
+    file_body_of(Arc::new(std::fs::File::open(path)?), start, count)
 }
 
 /// `count` bytes of `file` from `start`, as [`file_body`].
-fn file_body_of(mut file: std::fs::File, start: u64, count: u64) -> io::Result<Body> {
-    use std::io::{Read, Seek};
-    if start > 0 {
-        file.seek(SeekFrom::Start(start))?;
-    }
+fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
     if count <= CHUNK as u64 {
         let mut buf = BytesMut::zeroed(count as usize);
-        file.read_exact(&mut buf)?;
+        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;
         return Ok(Body::full(buf.freeze()));
     }
-    Ok(Body::File(file, count))
+    Ok(Body::File {
+        file,
+        at: start,
+        left: count,
+        via: None,
+    })
 }
 
 fn io_error_page(e: &io::Error) -> Response<Body> {

@@ -254,3 +254,115 @@ deny_suffixes = [""]
         200
     );
 }
+
+/// Files served stay open for up to a second (file_cache), but a file changed in place,
+/// renamed over or deleted is seen at once; one renamed away (and another put in its place)
+/// after the second. With the cache off, every request sees the disk.
+#[test]
+fn file_cache_sees_changes() {
+    let www = docroot();
+    let path = www.join("page.txt");
+    let replace = |text: &str| {
+        let tmp = www.join(".page.tmp");
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    };
+    replace("one");
+    let r = Relight::start(www.path(), "", "");
+    assert_eq!(curl(&[&r.url("/page.txt")]).text(), "one");
+    replace("two, longer");
+    let resp = curl(&[&r.url("/page.txt")]);
+    assert_eq!(resp.text(), "two, longer", "renamed over");
+    assert_eq!(resp.header("content-length").as_deref(), Some("11"));
+    // Rewritten in place (same inode), as a daemon updating a status file does.
+    std::fs::write(&path, "three: in place").unwrap();
+    let resp = curl(&[&r.url("/page.txt")]);
+    assert_eq!(resp.text(), "three: in place", "changed in place");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(curl(&[&r.url("/page.txt")]).status, 404, "deleted");
+    replace("four");
+    assert_eq!(curl(&[&r.url("/page.txt")]).text(), "four");
+    std::fs::rename(&path, www.join("away.txt")).unwrap();
+    replace("five");
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        curl(&[&r.url("/page.txt")]).text(),
+        "five",
+        "renamed away: served past the cache's second"
+    );
+
+    replace("one");
+    let off = Relight::start(www.path(), "file_cache = false", "");
+    assert_eq!(curl(&[&off.url("/page.txt")]).text(), "one");
+    replace("two");
+    assert_eq!(curl(&[&off.url("/page.txt")]).text(), "two");
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(curl(&[&off.url("/page.txt")]).status, 404);
+}
+
+/// Large files go out with sendfile: pipelined with other responses on one connection, and
+/// to a client that reads slowly, every byte arrives in order.
+#[test]
+fn large_files_pipelined_and_to_a_slow_reader() {
+    use std::io::{Read, Write};
+    let www = docroot();
+    let big: Vec<u8> = (0..1_300_000u32).map(|i| (i % 253) as u8).collect();
+    std::fs::write(www.join("big.bin"), &big).unwrap();
+    let r = Relight::start(www.path(), "", "");
+    let out = raw(
+        &r.addr(),
+        b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\nGET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /big.bin HTTP/1.1\r\nHost: x\r\nRange: bytes=5-600004\r\n\r\n\
+          GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    );
+    let mut rest = &out[..];
+    let mut bodies = Vec::new();
+    while !rest.is_empty() {
+        let end = rest
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head")
+            + 4;
+        let head = String::from_utf8_lossy(&rest[..end]).to_lowercase();
+        let len: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .expect("content-length")
+            .trim()
+            .parse()
+            .unwrap();
+        bodies.push(rest[end..end + len].to_vec());
+        rest = &rest[end + len..];
+    }
+    assert_eq!(bodies.len(), 4);
+    assert!(bodies[0] == big, "first big body");
+    assert_eq!(bodies[1], b"hello, world\n");
+    assert!(bodies[2] == big[5..600_005], "ranged body");
+    assert_eq!(bodies[3], b"hello, world\n");
+
+    // A client that reads a little at a time still gets the file whole: the socket's
+    // buffers fill, and the file goes out in pieces of what they take.
+    let big: Vec<u8> = (0..6_000_000u32).map(|i| (i % 241) as u8).collect();
+    std::fs::write(www.join("huge.bin"), &big).unwrap();
+    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /huge.bin HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    let mut reads = 0;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read: {e}"),
+        }
+        reads += 1;
+        if reads % 2 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    assert!(got[end..] == big[..], "slow reader's body");
+}

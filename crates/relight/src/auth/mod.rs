@@ -32,7 +32,12 @@ pub fn rule_for<'a>(rules: &'a [AuthRule], path: &str) -> Option<&'a AuthRule> {
 
 /// Checks the request's credentials against the rule covering `path`; `who` names the client
 /// in log lines.
-pub async fn check(rules: &[AuthRule], path: &str, headers: &HeaderMap, who: &str) -> Verdict {
+pub async fn check(
+    rules: &[AuthRule],
+    path: &str,
+    headers: &HeaderMap,
+    who: &impl std::fmt::Display,
+) -> Verdict {
     let Some(rule) = rule_for(rules, path) else {
         return Verdict::Open;
     };

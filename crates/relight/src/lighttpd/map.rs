@@ -57,7 +57,6 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     ("server.max-worker", "relight is one process with threads"),
     ("server.event-handler", "relight uses epoll (through tokio)"),
     ("server.network-backend", "relight chooses how it writes"),
-    ("server.stat-cache-engine", "relight keeps no stat cache"),
     (
         "server.max-fds",
         "relight does not change its descriptor limit; set it with LimitNOFILE= or ulimit -n",
@@ -727,6 +726,26 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
     }
     if let Some(v) = top.range_requests {
         server.range_requests = v;
+    }
+    if let Some((engine, pos)) = cx.string("server.stat-cache-engine")? {
+        server.file_cache = match engine.as_str() {
+            "disable" | "none" => false,
+            "simple" => true,
+            "inotify" | "fam" => {
+                cx.notes.push(format!(
+                    "{pos}: server.stat-cache-engine = \"{engine}\": relight keeps files open for up to a second instead (as \"simple\")"
+                ));
+                true
+            }
+            _ => {
+                return Err(ConfError {
+                    pos: pos.clone(),
+                    message: format!(
+                        "server.stat-cache-engine must be \"simple\", \"disable\", \"inotify\" or \"fam\", not {engine:?}"
+                    ),
+                });
+            }
+        };
     }
     for (key, how) in KEYS_NOTED {
         if let Some((_, pos)) = cx.get(key) {

@@ -1,0 +1,219 @@
+//! The open-file cache of the static handler: a regular file served once stays open, with its
+//! metadata and the response headers made from them, for up to [`TTL`] — lighttpd's stat
+//! cache, which trusts what it stat()ed for the current second. A hit costs one fstat of the
+//! open file instead of an open, a stat and a close.
+//!
+//! The fstat finds a file changed in place (length or modification time) or deleted (no links
+//! left, which is also what renaming another file over it does): the entry is dropped and the
+//! path opened again. What it cannot see: the file renamed away and another put in its place,
+//! or permissions changed; those are served as they were for up to the TTL. At most
+//! [`CAPACITY`] files are held open; entries older than the TTL are closed by [`sweeper`] even
+//! when no request comes.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::HeaderValue;
+use tokio::sync::Notify;
+
+/// How long an entry is trusted.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// The most files held open at once.
+pub const CAPACITY: usize = 128;
+
+/// A regular file, open, and what its responses say about it.
+#[derive(Debug)]
+pub struct Entry {
+    /// The open file (read with positioned reads, so requests can share it).
+    pub file: Arc<File>,
+    /// Its length when it was opened.
+    pub len: u64,
+    /// Its modification time.
+    pub mtime: SystemTime,
+    /// The ETag header.
+    pub etag: HeaderValue,
+    /// The Last-Modified header.
+    pub last_modified: HeaderValue,
+    /// The Content-Type header, if the type makes a valid header.
+    pub content_type: Option<HeaderValue>,
+    opened: Instant,
+}
+
+impl Entry {
+    /// An entry for `file`, opened now.
+    pub fn new(
+        file: File,
+        len: u64,
+        mtime: SystemTime,
+        etag: HeaderValue,
+        last_modified: HeaderValue,
+        content_type: Option<HeaderValue>,
+    ) -> Entry {
+        Entry {
+            file: Arc::new(file),
+            len,
+            mtime,
+            etag,
+            last_modified,
+            content_type,
+            opened: Instant::now(),
+        }
+    }
+
+    fn fresh(&self, now: Instant) -> bool {
+        now.duration_since(self.opened) < TTL
+    }
+
+    /// Whether the open file is still what the entry says: same length and modification time,
+    /// and still linked (not deleted or replaced by a rename).
+    fn unchanged(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        self.file.metadata().is_ok_and(|m| {
+            m.len() == self.len && m.modified().ok() == Some(self.mtime) && m.nlink() > 0
+        })
+    }
+}
+
+/// The entries, by file handler and URL path.
+struct Cache {
+    by_handler: HashMap<u64, HashMap<Box<str>, Arc<Entry>>>,
+    len: usize,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+static FILLED: Notify = Notify::const_new();
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A new handler identity: each static file handler (a document root with its aliases and
+/// types) keys its entries with its own.
+pub fn handler_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, Option<Cache>> {
+    CACHE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The fresh, unchanged entry for `path` of handler `id`, if any.
+pub fn get(id: u64, path: &str) -> Option<Arc<Entry>> {
+    let now = Instant::now();
+    let e = {
+        let guard = lock();
+        let e = guard.as_ref()?.by_handler.get(&id)?.get(path)?;
+        e.fresh(now).then(|| e.clone())?
+    };
+    // The fstat outside the lock; a changed file is simply opened again (and replaces this).
+    e.unchanged().then_some(e)
+}
+
+/// Keeps `entry` for `path` of handler `id` (unless the cache is full of fresh entries).
+pub fn put(id: u64, path: &str, entry: Arc<Entry>) {
+    let mut guard = lock();
+    let cache = guard.get_or_insert_with(|| Cache {
+        by_handler: HashMap::new(),
+        len: 0,
+    });
+    if cache.len >= CAPACITY {
+        sweep_locked(cache, Instant::now());
+        if cache.len >= CAPACITY {
+            return;
+        }
+    }
+    let was_empty = cache.len == 0;
+    let old = cache
+        .by_handler
+        .entry(id)
+        .or_default()
+        .insert(path.into(), entry);
+    if old.is_none() {
+        cache.len += 1;
+    }
+    drop(guard);
+    if was_empty {
+        FILLED.notify_one();
+    }
+}
+
+/// Closes the entries older than the TTL; returns how many are left.
+pub fn sweep() -> usize {
+    let mut guard = lock();
+    match guard.as_mut() {
+        Some(cache) => {
+            sweep_locked(cache, Instant::now());
+            cache.len
+        }
+        None => 0,
+    }
+}
+
+fn sweep_locked(cache: &mut Cache, now: Instant) {
+    let mut len = 0;
+    cache.by_handler.retain(|_, files| {
+        files.retain(|_, e| e.fresh(now));
+        len += files.len();
+        !files.is_empty()
+    });
+    cache.len = len;
+}
+
+/// Closes stale entries a TTL after they were made; sleeps while the cache is empty.
+pub async fn sweeper() {
+    loop {
+        FILLED.notified().await;
+        loop {
+            tokio::time::sleep(TTL).await;
+            if sweep() == 0 {
+                break;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Arc<Entry> {
+        let file = File::open("/dev/null").expect("/dev/null");
+        let mtime = file.metadata().unwrap().modified().unwrap();
+        let v = HeaderValue::from_static("x");
+        Arc::new(Entry::new(file, 0, mtime, v.clone(), v, None))
+    }
+
+    #[test]
+    fn entries_expire_and_are_kept_per_handler() {
+        let (a, b) = (handler_id(), handler_id());
+        put(a, "/x", entry());
+        assert!(get(a, "/x").is_some());
+        assert!(get(b, "/x").is_none(), "another handler's entry");
+        assert!(get(a, "/y").is_none());
+        std::thread::sleep(TTL + Duration::from_millis(50));
+        assert!(get(a, "/x").is_none(), "older than the TTL");
+        sweep();
+        let guard = lock();
+        assert!(
+            !guard
+                .as_ref()
+                .is_some_and(|c| c.by_handler.contains_key(&a)),
+            "swept"
+        );
+    }
+
+    #[test]
+    fn capacity_is_bounded() {
+        let id = handler_id();
+        for i in 0..CAPACITY + 10 {
+            put(id, &format!("/{i}"), entry());
+        }
+        let n = lock()
+            .as_ref()
+            .and_then(|c| c.by_handler.get(&id).map(HashMap::len))
+            .unwrap_or(0);
+        assert!(n <= CAPACITY, "{n} entries");
+        assert!(n > 0);
+    }
+}
