@@ -50,12 +50,40 @@ pub struct Config {
     /// order: every scope whose conditions hold puts its settings over the global ones.
     #[serde(default)]
     pub scope: Vec<ScopeConfig>,
+    /// Fixed responses for exact paths (nginx's `return`): health checks, robots.txt.
+    #[serde(default)]
+    pub answer: Vec<AnswerConfig>,
     /// The directory of the configuration file (relative paths in it start there).
     #[serde(skip)]
     pub config_dir: PathBuf,
     /// The configuration file itself (read again on SIGUSR1).
     #[serde(skip)]
     pub config_path: PathBuf,
+}
+
+/// `[[answer]]`: a fixed response for one path, made by relight itself (no file, no backend).
+/// It is looked up before anything else (scopes, rewrites, access rules), as the status page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// The URL path (exact, after normalization; the query does not matter).
+    pub path: Spanned<String>,
+    /// The status code.
+    #[serde(default = "default_answer_status")]
+    pub status: Spanned<u16>,
+    /// The body (for every method but HEAD).
+    #[serde(default)]
+    pub body: String,
+    /// The Content-Type header.
+    #[serde(default = "default_answer_type")]
+    pub content_type: String,
+}
+
+fn default_answer_status() -> Spanned<u16> {
+    Spanned::new(0..0, 200)
+}
+fn default_answer_type() -> String {
+    "text/plain; charset=utf-8".into()
 }
 
 /// `[server]`.
@@ -73,7 +101,10 @@ pub struct ServerConfig {
     /// Files tried, in order, for a request to a directory.
     #[serde(default = "default_index_files")]
     pub index_files: Vec<String>,
-    /// Threads serving connections; 1 runs everything on one thread. Default: one per CPU.
+    /// Threads serving connections. Default 1: everything on one thread (tokio's
+    /// current-thread runtime), as lighttpd; more use a work-stealing runtime. Measured on two
+    /// cores (bench/run.sh), one thread serves as many requests as two, with less CPU per
+    /// request and less memory.
     pub threads: Option<usize>,
     /// The most client connections open at once; more wait in the listen backlog.
     #[serde(default = "default_max_connections")]
@@ -919,6 +950,34 @@ impl Config {
                 *cwd = base.join(&*cwd);
             }
         }
+        for a in &config.answer {
+            let at = a.path.span().start;
+            if crate::urlpath::normalize(a.path.get_ref()).as_deref() != Ok(a.path.get_ref()) {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "answer path {:?}: must be a normalized absolute path (\"/healthz\")",
+                        a.path.get_ref()
+                    ),
+                ));
+            }
+            if !(200..=599).contains(a.status.get_ref()) {
+                return Err(invalid(
+                    a.status.span().start,
+                    format!("answer {:?}: status must be 200 to 599", a.path.get_ref()),
+                ));
+            }
+            if http::HeaderValue::from_str(&a.content_type).is_err() {
+                return Err(invalid(
+                    at,
+                    format!(
+                        "answer {:?}: content_type {:?} is not a valid header value",
+                        a.path.get_ref(),
+                        a.content_type
+                    ),
+                ));
+            }
+        }
         for (i, sc) in config.scope.iter_mut().enumerate() {
             let n = i + 1;
             for c in &sc.when {
@@ -1022,6 +1081,31 @@ mod tests {
                 .to_string();
         assert!(
             err.starts_with("/tmp/test.toml:4:1: unknown field `lisen`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn answers_are_checked_where_they_are() {
+        let base = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n";
+        let c = parse(&format!(
+            "{base}[[answer]]\npath = \"/healthz\"\nbody = \"ok\"\n"
+        ))
+        .unwrap();
+        assert_eq!(*c.answer[0].status.get_ref(), 200);
+        assert_eq!(c.answer[0].content_type, "text/plain; charset=utf-8");
+        let err = parse(&format!("{base}[[answer]]\npath = \"/a/../b\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/tmp/test.toml:5:8: answer path \"/a/../b\": must be a normalized"),
+            "{err}"
+        );
+        let err = parse(&format!("{base}[[answer]]\npath = \"/x\"\nstatus = 99\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/tmp/test.toml:6:10: answer \"/x\": status must be 200 to 599"),
             "{err}"
         );
     }

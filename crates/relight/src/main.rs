@@ -57,7 +57,7 @@ enum Command {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| {
@@ -169,9 +169,7 @@ fn main() -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let threads = config.server.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = config.server.threads.unwrap_or(1);
     let built = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

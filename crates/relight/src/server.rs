@@ -85,6 +85,8 @@ pub struct State {
     access_log: Option<Arc<AccessLog>>,
     server_header: Option<HeaderValue>,
     started: SystemTime,
+    /// `[[answer]]`s: path, status, content type, body.
+    answers: Vec<(String, StatusCode, HeaderValue, bytes::Bytes)>,
 }
 
 impl State {
@@ -108,7 +110,21 @@ impl State {
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
+        let answers = config
+            .answer
+            .iter()
+            .map(|a| {
+                (
+                    a.path.get_ref().clone(),
+                    StatusCode::from_u16(*a.status.get_ref()).unwrap_or(StatusCode::OK),
+                    HeaderValue::from_str(&a.content_type)
+                        .unwrap_or(HeaderValue::from_static("text/plain")),
+                    bytes::Bytes::from(a.body.clone()),
+                )
+            })
+            .collect();
         Ok(State {
+            answers,
             config,
             sites,
             backends,
@@ -650,6 +666,19 @@ async fn dispatch<'a>(
                 Page::Metrics => crate::status::metrics(&state.backends),
             };
         }
+    }
+    if let Some((_, status, content_type, body)) = state.answers.iter().find(|a| a.0 == path) {
+        let mut r = Response::new(if req.method() == Method::HEAD {
+            Body::Empty
+        } else {
+            Body::full(body.clone())
+        });
+        *r.status_mut() = *status;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, content_type.clone());
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        return r;
     }
     let facts = |path, query| Facts {
         path,

@@ -257,3 +257,39 @@ fn sigint_and_sigterm_stop_the_server() {
         assert!(st.success(), "SIG{sig}: {st:?}");
     }
 }
+
+/// `[[answer]]`: a fixed response for an exact path, before scopes and files.
+#[test]
+fn fixed_answers() {
+    let www = docroot();
+    std::fs::write(www.join("healthz"), "a file").unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        "[[answer]]\npath = \"/healthz\"\nbody = \"ok\\n\"\n\n\
+         [[answer]]\npath = \"/gone\"\nstatus = 410\nbody = \"{}\"\ncontent_type = \"application/json\"\n",
+    );
+    let resp = curl(&[&r.url("/healthz?x=1")]);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "ok\n", "the answer, not the file");
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
+    let resp = curl(&[&r.url("/gone")]);
+    assert_eq!(resp.status, 410);
+    assert_eq!(resp.text(), "{}");
+    assert_eq!(
+        resp.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let head = raw(
+        &r.addr(),
+        b"HEAD /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.contains("content-length: 3\r\n"), "{head}");
+    assert!(head.ends_with("\r\n\r\n"), "{head}");
+    assert_eq!(curl(&[&r.url("/healthz/")]).status, 404, "exact paths only");
+}

@@ -54,7 +54,6 @@ const MODULES_NOTED: &[(&str, &str)] = &[
 
 /// Global keys accepted because relight does their job another way, and how.
 const KEYS_NOTED: &[(&str, &str)] = &[
-    ("server.max-worker", "relight is one process with threads"),
     ("server.event-handler", "relight uses epoll (through tokio)"),
     ("server.network-backend", "relight chooses how it writes"),
     (
@@ -681,6 +680,19 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
             );
         }
     }
+    if let Some((n, pos)) = cx.int("server.max-worker")? {
+        // lighttpd forks that many processes; relight runs that many threads.
+        server.threads =
+            Some(
+                usize::try_from(n)
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or_else(|| ConfError {
+                        pos: pos.clone(),
+                        message: format!("server.max-worker must be 1 or more, not {n}"),
+                    })?,
+            );
+    }
     if let Some((n, _)) = cx.int("server.max-connections")? {
         server.max_connections = n.max(1) as usize;
     }
@@ -917,6 +929,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, ConfError> 
         server,
         fastcgi: backends.list,
         scope: scopes,
+        answer: Vec::new(),
         config_dir: config_dir.clone(),
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
     };
@@ -1269,6 +1282,38 @@ mod tests {
     fn map(text: &str) -> Result<Mapped, ConfError> {
         let lc = super::super::parse_str(text, "t.conf", Path::new("/")).unwrap();
         to_config(&lc, Path::new("/t.conf"))
+    }
+
+    #[test]
+    fn workers_and_stat_cache() {
+        let base = "server.document-root = \"/tmp\"\n";
+        let m = map(base).unwrap();
+        assert_eq!(m.config.server.threads, None);
+        assert!(m.config.server.file_cache);
+        let m = map(&format!(
+            "{base}server.max-worker = 4\nserver.stat-cache-engine = \"disable\"\n"
+        ))
+        .unwrap();
+        assert_eq!(m.config.server.threads, Some(4));
+        assert!(!m.config.server.file_cache);
+        let m = map(&format!("{base}server.stat-cache-engine = \"inotify\"\n")).unwrap();
+        assert!(m.config.server.file_cache);
+        assert!(
+            m.notes.iter().any(|n| n.contains("as \"simple\"")),
+            "{:?}",
+            m.notes
+        );
+        for bad in [
+            "server.max-worker = 0",
+            "server.stat-cache-engine = \"fast\"",
+        ] {
+            let e = map(&format!("{base}{bad}\n")).unwrap_err();
+            assert!(
+                e.message.contains(bad.split(' ').next().unwrap()),
+                "{}",
+                e.message
+            );
+        }
     }
 
     #[test]
