@@ -53,6 +53,7 @@ PORT_RELIGHT=18901
 PORT_LIGHTTPD=18902
 PORT_NGINX_RELIGHT=18903
 PORT_NGINX_SPAWNFCGI=18904
+PORT_RELIGHT_2T=18906
 
 # ---- the servers -------------------------------------------------------------------------
 cat >"$W/relight.toml" <<EOF
@@ -67,7 +68,15 @@ match = ["/fcgi"]
 command = ["$BACKEND"]
 socket = "$W/relight.sock"
 procs = $PROCS
+
+# The ceiling: the same body as the backend's hello, answered by relight itself.
+[[answer]]
+path = "/raw/hello"
+body = "Hello from libfcgi"
 EOF
+# The same with a work-stealing runtime on two threads (the default is one thread).
+sed -e "s|127.0.0.1:$PORT_RELIGHT|127.0.0.1:$PORT_RELIGHT_2T|; s|relight.sock|relight-2t.sock|; s|relight-error.log|relight-2t-error.log|" \
+  -e 's|^listen = |threads = 2\nlisten = |' "$W/relight.toml" >"$W/relight-2t.toml"
 
 cat >"$W/lighttpd.conf" <<EOF
 server.modules = ( "mod_fastcgi" )
@@ -88,6 +97,9 @@ pid $W/nginx-$3.pid;
 events { worker_connections 4096; }
 http {
   access_log off;
+  # As Debian's /etc/nginx/nginx.conf.
+  sendfile on;
+  tcp_nopush on;
   client_body_temp_path $W/nginx-$3-cb;
   fastcgi_temp_path $W/nginx-$3-ft;
   proxy_temp_path $W/nginx-$3-pt;
@@ -127,18 +139,24 @@ start() { # name command...
 }
 
 start relight "$RELIGHT" -D -f "$W/relight.toml"
+start relight_2t "$RELIGHT" -D -f "$W/relight-2t.toml"
 start lighttpd lighttpd -D -f "$W/lighttpd.conf"
 start spawn "$RELIGHT" spawn --procs "$PROCS" --socket "$W/spawn.sock" -- "$BACKEND"
 start spawnfcgi spawn-fcgi -n -s "$W/spawnfcgi.sock" -- /usr/bin/multiwatch -f "$PROCS" -- "$BACKEND"
 for _ in $(seq 1 100); do [ -S "$W/spawn.sock" ] && [ -S "$W/spawnfcgi.sock" ] && break; sleep 0.05; done
 start nginx_relight nginx -g "daemon off;" -c "$W/nginx-relight.conf"
 start nginx_spawnfcgi nginx -g "daemon off;" -c "$W/nginx-spawnfcgi.conf"
-for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI; do wait_port "$p"; done
+for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI $PORT_RELIGHT_2T; do wait_port "$p"; done
+sleep 1
+# Memory at rest, before any request.
+IDLE_RELIGHT=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_relight/status")
+IDLE_LIGHTTPD=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_lighttpd/status")
 
 # The processes of each setup: the front end's, and the backends'.
 front_pids() { # setup
   case $1 in
-    relight) echo "$PID_relight" ;;
+    relight | "relight (no backend)") echo "$PID_relight" ;;
+    "relight threads=2") echo "$PID_relight_2t" ;;
     lighttpd) echo "$PID_lighttpd" ;;
     nginx+relight) pgrep -g "$PID_nginx_relight" -d ' ' nginx ;;
     nginx+spawn-fcgi) pgrep -g "$PID_nginx_spawnfcgi" -d ' ' nginx ;;
@@ -147,7 +165,8 @@ front_pids() { # setup
 backend_pids() { # setup
   local group
   case $1 in
-    relight) group=$PID_relight ;;
+    relight | "relight (no backend)") group=$PID_relight ;;
+    "relight threads=2") group=$PID_relight_2t ;;
     lighttpd) group=$PID_lighttpd ;;
     nginx+relight) group=$PID_spawn ;;
     nginx+spawn-fcgi) group=$PID_spawnfcgi ;;
@@ -175,7 +194,8 @@ rss_kib() { # pids...
 }
 port_of() {
   case $1 in
-    relight) echo $PORT_RELIGHT ;;
+    relight | "relight (no backend)") echo $PORT_RELIGHT ;;
+    "relight threads=2") echo $PORT_RELIGHT_2T ;;
     lighttpd) echo $PORT_LIGHTTPD ;;
     nginx+relight) echo $PORT_NGINX_RELIGHT ;;
     nginx+spawn-fcgi) echo $PORT_NGINX_SPAWNFCGI ;;
@@ -216,11 +236,12 @@ run_wrk() {
   echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB ${errors}"
 }
 
-for s in "${SETUPS[@]}"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
+for s in "${SETUPS[@]}" "relight threads=2"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
+run_wrk "FastCGI hello" "relight (no backend)" /raw/hello "$CONNS"
 for s in "${SETUPS[@]}"; do run_wrk "FastCGI 64 KiB" "$s" /fcgi/64k "$CONNS"; done
 for s in "${SETUPS[@]}"; do run_wrk "FastCGI POST 1 MiB echo" "$s" /fcgi/echo 8 "$W/post.lua"; done
-for s in lighttpd relight nginx+relight; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
-for s in lighttpd relight nginx+relight; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
+for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
+for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
 
 # ---- idle keep-alive connections ------------------------------------------------------------
 idle_conns() { # setup → KiB per connection
@@ -370,8 +391,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "- relight $(git rev-parse --short HEAD) (release: opt-level \"s\", fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
   echo "- $(lighttpd -v 2>&1 | head -1); $(nginx -v 2>&1); $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- backend: bench/backend.c (libfcgi), $PROCS processes per setup; wrk -t2, ${DURATION}s per run"
-  echo "- setups: relight spawning the backend; lighttpd with bin-path; nginx with relight spawn;"
-  echo "  nginx with spawn-fcgi + multiwatch"
+  echo "- setups: relight spawning the backend (one thread, the default); lighttpd with bin-path;"
+  echo "  nginx with relight spawn; nginx with spawn-fcgi + multiwatch (nginx: $PROCS workers,"
+  echo "  sendfile on); \"relight threads=2\": relight on tokio's work-stealing runtime with two"
+  echo "  threads; \"relight (no backend)\": the same body answered by relight itself (\`[[answer]]\`),"
+  echo "  the ceiling of the HTTP front end"
+  echo "- binary: relight has no optional cargo features (no TLS yet), so this one size is all of it"
+  echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
   echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB |"
   echo "|---|---|---|---|---|---|---|---|---|"

@@ -195,6 +195,9 @@ pub(crate) struct Slot {
     pub requests: u64,
     /// What the last lease left for the next one, with the pid of the process it belongs to.
     pub kept: Option<(i32, Kept)>,
+    /// Freed while requests were waiting: only a waiting request may take it (unless none is
+    /// left), so a request that just arrived cannot overtake them.
+    pub reserved: bool,
 }
 
 impl Slot {
@@ -218,6 +221,11 @@ pub(crate) struct Pool {
     pub slots: Vec<Slot>,
     /// Removed or replaced by a reload: its processes are stopping and are not restarted.
     pub retired: bool,
+    /// Requests waiting for a free process, and the notification that wakes the one that has
+    /// waited longest when one is freed.
+    pub waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// See `waiting`.
+    pub freed: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// How a process's wait status reads in a log line.

@@ -177,6 +177,22 @@ impl Lease {
     }
 }
 
+/// One request counted among a pool's waiters while it lives.
+struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Waiting {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Waiting {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Waiting(count.clone())
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
 impl Drop for Lease {
     fn drop(&mut self) {
         self.sup
@@ -560,11 +576,16 @@ impl Supervisor {
         avoid: &[usize],
     ) -> Result<Lease, AcquireError> {
         let deadline = tokio::time::Instant::now() + wait;
+        // Counted among the pool's waiters from the first wait on (and uncounted when this
+        // returns or is dropped).
+        let mut waiting: Option<Waiting> = None;
         loop {
-            let notified = self.changed.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
+            // Any change of the pools (a process ready, a reload, a stop) wakes every waiter;
+            // a freed process wakes the one that has waited longest.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let freed_notify = {
                 let mut inner = self.lock();
                 if inner.stopping {
                     return Err(AcquireError::Stopping);
@@ -572,9 +593,12 @@ impl Supervisor {
                 let Some(p) = inner.live_pool(backend) else {
                     return Err(AcquireError::Stopping);
                 };
-                if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
+                if let Some(lease) = self.try_take(&mut inner, p, what, avoid, waiting.is_some()) {
+                    // No longer a waiter, before the lock is let go.
+                    drop(waiting);
                     return Ok(lease);
                 }
+                let freed = inner.pools[p].freed.clone();
                 if !avoid.is_empty()
                     && inner.pools[p]
                         .slots
@@ -582,7 +606,7 @@ impl Supervisor {
                         .any(|s| s.state == SlotState::Ready)
                 {
                     // A free process this request avoids: the next waiter may take it.
-                    self.changed.notify_one();
+                    freed.notify_one();
                 }
                 // Grow a dynamic pool: start a process in an empty slot.
                 let pool = &inner.pools[p];
@@ -591,7 +615,10 @@ impl Supervisor {
                     && let Some(s) = pool.slots.iter().position(|s| s.state == SlotState::Idle)
                 {
                     self.spawn_in(&mut inner, p, s);
-                    if let Some(lease) = self.try_take(&mut inner, p, what, avoid) {
+                    if let Some(lease) =
+                        self.try_take(&mut inner, p, what, avoid, waiting.is_some())
+                    {
+                        drop(waiting);
                         return Ok(lease);
                     }
                 }
@@ -615,8 +642,19 @@ impl Supervisor {
                         retry_after,
                     });
                 }
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                if waiting.is_none() {
+                    waiting = Some(Waiting::new(&pool.waiting));
+                }
+                freed
+            };
+            let freed = freed_notify.notified();
+            let woken = async {
+                tokio::select! {
+                    _ = changed => {}
+                    _ = freed => {}
+                }
+            };
+            if tokio::time::timeout_at(deadline, woken).await.is_err() {
                 return Err(AcquireError::Timeout {
                     backend: backend.to_owned(),
                     waited: wait,
@@ -625,20 +663,29 @@ impl Supervisor {
         }
     }
 
+    /// Takes a free slot of pool `p`: the lowest not in `avoid`, else the lowest. A slot
+    /// freed for the waiting requests is left to them unless `waited` (the caller is one) or
+    /// none is left.
     fn try_take(
         self: &Arc<Self>,
         inner: &mut Inner,
         p: usize,
         what: &str,
         avoid: &[usize],
+        waited: bool,
     ) -> Option<Lease> {
+        let pool = &mut inner.pools[p];
+        let may_take_reserved =
+            waited || pool.waiting.load(std::sync::atomic::Ordering::Acquire) == 0;
         // The lowest free slot, so the high slots of a dynamic pool go idle and can be stopped.
-        let slots = &mut inner.pools[p].slots;
+        let slots = &mut pool.slots;
+        let free = |s: &Slot| s.state == SlotState::Ready && (may_take_reserved || !s.reserved);
         let pick = slots
             .iter()
-            .position(|s| s.state == SlotState::Ready && !avoid.contains(&s.index))
-            .or_else(|| slots.iter().position(|s| s.state == SlotState::Ready))?;
+            .position(|s| free(s) && !avoid.contains(&s.index))
+            .or_else(|| slots.iter().position(free))?;
         let slot = &mut slots[pick];
+        slot.reserved = false;
         let run = slot.proc.as_mut()?;
         slot.state = SlotState::Busy;
         run.current = Some(what.to_owned());
@@ -656,10 +703,12 @@ impl Supervisor {
 
     fn release(self: &Arc<Self>, p: usize, s: usize, pid: i32, failed: bool) {
         let mut recycle = None;
+        let mut wake = None;
         {
             let mut inner = self.lock();
             let pool = &mut inner.pools[p];
             let max = pool.config.max_requests;
+            let waiters = pool.waiting.load(std::sync::atomic::Ordering::Acquire) > 0;
             let slot = &mut pool.slots[s];
             if let Some(run) = slot.proc.as_mut().filter(|r| r.pid == pid) {
                 run.last_used = Instant::now();
@@ -673,6 +722,12 @@ impl Supervisor {
                 }
                 if max.is_some_and(|m| run.requests >= m) && run.kill_reason.is_none() {
                     recycle = Some(run.requests);
+                } else if waiters && slot.state == SlotState::Ready {
+                    // The request that has waited longest gets it (FIFO), instead of every
+                    // waiter waking up to race for it, and no request that arrives meanwhile
+                    // can take it first.
+                    slot.reserved = true;
+                    wake = Some(pool.freed.clone());
                 }
             }
         }
@@ -686,9 +741,9 @@ impl Supervisor {
             );
             return;
         }
-        // One process is free: the request that has waited longest gets it (FIFO), instead of
-        // every waiter waking up to race for it.
-        self.changed.notify_one();
+        if let Some(freed) = wake {
+            freed.notify_one();
+        }
     }
 
     /// Applies a new set of pools (a configuration reload): a pool whose configuration did not
@@ -955,12 +1010,15 @@ fn build_pool(
             last_exit: None,
             requests: 0,
             kept: None,
+            reserved: false,
         });
     }
     Ok(Pool {
         config,
         slots,
         retired: false,
+        waiting: Arc::default(),
+        freed: Arc::default(),
     })
 }
 
