@@ -2,8 +2,12 @@
 # relight against lighttpd 1.4 and nginx on one machine, in one run, with the same C libfcgi
 # backend and the same number of backend processes; writes bench/RESULTS.md.
 #
-#   bench/run.sh            # every scenario, 10 s per load run
-#   DURATION=5 bench/run.sh # shorter runs
+#   bench/run.sh                     # every scenario, 3 rounds of 5 s load runs
+#   ROUNDS=5 DURATION=10 bench/run.sh  # longer
+#
+# The load scenarios run in rounds, every setup in turn within a round, so that a slow spell
+# of the (shared, noisy) machine hits all setups alike; the report gives each setup's median
+# round, and every round's req/s beside it.
 #
 # Installs what it needs from Debian (wrk, lighttpd, nginx-light, spawn-fcgi, multiwatch,
 # libfcgi-dev, gcc), builds relight and fcgi-app's hello example in release mode (the profile
@@ -11,7 +15,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-DURATION="${DURATION:-10}"
+DURATION="${DURATION:-5}"
+ROUNDS="${ROUNDS:-3}"
 PROCS="${PROCS:-2}"
 CONNS=32
 
@@ -236,12 +241,29 @@ run_wrk() {
   echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB ${errors}"
 }
 
-for s in "${SETUPS[@]}" "relight threads=2"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
-run_wrk "FastCGI hello" "relight (no backend)" /raw/hello "$CONNS"
-for s in "${SETUPS[@]}"; do run_wrk "FastCGI 64 KiB" "$s" /fcgi/64k "$CONNS"; done
-for s in "${SETUPS[@]}"; do run_wrk "FastCGI POST 1 MiB echo" "$s" /fcgi/echo 8 "$W/post.lua"; done
-for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
-for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
+for round in $(seq 1 "$ROUNDS"); do
+  echo "bench: round $round of $ROUNDS"
+  for s in "${SETUPS[@]}" "relight threads=2"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
+  run_wrk "FastCGI hello" "relight (no backend)" /raw/hello "$CONNS"
+  for s in "${SETUPS[@]}"; do run_wrk "FastCGI 64 KiB" "$s" /fcgi/64k "$CONNS"; done
+  for s in "${SETUPS[@]}"; do run_wrk "FastCGI POST 1 MiB echo" "$s" /fcgi/echo 8 "$W/post.lua"; done
+  for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
+  for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
+done
+# Each setup's median round (by req/s), with every round's req/s.
+MEDIANS="$W/medians.tsv"
+python3 - "$RESULTS" >"$MEDIANS" <<'EOF'
+import sys
+rows = {}
+for line in open(sys.argv[1]):
+    f = line.rstrip("\n").split("\t")
+    rows.setdefault((f[0], f[1]), []).append(f)
+for key, rs in rows.items():
+    rs_sorted = sorted(rs, key=lambda f: float(f[2] or 0))
+    med = rs_sorted[(len(rs_sorted) - 1) // 2]
+    rounds = " / ".join(f"{float(f[2] or 0):.0f}" for f in rs)
+    print("\t".join(med[:7] + [rounds, med[7] if len(med) > 7 else ""]))
+EOF
 
 # ---- idle keep-alive connections ------------------------------------------------------------
 idle_conns() { # setup → KiB per connection
@@ -375,7 +397,7 @@ nginx_conf 18905 "$W/app.sock" app
 start nginx_app nginx -g "daemon off;" -c "$W/nginx-app.conf"
 wait_port 18905
 APP_RPS=$(wrk -t 2 -c "$CONNS" -d "${DURATION}s" --latency http://127.0.0.1:18905/fcgi/hello | awk '/^Requests\/sec:/ {print $2}')
-C_RPS=$(awk -F'\t' '$1 == "FastCGI hello" && $2 == "nginx+relight" {print $3}' "$RESULTS")
+C_RPS=$(awk -F'\t' '$1 == "FastCGI hello" && $2 == "nginx+relight" {print $3}' "$MEDIANS")
 echo "bench: behind nginx: fcgi-app hello $APP_RPS req/s, C libfcgi hello $C_RPS req/s"
 
 # ---- the report ---------------------------------------------------------------------------
@@ -383,9 +405,11 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 {
   echo "# Benchmark results"
   echo
-  echo "Produced by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); one run, every server in turn on"
-  echo "the same machine. Ratios are to lighttpd's figure in the same scenario (req/s: higher is"
-  echo "better; latency and memory: lower is better)."
+  echo "Produced by \`bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); one run of $ROUNDS rounds, every"
+  echo "server in turn within a round, on the same machine. Each row is the setup's median round (by"
+  echo "req/s; its latency and memory are that round's), with every round's req/s in the last column."
+  echo "Ratios are to lighttpd's figure in the same scenario (req/s: higher is better; latency and"
+  echo "memory: lower is better)."
   echo
   echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)"
   echo "- relight $(git rev-parse --short HEAD) (release: opt-level \"s\", fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
@@ -399,13 +423,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "- binary: relight has no optional cargo features (no TLS yet), so this one size is all of it"
   echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
-  echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB |"
-  echo "|---|---|---|---|---|---|---|---|---|"
-  while IFS=$'\t' read -r sc setup rps p50 p99 front back errors; do
-    base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $3}' "$RESULTS")
-    base_front=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $6}' "$RESULTS")
-    echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back |${errors:+ $errors}"
-  done <"$RESULTS"
+  echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | rounds req/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  while IFS=$'\t' read -r sc setup rps p50 p99 front back rounds errors; do
+    base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $3}' "$MEDIANS")
+    base_front=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $6}' "$MEDIANS")
+    echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back | $rounds |${errors:+ $errors}"
+  done <"$MEDIANS"
   echo
   echo "| 1000 idle keep-alive connections | RSS before KiB | with 1000 KiB | KiB per connection |"
   echo "|---|---|---|---|"
