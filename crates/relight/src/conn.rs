@@ -114,8 +114,38 @@ pub struct ConnIo {
     shared: Arc<ConnShared>,
     keep_alive: Duration,
     write_timeout: Duration,
-    idle_timer: Option<Pin<Box<Sleep>>>,
-    write_timer: Option<Pin<Box<Sleep>>>,
+    idle_timer: Timeout,
+    write_timer: Timeout,
+}
+
+/// A timeout re-armed in place: its sleep is allocated once per connection and moved to the
+/// new deadline (tokio then only records the later time), not made and dropped per request.
+#[derive(Default)]
+struct Timeout {
+    sleep: Option<Pin<Box<Sleep>>>,
+    armed: bool,
+}
+
+impl Timeout {
+    /// Polls the timeout, arming it for `d` from now if it is not running; true once it fired.
+    fn fired(&mut self, d: Duration, cx: &mut Context<'_>) -> bool {
+        if !self.armed {
+            let deadline = tokio::time::Instant::now() + d;
+            match &mut self.sleep {
+                Some(s) => s.as_mut().reset(deadline),
+                None => self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+            }
+            self.armed = true;
+        }
+        self.sleep
+            .as_mut()
+            .is_some_and(|s| s.as_mut().poll(cx).is_ready())
+    }
+
+    /// Stops it; a stale wake-up of the old deadline only makes the connection look again.
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
 }
 
 impl ConnIo {
@@ -131,8 +161,8 @@ impl ConnIo {
             shared,
             keep_alive,
             write_timeout,
-            idle_timer: None,
-            write_timer: None,
+            idle_timer: Timeout::default(),
+            write_timer: Timeout::default(),
         }
     }
 }
@@ -147,7 +177,7 @@ impl ConnIo {
     ) -> Poll<io::Result<usize>> {
         match write(Pin::new(&mut self.inner), cx) {
             Poll::Pending => {
-                if timer_fired(&mut self.write_timer, self.write_timeout, cx) {
+                if self.write_timer.fired(self.write_timeout, cx) {
                     return Poll::Ready(Err(io::Error::new(
                         io::ErrorKind::TimedOut,
                         "write timeout",
@@ -156,16 +186,11 @@ impl ConnIo {
                 Poll::Pending
             }
             r => {
-                self.write_timer = None;
+                self.write_timer.disarm();
                 r
             }
         }
     }
-}
-
-fn timer_fired(slot: &mut Option<Pin<Box<Sleep>>>, d: Duration, cx: &mut Context<'_>) -> bool {
-    let t = slot.get_or_insert_with(|| Box::pin(tokio::time::sleep(d)));
-    t.as_mut().poll(cx).is_ready()
 }
 
 impl AsyncRead for ConnIo {
@@ -181,19 +206,19 @@ impl AsyncRead for ConnIo {
                 if buf.filled().len() > before {
                     this.shared.read_since_idle.store(true, Ordering::Release);
                 }
-                this.idle_timer = None;
+                this.idle_timer.disarm();
                 Poll::Ready(r)
             }
             Poll::Pending => {
                 if this.shared.is_idle() {
-                    if timer_fired(&mut this.idle_timer, this.keep_alive, cx) {
+                    if this.idle_timer.fired(this.keep_alive, cx) {
                         return Poll::Ready(Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "keep-alive timeout",
                         )));
                     }
                 } else {
-                    this.idle_timer = None;
+                    this.idle_timer.disarm();
                 }
                 Poll::Pending
             }
