@@ -41,6 +41,18 @@ fastcgi.server = (
     )
 }
 
+/// The same request (`curl ARGS URL`) to lighttpd on `pl` and to relight on `pr`: (lighttpd's
+/// answer, relight's).
+fn both(pl: u16, pr: u16, path: &str, args: &[&str]) -> (CurlResponse, CurlResponse) {
+    let run = |port: u16| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        let mut a = args.to_vec();
+        a.push(&url);
+        curl(&a)
+    };
+    (run(pl), run(pr))
+}
+
 fn comparable(
     mut p: std::collections::BTreeMap<String, String>,
 ) -> std::collections::BTreeMap<String, String> {
@@ -113,13 +125,7 @@ fn same_lighttpd_conf_same_answers() {
         let path = &path
             .replace("{ALIASED}", &aliased.to_string_lossy())
             .replace("{WWW}", &www.path().to_string_lossy());
-        let run = |port: u16| {
-            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            a.push(format!("http://127.0.0.1:{port}{path}"));
-            let a: Vec<&str> = a.iter().map(String::as_str).collect();
-            curl(&a)
-        };
-        let (theirs, ours) = (run(pl), run(pr));
+        let (theirs, ours) = both(pl, pr, path, args);
         assert_eq!(
             ours.status,
             theirs.status,
@@ -347,13 +353,7 @@ fn conditionals_and_basic_auth_as_lighttpd() {
         ("/app/admin/x", &["-u", "bob:builder"], 401),
     ];
     for (path, args, want) in cases {
-        let run = |port: u16| {
-            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-            a.push(format!("http://127.0.0.1:{port}{path}"));
-            let a: Vec<&str> = a.iter().map(String::as_str).collect();
-            curl(&a)
-        };
-        let (theirs, ours) = (run(pl), run(pr));
+        let (theirs, ours) = both(pl, pr, path, args);
         let what = format!("{path} {args:?}");
         assert_eq!(theirs.status, *want, "lighttpd's status of {what}");
         assert_eq!(
@@ -512,13 +512,7 @@ fn fastcgi_host_options_and_server_keys_as_lighttpd() {
             ("/hello.txt", &["-H", "Range: bytes=0-3"]),
         ];
         for (path, args) in cases {
-            let run = |port: u16| {
-                let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-                a.push(format!("http://127.0.0.1:{port}{path}"));
-                let a: Vec<&str> = a.iter().map(String::as_str).collect();
-                curl(&a)
-            };
-            let (theirs, ours) = (run(pl), run(pr));
+            let (theirs, ours) = both(pl, pr, path, args);
             let what = format!("{path} {args:?} (handler {handler})");
             assert_eq!(
                 ours.status, theirs.status,
