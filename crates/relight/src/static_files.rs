@@ -161,7 +161,7 @@ impl StaticFiles {
                 if !m.is_file() {
                     return Ok(if m.is_dir() { Found::Dir } else { Found::Other });
                 }
-                let f = std::fs::File::open(&path)?;
+                let f = open_nonblocking(&path)?;
                 let m = f.metadata()?;
                 (f, m)
             }
@@ -375,7 +375,21 @@ impl StaticFiles {
 /// `count` bytes of the file at `path` from `start`: read at once when small, else read as
 /// they are sent (bounded memory).
 pub fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
-    file_body_of(Arc::new(std::fs::File::open(path)?), start, count)
+    let file = open_nonblocking(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file"));
+    }
+    file_body_of(Arc::new(file), start, count)
+}
+
+/// Opens `path` for reading without waiting: something swapped in for a checked regular file
+/// (a FIFO with no writer) must not block the thread that serves every connection.
+fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK | nix::libc::O_NOCTTY)
+        .open(path)
 }
 
 /// `count` bytes of `file` from `start`, as [`file_body`].
