@@ -39,6 +39,15 @@ pub enum Body {
     },
 }
 
+/// The error of a file body whose file got shorter than its announced length while it was
+/// sent (the client connection is then aborted: a short body never looks complete).
+pub(crate) fn file_shrank() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::UnexpectedEof,
+        "the file got shorter while it was sent",
+    )
+}
+
 /// A file body is read in pieces this big.
 const FILE_CHUNK: u64 = 128 << 10;
 
@@ -87,10 +96,7 @@ impl http_body::Body for Body {
                 let want = (*left).min(FILE_CHUNK) as usize;
                 let mut buf = bytes::BytesMut::zeroed(want);
                 let r = match std::os::unix::fs::FileExt::read_at(&**file, &mut buf, *at) {
-                    Ok(0) => Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file got shorter while it was sent",
-                    )),
+                    Ok(0) => Err(file_shrank()),
                     Ok(n) => {
                         buf.truncate(n);
                         *at += n as u64;

@@ -232,19 +232,13 @@ fn send_file(sock: &TcpStream, file: &File, at: u64, len: usize) -> io::Result<u
     use nix::errno::Errno;
     let mut off = at as i64;
     match nix::sys::sendfile::sendfile64(sock.as_fd(), file.as_fd(), Some(&mut off), len) {
-        Ok(0) => Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the file got shorter while it was sent",
-        )),
+        Ok(0) => Err(crate::body::file_shrank()),
         Ok(n) => Ok(n),
         Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
             let mut buf = vec![0; len.min(64 << 10)];
             let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, at)?;
             if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file got shorter while it was sent",
-                ));
+                return Err(crate::body::file_shrank());
             }
             nix::sys::socket::send(
                 std::os::fd::AsRawFd::as_raw_fd(sock),

@@ -104,12 +104,7 @@ impl StaticFiles {
         if NO_OPENAT2.load(Ordering::Relaxed) {
             return Ok(Opened::Unsupported);
         }
-        let (i, rest) = self
-            .aliases
-            .iter()
-            .enumerate()
-            .find_map(|(i, (prefix, _, _))| url_path.strip_prefix(prefix.as_str()).map(|r| (i, r)))
-            .unwrap_or((self.aliases.len(), url_path));
+        let (i, rest) = self.alias_of(url_path);
         let Some(Some(dir)) = self.dirs.get(i) else {
             return Ok(Opened::Unsupported);
         };
@@ -219,14 +214,25 @@ impl StaticFiles {
         self
     }
 
+    /// Which alias serves `url_path` (its index in `aliases`; `aliases.len()` for the root),
+    /// and the rest of the path.
+    fn alias_of<'a>(&self, url_path: &'a str) -> (usize, &'a str) {
+        self.aliases
+            .iter()
+            .enumerate()
+            .find_map(|(i, (prefix, _, _))| url_path.strip_prefix(prefix.as_str()).map(|r| (i, r)))
+            .unwrap_or((self.aliases.len(), url_path))
+    }
+
     /// The directory a URL path is served from, its canonical form, and the rest of the path.
     fn base_for<'a>(&'a self, url_path: &'a str) -> (&'a Path, &'a Path, &'a str) {
-        for (prefix, dir, canonical) in &self.aliases {
-            if let Some(rest) = url_path.strip_prefix(prefix.as_str()) {
-                return (dir, canonical, rest);
+        match self.alias_of(url_path) {
+            (i, rest) if i < self.aliases.len() => {
+                let (_, dir, canonical) = &self.aliases[i];
+                (dir, canonical, rest)
             }
+            (_, rest) => (&self.root, &self.canonical_root, rest),
         }
-        (&self.root, &self.canonical_root, url_path)
     }
 
     /// The content types configured by suffix (before the built-in table).
@@ -372,14 +378,12 @@ impl StaticFiles {
     }
 }
 
-/// `count` bytes of the file at `path` from `start`: read at once when small, else read as
-/// they are sent (bounded memory).
-pub fn file_body(path: &Path, start: u64, count: u64) -> io::Result<Body> {
+/// The regular file at `path`, open, and its metadata; `None` when something else is there.
+/// Checked on the open descriptor, so nothing swapped in after a check by path is served.
+pub fn open_regular(path: &Path) -> io::Result<Option<(Arc<std::fs::File>, std::fs::Metadata)>> {
     let file = open_nonblocking(path)?;
-    if !file.metadata()?.is_file() {
-        return Err(io::Error::other("not a regular file"));
-    }
-    file_body_of(Arc::new(file), start, count)
+    let meta = file.metadata()?;
+    Ok(meta.is_file().then(|| (Arc::new(file), meta)))
 }
 
 /// Opens `path` for reading without waiting: something swapped in for a checked regular file
@@ -392,8 +396,9 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
         .open(path)
 }
 
-/// `count` bytes of `file` from `start`, as [`file_body`].
-fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
+/// `count` bytes of `file` from `start`: read at once when small, else read (or sent) as they
+/// go out (bounded memory).
+pub fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
     if count <= CHUNK as u64 {
         let mut buf = BytesMut::zeroed(count as usize);
         std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;

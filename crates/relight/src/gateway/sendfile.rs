@@ -52,12 +52,15 @@ pub async fn apply(
     {
         return fail(StatusCode::FORBIDDEN, "outside x_sendfile_docroot");
     }
-    let meta = match std::fs::metadata(&canonical) {
-        Ok(m) if m.is_file() => m,
-        Ok(_) => return fail(StatusCode::FORBIDDEN, "not a regular file"),
+    let (file, meta) = match crate::static_files::open_regular(&canonical) {
+        Ok(Some(f)) => f,
+        Ok(None) => return fail(StatusCode::FORBIDDEN, "not a regular file"),
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return fail(StatusCode::FORBIDDEN, &e.to_string());
+        }
         Err(e) => return fail(StatusCode::NOT_FOUND, &e.to_string()),
     };
-    let body = match crate::static_files::file_body(&canonical, 0, meta.len()) {
+    let body = match crate::static_files::file_body_of(file, 0, meta.len()) {
         Ok(b) => b,
         Err(e) => return fail(StatusCode::FORBIDDEN, &e.to_string()),
     };
