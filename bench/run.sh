@@ -372,18 +372,9 @@ crashloop() { # name config → % of one core over 5 s
   kill -TERM "$pid" 2>/dev/null || true
   awk -v a="$t0" -v b="$t1" -v t="$tck" 'BEGIN { printf "%.2f %%", (b - a) / t / 5 * 100 }'
 }
-cat >"$W/crash.toml" <<EOF
-[server]
-listen = ["127.0.0.1:18911"]
-document_root = "$W/www"
-error_log = "$W/crash-relight.log"
-[[fastcgi]]
-name = "crash"
-match = ["/fcgi"]
-command = ["/bin/false"]
-socket = "$W/crash.sock"
-procs = $PROCS
-EOF
+# The bench's configurations with /bin/false as the backend, on ports and sockets of their own.
+sed -e "s|$BACKEND|/bin/false|; s|127.0.0.1:$PORT_RELIGHT|127.0.0.1:18911|; s|relight.sock|crash.sock|; s|relight-error.log|crash-relight.log|" \
+  "$W/relight.toml" >"$W/crash.toml"
 sed -e "s|$BACKEND|/bin/false|; s|$PORT_LIGHTTPD|18912|; s|lighttpd.sock|crash-lighttpd.sock|; s|lighttpd-error.log|crash-lighttpd.log|" \
   "$W/lighttpd.conf" >"$W/crash-lighttpd.conf"
 cpu_relight=$(crashloop relight "exec $RELIGHT -D -f $W/crash.toml")
