@@ -1,29 +1,22 @@
 //! relight: a web server whose FastCGI backends always come back.
 //!
-//! The binary (`main.rs`) is a thin edge over this library: [`config`] reads the configuration,
-//! [`server`] runs the HTTP front end, which hands each request to [`gateway`] (FastCGI) or
-//! [`static_files`].
+//! The folders follow the flow of a request, and imports point one way (docs/ARCHITECTURE.md):
+//!
+//! - [`config`]: the model both configuration formats read into, and every check `relight -t`
+//!   runs; knows nothing of requests.
+//! - `http`: the vocabulary every layer answers with (bodies, error pages, dates, URL paths);
+//!   no I/O of its own.
+//! - `files`, `gateway`, [`process`]: static files; the exchanges with backends; the processes
+//!   relight spawns (pools, `relight spawn`, privileges, socket activation).
+//! - `request`: one request, as an ordered list of named steps, from its target to its answer.
+//! - [`server`]: the server's life: listeners, connections, reload, shutdown.
+//! - `main.rs`: the command line, where errors become one message and an exit code.
 
-pub mod activation;
-pub mod auth;
-pub mod body;
 pub mod config;
-pub mod conn;
-pub mod file_cache;
-pub mod gateway;
-pub mod httpdate;
-pub mod lighttpd;
-pub mod load;
+pub(crate) mod files;
+pub(crate) mod gateway;
+pub(crate) mod http;
 pub mod log;
-pub mod mime;
-pub mod privileges;
-pub mod respond;
-pub mod rewrite;
-pub mod route;
-pub mod scope;
+pub mod process;
+pub(crate) mod request;
 pub mod server;
-pub mod spawn_cmd;
-pub mod spawned;
-pub mod static_files;
-pub mod status;
-pub mod urlpath;

@@ -151,7 +151,7 @@ impl AccessLog {
         let line = format!(
             "{} - - [{}] \"{}\" {} {} \"{}\" \"{}\"\n",
             e.remote.ip(),
-            crate::httpdate::format_clf(e.time),
+            crate::http::date::format_clf(e.time),
             quoted(Some(&e.request_line)),
             e.status,
             if bytes == 0 {

@@ -38,7 +38,7 @@ struct Cli {
     print: bool,
     /// The configuration's language (default: by extension and content).
     #[arg(long, value_enum, default_value = "auto")]
-    format: relight::load::Format,
+    format: relight::config::load::Format,
     /// lighttpd's module directory: accepted and ignored (relight has no loadable modules).
     #[arg(short = 'm', value_name = "DIR")]
     module_dir: Option<PathBuf>,
@@ -53,7 +53,7 @@ struct Cli {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Run a FastCGI program's processes on a socket, supervised, without HTTP.
-    Spawn(relight::spawn_cmd::SpawnArgs),
+    Spawn(relight::process::spawn_cmd::SpawnArgs),
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -66,8 +66,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         })
 }
 
-fn spawn_main(args: relight::spawn_cmd::SpawnArgs) -> ExitCode {
-    let pool = match relight::spawn_cmd::pool_config(&args) {
+fn spawn_main(args: relight::process::spawn_cmd::SpawnArgs) -> ExitCode {
+    let pool = match relight::process::spawn_cmd::pool_config(&args) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("relight spawn: {e}");
@@ -79,7 +79,7 @@ fn spawn_main(args: relight::spawn_cmd::SpawnArgs) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    match rt.block_on(relight::spawn_cmd::run(pool)) {
+    match rt.block_on(relight::process::spawn_cmd::run(pool)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("relight spawn: {e}");
@@ -116,7 +116,7 @@ fn main() -> ExitCode {
         eprintln!("relight: -f FILE is required");
         return ExitCode::from(2);
     };
-    let loaded = match relight::load::load(&config_path, cli.format) {
+    let loaded = match relight::config::load::load(&config_path, cli.format) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("relight: {e}");
@@ -131,7 +131,7 @@ fn main() -> ExitCode {
     }
     if cli.print {
         match &loaded.lighttpd {
-            Some(lc) => print!("{}", relight::lighttpd::print::print(lc)),
+            Some(lc) => print!("{}", relight::config::lighttpd::print::print(lc)),
             None => match std::fs::read_to_string(&config_path) {
                 Ok(t) => print!("{t}"),
                 Err(e) => {

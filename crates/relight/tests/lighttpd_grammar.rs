@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use relight::lighttpd::{Value, parse_file, parse_str, print::print};
+use relight::config::lighttpd::{Value, parse_file, parse_str, print::print};
 
-fn round_trip(c: &relight::lighttpd::LighttpdConfig, what: &str) {
+fn round_trip(c: &relight::config::lighttpd::LighttpdConfig, what: &str) {
     let printed = print(c);
     let again = parse_str(&printed, "printed.conf", Path::new("/"))
         .unwrap_or_else(|e| panic!("{what}: the printout does not parse: {e}\n{printed}"));

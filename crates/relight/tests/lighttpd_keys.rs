@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use relight::lighttpd::{keys, map, parse_str};
+use relight::config::lighttpd::{keys, map, parse_str};
 
 /// (key, example lines, status) of each row of the table.
 fn rows() -> Vec<(String, String, String)> {

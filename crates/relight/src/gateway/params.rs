@@ -53,14 +53,6 @@ pub struct CgiRequest<'a> {
     pub extra: &'a [(String, String)],
 }
 
-/// The host name of a Host header: without the port, keeping IPv6 brackets.
-pub(crate) fn host_name(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.find(']').map_or(host, |i| &host[..=i]);
-    }
-    host.rsplit_once(':').map_or(host, |(h, _)| h)
-}
-
 fn version_str(v: Version) -> &'static str {
     match v {
         Version::HTTP_10 => "HTTP/1.0",
@@ -107,7 +99,7 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
         r.headers
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
-            .map_or("", host_name)
+            .map_or("", crate::http::host_name)
     });
 
     let mut fixed: Vec<(&[u8], &[u8])> = vec![(b"QUERY_STRING", r.query.as_bytes())];
@@ -203,14 +195,6 @@ pub fn encode_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_names() {
-        assert_eq!(host_name("example.com:8080"), "example.com");
-        assert_eq!(host_name("example.com"), "example.com");
-        assert_eq!(host_name("[::1]:80"), "[::1]");
-        assert_eq!(host_name("[::1]"), "[::1]");
-    }
 
     #[test]
     fn header_names() {

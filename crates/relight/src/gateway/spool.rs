@@ -94,7 +94,7 @@ pub async fn spool(
         None => Ok((RequestBody::Buffered(mem.freeze()), total)),
         Some(mut f) => {
             f.rewind().await.map_err(|e| io_status(&e))?;
-            Ok((RequestBody::Spooled(f, total), total))
+            Ok((RequestBody::Spooled(f), total))
         }
     }
 }

@@ -1,9 +1,19 @@
-//! URL rewriting and redirection (lighttpd's mod_rewrite and mod_redirect): regular
+//! Step 4, URL rewriting and redirection (lighttpd's mod_rewrite and mod_redirect): regular
 //! expressions on the request target "path?query", applied before anything else looks at the
 //! path. `$0`..`$9` in a replacement are the rule's captures; `%0`..`%9` those of the last
-//! regex condition of the scope the rules come from (empty when there is none).
+//! regex condition of the scope the rules come from (empty when there is none). A redirect
+//! answers; a rewrite changes the target, and the settings are chosen again for the new one, as
+//! lighttpd's conditions see the rewritten target.
 
+use std::ops::ControlFlow;
+
+use http::{HeaderValue, StatusCode, header};
+
+use super::site::Sites;
+use super::{Req, Step};
 use crate::config::{RedirectRule, RewriteRule};
+use crate::http::pages::status_page;
+use crate::http::urlpath;
 
 /// How often repeating rules may rewrite one request (lighttpd stops a loop too).
 const MAX_REWRITES: usize = 16;
@@ -82,6 +92,55 @@ pub fn apply(
     } else {
         Outcome::Unchanged
     }
+}
+
+/// Applies the settings' redirects and rewrites to the request's target.
+pub(crate) fn step<'a>(sites: &'a Sites, req: &mut Req<'a>) -> Step<()> {
+    let site = &req.site;
+    if site.redirect.0.is_empty() && site.rewrite.0.is_empty() {
+        return ControlFlow::Continue(());
+    }
+    let target = req.target.encoded();
+    let files = &site.files;
+    let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| files.is_local_file(&p));
+    let rewritten = match apply(
+        &target,
+        (site.redirect.0, site.redirect.1.as_deref()),
+        (site.rewrite.0, site.rewrite.1.as_deref()),
+        is_file,
+    ) {
+        Outcome::Unchanged => return ControlFlow::Continue(()),
+        Outcome::Redirect(code, location) => {
+            let mut r =
+                status_page(StatusCode::from_u16(code).unwrap_or(StatusCode::MOVED_PERMANENTLY));
+            let Ok(v) = HeaderValue::from_str(&location) else {
+                return ControlFlow::Break(status_page(StatusCode::INTERNAL_SERVER_ERROR));
+            };
+            r.headers_mut().insert(header::LOCATION, v);
+            return ControlFlow::Break(r);
+        }
+        Outcome::Rewritten(t) => t,
+    };
+    let (p, q) = match rewritten.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (rewritten.as_str(), None),
+    };
+    let path = match urlpath::normalize(p) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(
+                "{}: rewrite of {target:?} gave a bad path {p:?}: {e}",
+                req.conn.remote
+            );
+            return ControlFlow::Break(status_page(StatusCode::INTERNAL_SERVER_ERROR));
+        }
+    };
+    req.target.path = path;
+    req.target.query = q;
+    if sites.is_scoped() {
+        req.site = super::site::select(sites, &req.parts, &req.target, req.conn)?;
+    }
+    ControlFlow::Continue(())
 }
 
 #[cfg(test)]

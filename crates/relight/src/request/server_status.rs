@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use http::{HeaderValue, Response, header};
 use supervisor::{ExitRecord, PoolStatus, Reason, SlotState};
 
-use crate::body::Body;
-use crate::gateway::{Backend, Target};
-use crate::httpdate::format_rfc3339;
+use crate::gateway::fastcgi::{Backend, Target};
+use crate::http::body::Body;
+use crate::http::date::format_rfc3339;
 
 /// Escapes a string for JSON.
 fn json_str(out: &mut String, s: &str) {

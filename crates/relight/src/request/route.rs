@@ -1,12 +1,12 @@
-//! Which handler a request goes to, decided on the normalized path: the first FastCGI backend
-//! (in configuration order) with a matching rule, else static files. The split of the path
-//! into SCRIPT_NAME and PATH_INFO is lighttpd's.
+//! Step 10, routing: which handler a request goes to, decided on the normalized path: the first
+//! FastCGI backend (in configuration order) with a matching rule, else static files. The split of
+//! the path into SCRIPT_NAME and PATH_INFO is lighttpd's.
 
 use std::sync::Arc;
 
 use crate::config::MatchRule;
-use crate::gateway::Backend;
-use crate::static_files::StaticFiles;
+use crate::files::StaticFiles;
+use crate::gateway::fastcgi::Backend;
 
 /// Where a request goes.
 #[derive(Debug)]
@@ -24,8 +24,17 @@ pub enum Route<'a> {
     MissingScript,
     /// To the static file handler.
     Static,
-    /// Already answered (an error handler's page).
-    Answer(http::Response<crate::body::Body>),
+}
+
+/// The responder a request was routed to, with its SCRIPT_NAME and PATH_INFO.
+#[derive(Debug)]
+pub(crate) struct Responder {
+    /// The backend.
+    pub backend: Arc<Backend>,
+    /// SCRIPT_NAME.
+    pub script_name: String,
+    /// PATH_INFO (may be empty).
+    pub path_info: String,
 }
 
 /// Routes the normalized `path` to a responder or the static files.

@@ -25,6 +25,8 @@ use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
+use crate::http::body::SendsFiles;
+
 /// What the request handlers tell the socket about the connection.
 #[derive(Debug, Default)]
 pub struct ConnShared {
@@ -80,9 +82,13 @@ impl ConnShared {
         }
     }
 
-    /// The next chunk of a file body sent with sendfile: placeholder bytes standing for `n`
-    /// bytes of `file` from `at`, or `Pending` while the socket has not sent the last one.
-    pub fn poll_file_chunk(
+    fn is_idle(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) == 0 && !self.read_since_idle.load(Ordering::Acquire)
+    }
+}
+
+impl SendsFiles for ConnShared {
+    fn poll_file_chunk(
         &self,
         cx: &mut Context<'_>,
         file: &Arc<File>,
@@ -101,10 +107,6 @@ impl ConnShared {
             len,
         });
         Poll::Ready(Bytes::from_static(&placeholder()[..len]))
-    }
-
-    fn is_idle(&self) -> bool {
-        self.in_flight.load(Ordering::Acquire) == 0 && !self.read_since_idle.load(Ordering::Acquire)
     }
 }
 
@@ -232,13 +234,13 @@ fn send_file(sock: &TcpStream, file: &File, at: u64, len: usize) -> io::Result<u
     use nix::errno::Errno;
     let mut off = at as i64;
     match nix::sys::sendfile::sendfile64(sock.as_fd(), file.as_fd(), Some(&mut off), len) {
-        Ok(0) => Err(crate::body::file_shrank()),
+        Ok(0) => Err(crate::http::body::file_shrank()),
         Ok(n) => Ok(n),
         Err(Errno::EINVAL | Errno::ENOSYS | Errno::EOPNOTSUPP) => {
             let mut buf = vec![0; len.min(64 << 10)];
             let n = std::os::unix::fs::FileExt::read_at(file, &mut buf, at)?;
             if n == 0 {
-                return Err(crate::body::file_shrank());
+                return Err(crate::http::body::file_shrank());
             }
             nix::sys::socket::send(
                 std::os::fd::AsRawFd::as_raw_fd(sock),

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::BodyExt;
 
-use crate::body::Body;
-use crate::respond::status_page;
+use crate::http::body::Body;
+use crate::http::pages::status_page;
 
 const NAMES: [&str; 2] = ["x-sendfile", "x-lighttpd-send-file"];
 
@@ -52,7 +52,7 @@ pub async fn apply(
     {
         return fail(StatusCode::FORBIDDEN, "outside x_sendfile_docroot");
     }
-    let (file, meta) = match crate::static_files::open_regular(&canonical) {
+    let (file, meta) = match crate::files::open_regular(&canonical) {
         Ok(Some(f)) => f,
         Ok(None) => return fail(StatusCode::FORBIDDEN, "not a regular file"),
         Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -60,20 +60,22 @@ pub async fn apply(
         }
         Err(e) => return fail(StatusCode::NOT_FOUND, &e.to_string()),
     };
-    let body = match crate::static_files::file_body_of(file, 0, meta.len()) {
+    let body = match crate::files::file_body_of(file, 0, meta.len()) {
         Ok(b) => b,
         Err(e) => return fail(StatusCode::FORBIDDEN, &e.to_string()),
     };
     let h = resp.headers_mut();
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
     if !h.contains_key(header::CONTENT_TYPE)
-        && let Ok(v) =
-            HeaderValue::from_str(crate::mime::for_path_with(&path_str(&path), mime_types))
+        && let Ok(v) = HeaderValue::from_str(crate::files::mime::for_path_with(
+            &path_str(&path),
+            mime_types,
+        ))
     {
         h.insert(header::CONTENT_TYPE, v);
     }
     if let Ok(m) = meta.modified()
-        && let Ok(v) = HeaderValue::from_str(&crate::httpdate::format(m))
+        && let Ok(v) = HeaderValue::from_str(&crate::http::date::format(m))
     {
         h.entry(header::LAST_MODIFIED).or_insert(v);
     }

@@ -575,7 +575,7 @@ fn condition(c: &super::Condition) -> Result<ConditionConfig, String> {
         value: Spanned::new(0..0, c.pattern.clone()),
         negate: c.negated,
     };
-    crate::scope::Cond::compile(&cc)?;
+    crate::request::site::Cond::compile(&cc)?;
     Ok(cc)
 }
 

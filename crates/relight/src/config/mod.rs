@@ -4,6 +4,9 @@
 //! Values that need checking (addresses, durations, sizes, match patterns) are parsed while the
 //! TOML is deserialized, so their errors carry the position of the value that was wrong.
 
+pub mod lighttpd;
+pub mod load;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -952,7 +955,8 @@ impl Config {
         }
         for a in &config.answer {
             let at = a.path.span().start;
-            if crate::urlpath::normalize(a.path.get_ref()).as_deref() != Ok(a.path.get_ref()) {
+            if crate::http::urlpath::normalize(a.path.get_ref()).as_deref() != Ok(a.path.get_ref())
+            {
                 return Err(invalid(
                     at,
                     format!(
@@ -981,7 +985,7 @@ impl Config {
         for (i, sc) in config.scope.iter_mut().enumerate() {
             let n = i + 1;
             for c in &sc.when {
-                crate::scope::Cond::compile(c)
+                crate::request::site::Cond::compile(c)
                     .map_err(|m| invalid(c.value.span().start, format!("scope {n}: {m}")))?;
             }
             if let Some(root) = &mut sc.document_root {

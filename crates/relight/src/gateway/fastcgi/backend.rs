@@ -18,8 +18,8 @@ use tokio::net::{TcpStream, UnixStream};
 
 use supervisor::Supervisor;
 
-use super::GatewayError;
 use crate::config::{BackendAddr, FastcgiConfig, MatchRule};
+use crate::gateway::GatewayError;
 
 /// A connection to a backend.
 #[derive(Debug)]

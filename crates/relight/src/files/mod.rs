@@ -1,6 +1,10 @@
 //! Static files under the document root: GET and HEAD, conditional requests (ETag,
 //! Last-Modified), one byte range, and never anything outside the root (symlinks that leave it
-//! are refused). Directory listings are never made.
+//! are refused). Directory listings are never made. Files served stay open for a second
+//! ([`cache`], lighttpd's stat cache); their types come from [`mime`].
+
+pub(crate) mod cache;
+pub(crate) mod mime;
 
 use std::io;
 use std::os::unix::fs::MetadataExt;
@@ -11,9 +15,9 @@ use std::time::SystemTime;
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 
-use crate::body::Body;
-use crate::file_cache::{self, Entry};
-use crate::respond::{moved_permanently, status_page};
+use crate::http::body::Body;
+use crate::http::pages::{moved_permanently, status_page};
+use cache::Entry;
 
 /// Files up to this size are read in one piece; larger ones are streamed in chunks this big.
 const CHUNK: usize = 64 << 10;
@@ -134,14 +138,14 @@ impl StaticFiles {
 
     /// Keeps files served open for a second when `on` ([`file_cache`]).
     pub fn with_cache(mut self, on: bool) -> StaticFiles {
-        self.cache = on.then(file_cache::handler_id);
+        self.cache = on.then(cache::handler_id);
         self
     }
 
     /// Finds what `url_path` names; a regular file is opened (or found in the cache).
     fn find(&self, url_path: &str) -> io::Result<Found> {
         if let Some(id) = self.cache
-            && let Some(e) = file_cache::get(id, url_path)
+            && let Some(e) = cache::get(id, url_path)
         {
             return Ok(Found::File(e));
         }
@@ -175,11 +179,11 @@ impl StaticFiles {
             len,
             mtime,
             HeaderValue::from_str(&etag).expect("hex etag"),
-            HeaderValue::from_str(&crate::httpdate::format(mtime)).expect("http date"),
-            HeaderValue::from_str(crate::mime::for_path_with(url_path, &self.mime_types)).ok(),
+            HeaderValue::from_str(&crate::http::date::format(mtime)).expect("http date"),
+            HeaderValue::from_str(mime::for_path_with(url_path, &self.mime_types)).ok(),
         ));
         if let Some(id) = self.cache {
-            file_cache::put(id, url_path, entry.clone());
+            cache::put(id, url_path, entry.clone());
         }
         Ok(Found::File(entry))
     }
@@ -437,7 +441,7 @@ fn not_modified(h: &HeaderMap, etag: &str, mtime: SystemTime) -> bool {
     if let Some(ims) = h
         .get(header::IF_MODIFIED_SINCE)
         .and_then(|v| v.to_str().ok())
-        .and_then(crate::httpdate::parse)
+        .and_then(crate::http::date::parse)
     {
         // Compare at the one-second resolution of HTTP dates.
         let secs = |t: SystemTime| {

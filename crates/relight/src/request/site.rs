@@ -4,16 +4,20 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 
+use super::target::Target;
+use super::{Conn, Step};
 use crate::config::{
     AuthRule, ConditionConfig, Config, RedirectRule, RewriteRule, ScopeConfig, ServerConfig,
 };
-use crate::gateway::Backend;
-use crate::static_files::StaticFiles;
+use crate::files::StaticFiles;
+use crate::gateway::fastcgi::Backend;
+use crate::http::pages::status_page;
 
 /// What a condition looks at.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +202,7 @@ fn host_of(headers: &HeaderMap) -> String {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    crate::gateway::params::host_name(h).to_ascii_lowercase()
+    crate::http::host_name(h).to_ascii_lowercase()
 }
 
 fn network(s: &str) -> Result<Test, String> {
@@ -314,6 +318,31 @@ struct Layer {
     fastcgi_params: Option<Vec<(String, String)>>,
     max_request_body: Option<u64>,
     auth: Option<Vec<AuthRule>>,
+}
+
+/// Step 3: the settings for a request (with its target as it is now); a scope whose document
+/// root cannot be used is logged and answered 500.
+pub(crate) fn select<'a>(
+    sites: &'a Sites,
+    parts: &http::request::Parts,
+    target: &Target,
+    conn: Conn,
+) -> Step<Site<'a>> {
+    let facts = Facts {
+        path: &target.path,
+        query: target.query.as_deref(),
+        method: &parts.method,
+        headers: &parts.headers,
+        remote: conn.remote,
+        local: conn.local,
+    };
+    match sites.site(&facts) {
+        Ok(site) => ControlFlow::Continue(site),
+        Err(e) => {
+            tracing::error!("{}: {e}", conn.remote);
+            ControlFlow::Break(status_page(StatusCode::INTERNAL_SERVER_ERROR))
+        }
+    }
 }
 
 /// The settings of a configuration, global and scoped, ready to be applied to requests.
@@ -434,11 +463,6 @@ impl Sites {
     /// Whether any settings depend on the request.
     pub fn is_scoped(&self) -> bool {
         !self.scopes.is_empty()
-    }
-
-    /// The global document root's files.
-    pub fn base_files(&self) -> &Arc<StaticFiles> {
-        &self.base_files
     }
 
     /// The settings for a request with these facts.

@@ -3,7 +3,7 @@
 
 use http::{HeaderValue, Response, StatusCode, header};
 
-use crate::body::Body;
+use crate::http::body::Body;
 
 /// A small HTML page for `status`.
 pub fn status_page(status: StatusCode) -> Response<Body> {

@@ -69,7 +69,7 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
     if args.procs == 0 {
         return Err("--procs must be at least 1".into());
     }
-    let (uid, gid) = crate::spawned::user_group_ids(args.user.as_deref(), args.group.as_deref())?;
+    let (uid, gid) = super::pools::user_group_ids(args.user.as_deref(), args.group.as_deref())?;
     let kill_signal = KillSignal::try_from(toml::Value::String(args.kill_signal.clone()))?;
     let kill_grace = Timeout::try_from(toml::Value::String(args.kill_grace.clone()))?;
     let descendants = match args.descendants.as_str() {
@@ -86,7 +86,7 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
         (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(args.host, port)),
         (None, None) => return Err("--socket or --port is required".into()),
     };
-    let env = crate::spawned::backend_env(&[], &Default::default());
+    let env = super::pools::backend_env(&[], &Default::default());
     let cwd = match &args.cwd {
         Some(d) => d.clone(),
         None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,

@@ -10,9 +10,9 @@ use std::path::Path;
 
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 
-use crate::body::Body;
 use crate::config::{AuthRule, UserFileFormat};
-use crate::respond::status_page;
+use crate::http::body::Body;
+use crate::http::pages::status_page;
 
 /// The outcome of checking a request against the auth rules.
 #[derive(Debug)]
@@ -23,6 +23,24 @@ pub enum Verdict {
     User(String),
     /// The answer (401, or 500 when the user file cannot be read).
     Refused(Response<Body>),
+}
+
+/// Step 7: the request's credentials, when a rule covers its path; the user let in is kept for
+/// the backends (REMOTE_USER).
+pub(crate) async fn step(req: &mut super::Req<'_>) -> super::Step<()> {
+    match check(
+        req.site.auth,
+        &req.target.path,
+        &req.parts.headers,
+        &req.conn.remote,
+    )
+    .await
+    {
+        Verdict::Open => {}
+        Verdict::User(u) => req.remote_user = Some(u),
+        Verdict::Refused(r) => return std::ops::ControlFlow::Break(r),
+    }
+    std::ops::ControlFlow::Continue(())
 }
 
 /// The rule covering `path`: the first whose prefix it starts with.

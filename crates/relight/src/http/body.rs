@@ -35,8 +35,23 @@ pub enum Body {
         left: u64,
         /// The client connection that sends the file with sendfile(2) (set by the server
         /// for responses it writes itself); `None`: the file is read here, a chunk at a time.
-        via: Option<std::sync::Arc<crate::conn::ConnShared>>,
+        via: Option<std::sync::Arc<dyn SendsFiles>>,
     },
+}
+
+/// A client connection that sends a file body's bytes itself (with sendfile(2)): the body
+/// yields placeholder chunks the connection's socket recognises and replaces with the file's
+/// bytes. The server's connections are one ([`crate::server::conn`]).
+pub(crate) trait SendsFiles: Send + Sync + std::fmt::Debug {
+    /// The next chunk of a file body: placeholder bytes standing for up to `n` bytes of `file`
+    /// from `at`, or `Pending` while the socket has not sent the last one.
+    fn poll_file_chunk(
+        &self,
+        cx: &mut Context<'_>,
+        file: &std::sync::Arc<std::fs::File>,
+        at: u64,
+        n: usize,
+    ) -> Poll<Bytes>;
 }
 
 /// The error of a file body whose file got shorter than its announced length while it was

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::lighttpd::{self, LighttpdConfig};
+use crate::config::lighttpd::{self, LighttpdConfig};
 
 /// Which language a configuration file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

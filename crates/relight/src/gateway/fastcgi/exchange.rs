@@ -1,0 +1,478 @@
+//! One FastCGI exchange on an open connection: the request (BEGIN_REQUEST, PARAMS, the body as
+//! STDIN) is written while the response is read, both at once, so a backend that answers before
+//! reading the whole body, or streams while it reads, is served. The response head goes to the
+//! waiting request as soon as it is complete; the body follows through a bounded channel.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use fcgi_proto::server::{ResponseDecoder, ResponseEvent, encode};
+use fcgi_proto::{Limits, ProtocolStatus};
+use http::Response;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::HeadTx;
+use super::backend::{Backend, BackendStream};
+use crate::gateway::response_head::{
+    CgiError, CgiHead, MAX_HEAD, Variables, find_head_end, parse_head,
+};
+use crate::gateway::{ClientLimits, GatewayError, RequestBody, spool};
+use crate::http::body::Body;
+
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// The request ended cleanly on both sides: the connection may serve the next one.
+    Reusable,
+    /// Anything else: the connection is closed.
+    Done,
+}
+
+/// One request's inputs to [`run`].
+pub(super) struct Job<'a> {
+    pub request_head: &'a [u8],
+    pub body: &'a mut RequestBody,
+    pub limits: ClientLimits,
+    pub head_tx: HeadTx,
+    pub what: &'a str,
+    /// Resolves when the request must be abandoned (its process died, or it timed out).
+    pub cancel: Pin<&'a mut (dyn Future<Output = GatewayError> + Send + 'a)>,
+}
+
+/// Runs `job` on `stream`, split into its reading and writing halves.
+pub(super) async fn run_on(backend: &Backend, stream: &mut BackendStream, job: Job<'_>) -> Outcome {
+    match stream {
+        BackendStream::Unix(s) => {
+            let (r, w) = s.split();
+            run(backend, r, w, job).await
+        }
+        BackendStream::Tcp(s) => {
+            let (r, w) = s.split();
+            run(backend, r, w, job).await
+        }
+    }
+}
+
+async fn run<R, W>(backend: &Backend, r: R, mut w: W, job: Job<'_>) -> Outcome
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut reader = Reader {
+        r,
+        dec: ResponseDecoder::new(1, Limits::default()),
+        timeout: backend.read_timeout,
+        name: &backend.name,
+        stderr_line: Vec::new(),
+        stdout_ended: false,
+        stash: None,
+    };
+    let Job {
+        request_head,
+        body,
+        limits,
+        head_tx,
+        what,
+        mut cancel,
+    } = job;
+    let writer = write_request(&mut w, request_head, body, limits, backend.write_timeout);
+    tokio::pin!(writer);
+    let mut writer_state: Option<Result<(), GatewayError>> = None;
+    let mut head_tx = head_tx;
+
+    // Phase 1: until the response headers are complete.
+    let head = loop {
+        tokio::select! {
+            res = &mut writer, if writer_state.is_none() => {
+                match res {
+                    Err(e) if is_fatal_write_error(&e) => {
+                        let _ = head_tx.send(Err(e));
+                        return Outcome::Done;
+                    }
+                    res => writer_state = Some(res),
+                }
+            }
+            res = reader.next_head() => match res {
+                Ok(h) => break h,
+                Err(e) => {
+                    let _ = head_tx.send(Err(e));
+                    return Outcome::Done;
+                }
+            },
+            e = &mut cancel => {
+                let _ = head_tx.send(Err(e));
+                return Outcome::Done;
+            }
+            _ = head_tx.closed() => {
+                tracing::info!("fastcgi backend \"{}\": {what}: client went away before the response", backend.name);
+                return Outcome::Done;
+            }
+        }
+    };
+    let (
+        CgiHead {
+            status,
+            headers,
+            variables,
+        },
+        first,
+    ) = head;
+    let (body_tx, resp_body) = Body::channel();
+    let mut resp = Response::new(resp_body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = headers;
+    if !variables.is_empty() {
+        resp.extensions_mut().insert(Variables(variables));
+    }
+    if head_tx.send(Ok(resp)).is_err() {
+        return Outcome::Done;
+    }
+
+    // Phase 2: stream the body; keep feeding stdin if the backend still reads it.
+    let mut pending = (!first.is_empty()).then_some(first);
+    loop {
+        let chunk = match pending.take() {
+            Some(c) => c,
+            None => {
+                let next = tokio::select! {
+                    res = &mut writer, if writer_state.is_none() => {
+                        match res {
+                            Err(e) if is_fatal_write_error(&e) => {
+                                return cut_off(&body_tx, &backend.name, what, &e).await;
+                            }
+                            res => writer_state = Some(res),
+                        }
+                        continue;
+                    }
+                    res = reader.next_body_chunk() => res,
+                    e = &mut cancel => Err(e),
+                };
+                match next {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => return cut_off(&body_tx, &backend.name, what, &e).await,
+                }
+            }
+        };
+        // Wait for room in the client's queue, still feeding the backend meanwhile.
+        let permit = loop {
+            tokio::select! {
+                p = body_tx.reserve() => break p,
+                e = &mut cancel => return cut_off(&body_tx, &backend.name, what, &e).await,
+                res = &mut writer, if writer_state.is_none() => {
+                    if let Err(e) = &res
+                        && is_fatal_write_error(e)
+                    {
+                        return cut_off(&body_tx, &backend.name, what, e).await;
+                    }
+                    writer_state = Some(res);
+                }
+            }
+        };
+        match permit {
+            Ok(p) => p.send(Ok(chunk)),
+            Err(_) => {
+                tracing::info!(
+                    "fastcgi backend \"{}\": {what}: client went away during the response",
+                    backend.name
+                );
+                return Outcome::Done;
+            }
+        }
+    }
+    reader.flush_stderr();
+    let clean_write = matches!(writer_state, Some(Ok(())));
+    if clean_write && reader.stdout_ended && reader.dec.buffered() == 0 {
+        Outcome::Reusable
+    } else {
+        Outcome::Done
+    }
+}
+
+/// Ends a response whose head was sent: one log line, and an error into the body so the client
+/// sees a cut-off transfer (a body that just ended would look complete).
+async fn cut_off(
+    body_tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    backend: &str,
+    what: &str,
+    e: &GatewayError,
+) -> Outcome {
+    tracing::error!("fastcgi backend \"{backend}\": {what}: {e} (response cut off)");
+    let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+    Outcome::Done
+}
+
+/// Errors on the writing side that end the request; a failed write to the backend is not one
+/// of them, since the backend may have answered without reading the whole body.
+fn is_fatal_write_error(e: &GatewayError) -> bool {
+    !matches!(e, GatewayError::Read(_))
+}
+
+async fn write_all_timeout<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<(), GatewayError> {
+    match tokio::time::timeout(timeout, w.write_all(buf)).await {
+        Ok(Ok(())) => Ok(()),
+        // Reported as `Read` so the caller keeps reading the response (see is_fatal_write_error).
+        Ok(Err(e)) => Err(GatewayError::Read(e)),
+        Err(_) => Err(GatewayError::WriteTimeout(timeout)),
+    }
+}
+
+async fn write_request<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    head: &[u8],
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    write_timeout: Duration,
+) -> Result<(), GatewayError> {
+    let mut buf = BytesMut::with_capacity(head.len() + 16);
+    buf.extend_from_slice(head);
+    match body {
+        RequestBody::Buffered(b) => {
+            encode::stdin(&mut buf, 1, b);
+            encode::stdin_end(&mut buf, 1);
+            return write_all_timeout(w, &buf, write_timeout).await;
+        }
+        RequestBody::Spooled(file) => {
+            write_all_timeout(w, &buf, write_timeout).await?;
+            loop {
+                let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
+                if chunk.is_empty() {
+                    break;
+                }
+                buf.clear();
+                encode::stdin(&mut buf, 1, &chunk);
+                write_all_timeout(w, &buf, write_timeout).await?;
+            }
+            buf.clear();
+        }
+        RequestBody::Stream(incoming) => {
+            if !http_body::Body::is_end_stream(incoming) {
+                write_all_timeout(w, &buf, write_timeout).await?;
+                buf.clear();
+            }
+            let mut total = 0u64;
+            loop {
+                let frame = tokio::time::timeout(limits.read_timeout, incoming.frame())
+                    .await
+                    .map_err(|_| GatewayError::ClientTimeout(limits.read_timeout))?;
+                match frame {
+                    None => break,
+                    Some(Err(e)) => return Err(GatewayError::ClientBody(e)),
+                    Some(Ok(f)) => {
+                        let Ok(data) = f.into_data() else { continue };
+                        total += data.len() as u64;
+                        if total > limits.max_body {
+                            return Err(GatewayError::BodyTooLarge(limits.max_body));
+                        }
+                        encode::stdin(&mut buf, 1, &data);
+                        write_all_timeout(w, &buf, write_timeout).await?;
+                        buf.clear();
+                    }
+                }
+            }
+        }
+    }
+    encode::stdin_end(&mut buf, 1);
+    write_all_timeout(w, &buf, write_timeout).await
+}
+
+/// The reading half of an exchange. Its methods only await the socket read, so they are
+/// cancel-safe: the decoder keeps everything between calls.
+struct Reader<'a, R> {
+    r: R,
+    dec: ResponseDecoder,
+    timeout: Duration,
+    name: &'a str,
+    stderr_line: Vec<u8>,
+    stdout_ended: bool,
+    /// An event decoded while batching stdout, for the next call.
+    stash: Option<ResponseEvent>,
+}
+
+/// Stdout records already read are sent on as one chunk up to this size: fewer body frames,
+/// channel hand-offs and writes to the client than one per record (libfcgi writes 8 KiB
+/// records).
+const BATCH: usize = 64 << 10;
+
+/// Longest stderr line logged as one line; longer ones are cut.
+const MAX_STDERR_LINE: usize = 4096;
+
+impl<R: AsyncRead + Unpin> Reader<'_, R> {
+    async fn fill(&mut self) -> Result<(), GatewayError> {
+        let buf = self.dec.buffer_mut();
+        if buf.capacity() - buf.len() < 8192 {
+            buf.reserve(64 << 10);
+        }
+        match tokio::time::timeout(self.timeout, self.r.read_buf(buf)).await {
+            Err(_) => Err(GatewayError::ReadTimeout(self.timeout)),
+            Ok(Err(e)) => Err(GatewayError::Read(e)),
+            Ok(Ok(0)) => Err(GatewayError::Closed(if self.dec.buffered() > 0 {
+                "in the middle of a record"
+            } else {
+                "before END_REQUEST"
+            })),
+            Ok(Ok(_)) => Ok(()),
+        }
+    }
+
+    fn on_stderr(&mut self, data: &[u8]) {
+        for &b in data {
+            if b == b'\n' || self.stderr_line.len() >= MAX_STDERR_LINE {
+                self.flush_stderr();
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            self.stderr_line.push(b);
+        }
+    }
+
+    fn flush_stderr(&mut self) {
+        if self.stderr_line.is_empty() {
+            return;
+        }
+        let line = String::from_utf8_lossy(&self.stderr_line);
+        tracing::warn!(
+            "fastcgi backend \"{}\" stderr: {}",
+            self.name,
+            line.trim_end_matches('\r')
+        );
+        self.stderr_line.clear();
+    }
+
+    /// The next event that matters to the caller: stdout data (`Some`), or END_REQUEST
+    /// (`None`). Stderr is logged on the way.
+    async fn next_stdout(&mut self) -> Result<Option<Bytes>, GatewayError> {
+        loop {
+            while let Some(ev) = match self.stash.take() {
+                Some(ev) => Some(ev),
+                None => self.dec.next_event()?,
+            } {
+                match ev {
+                    ResponseEvent::Stdout(b) => return Ok(Some(b)),
+                    ResponseEvent::StdoutEnd => self.stdout_ended = true,
+                    ResponseEvent::Stderr(b) => self.on_stderr(&b),
+                    ResponseEvent::StderrEnd => self.flush_stderr(),
+                    ResponseEvent::EndRequest(end) => {
+                        if end.protocol_status != ProtocolStatus::RequestComplete {
+                            return Err(GatewayError::Refused(end.protocol_status));
+                        }
+                        return Ok(None);
+                    }
+                    ResponseEvent::GetValuesResult(_) | ResponseEvent::UnknownType(_) => {}
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
+    async fn next_head(&mut self) -> Result<(CgiHead, Bytes), GatewayError> {
+        let mut acc = BytesMut::new();
+        loop {
+            let Some(chunk) = self.next_stdout().await? else {
+                return Err(GatewayError::NoHead);
+            };
+            // Most heads arrive whole in the first record: parse in place, no copy.
+            let buf: &[u8] = if acc.is_empty() {
+                &chunk
+            } else {
+                acc.extend_from_slice(&chunk);
+                &acc
+            };
+            if let Some((head_len, body_start)) = find_head_end(buf) {
+                let head = parse_head(&buf[..head_len])?;
+                let rest = if acc.is_empty() {
+                    chunk.slice(body_start..)
+                } else {
+                    acc.split_off(body_start).freeze()
+                };
+                return Ok((head, rest));
+            }
+            if buf.len() > MAX_HEAD {
+                return Err(CgiError::TooLarge.into());
+            }
+            if acc.is_empty() {
+                acc.extend_from_slice(&chunk);
+            }
+        }
+    }
+
+    /// The next piece of the body: the next stdout record, joined with those after it that
+    /// are already read (up to [`BATCH`]); `None` at END_REQUEST.
+    async fn next_body_chunk(&mut self) -> Result<Option<Bytes>, GatewayError> {
+        let Some(first) = self.next_stdout().await? else {
+            return Ok(None);
+        };
+        let mut joined: Option<BytesMut> = None;
+        loop {
+            let len = joined.as_ref().map_or(first.len(), BytesMut::len);
+            if len >= BATCH {
+                break;
+            }
+            match self.dec.next_event()? {
+                Some(ResponseEvent::Stdout(b)) => {
+                    let j = joined.get_or_insert_with(|| {
+                        let mut j = BytesMut::with_capacity(BATCH.max(first.len() + b.len()));
+                        j.extend_from_slice(&first);
+                        j
+                    });
+                    j.extend_from_slice(&b);
+                }
+                Some(ev) => {
+                    self.stash = Some(ev);
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(Some(joined.map_or(first, BytesMut::freeze)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fcgi_proto::app::encode as app;
+
+    /// Stdout records already read come out as one chunk; what follows them in the same read
+    /// (stderr, the end of stdout, END_REQUEST) is still seen, in order.
+    #[tokio::test(flavor = "current_thread")]
+    async fn stdout_records_are_joined_and_what_follows_is_kept() {
+        let mut wire = BytesMut::new();
+        app::stdout(&mut wire, 1, b"Status: 200\r\n\r\nab");
+        app::stdout(&mut wire, 1, b"cd");
+        app::stdout(&mut wire, 1, b"ef");
+        app::stderr(&mut wire, 1, b"a warning\n");
+        app::stdout(&mut wire, 1, b"gh");
+        app::stdout_end(&mut wire, 1);
+        app::end_request(&mut wire, 1, 0, ProtocolStatus::RequestComplete);
+        let wire = wire.freeze();
+        let mut reader = Reader {
+            r: &wire[..],
+            dec: ResponseDecoder::new(1, Limits::default()),
+            timeout: Duration::from_secs(1),
+            name: "t",
+            stderr_line: Vec::new(),
+            stdout_ended: false,
+            stash: None,
+        };
+        let (_, first) = reader.next_head().await.unwrap();
+        assert_eq!(&first[..], b"ab");
+        let joined = reader.next_body_chunk().await.unwrap().unwrap();
+        assert_eq!(&joined[..], b"cdef", "joined up to the stderr record");
+        let next = reader.next_body_chunk().await.unwrap().unwrap();
+        assert_eq!(&next[..], b"gh");
+        assert!(
+            reader.next_body_chunk().await.unwrap().is_none(),
+            "END_REQUEST"
+        );
+        assert!(reader.stdout_ended, "the end of stdout was seen");
+    }
+}

@@ -1,0 +1,74 @@
+//! Step 2, relight's own pages: the status page and the metrics (loopback only unless
+//! `status_public`; rendered by [`super::server_status`]) and the `[[answer]]`s, fixed
+//! responses for exact paths (nginx's `return`). They are looked up before any setting, so no
+//! scope, rewrite or access rule can hide or change them.
+
+use std::ops::ControlFlow;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Response, StatusCode, header};
+
+use super::server_status;
+use super::{Conn, Handler, Step};
+use crate::config::Config;
+use crate::http::body::Body;
+use crate::http::pages::status_page;
+
+/// An `[[answer]]`, ready to be sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    /// The exact (normalized) path it answers.
+    pub path: String,
+    /// The status.
+    pub status: StatusCode,
+    /// The Content-Type.
+    pub content_type: HeaderValue,
+    /// The body.
+    pub body: Bytes,
+}
+
+/// The `[[answer]]`s of a checked configuration.
+pub(crate) fn answers(config: &Config) -> Vec<Answer> {
+    config
+        .answer
+        .iter()
+        .map(|a| Answer {
+            path: a.path.get_ref().clone(),
+            status: StatusCode::from_u16(*a.status.get_ref()).unwrap_or(StatusCode::OK),
+            content_type: HeaderValue::from_str(&a.content_type)
+                .unwrap_or(HeaderValue::from_static("text/plain")),
+            body: Bytes::from(a.body.clone()),
+        })
+        .collect()
+}
+
+/// The status page, the metrics or an answer, when `path` is one of theirs.
+pub(crate) fn answer(h: &Handler, method: &Method, path: &str, conn: Conn) -> Step<()> {
+    let s = &h.config.server;
+    for (p, metrics) in [(&s.status_path, false), (&s.metrics_path, true)] {
+        if !p.is_empty() && path == *p {
+            if !s.status_public && !conn.remote.ip().is_loopback() {
+                return ControlFlow::Break(status_page(StatusCode::FORBIDDEN));
+            }
+            return ControlFlow::Break(if metrics {
+                server_status::metrics(&h.backends)
+            } else {
+                server_status::json(&h.backends, h.started)
+            });
+        }
+    }
+    if let Some(a) = h.answers.iter().find(|a| a.path == path) {
+        let mut r = Response::new(if method == Method::HEAD {
+            Body::Empty
+        } else {
+            Body::full(a.body.clone())
+        });
+        *r.status_mut() = a.status;
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, a.content_type.clone());
+        r.headers_mut()
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(a.body.len()));
+        return ControlFlow::Break(r);
+    }
+    ControlFlow::Continue(())
+}

@@ -1,0 +1,245 @@
+//! One request, from its target to its answer: [`Handler::handle`] runs the steps below in this
+//! order, each in its own file, each either answering the request (`Break`) or handing it on
+//! (`Continue`). A new module is one more step here, or one more handler after routing.
+//!
+//! 1. [`target`]: the path, decoded and simplified (400 when it cannot be), and the declared
+//!    body length.
+//! 2. [`admin`]: the status page, the metrics and the `[[answer]]`s, before any other setting.
+//! 3. [`site`]: the settings for this request (global ones, with every matching scope's over
+//!    them).
+//! 4. [`rewrite`]: redirects answer; rewrites change the target (and the settings are chosen
+//!    again for it).
+//! 5. [`index`]: a directory's index file.
+//! 6. [`access`]: url.access-deny/allow (403), the body limit (413).
+//! 7. [`auth`]: HTTP Basic authentication (401).
+//! 8. [`setenv`]: the headers the settings set on the request.
+//! 9. [`authorizer`]: a FastCGI authorizer that must allow the request.
+//! 10. [`route`]: the responder (a FastCGI backend) or the static files; a 404 goes to the
+//!     [`error_handler`].
+//! 11. [`fastcgi`]: the FastCGI responder, with X-Sendfile ([`x_sendfile`]).
+//!
+//! Then [`Handler::finish`] adds the response headers every response gets.
+//!
+//! Nothing here touches a socket: the steps take the request's parts and the connection's
+//! addresses, so each is tested on its own.
+
+pub(crate) mod access;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod authorizer;
+pub(crate) mod error_handler;
+pub(crate) mod fastcgi;
+pub(crate) mod index;
+pub(crate) mod rewrite;
+pub(crate) mod route;
+pub(crate) mod server_status;
+pub(crate) mod setenv;
+pub(crate) mod site;
+pub(crate) mod target;
+pub(crate) mod x_sendfile;
+
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use hyper::body::Incoming;
+use supervisor::Supervisor;
+
+use crate::config::Config;
+use crate::gateway::fastcgi::Backend;
+use crate::http::body::Body;
+use crate::http::pages::status_page;
+use route::Route;
+use site::{Site, Sites};
+use target::Target;
+
+/// What a step gives: `Continue` with what it found, or `Break` with the answer, which ends
+/// the request.
+pub(crate) type Step<T> = ControlFlow<Response<Body>, T>;
+
+/// The connection a request came on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Conn {
+    /// The client.
+    pub remote: SocketAddr,
+    /// The address the client connected to.
+    pub local: SocketAddr,
+}
+
+/// One request as the steps after site selection see it: what came in, and what the steps
+/// have decided so far.
+pub(crate) struct Req<'a> {
+    /// The connection.
+    pub conn: Conn,
+    /// Method, version, headers (as received, then with the settings' request headers) and the
+    /// URI as received.
+    pub parts: http::request::Parts,
+    /// The request body, until the responder takes it.
+    pub body: Option<Incoming>,
+    /// The target the request is served as (rewritten, index file found).
+    pub target: Target,
+    /// The settings it is served with.
+    pub site: Site<'a>,
+    /// The user Basic authentication let in.
+    pub remote_user: Option<String>,
+}
+
+impl Req<'_> {
+    /// "METHOD /uri?query" as received, for log lines and the status page.
+    pub fn what(&self) -> String {
+        format!("{} {}", self.parts.method, self.request_uri())
+    }
+
+    /// The request target as received (path and query, still encoded): REQUEST_URI.
+    pub fn request_uri(&self) -> &str {
+        self.parts
+            .uri
+            .path_and_query()
+            .map_or(self.target.raw_path.as_str(), |pq| pq.as_str())
+    }
+}
+
+/// How one configuration answers requests: its settings, backends and fixed answers, built
+/// at start and at every reload, shared by every request.
+#[derive(Debug)]
+pub(crate) struct Handler {
+    config: Config,
+    sites: Sites,
+    backends: Vec<Arc<Backend>>,
+    answers: Vec<admin::Answer>,
+    server_header: Option<HeaderValue>,
+    started: std::time::SystemTime,
+}
+
+impl Handler {
+    /// The handler of a checked configuration, with the supervisor running its spawned
+    /// backends (if any).
+    pub(crate) fn new(config: Config, sup: Option<&Arc<Supervisor>>) -> Result<Handler, String> {
+        let backends: Vec<_> = config
+            .fastcgi
+            .iter()
+            .map(|c| Arc::new(Backend::new(c, sup)))
+            .collect();
+        let sites = Sites::new(&config, &backends)?;
+        let server_header = HeaderValue::from_str(&config.server.server_tag)
+            .ok()
+            .filter(|v| !v.is_empty());
+        Ok(Handler {
+            answers: admin::answers(&config),
+            config,
+            sites,
+            backends,
+            server_header,
+            started: std::time::SystemTime::now(),
+        })
+    }
+
+    /// The configuration it answers with.
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Answers one request: the steps in order, then the headers every response gets.
+    pub(crate) async fn handle(&self, req: http::Request<Incoming>, conn: Conn) -> Response<Body> {
+        let head = req.method() == Method::HEAD;
+        let (parts, body) = req.into_parts();
+        let base = self.sites.base_response_headers();
+        let target = match target::parse(&parts, conn) {
+            ControlFlow::Break(r) => return self.finish(r, base, head),
+            ControlFlow::Continue(t) => t,
+        };
+        if let ControlFlow::Break(r) = admin::answer(self, &parts.method, &target.path, conn) {
+            return self.finish(r, base, head);
+        }
+        let site = match site::select(&self.sites, &parts, &target, conn) {
+            ControlFlow::Break(r) => return self.finish(r, base, head),
+            ControlFlow::Continue(s) => s,
+        };
+        let mut req = Req {
+            conn,
+            parts,
+            body: Some(body),
+            target,
+            site,
+            remote_user: None,
+        };
+        let resp = match self.with_site(&mut req).await {
+            ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
+        };
+        self.finish(resp, req.site.response_headers, head)
+    }
+
+    /// The steps once the settings are known.
+    async fn with_site<'a>(&'a self, req: &mut Req<'a>) -> Step<Response<Body>> {
+        rewrite::step(&self.sites, req)?;
+        index::step(req);
+        access::step(req)?;
+        auth::step(req).await?;
+        setenv::step(req);
+        let auth_params = authorizer::step(self, req).await?;
+        let (route, via_handler) =
+            match route::route(req.site.backends, &req.site.files, &req.target.path) {
+                Route::Static => {
+                    let resp = req
+                        .site
+                        .files
+                        .serve(
+                            &req.parts.method,
+                            &req.target.path,
+                            req.target.query.as_deref(),
+                            &req.parts.headers,
+                        )
+                        .await;
+                    if resp.status() != StatusCode::NOT_FOUND {
+                        return ControlFlow::Break(resp);
+                    }
+                    (error_handler::step(self, req, resp).await?, true)
+                }
+                Route::MissingScript => {
+                    let resp = status_page(StatusCode::NOT_FOUND);
+                    (error_handler::step(self, req, resp).await?, true)
+                }
+                Route::Fastcgi {
+                    backend,
+                    script_name,
+                    path_info,
+                } => (
+                    route::Responder {
+                        backend: backend.clone(),
+                        script_name: script_name.to_owned(),
+                        path_info: path_info.to_owned(),
+                    },
+                    false,
+                ),
+            };
+        let params = fastcgi::Params {
+            via_404_handler: via_handler
+                .then_some(self.config.server.error_handler_404.as_deref())
+                .flatten(),
+            authorizer_variables: auth_params,
+        };
+        ControlFlow::Continue(fastcgi::respond(self, req, route, params).await)
+    }
+
+    /// The headers every response gets: `Server`, then the settings' response headers; and
+    /// for HEAD, a body streamed from a gateway is dropped so its exchange ends at once (hyper
+    /// sends no body for HEAD; other bodies keep their Content-Length).
+    fn finish(
+        &self,
+        mut resp: Response<Body>,
+        added: &[(HeaderName, HeaderValue)],
+        head: bool,
+    ) -> Response<Body> {
+        if let Some(v) = &self.server_header {
+            resp.headers_mut().insert(header::SERVER, v.clone());
+        }
+        for (name, value) in added {
+            resp.headers_mut().append(name.clone(), value.clone());
+        }
+        if head && matches!(resp.body(), Body::Stream(_)) {
+            *resp.body_mut() = Body::Empty;
+        }
+        resp
+    }
+}

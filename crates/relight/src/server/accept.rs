@@ -1,0 +1,165 @@
+//! Connections: the accept loop of each listener (up to max_connections at once; more wait in
+//! the listen backlog), one hyper HTTP/1 connection per client on [`ConnIo`], and around each
+//! request what the connection owns: its count of requests (keep-alive's limit), the file
+//! bodies it sends itself, and the access log line written when the response is done.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderValue, Request, Response, header};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use super::conn::{ConnIo, ConnShared};
+use super::{Current, current};
+use crate::http::body::{Body, Finish, SendsFiles, Tracked};
+use crate::log::{AccessEntry, AccessLog};
+use crate::request::Conn;
+
+/// Accepts connections on `l` until `stop`, each holding one of `limit`'s permits.
+pub(super) async fn accept_loop(
+    l: TcpListener,
+    state: Current,
+    limit: Arc<Semaphore>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let local = l.local_addr().ok();
+    loop {
+        let permit = tokio::select! {
+            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            _ = stop.changed() => return,
+        };
+        let accepted = tokio::select! {
+            a = l.accept() => a,
+            _ = stop.changed() => return,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                let local = stream.local_addr().ok().or(local).unwrap_or(remote);
+                let state = state.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    serve_connection(state, stream, Conn { remote, local }, stop).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::error!("accept on {local:?} failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    cur: Current,
+    stream: TcpStream,
+    conn: Conn,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let state = current(&cur);
+    let s = &state.config().server;
+    let shared = Arc::new(ConnShared::default());
+    let io = ConnIo::new(
+        stream,
+        shared.clone(),
+        s.keep_alive_timeout.0,
+        s.write_timeout.0,
+    );
+    let svc = service_fn(move |req| {
+        let state = current(&cur);
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(respond(state, req, conn, shared).await) }
+    });
+    let http = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(s.header_timeout.0)
+        .max_buf_size(s.max_header_size.0 as usize)
+        .keep_alive(s.max_keep_alive_requests != 1)
+        .half_close(true)
+        // Body chunks reach the socket as they are: file placeholders among them (conn.rs).
+        .writev(true)
+        .serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(http);
+    let result = tokio::select! {
+        r = http.as_mut() => r,
+        _ = stop.changed() => {
+            http.as_mut().graceful_shutdown();
+            http.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("connection from {}: {e}", conn.remote);
+    }
+}
+
+/// Runs when a response body is done: ends the request on the connection and writes the
+/// access log line.
+struct Done {
+    shared: Arc<ConnShared>,
+    access: Option<(Arc<AccessLog>, AccessEntry)>,
+}
+
+impl Finish for Done {
+    fn finish(self, sent: u64, _completed: bool) {
+        self.shared.request_finished();
+        if let Some((log, entry)) = self.access {
+            log.write(&entry, sent);
+        }
+    }
+}
+
+/// One request on a connection: the request handler's answer, with what the connection adds.
+async fn respond(
+    state: Arc<super::State>,
+    req: Request<Incoming>,
+    conn: Conn,
+    shared: Arc<ConnShared>,
+) -> Response<Tracked<Done>> {
+    let nth = shared.request_started();
+    let entry = state.access_log.as_ref().map(|log| {
+        (
+            log.clone(),
+            AccessEntry {
+                remote: conn.remote,
+                time: SystemTime::now(),
+                request_line: format!("{} {} {:?}", req.method(), req.uri(), req.version()),
+                status: 0,
+                referer: header_string(&req, header::REFERER),
+                user_agent: header_string(&req, header::USER_AGENT),
+            },
+        )
+    });
+    let mut resp = state.handler.handle(req, conn).await;
+    let max = state.config().server.max_keep_alive_requests;
+    if max > 0 && nth >= max {
+        // hyper closes the connection after a response that says so.
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Body::File { via, .. } = resp.body_mut() {
+        *via = Some(shared.clone() as Arc<dyn SendsFiles>);
+    }
+    let status = resp.status().as_u16();
+    let done = Done {
+        shared,
+        access: entry.map(|(log, mut e)| {
+            e.status = status;
+            (log, e)
+        }),
+    };
+    resp.map(|b| Tracked::new(b, done))
+}
+
+fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+    req.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}

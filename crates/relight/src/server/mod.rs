@@ -1,0 +1,385 @@
+//! The server's life: binds the listeners (or takes them from systemd), gives up root, starts
+//! the supervisor, serves connections ([`accept`]) until a signal says otherwise, reloads the
+//! configuration on SIGUSR1, reopens logs on SIGHUP, and shuts down on SIGINT (gracefully) or
+//! SIGTERM (at once). What a request gets is the `request` module's.
+
+mod accept;
+pub(crate) mod conn;
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::Config;
+use crate::log::AccessLog;
+use crate::process::pools::pool_config;
+use crate::request::Handler;
+use supervisor::Supervisor;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: io::Error,
+    },
+    /// The document root could not be opened.
+    #[error("document_root {path}: {source}")]
+    DocumentRoot {
+        /// The root.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// A spawned backend's configuration cannot be used here.
+    #[error("{0}")]
+    Backend(String),
+    /// The process manager could not start.
+    #[error("{0}")]
+    Supervisor(#[from] supervisor::StartError),
+    /// The pid file could not be written.
+    #[error("pid_file {path}: {source}")]
+    PidFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// The access log could not be opened.
+    #[error("access_log {path}: {source}")]
+    AccessLog {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+/// What every connection serves with: the configuration's request handler and the access log.
+/// A reload (SIGUSR1) replaces it; requests in flight finish with the one they started with.
+#[derive(Debug)]
+pub(crate) struct State {
+    handler: Handler,
+    access_log: Option<Arc<AccessLog>>,
+}
+
+impl State {
+    /// The state of a checked configuration, with the supervisor that runs its spawned
+    /// backends (if any).
+    fn new(
+        config: Config,
+        sup: Option<&Arc<Supervisor>>,
+        access_log: Option<Arc<AccessLog>>,
+    ) -> Result<State, StartError> {
+        let root = config.server.document_root.get_ref().clone();
+        if let Err(source) = root.canonicalize() {
+            return Err(StartError::DocumentRoot { path: root, source });
+        }
+        let handler = Handler::new(config, sup).map_err(StartError::Backend)?;
+        Ok(State {
+            handler,
+            access_log,
+        })
+    }
+
+    fn config(&self) -> &Config {
+        self.handler.config()
+    }
+}
+
+/// The state requests are served with; a reload (SIGUSR1) replaces it.
+type Current = Arc<RwLock<Arc<State>>>;
+
+fn current(c: &Current) -> Arc<State> {
+    c.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The spawned backends' pools of a configuration.
+fn pools_of(config: &Config) -> Result<Vec<supervisor::PoolConfig>, StartError> {
+    let mut pools = Vec::new();
+    for c in &config.fastcgi {
+        if let Some(p) = pool_config(c, &config.config_dir).map_err(StartError::Backend)? {
+            pools.push(p);
+        }
+    }
+    Ok(pools)
+}
+
+/// The access log of `config`: the one `previous` has open if the path is the same (a reload
+/// after privileges were dropped cannot open it again), else newly opened.
+fn access_log_for(
+    config: &Config,
+    previous: Option<&State>,
+) -> Result<Option<Arc<AccessLog>>, StartError> {
+    let Some(path) = &config.server.access_log else {
+        return Ok(None);
+    };
+    if let Some(prev) = previous
+        && prev.config().server.access_log.as_ref() == Some(path)
+        && let Some(log) = &prev.access_log
+    {
+        return Ok(Some(log.clone()));
+    }
+    AccessLog::open(path)
+        .map(|l| Some(Arc::new(l)))
+        .map_err(|source| StartError::AccessLog {
+            path: path.clone(),
+            source,
+        })
+}
+
+/// A running server's listeners, bound and ready.
+pub struct Server {
+    current: Current,
+    listeners: Vec<TcpListener>,
+    sup: Option<Arc<Supervisor>>,
+    format: crate::config::load::Format,
+}
+
+impl Server {
+    /// Binds every listen address (all or none); `format` is the configuration's language,
+    /// for reloads.
+    pub async fn bind(
+        config: Config,
+        format: crate::config::load::Format,
+    ) -> Result<Server, StartError> {
+        let mut listeners = Vec::new();
+        if config.server.socket_activation {
+            for l in
+                crate::process::activation::listeners_from_env().map_err(StartError::Backend)?
+            {
+                let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+                tracing::info!("socket activation: listening on {:?}", l.local_addr().ok());
+                listeners.push(l);
+            }
+        }
+        let inherited: Vec<SocketAddr> = listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect();
+        for addr in &config.server.listen {
+            if inherited.contains(&addr.0) {
+                continue;
+            }
+            let l = TcpListener::bind(addr.0)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: addr.0,
+                    source,
+                })?;
+            listeners.push(l);
+        }
+        // Everything that needs root happens before the drop: listeners, logs, the pid file.
+        let access = access_log_for(&config, None)?;
+        if let Some(p) = &config.server.pid_file {
+            std::fs::write(p, format!("{}\n", std::process::id())).map_err(|source| {
+                StartError::PidFile {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
+        }
+        match crate::process::privileges::confine(
+            config.server.chroot.as_deref(),
+            config.server.user.as_deref(),
+            config.server.group.as_deref(),
+        ) {
+            Ok(Some(note)) => tracing::info!("{note}"),
+            Ok(None) => {}
+            Err(e) => return Err(StartError::Backend(format!("dropping privileges: {e}"))),
+        }
+        let pools = pools_of(&config)?;
+        let sup = if pools.is_empty() {
+            None
+        } else {
+            Some(Supervisor::start(pools)?)
+        };
+        Ok(Server {
+            current: Arc::new(RwLock::new(Arc::new(State::new(
+                config,
+                sup.as_ref(),
+                access,
+            )?))),
+            listeners,
+            sup,
+            format,
+        })
+    }
+
+    /// The bound addresses (useful when a port was 0).
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Re-reads the configuration (SIGUSR1): unchanged backends keep running, changed ones
+    /// are replaced, new ones start, removed ones stop. The listening sockets are kept; a
+    /// configuration that does not load leaves everything as it was.
+    async fn reload(&mut self) {
+        let old = current(&self.current);
+        let path = old.config().config_path.clone();
+        let config = match crate::config::load::load(&path, self.format) {
+            Ok(l) => {
+                for w in &l.warnings {
+                    tracing::warn!("{w}");
+                }
+                l.config
+            }
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading, the configuration has an error: {e}");
+                return;
+            }
+        };
+        if config.server.listen != old.config().server.listen
+            || config.server.max_connections != old.config().server.max_connections
+        {
+            tracing::warn!(
+                "SIGUSR1: server.listen and server.max_connections take effect at the next start; keeping the current ones"
+            );
+        }
+        let pools = match pools_of(&config) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading: {e}");
+                return;
+            }
+        };
+        match (&self.sup, pools.is_empty()) {
+            (None, true) => {}
+            (None, false) => match Supervisor::start(pools) {
+                Ok(s) => self.sup = Some(s),
+                Err(e) => {
+                    tracing::error!("SIGUSR1: not reloading: {e}");
+                    return;
+                }
+            },
+            (Some(sup), _) => match sup.reconcile(pools) {
+                Ok(r) => tracing::info!(
+                    "SIGUSR1: backends unchanged {:?}, replaced {:?}, added {:?}, removed {:?}",
+                    r.unchanged,
+                    r.changed,
+                    r.added,
+                    r.removed
+                ),
+                Err(e) => tracing::error!("SIGUSR1: {e}"),
+            },
+        }
+        let access = match access_log_for(&config, Some(&old)) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading: {e}");
+                return;
+            }
+        };
+        match State::new(config, self.sup.as_ref(), access) {
+            Ok(state) => {
+                *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
+                tracing::info!("SIGUSR1: configuration reloaded from {}", path.display());
+            }
+            Err(e) => tracing::error!("SIGUSR1: not reloading: {e}"),
+        }
+    }
+
+    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM;
+    /// SIGUSR1 reloads the configuration, SIGHUP reopens the log files.
+    pub async fn run(mut self, grace: Duration) -> io::Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigusr1 = signal(SignalKind::user_defined1())?;
+        let mut sighup = signal(SignalKind::hangup())?;
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let start = current(&self.current);
+        let max = start.config().server.max_connections;
+        let limit = Arc::new(Semaphore::new(max));
+        tokio::spawn(crate::files::cache::sweeper());
+        for l in std::mem::take(&mut self.listeners) {
+            tokio::spawn(accept::accept_loop(
+                l,
+                self.current.clone(),
+                limit.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        for a in &start.config().server.listen {
+            tracing::info!(
+                "relight {} listening on http://{}",
+                env!("CARGO_PKG_VERSION"),
+                a.0
+            );
+        }
+        drop(start);
+        let graceful = loop {
+            tokio::select! {
+                _ = sigint.recv() => break true,
+                _ = sigterm.recv() => break false,
+                _ = sigusr1.recv() => self.reload().await,
+                _ = sighup.recv() => {
+                    crate::log::reopen_error_log();
+                    if let Some(log) = &current(&self.current).access_log {
+                        log.reopen();
+                    }
+                    tracing::info!("SIGHUP: log files reopened");
+                }
+            }
+        };
+        let _ = stop_tx.send(true);
+        if graceful {
+            tracing::info!(
+                "SIGINT: graceful shutdown, waiting up to {grace:?} for in-flight requests"
+            );
+            let deadline = tokio::time::Instant::now() + grace;
+            while limit.available_permits() < max && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let open = max - limit.available_permits();
+            if open > 0 {
+                tracing::warn!("shutdown: closing {open} connection(s) still open after {grace:?}");
+            }
+        } else {
+            tracing::info!("SIGTERM: shutting down now");
+        }
+        if let Some(sup) = &self.sup {
+            let grace = current(&self.current)
+                .config()
+                .fastcgi
+                .iter()
+                .map(|c| c.kill_grace.0)
+                .max()
+                .unwrap_or_default();
+            let report = sup.shutdown(grace).await;
+            tracing::info!(
+                "shutdown: {} backend process(es) stopped, {} needed SIGKILL",
+                report.stopped,
+                report.killed.len()
+            );
+        }
+        let state = current(&self.current);
+        let s = &state.config().server;
+        if let Some(p) = &s.pid_file {
+            if s.chroot.is_some() {
+                tracing::info!(
+                    "pid_file {}: left in place (outside the chroot)",
+                    p.display()
+                );
+            } else if let Err(e) = std::fs::remove_file(p) {
+                tracing::warn!("pid_file {}: cannot remove it: {e}", p.display());
+            }
+        }
+        Ok(())
+    }
+}
