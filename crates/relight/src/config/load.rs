@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::config::Config;
-use crate::config::lighttpd::{self, LighttpdConfig};
+use super::lighttpd::{self, LighttpdConfig};
+use super::{Config, Error};
 
 /// Which language a configuration file is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,19 +30,26 @@ pub struct Loaded {
     pub lighttpd: Option<LighttpdConfig>,
 }
 
-/// Reads `path` in `format`; the error is one line naming the file, line and column.
-pub fn load(path: &Path, format: Format) -> Result<Loaded, String> {
+/// Reads `path` in `format`, and checks it as start-up would; the error names the file, line
+/// and column.
+pub fn load(path: &Path, format: Format) -> Result<Loaded, Error> {
     let is_lighttpd = match format {
         Format::Toml => false,
         Format::Lighttpd => true,
         Format::Auto => {
-            let text =
-                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::at(
+                    &path.display().to_string(),
+                    1,
+                    1,
+                    format!("cannot read the file: {e}"),
+                )
+            })?;
             lighttpd::looks_like_lighttpd(path, &text)
         }
     };
     if !is_lighttpd {
-        let config = Config::load(path).map_err(|e| e.to_string())?;
+        let config = super::toml::load(path)?;
         return Ok(Loaded {
             config,
             warnings: Vec::new(),
@@ -50,8 +57,8 @@ pub fn load(path: &Path, format: Format) -> Result<Loaded, String> {
             lighttpd: None,
         });
     }
-    let lc = lighttpd::parse_file(path).map_err(|e| e.to_string())?;
-    let mapped = lighttpd::map::to_config(&lc, path).map_err(|e| e.to_string())?;
+    let lc = lighttpd::parse_file(path)?;
+    let mapped = lighttpd::map::to_config(&lc, path)?;
     Ok(Loaded {
         config: mapped.config,
         warnings: mapped.warnings,

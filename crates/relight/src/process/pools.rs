@@ -73,7 +73,7 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
     let Some(cmd) = &c.command else {
         return Ok(None);
     };
-    let name = c.name.get_ref();
+    let name = &c.name.value;
     let mut program = PathBuf::from(&cmd[0]);
     if program.is_relative() && cmd[0].contains('/') {
         program = config_dir.join(program);

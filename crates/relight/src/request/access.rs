@@ -10,7 +10,7 @@ use super::{Req, Step};
 use crate::http::pages::status_page;
 
 /// Refuses what the settings do not let through.
-pub(crate) fn step(req: &Req<'_>) -> Step<()> {
+pub(crate) fn step(req: &Req) -> Step<()> {
     let site = &req.site;
     let path = &req.target.path;
     if site
@@ -36,4 +36,45 @@ pub(crate) fn step(req: &Req<'_>) -> Step<()> {
         return ControlFlow::Break(status_page(StatusCode::PAYLOAD_TOO_LARGE));
     }
     ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::testing::{answered, handler, req};
+
+    #[test]
+    fn denied_and_not_allowed_suffixes_are_403() {
+        let root = testkit::TempDir::new("access");
+        let h = handler(
+            root.path(),
+            "deny_suffixes = [\".inc\"]",
+            "[[scope]]\nwhen = [{ field = \"url\", op = \"=^\", value = \"/only/\" }]\nallow_suffixes = [\".html\"]\n",
+        );
+        for (uri, denied) in [
+            ("/a.inc", true),
+            ("/a.html", false),
+            ("/only/a.html", false),
+            ("/only/a.txt", true),
+            ("/only/a.inc", true),
+        ] {
+            let r = step(&req(&h, "GET", uri, &[]));
+            match r {
+                ControlFlow::Break(r) => {
+                    assert!(denied, "{uri}");
+                    assert_eq!(r.status(), StatusCode::FORBIDDEN, "{uri}");
+                }
+                ControlFlow::Continue(()) => assert!(!denied, "{uri}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_body_over_the_limit_is_413() {
+        let root = testkit::TempDir::new("access-size");
+        let h = handler(root.path(), "max_request_body = 10", "");
+        let r = answered(step(&req(&h, "POST", "/x", &[("content-length", "11")])));
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(step(&req(&h, "POST", "/x", &[("content-length", "10")])).is_continue());
+    }
 }

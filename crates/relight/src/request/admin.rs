@@ -33,8 +33,8 @@ pub(crate) fn answers(config: &Config) -> Vec<Answer> {
         .answer
         .iter()
         .map(|a| Answer {
-            path: a.path.get_ref().clone(),
-            status: StatusCode::from_u16(*a.status.get_ref()).unwrap_or(StatusCode::OK),
+            path: a.path.value.clone(),
+            status: StatusCode::from_u16(a.status()).unwrap_or(StatusCode::OK),
             content_type: HeaderValue::from_str(&a.content_type)
                 .unwrap_or(HeaderValue::from_static("text/plain")),
             body: Bytes::from(a.body.clone()),
@@ -71,4 +71,62 @@ pub(crate) fn answer(h: &Handler, method: &Method, path: &str, conn: Conn) -> St
         return ControlFlow::Break(r);
     }
     ControlFlow::Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+
+    use super::*;
+    use crate::request::testing::{answered, conn, handler};
+
+    #[test]
+    fn status_pages_are_for_loopback_unless_public() {
+        let root = testkit::TempDir::new("admin");
+        let h = handler(root.path(), "", "");
+        let r = answered(answer(
+            &h,
+            &Method::GET,
+            "/server-status",
+            conn("127.0.0.1:9"),
+        ));
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+        let r = answered(answer(&h, &Method::GET, "/metrics", conn("10.0.0.1:9")));
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let public = handler(root.path(), "status_public = true", "");
+        let r = answered(answer(
+            &public,
+            &Method::GET,
+            "/metrics",
+            conn("10.0.0.1:9"),
+        ));
+        assert_eq!(r.status(), StatusCode::OK);
+        let off = handler(root.path(), "status_path = \"\"", "");
+        assert!(matches!(
+            answer(&off, &Method::GET, "/server-status", conn("127.0.0.1:9")),
+            ControlFlow::Continue(())
+        ));
+    }
+
+    #[test]
+    fn answers_are_exact_paths() {
+        let root = testkit::TempDir::new("answers");
+        let h = handler(
+            root.path(),
+            "",
+            "[[answer]]\npath = \"/healthz\"\nstatus = 203\nbody = \"ok\"\n",
+        );
+        let r = answered(answer(&h, &Method::GET, "/healthz", conn("10.0.0.1:9")));
+        assert_eq!(r.status(), StatusCode::NON_AUTHORITATIVE_INFORMATION);
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "2");
+        assert!(matches!(r.body(), Body::Full(Some(b)) if b == "ok"));
+        let r = answered(answer(&h, &Method::HEAD, "/healthz", conn("10.0.0.1:9")));
+        assert_eq!(r.headers()[header::CONTENT_LENGTH], "2");
+        assert!(matches!(r.body(), Body::Empty));
+        assert!(matches!(
+            answer(&h, &Method::GET, "/healthz/x", conn("10.0.0.1:9")),
+            ControlFlow::Continue(())
+        ));
+    }
 }

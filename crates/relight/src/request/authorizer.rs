@@ -18,12 +18,12 @@ use crate::gateway::response_head::Variables;
 
 /// Asks the authorizer that covers the request, if one does; `Continue` with the parameters
 /// the responder gets when it allowed the request with variables.
-pub(crate) async fn step(h: &Handler, req: &Req<'_>) -> Step<Option<Vec<(String, String)>>> {
+pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Option<Vec<(String, String)>>> {
     let Route::Fastcgi {
         backend,
         script_name,
         path_info,
-    } = authorizer(req.site.backends, &req.site.files, &req.target.path)
+    } = authorizer(&req.site.backends, &req.site.files, &req.target.path)
     else {
         return ControlFlow::Continue(None);
     };

@@ -14,12 +14,12 @@ use crate::http::body::Body;
 
 /// `Break` with the handler's page or `not_found`; `Continue` with the responder that serves
 /// the handler.
-pub(crate) async fn step(h: &Handler, req: &Req<'_>, not_found: Response<Body>) -> Step<Responder> {
+pub(crate) async fn step(h: &Handler, req: &Req, not_found: Response<Body>) -> Step<Responder> {
     let Some(handler) = h.config.server.error_handler_404.as_deref() else {
         return ControlFlow::Break(not_found);
     };
     let files = &req.site.files;
-    match route(req.site.backends, files, handler) {
+    match route(&req.site.backends, files, handler) {
         Route::Static => {
             let method = if req.parts.method == Method::HEAD {
                 Method::HEAD
@@ -45,5 +45,56 @@ pub(crate) async fn step(h: &Handler, req: &Req<'_>, not_found: Response<Body>) 
             script_name: script_name.to_owned(),
             path_info: path_info.to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::pages::status_page;
+    use crate::request::testing::{answered, handler, req};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_static_handler_answers_with_its_page_or_the_404_stands() {
+        let root = testkit::TempDir::new("handler");
+        std::fs::write(root.join("404.html"), "not here").unwrap();
+        let not_found = || status_page(StatusCode::NOT_FOUND);
+        let none = handler(root.path(), "", "");
+        let r = answered(step(&none, &req(&none, "GET", "/x", &[]), not_found()).await);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+        let h = handler(root.path(), "error_handler_404 = \"/404.html\"", "");
+        let r = answered(step(&h, &req(&h, "GET", "/x", &[]), not_found()).await);
+        assert_eq!(
+            r.status(),
+            StatusCode::OK,
+            "lighttpd 1.4 sends the page with 200"
+        );
+        let gone = handler(root.path(), "error_handler_404 = \"/gone.html\"", "");
+        let r = answered(step(&gone, &req(&gone, "GET", "/x", &[]), not_found()).await);
+        assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_fastcgi_handler_gets_the_request() {
+        let root = testkit::TempDir::new("handler-fcgi");
+        let h = handler(
+            root.path(),
+            "error_handler_404 = \"/app/404\"",
+            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\naddress = \"127.0.0.1:1\"\n",
+        );
+        let r = step(
+            &h,
+            &req(&h, "GET", "/x", &[]),
+            status_page(StatusCode::NOT_FOUND),
+        )
+        .await;
+        let ControlFlow::Continue(to) = r else {
+            panic!("answered")
+        };
+        assert_eq!(to.backend.name, "app");
+        assert_eq!(
+            (to.script_name.as_str(), to.path_info.as_str()),
+            ("/app", "/404")
+        );
     }
 }

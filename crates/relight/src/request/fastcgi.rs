@@ -25,7 +25,7 @@ pub(crate) struct Params<'a> {
 }
 
 /// The limits on the client's side of an exchange.
-pub(crate) fn client_limits(h: &Handler, req: &Req<'_>) -> ClientLimits {
+pub(crate) fn client_limits(h: &Handler, req: &Req) -> ClientLimits {
     ClientLimits {
         max_body: req.site.max_request_body,
         read_timeout: h.config.server.read_timeout.0,
@@ -37,7 +37,7 @@ pub(crate) fn client_limits(h: &Handler, req: &Req<'_>) -> ClientLimits {
 /// and path info routing found. `normalized` is the target as the steps left it, encoded.
 pub(crate) fn cgi_request<'r>(
     h: &'r Handler,
-    req: &'r Req<'_>,
+    req: &'r Req,
     normalized: &'r str,
     backend: &'r Backend,
     script_name: &'r str,
@@ -64,7 +64,7 @@ pub(crate) fn cgi_request<'r>(
         broken_script_filename: false,
         redirect_status: 200,
         remote_user: req.remote_user.as_deref(),
-        extra: req.site.fastcgi_params,
+        extra: &req.site.fastcgi_params,
     };
     if let Some(root) = &backend.document_root {
         r.document_root = root;
@@ -86,7 +86,7 @@ pub(crate) fn cgi_request<'r>(
 /// Sends the request to its responder and answers with what comes back.
 pub(crate) async fn respond(
     h: &Handler,
-    req: &mut Req<'_>,
+    req: &mut Req,
     to: Responder,
     params: Params<'_>,
 ) -> Response<Body> {

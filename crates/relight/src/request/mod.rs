@@ -69,7 +69,7 @@ pub(crate) struct Conn {
 
 /// One request as the steps after site selection see it: what came in, and what the steps
 /// have decided so far.
-pub(crate) struct Req<'a> {
+pub(crate) struct Req {
     /// The connection.
     pub conn: Conn,
     /// Method, version, headers (as received, then with the settings' request headers) and the
@@ -80,12 +80,12 @@ pub(crate) struct Req<'a> {
     /// The target the request is served as (rewritten, index file found).
     pub target: Target,
     /// The settings it is served with.
-    pub site: Site<'a>,
+    pub site: Site,
     /// The user Basic authentication let in.
     pub remote_user: Option<String>,
 }
 
-impl Req<'_> {
+impl Req {
     /// "METHOD /uri?query" as received, for log lines and the status page.
     pub fn what(&self) -> String {
         format!("{} {}", self.parts.method, self.request_uri())
@@ -167,11 +167,11 @@ impl Handler {
         let resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
         };
-        self.finish(resp, req.site.response_headers, head)
+        self.finish(resp, &req.site.response_headers, head)
     }
 
     /// The steps once the settings are known.
-    async fn with_site<'a>(&'a self, req: &mut Req<'a>) -> Step<Response<Body>> {
+    async fn with_site(&self, req: &mut Req) -> Step<Response<Body>> {
         rewrite::step(&self.sites, req)?;
         index::step(req);
         access::step(req)?;
@@ -179,7 +179,7 @@ impl Handler {
         setenv::step(req);
         let auth_params = authorizer::step(self, req).await?;
         let (route, via_handler) =
-            match route::route(req.site.backends, &req.site.files, &req.target.path) {
+            match route::route(&req.site.backends, &req.site.files, &req.target.path) {
                 Route::Static => {
                     let resp = req
                         .site
@@ -241,5 +241,69 @@ impl Handler {
             *resp.body_mut() = Body::Empty;
         }
         resp
+    }
+}
+
+/// What the steps' tests build their requests with: a real configuration (TOML, read as relight
+/// reads it) over a temporary document root, and requests without a socket or a body.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::path::Path;
+
+    use super::{Conn, Handler, Req, site, target};
+
+    /// The handler of `[server]` on `root` (with `server_extra` keys) and `rest` after it.
+    pub fn handler(root: &Path, server_extra: &str, rest: &str) -> Handler {
+        let text = format!(
+            "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"{}\"\n{server_extra}\n{rest}",
+            root.display()
+        );
+        let config = crate::config::toml::parse(&text, &root.join("relight.toml"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Handler::new(config, None).unwrap()
+    }
+
+    /// A connection from `remote` to 127.0.0.1:8080.
+    pub fn conn(remote: &str) -> Conn {
+        Conn {
+            remote: remote.parse().unwrap(),
+            local: "127.0.0.1:8080".parse().unwrap(),
+        }
+    }
+
+    /// `method uri` with `headers`, from loopback, through the steps before site selection
+    /// (it must not be answered by them).
+    pub fn req(h: &Handler, method: &str, uri: &str, headers: &[(&str, &str)]) -> Req {
+        let mut b = http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let parts = b.body(()).unwrap().into_parts().0;
+        let conn = conn("127.0.0.1:5000");
+        let std::ops::ControlFlow::Continue(target) = target::parse(&parts, conn) else {
+            panic!("{uri}: answered by the target step")
+        };
+        let std::ops::ControlFlow::Continue(site) = site::select(&h.sites, &parts, &target, conn)
+        else {
+            panic!("{uri}: no site")
+        };
+        Req {
+            conn,
+            parts,
+            body: None,
+            target,
+            site,
+            remote_user: None,
+        }
+    }
+
+    /// The answer of a step that must answer.
+    pub fn answered<T: std::fmt::Debug>(
+        step: super::Step<T>,
+    ) -> http::Response<crate::http::body::Body> {
+        match step {
+            std::ops::ControlFlow::Break(r) => r,
+            std::ops::ControlFlow::Continue(t) => panic!("not answered: {t:?}"),
+        }
     }
 }

@@ -95,9 +95,9 @@ pub fn apply(
 }
 
 /// Applies the settings' redirects and rewrites to the request's target.
-pub(crate) fn step<'a>(sites: &'a Sites, req: &mut Req<'a>) -> Step<()> {
+pub(crate) fn step(sites: &Sites, req: &mut Req) -> Step<()> {
     let site = &req.site;
-    if site.redirect.0.is_empty() && site.rewrite.0.is_empty() {
+    if site.redirect.is_empty() && site.rewrite.is_empty() {
         return ControlFlow::Continue(());
     }
     let target = req.target.encoded();
@@ -105,8 +105,8 @@ pub(crate) fn step<'a>(sites: &'a Sites, req: &mut Req<'a>) -> Step<()> {
     let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| files.is_local_file(&p));
     let rewritten = match apply(
         &target,
-        (site.redirect.0, site.redirect.1.as_deref()),
-        (site.rewrite.0, site.rewrite.1.as_deref()),
+        (&site.redirect, site.redirect_caps.as_deref()),
+        (&site.rewrite, site.rewrite_caps.as_deref()),
         is_file,
     ) {
         Outcome::Unchanged => return ControlFlow::Continue(()),
@@ -216,5 +216,34 @@ mod tests {
             apply("/legacy/y", (&red, Some(&cond)), (&[], None), |_| false),
             Outcome::Redirect(302, "http://example.com/yexample.org".into())
         );
+    }
+
+    use crate::request::testing::{answered, handler, req};
+
+    #[test]
+    fn the_step_redirects_or_rewrites_and_chooses_the_settings_again() {
+        let root = testkit::TempDir::new("rewrite");
+        let h = handler(
+            root.path(),
+            "[[server.redirect]]\npattern = \"^/old/(.*)$\"\nto = \"/new/$1\"\ncode = 308\n\
+             [[server.rewrite]]\npattern = \"^/pretty/(.*)$\"\nto = \"/app/$1?from=pretty\"\n",
+            "[[scope]]\nwhen = [{ field = \"url\", op = \"=^\", value = \"/app/\" }]\n\
+             response_headers = { \"X-Scope\" = \"app\" }\n",
+        );
+        let r = answered(step(&h.sites, &mut req(&h, "GET", "/old/a?b", &[])));
+        assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(r.headers()[header::LOCATION], "/new/a?b");
+        let mut r = req(&h, "GET", "/pretty/x%20y", &[]);
+        assert!(r.site.response_headers.is_empty());
+        assert!(step(&h.sites, &mut r).is_continue());
+        assert_eq!(r.target.path, "/app/x y");
+        assert_eq!(r.target.query.as_deref(), Some("from=pretty"));
+        assert_eq!(
+            r.site.response_headers[0].1, "app",
+            "the scope of the new target"
+        );
+        let mut r = req(&h, "GET", "/other", &[]);
+        assert!(step(&h.sites, &mut r).is_continue());
+        assert_eq!(r.target.path, "/other");
     }
 }

@@ -137,3 +137,53 @@ fn route_among<'a>(
     }
     Route::Static
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::testing::{handler, req};
+
+    fn responder<'a>(r: &Route<'a>) -> Option<(&'a str, &'a str, &'a str)> {
+        match r {
+            Route::Fastcgi {
+                backend,
+                script_name,
+                path_info,
+            } => Some((backend.name.as_str(), *script_name, *path_info)),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn prefixes_and_extensions_as_lighttpd_splits_them() {
+        let root = testkit::TempDir::new("route");
+        std::fs::write(root.join("index.php"), "").unwrap();
+        let h = handler(
+            root.path(),
+            "",
+            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\naddress = \"127.0.0.1:1\"\n\
+             [[fastcgi]]\nname = \"php\"\nmatch = [\".php\"]\naddress = \"127.0.0.1:2\"\n",
+        );
+        let r = req(&h, "GET", "/", &[]);
+        let (b, f) = (&r.site.backends, &r.site.files);
+        assert_eq!(
+            responder(&route(b, f, "/app/x/y")),
+            Some(("app", "/app", "/x/y"))
+        );
+        assert_eq!(
+            responder(&route(b, f, "/appx/y")),
+            Some(("app", "/appx", "/y"))
+        );
+        assert_eq!(
+            responder(&route(b, f, "/index.php/more")),
+            Some(("php", "/index.php", "/more"))
+        );
+        // check-local: the script must exist for an extension match.
+        assert!(matches!(route(b, f, "/missing.php"), Route::MissingScript));
+        assert!(matches!(route(b, f, "/style.css"), Route::Static));
+        assert!(
+            matches!(authorizer(b, f, "/app/x"), Route::Static),
+            "no authorizer"
+        );
+    }
+}

@@ -1,333 +1,99 @@
-//! Per-request settings (lighttpd's conditional blocks): the conditions a request is tested
-//! against, and the [`Site`] it is served with — the global settings with those of every
-//! `[[scope]]` whose conditions hold put over them, in configuration order.
+//! Step 3, the settings a request is served with ([`Site`]): the global [`Settings`] with those
+//! of every `[[scope]]` whose conditions hold put over them, in configuration order, by
+//! [`Settings::over`]. What a combination of scopes gives (the static file handler, the
+//! backends, the checked header lists) is built the first time a request meets it and kept, so
+//! a request only tests conditions and looks its combination up.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::ops::{ControlFlow, Deref};
 use std::sync::{Arc, Mutex};
 
-use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::target::Target;
 use super::{Conn, Step};
-use crate::config::{
-    AuthRule, ConditionConfig, Config, RedirectRule, RewriteRule, ScopeConfig, ServerConfig,
-};
+use crate::config::{AuthRule, Condition, Config, Facts, RedirectRule, RewriteRule, Settings};
 use crate::files::StaticFiles;
 use crate::gateway::fastcgi::Backend;
 use crate::http::pages::status_page;
 
-/// What a condition looks at.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Field {
-    Url,
-    Host,
-    RemoteIp,
-    QueryString,
-    Method,
-    Scheme,
-    Socket,
-    Header(HeaderName),
-}
-
-/// How a condition compares.
-#[derive(Debug, Clone)]
-enum Test {
-    Equal(String),
-    Regex(regex_lite::Regex),
-    Prefix(String),
-    Suffix(String),
-    /// remoteip == an address or network.
-    Network(IpAddr, u8),
-    /// socket == ":port" or "ip:port".
-    Listener(Option<IpAddr>, u16),
-}
-
-/// One compiled condition.
-#[derive(Debug, Clone)]
-pub struct Cond {
-    field: Field,
-    test: Test,
-    /// `!=`, `!~`, or an `else` branch's negation.
-    invert: bool,
-}
-
-/// The facts about a request that conditions test.
-#[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
-    /// The normalized (decoded) path.
-    pub path: &'a str,
-    /// The query string.
-    pub query: Option<&'a str>,
-    /// The method.
-    pub method: &'a Method,
-    /// The request headers.
-    pub headers: &'a HeaderMap,
-    /// The client.
-    pub remote: SocketAddr,
-    /// The address the request came in on.
-    pub local: SocketAddr,
-}
-
-fn field(name: &str) -> Result<Field, String> {
-    let header = |n: &str| {
-        HeaderName::from_bytes(n.as_bytes())
-            .map(Field::Header)
-            .map_err(|_| format!("invalid header name {n:?}"))
-    };
-    Ok(match name {
-        "url" => Field::Url,
-        "host" => Field::Host,
-        "remoteip" | "remote-ip" => Field::RemoteIp,
-        "querystring" | "query-string" => Field::QueryString,
-        "request-method" => Field::Method,
-        "scheme" => Field::Scheme,
-        "socket" => Field::Socket,
-        "useragent" | "user-agent" => Field::Header(header::USER_AGENT),
-        "referer" => Field::Header(header::REFERER),
-        "cookie" => Field::Header(header::COOKIE),
-        "language" => Field::Header(header::ACCEPT_LANGUAGE),
-        other => match other.strip_prefix("header:") {
-            Some(n) => header(n)?,
-            None => {
-                return Err(format!(
-                    "unknown condition field {other:?}: expected url, host, remoteip, querystring, \
-                     request-method, scheme, useragent, referer, cookie, language, socket or header:NAME"
-                ));
-            }
-        },
-    })
-}
-
-impl Cond {
-    /// Compiles a condition of the configuration; the error says what is wrong with it.
-    pub fn compile(c: &ConditionConfig) -> Result<Cond, String> {
-        let field = field(&c.field)?;
-        let value = c.value.get_ref();
-        let (test, invert) = match c.op.as_str() {
-            "==" | "!=" => {
-                let test = match field {
-                    Field::RemoteIp => network(value)?,
-                    Field::Socket => listener(value)?,
-                    _ => Test::Equal(value.clone()),
-                };
-                (test, c.op == "!=")
-            }
-            "=~" | "!~" => (
-                Test::Regex(
-                    regex_lite::Regex::new(value)
-                        .map_err(|e| format!("invalid regular expression {value:?}: {e}"))?,
-                ),
-                c.op == "!~",
-            ),
-            "=^" => (Test::Prefix(value.clone()), false),
-            "=$" => (Test::Suffix(value.clone()), false),
-            op => {
-                return Err(format!(
-                    "unknown condition operator {op:?}: expected ==, !=, =~, !~, =^ or =$"
-                ));
-            }
-        };
-        Ok(Cond {
-            field,
-            test,
-            invert: invert != c.negate,
-        })
-    }
-
-    /// Whether the condition holds for the request; a regex that matched leaves its captures
-    /// in `caps`.
-    fn holds(&self, f: &Facts<'_>, caps: &mut Option<Vec<String>>) -> bool {
-        let host;
-        let ip;
-        let value: &str = match &self.field {
-            Field::Url => f.path,
-            Field::QueryString => f.query.unwrap_or(""),
-            Field::Method => f.method.as_str(),
-            Field::Scheme => "http",
-            Field::Host => {
-                host = host_of(f.headers);
-                &host
-            }
-            Field::RemoteIp => {
-                if let Test::Network(net, bits) = &self.test {
-                    return in_network(f.remote.ip(), *net, *bits) != self.invert;
-                }
-                ip = f.remote.ip().to_string();
-                &ip
-            }
-            Field::Socket => {
-                if let Test::Listener(want_ip, port) = &self.test {
-                    let hit = f.local.port() == *port && want_ip.is_none_or(|w| w == f.local.ip());
-                    return hit != self.invert;
-                }
-                ip = f.local.to_string();
-                &ip
-            }
-            Field::Header(name) => f
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(""),
-        };
-        let hit = match &self.test {
-            Test::Equal(s) => value == s,
-            Test::Prefix(s) => value.starts_with(s.as_str()),
-            Test::Suffix(s) => value.ends_with(s.as_str()),
-            Test::Regex(re) => match re.captures(value) {
-                Some(c) => {
-                    if !self.invert {
-                        *caps = Some(
-                            c.iter()
-                                .map(|m| m.map_or(String::new(), |m| m.as_str().to_owned()))
-                                .collect(),
-                        );
-                    }
-                    true
-                }
-                None => false,
-            },
-            Test::Network(..) | Test::Listener(..) => false,
-        };
-        hit != self.invert
-    }
-}
-
-/// The Host of a request as lighttpd's `$HTTP["host"]` sees it: lower case, without a port
-/// (checked against lighttpd 1.4.69).
-fn host_of(headers: &HeaderMap) -> String {
-    let h = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    crate::http::host_name(h).to_ascii_lowercase()
-}
-
-fn network(s: &str) -> Result<Test, String> {
-    let bad =
-        || format!("invalid address {s:?}: expected an IP address or a network like 10.0.0.0/8");
-    let (addr, bits) = match s.split_once('/') {
-        Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    if bits > max {
-        return Err(bad());
-    }
-    Ok(Test::Network(addr, bits))
-}
-
-fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    let ip = match (ip, net) {
-        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        _ => ip,
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
-fn listener(s: &str) -> Result<Test, String> {
-    let bad = || format!("invalid socket {s:?}: expected \":port\" or \"ip:port\"");
-    if let Some(p) = s.strip_prefix(':') {
-        return Ok(Test::Listener(None, p.parse().map_err(|_| bad())?));
-    }
-    let a: SocketAddr = s.parse().map_err(|_| bad())?;
-    let ip = (!a.ip().is_unspecified()).then_some(a.ip());
-    Ok(Test::Listener(ip, a.port()))
-}
-
-/// The static file settings, each possibly set.
-#[derive(Debug, Clone, Default)]
-struct FileKeys {
-    root: Option<PathBuf>,
-    index_files: Option<Vec<String>>,
-    mime_types: Option<std::collections::BTreeMap<String, String>>,
-    exclude: Option<Vec<String>>,
-    aliases: Option<std::collections::BTreeMap<String, PathBuf>>,
-    ranges: Option<bool>,
-    /// Global only: keep served files open ([`crate::file_cache`]).
-    cache: Option<bool>,
-}
-
-impl FileKeys {
-    fn is_empty(&self) -> bool {
-        self.root.is_none()
-            && self.index_files.is_none()
-            && self.mime_types.is_none()
-            && self.exclude.is_none()
-            && self.aliases.is_none()
-            && self.ranges.is_none()
-            && self.cache.is_none()
-    }
-
-    fn over(&mut self, top: &FileKeys) {
-        macro_rules! take {
-            ($($f:ident),*) => {$(if top.$f.is_some() { self.$f = top.$f.clone(); })*};
-        }
-        take!(
-            root,
-            index_files,
-            mime_types,
-            exclude,
-            aliases,
-            ranges,
-            cache
-        );
-    }
-
-    fn build(&self) -> std::io::Result<StaticFiles> {
-        let root = self.root.clone().unwrap_or_default();
-        StaticFiles::new(
-            &root,
-            self.index_files.clone().unwrap_or_default(),
-            self.mime_types.clone().unwrap_or_default(),
-            self.exclude.clone().unwrap_or_default(),
-        )
-        .map(|f| {
-            f.with_aliases(&self.aliases.clone().unwrap_or_default())
-                .with_ranges(self.ranges.unwrap_or(true))
-                .with_cache(self.cache.unwrap_or(false))
-        })
-    }
-}
-
-/// One layer of settings: the global one has every key, a scope the keys it sets.
-#[derive(Debug, Default)]
-struct Layer {
-    files: FileKeys,
+/// One scope, compiled.
+#[derive(Debug)]
+struct Scope {
+    when: Vec<Condition>,
+    settings: Settings,
+    /// The backends that serve its requests, when it names them.
     backends: Option<Vec<Arc<Backend>>>,
-    deny_suffixes: Option<Vec<String>>,
-    allow_suffixes: Option<Vec<String>>,
-    request_headers: Option<Vec<(HeaderName, HeaderValue)>>,
-    rewrite: Option<Vec<RewriteRule>>,
-    redirect: Option<Vec<RedirectRule>>,
-    response_headers: Option<Vec<(HeaderName, HeaderValue)>>,
-    fastcgi_params: Option<Vec<(String, String)>>,
-    max_request_body: Option<u64>,
-    auth: Option<Vec<AuthRule>>,
+}
+
+/// What one combination of settings gives, ready for requests.
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    /// The static files (document root, index files, types, exclusions, aliases, ranges).
+    pub files: Arc<StaticFiles>,
+    /// The FastCGI backends, in order.
+    pub backends: Vec<Arc<Backend>>,
+    /// Paths with these suffixes are denied.
+    pub deny_suffixes: Vec<String>,
+    /// When not empty, only paths with these suffixes are allowed.
+    pub allow_suffixes: Vec<String>,
+    /// Headers set on the request.
+    pub request_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers added to the response.
+    pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Rewrite rules.
+    pub rewrite: Vec<RewriteRule>,
+    /// Redirect rules.
+    pub redirect: Vec<RedirectRule>,
+    /// Parameters added to FastCGI requests.
+    pub fastcgi_params: Vec<(String, String)>,
+    /// The largest request body.
+    pub max_request_body: u64,
+    /// Basic authentication rules.
+    pub auth: Vec<AuthRule>,
+    /// The scopes (indices among those met) whose rewrite and redirect rules these are.
+    rewrite_from: Option<usize>,
+    redirect_from: Option<usize>,
+}
+
+/// What one request is served with: its combination's settings, and the captures of the
+/// conditions its rewrite and redirect rules were set under (`%1`..`%9`).
+#[derive(Debug)]
+pub(crate) struct Site {
+    settings: Arc<Resolved>,
+    /// Captures for the rewrite rules.
+    pub rewrite_caps: Option<Vec<String>>,
+    /// Captures for the redirect rules.
+    pub redirect_caps: Option<Vec<String>>,
+}
+
+impl Deref for Site {
+    type Target = Resolved;
+    fn deref(&self) -> &Resolved {
+        &self.settings
+    }
+}
+
+/// The settings of a configuration, global and scoped, ready to be applied to requests.
+#[derive(Debug)]
+pub(crate) struct Sites {
+    global: Settings,
+    global_backends: Vec<Arc<Backend>>,
+    file_cache: bool,
+    base: Arc<Resolved>,
+    scopes: Vec<Scope>,
+    /// The settings of combinations of scopes met so far, by the scopes' indices.
+    combinations: Mutex<HashMap<Vec<usize>, Arc<Resolved>>>,
 }
 
 /// Step 3: the settings for a request (with its target as it is now); a scope whose document
 /// root cannot be used is logged and answered 500.
-pub(crate) fn select<'a>(
-    sites: &'a Sites,
+pub(crate) fn select(
+    sites: &Sites,
     parts: &http::request::Parts,
     target: &Target,
     conn: Conn,
-) -> Step<Site<'a>> {
+) -> Step<Site> {
     let facts = Facts {
         path: &target.path,
         query: target.query.as_deref(),
@@ -345,119 +111,69 @@ pub(crate) fn select<'a>(
     }
 }
 
-/// The settings of a configuration, global and scoped, ready to be applied to requests.
-#[derive(Debug)]
-pub struct Sites {
-    base: Layer,
-    base_files: Arc<StaticFiles>,
-    scopes: Vec<(Vec<Cond>, Layer)>,
-    /// The file handlers of combinations of scopes met so far, by the scopes' indices.
-    files: Mutex<HashMap<Vec<usize>, Arc<StaticFiles>>>,
-}
-
-/// What one request is served with.
-#[derive(Debug)]
-pub struct Site<'a> {
-    /// The static files (document root, index files, types, exclusions, aliases).
-    pub files: Arc<StaticFiles>,
-    /// The FastCGI backends, in order.
-    pub backends: &'a [Arc<Backend>],
-    /// Paths with these suffixes are denied.
-    pub deny_suffixes: &'a [String],
-    /// When not empty, only paths with these suffixes are allowed.
-    pub allow_suffixes: &'a [String],
-    /// Headers set on the request.
-    pub request_headers: &'a [(HeaderName, HeaderValue)],
-    /// Rewrite rules, and the captures `%n` refers to.
-    pub rewrite: (&'a [RewriteRule], Option<Vec<String>>),
-    /// Redirect rules, and the captures `%n` refers to.
-    pub redirect: (&'a [RedirectRule], Option<Vec<String>>),
-    /// Headers added to the response.
-    pub response_headers: &'a [(HeaderName, HeaderValue)],
-    /// Parameters added to FastCGI requests.
-    pub fastcgi_params: &'a [(String, String)],
-    /// The largest request body.
-    pub max_request_body: u64,
-    /// Basic authentication rules.
-    pub auth: &'a [AuthRule],
-}
-
-fn headers(
-    map: &std::collections::BTreeMap<String, String>,
-) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
-    map.iter()
-        .map(|(k, v)| {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| format!("invalid header name {k:?}"))?;
-            let value = HeaderValue::from_str(v)
-                .map_err(|_| format!("invalid header value for {k}: {v:?}"))?;
-            Ok((name, value))
-        })
-        .collect()
-}
-
-fn pairs(map: &std::collections::BTreeMap<String, String>) -> Vec<(String, String)> {
-    map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-}
-
 impl Sites {
-    /// Builds the settings of `config`, with `backends` built from its `[[fastcgi]]` entries (in
-    /// the same order).
+    /// The settings of a checked `config`, with `backends` built from its `[[fastcgi]]`
+    /// entries (in the same order).
     pub fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Sites, String> {
-        let s: &ServerConfig = &config.server;
-        let files = FileKeys {
-            root: Some(s.document_root.get_ref().clone()),
-            index_files: Some(s.index_files.clone()),
-            mime_types: Some(s.mime_types.clone()),
-            exclude: Some(s.static_exclude_extensions.clone()),
-            aliases: Some(s.aliases.clone()),
-            ranges: Some(s.range_requests),
-            cache: Some(s.file_cache),
+        let named = |name: &str| {
+            config
+                .fastcgi
+                .iter()
+                .position(|c| c.name.value == name)
+                .map(|i| backends[i].clone())
+                .ok_or_else(|| format!("scope: no fastcgi backend named {name:?}"))
         };
-        let base_files = files
-            .build()
-            .map_err(|e| format!("document_root {}: {e}", s.document_root.get_ref().display()))?;
-        let global = config
+        let global_backends: Vec<_> = config
             .fastcgi
             .iter()
             .zip(backends)
             .filter(|(c, _)| c.global)
             .map(|(_, b)| b.clone())
             .collect();
-        let base = Layer {
-            files,
-            backends: Some(global),
-            deny_suffixes: Some(s.deny_suffixes.clone()),
-            allow_suffixes: Some(s.allow_suffixes.clone()),
-            request_headers: Some(headers(&s.request_headers)?),
-            rewrite: Some(s.rewrite.clone()),
-            redirect: Some(s.redirect.clone()),
-            response_headers: Some(headers(&s.response_headers)?),
-            fastcgi_params: Some(pairs(&s.fastcgi_params)),
-            max_request_body: Some(s.max_request_body.0),
-            auth: Some(s.auth.clone()),
-        };
         let mut scopes = Vec::with_capacity(config.scope.len());
         for (i, sc) in config.scope.iter().enumerate() {
-            let conds = sc
+            let when = sc
                 .when
                 .iter()
-                .map(Cond::compile)
+                .map(Condition::compile)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("scope {}: {e}", i + 1))?;
-            scopes.push((conds, layer(sc, config, backends)?));
+            let backends = match &sc.fastcgi {
+                None => None,
+                Some(names) => Some(
+                    names
+                        .iter()
+                        .map(|n| named(&n.value))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
+            scopes.push(Scope {
+                when,
+                settings: sc.settings.clone(),
+                backends,
+            });
         }
+        let file_cache = config.server.file_cache;
+        let base = resolve(
+            &config.settings,
+            global_backends.clone(),
+            file_cache,
+            None,
+            None,
+        )?;
         Ok(Sites {
-            base,
-            base_files: Arc::new(base_files),
+            global: config.settings.clone(),
+            global_backends,
+            file_cache,
+            base: Arc::new(base),
             scopes,
-            files: Mutex::new(HashMap::new()),
+            combinations: Mutex::new(HashMap::new()),
         })
     }
 
     /// The headers the global settings add to responses.
     pub fn base_response_headers(&self) -> &[(HeaderName, HeaderValue)] {
-        self.base.response_headers.as_deref().unwrap_or_default()
+        &self.base.response_headers
     }
 
     /// Whether any settings depend on the request.
@@ -466,211 +182,155 @@ impl Sites {
     }
 
     /// The settings for a request with these facts.
-    pub fn site<'a>(&'a self, facts: &Facts<'_>) -> Result<Site<'a>, String> {
-        let b = &self.base;
-        let mut site = Site {
-            files: self.base_files.clone(),
-            backends: b.backends.as_deref().unwrap_or_default(),
-            deny_suffixes: b.deny_suffixes.as_deref().unwrap_or_default(),
-            allow_suffixes: b.allow_suffixes.as_deref().unwrap_or_default(),
-            request_headers: b.request_headers.as_deref().unwrap_or_default(),
-            rewrite: (b.rewrite.as_deref().unwrap_or_default(), None),
-            redirect: (b.redirect.as_deref().unwrap_or_default(), None),
-            response_headers: b.response_headers.as_deref().unwrap_or_default(),
-            fastcgi_params: b.fastcgi_params.as_deref().unwrap_or_default(),
-            max_request_body: b.max_request_body.unwrap_or(u64::MAX),
-            auth: b.auth.as_deref().unwrap_or_default(),
-        };
-        let mut file_scopes = Vec::new();
-        for (i, (conds, l)) in self.scopes.iter().enumerate() {
+    pub fn site(&self, facts: &Facts<'_>) -> Result<Site, String> {
+        let mut met = Vec::new();
+        let mut caps_of = Vec::new();
+        for (i, scope) in self.scopes.iter().enumerate() {
             let mut caps = None;
-            if !conds.iter().all(|c| c.holds(facts, &mut caps)) {
-                continue;
-            }
-            if !l.files.is_empty() {
-                file_scopes.push(i);
-            }
-            if let Some(v) = &l.backends {
-                site.backends = v;
-            }
-            if let Some(v) = &l.deny_suffixes {
-                site.deny_suffixes = v;
-            }
-            if let Some(v) = &l.allow_suffixes {
-                site.allow_suffixes = v;
-            }
-            if let Some(v) = &l.request_headers {
-                site.request_headers = v;
-            }
-            if let Some(v) = &l.rewrite {
-                site.rewrite = (v, caps.clone());
-            }
-            if let Some(v) = &l.redirect {
-                site.redirect = (v, caps.clone());
-            }
-            if let Some(v) = &l.response_headers {
-                site.response_headers = v;
-            }
-            if let Some(v) = &l.fastcgi_params {
-                site.fastcgi_params = v;
-            }
-            if let Some(v) = l.max_request_body {
-                site.max_request_body = v;
-            }
-            if let Some(v) = &l.auth {
-                site.auth = v;
+            if scope.when.iter().all(|c| c.holds(facts, &mut caps)) {
+                met.push(i);
+                caps_of.push(caps);
             }
         }
-        if !file_scopes.is_empty() {
-            site.files = self.files_of(file_scopes)?;
+        if met.is_empty() {
+            return Ok(Site {
+                settings: self.base.clone(),
+                rewrite_caps: None,
+                redirect_caps: None,
+            });
         }
-        Ok(site)
+        let settings = self.combination(met)?;
+        let caps = |from: Option<usize>| from.and_then(|k| caps_of[k].clone());
+        Ok(Site {
+            rewrite_caps: caps(settings.rewrite_from),
+            redirect_caps: caps(settings.redirect_from),
+            settings,
+        })
     }
 
-    /// The file handler for the global settings with those of `scopes` over them.
-    fn files_of(&self, scopes: Vec<usize>) -> Result<Arc<StaticFiles>, String> {
-        let mut cache = self.files.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(f) = cache.get(&scopes) {
-            return Ok(f.clone());
+    /// The settings of the global ones with those of the scopes `met` over them.
+    fn combination(&self, met: Vec<usize>) -> Result<Arc<Resolved>, String> {
+        let mut cache = self.combinations.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = cache.get(&met) {
+            return Ok(r.clone());
         }
-        let mut keys = self.base.files.clone();
-        for &i in &scopes {
-            keys.over(&self.scopes[i].1.files);
+        let mut settings = self.global.clone();
+        let mut backends = self.global_backends.clone();
+        let (mut rewrite_from, mut redirect_from) = (None, None);
+        for (k, &i) in met.iter().enumerate() {
+            let scope = &self.scopes[i];
+            settings.over(&scope.settings);
+            if let Some(b) = &scope.backends {
+                backends.clone_from(b);
+            }
+            if scope.settings.rewrite.is_some() {
+                rewrite_from = Some(k);
+            }
+            if scope.settings.redirect.is_some() {
+                redirect_from = Some(k);
+            }
         }
-        let root = keys.root.clone().unwrap_or_default();
-        let files = Arc::new(
-            keys.build()
-                .map_err(|e| format!("document_root {}: {e}", root.display()))?,
-        );
-        cache.insert(scopes, files.clone());
-        Ok(files)
+        let r = Arc::new(resolve(
+            &settings,
+            backends,
+            self.file_cache,
+            rewrite_from,
+            redirect_from,
+        )?);
+        cache.insert(met, r.clone());
+        Ok(r)
     }
 }
 
-fn layer(sc: &ScopeConfig, config: &Config, backends: &[Arc<Backend>]) -> Result<Layer, String> {
-    let backends = match &sc.fastcgi {
-        None => None,
-        Some(names) => Some(
-            names
-                .iter()
-                .map(|n| {
-                    config
-                        .fastcgi
-                        .iter()
-                        .position(|c| c.name.get_ref() == n.get_ref())
-                        .map(|i| backends[i].clone())
-                        .ok_or_else(|| format!("scope: no fastcgi backend named {:?}", n.get_ref()))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        ),
-    };
-    Ok(Layer {
-        files: FileKeys {
-            root: sc.document_root.as_ref().map(|r| r.get_ref().clone()),
-            index_files: sc.index_files.clone(),
-            mime_types: sc.mime_types.clone(),
-            exclude: sc.static_exclude_extensions.clone(),
-            aliases: sc.aliases.clone(),
-            ranges: sc.range_requests,
-            cache: None,
-        },
+/// The settings `s` (every one set: the global ones, or a combination), ready for requests.
+fn resolve(
+    s: &Settings,
+    backends: Vec<Arc<Backend>>,
+    file_cache: bool,
+    rewrite_from: Option<usize>,
+    redirect_from: Option<usize>,
+) -> Result<Resolved, String> {
+    let root = s
+        .document_root
+        .as_ref()
+        .map(|r| r.value.clone())
+        .unwrap_or_default();
+    let files = StaticFiles::new(
+        &root,
+        s.index_files.clone().unwrap_or_default(),
+        s.mime_types.clone().unwrap_or_default(),
+        s.static_exclude_extensions.clone().unwrap_or_default(),
+    )
+    .map_err(|e| format!("document_root {}: {e}", root.display()))?
+    .with_aliases(&s.aliases.clone().unwrap_or_default())
+    .with_ranges(s.range_requests.unwrap_or(true))
+    .with_cache(file_cache);
+    Ok(Resolved {
+        files: Arc::new(files),
         backends,
-        deny_suffixes: sc.deny_suffixes.clone(),
-        allow_suffixes: sc.allow_suffixes.clone(),
-        request_headers: sc.request_headers.as_ref().map(headers).transpose()?,
-        rewrite: sc.rewrite.clone(),
-        redirect: sc.redirect.clone(),
-        response_headers: sc.response_headers.as_ref().map(headers).transpose()?,
-        fastcgi_params: sc.fastcgi_params.as_ref().map(pairs),
-        max_request_body: sc.max_request_body.map(|s| s.0),
-        auth: sc.auth.clone(),
+        deny_suffixes: s.deny_suffixes.clone().unwrap_or_default(),
+        allow_suffixes: s.allow_suffixes.clone().unwrap_or_default(),
+        request_headers: s.request_headers.clone().unwrap_or_default().0,
+        response_headers: s.response_headers.clone().unwrap_or_default().0,
+        rewrite: s.rewrite.clone().unwrap_or_default(),
+        redirect: s.redirect.clone().unwrap_or_default(),
+        fastcgi_params: s
+            .fastcgi_params
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        max_request_body: s.max_request_body.map_or(u64::MAX, |s| s.0),
+        auth: s.auth.clone().unwrap_or_default(),
+        rewrite_from,
+        redirect_from,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use toml::Spanned;
-
-    fn cond(field: &str, op: &str, value: &str) -> Cond {
-        Cond::compile(&ConditionConfig {
-            field: field.into(),
-            op: op.into(),
-            value: Spanned::new(0..0, value.into()),
-            negate: false,
-        })
-        .unwrap()
-    }
-
-    fn facts<'a>(path: &'a str, headers: &'a HeaderMap, remote: &str) -> Facts<'a> {
-        Facts {
-            path,
-            query: Some("a=1"),
-            method: &Method::GET,
-            headers,
-            remote: remote.parse().unwrap(),
-            local: "127.0.0.1:8080".parse().unwrap(),
-        }
-    }
+    use crate::request::testing::{handler, req};
 
     #[test]
-    fn conditions() {
-        let mut h = HeaderMap::new();
-        h.insert(header::HOST, HeaderValue::from_static("Example.COM:80"));
-        h.insert(header::USER_AGENT, HeaderValue::from_static("curl/8"));
-        let f = facts("/admin/x", &h, "10.1.2.3:5555");
-        let mut caps = None;
-        for (field, op, value, want) in [
-            ("url", "=~", "^/admin/(.*)$", true),
-            ("url", "!~", "^/admin/", false),
-            ("url", "=^", "/adm", true),
-            ("url", "=$", "/x", true),
-            ("url", "==", "/admin", false),
-            ("host", "==", "example.com", true),
-            ("remoteip", "==", "10.0.0.0/8", true),
-            ("remoteip", "!=", "10.0.0.0/8", false),
-            ("remoteip", "==", "10.1.2.4", false),
-            ("remoteip", "=~", "^10\\.", true),
-            ("querystring", "==", "a=1", true),
-            ("request-method", "==", "GET", true),
-            ("scheme", "==", "https", false),
-            ("useragent", "=~", "^curl", true),
-            ("header:X-Nope", "==", "", true),
-            ("socket", "==", ":8080", true),
-            ("socket", "==", "127.0.0.2:8080", false),
-        ] {
-            assert_eq!(
-                cond(field, op, value).holds(&f, &mut caps),
-                want,
-                "{field} {op} {value}"
-            );
-        }
-        let mut caps = None;
-        assert!(cond("url", "=~", "^/admin/(.*)$").holds(&f, &mut caps));
-        assert_eq!(caps, Some(vec!["/admin/x".to_string(), "x".to_string()]));
-        for (field, op, value, msg) in [
-            ("uri", "==", "/", "unknown condition field"),
-            ("url", "<>", "/", "unknown condition operator"),
-            ("url", "=~", "(", "invalid regular expression"),
-            ("remoteip", "==", "10.0.0.0/33", "invalid address"),
-            ("socket", "==", "nowhere", "invalid socket"),
-        ] {
-            let e = Cond::compile(&ConditionConfig {
-                field: field.into(),
-                op: op.into(),
-                value: Spanned::new(0..0, value.into()),
-                negate: false,
-            })
-            .unwrap_err();
-            assert!(e.starts_with(msg), "{e}");
-        }
-    }
-
-    #[test]
-    fn ipv4_networks_match_mapped_v6_clients() {
-        let net: IpAddr = "192.168.0.0".parse().unwrap();
-        assert!(in_network("::ffff:192.168.4.5".parse().unwrap(), net, 16));
-        assert!(!in_network("192.169.0.1".parse().unwrap(), net, 16));
-        assert!(in_network("1.2.3.4".parse().unwrap(), net, 0));
+    fn scopes_go_over_the_global_settings_in_order_and_combinations_are_kept() {
+        let root = testkit::TempDir::new("site");
+        let h = handler(
+            root.path(),
+            "max_request_body = 100\nresponse_headers = { \"X-G\" = \"g\" }",
+            "[[scope]]\nwhen = [{ field = \"url\", op = \"=~\", value = \"^/a/(.*)$\" }]\n\
+             max_request_body = 10\n\
+             rewrite = [{ pattern = \"^/a/(.*)$\", to = \"/b/%1\" }]\n\
+             [[scope]]\nwhen = [{ field = \"header:X-Two\", op = \"==\", value = \"1\" }]\n\
+             response_headers = { \"X-Two\" = \"2\" }\n",
+        );
+        let plain = req(&h, "GET", "/x", &[]);
+        assert_eq!(plain.site.max_request_body, 100);
+        assert_eq!(plain.site.response_headers[0].0, "x-g");
+        assert!(plain.site.rewrite_caps.is_none());
+        let a = req(&h, "GET", "/a/q", &[]);
+        assert_eq!(a.site.max_request_body, 10);
+        assert_eq!(a.site.response_headers[0].0, "x-g", "not set by the scope");
+        assert_eq!(
+            a.site.rewrite_caps.as_deref(),
+            Some(&["/a/q".to_string(), "q".to_string()][..])
+        );
+        let both = req(&h, "GET", "/a/r", &[("x-two", "1")]);
+        assert_eq!(both.site.max_request_body, 10);
+        assert_eq!(
+            both.site.response_headers[0].0, "x-two",
+            "the later scope wins"
+        );
+        assert_eq!(
+            both.site.rewrite_caps.as_ref().unwrap()[1],
+            "r",
+            "this request's captures"
+        );
+        let again = req(&h, "GET", "/a/s", &[("x-two", "1")]);
+        assert!(
+            Arc::ptr_eq(&both.site.settings, &again.site.settings),
+            "one combination, built once"
+        );
+        assert!(!Arc::ptr_eq(&a.site.settings, &both.site.settings));
     }
 }

@@ -80,7 +80,7 @@ impl State {
         sup: Option<&Arc<Supervisor>>,
         access_log: Option<Arc<AccessLog>>,
     ) -> Result<State, StartError> {
-        let root = config.server.document_root.get_ref().clone();
+        let root = config.document_root().to_path_buf();
         if let Err(source) = root.canonicalize() {
             return Err(StartError::DocumentRoot { path: root, source });
         }
@@ -192,9 +192,9 @@ impl Server {
             })?;
         }
         match crate::process::privileges::confine(
-            config.server.chroot.as_deref(),
-            config.server.user.as_deref(),
-            config.server.group.as_deref(),
+            config.server.chroot_dir(),
+            config.server.user.as_ref().map(|u| u.value.as_str()),
+            config.server.group.as_ref().map(|g| g.value.as_str()),
         ) {
             Ok(Some(note)) => tracing::info!("{note}"),
             Ok(None) => {}

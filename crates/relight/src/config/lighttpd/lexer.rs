@@ -1,6 +1,6 @@
 //! Tokens of lighttpd's configuration language, each with its line and column.
 
-use super::{ConfError, Pos};
+use super::{Error, Pos};
 
 /// One token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +52,11 @@ fn is_ident(c: char) -> bool {
 }
 
 /// Splits `text` (from `file`) into tokens.
-pub fn lex(text: &str, file: &str) -> Result<Vec<(Tok, Pos)>, ConfError> {
+pub fn lex(text: &str, file: &str) -> Result<Vec<(Tok, Pos)>, Error> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);
-    let err = |line, column, msg: String| ConfError::at(file, line, column, msg);
+    let err = |line, column, msg: String| Error::at(file, line, column, msg);
     while i < chars.len() {
         let c = chars[i];
         let pos = Pos {

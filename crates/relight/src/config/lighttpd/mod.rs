@@ -15,45 +15,8 @@ use std::path::Path;
 
 pub use parser::{parse_file, parse_sandboxed, parse_str};
 
-/// Where a token was.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pos {
-    /// The file.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-}
-
-impl fmt::Display for Pos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
-    }
-}
-
-/// A configuration that cannot be read, with where.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{pos}: {message}")]
-pub struct ConfError {
-    /// Where.
-    pub pos: Pos,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfError {
-    pub(crate) fn at(file: &str, line: usize, column: usize, message: String) -> ConfError {
-        ConfError {
-            pos: Pos {
-                file: file.into(),
-                line,
-                column,
-            },
-            message,
-        }
-    }
-}
+pub use super::Error;
+pub use super::values::Pos;
 
 /// A value of the language.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::lexer::{Tok, lex};
-use super::{Block, Condition, ConfError, LighttpdConfig, Pos, Value};
+use super::{Block, Condition, Error, LighttpdConfig, Pos, Value};
 
 /// Includes may nest this deep (a loop of includes is an error, not a hang).
 const MAX_INCLUDE_DEPTH: usize = 16;
@@ -22,10 +22,10 @@ struct Eval {
 }
 
 /// Reads and evaluates a lighttpd configuration file with everything it includes.
-pub fn parse_file(path: &Path) -> Result<LighttpdConfig, ConfError> {
+pub fn parse_file(path: &Path) -> Result<LighttpdConfig, Error> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfError::at(&file, 1, 1, format!("cannot read the file: {e}")))?;
+        .map_err(|e| Error::at(&file, 1, 1, format!("cannot read the file: {e}")))?;
     let base_dir = std::path::absolute(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
@@ -51,13 +51,13 @@ pub fn parse_file(path: &Path) -> Result<LighttpdConfig, ConfError> {
 }
 
 /// Parses and evaluates configuration text; includes are relative to `base_dir`.
-pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<LighttpdConfig, ConfError> {
+pub fn parse_str(text: &str, file: &str, base_dir: &Path) -> Result<LighttpdConfig, Error> {
     parse_with(text, file, base_dir, false)
 }
 
 /// Parses and evaluates untrusted text: `include` and `include_shell` are errors, so the
 /// input can neither read files nor run commands. The fuzz target's entry point.
-pub fn parse_sandboxed(text: &str) -> Result<LighttpdConfig, ConfError> {
+pub fn parse_sandboxed(text: &str) -> Result<LighttpdConfig, Error> {
     parse_with(text, "input", Path::new("/nonexistent"), true)
 }
 
@@ -66,7 +66,7 @@ fn parse_with(
     file: &str,
     base_dir: &Path,
     sandboxed: bool,
-) -> Result<LighttpdConfig, ConfError> {
+) -> Result<LighttpdConfig, Error> {
     let mut ev = Eval {
         cfg: LighttpdConfig {
             blocks: vec![Block::default()],
@@ -80,7 +80,7 @@ fn parse_with(
     Ok(ev.cfg)
 }
 
-fn parse_text(ev: &mut Eval, text: &str, file: &str) -> Result<(), ConfError> {
+fn parse_text(ev: &mut Eval, text: &str, file: &str) -> Result<(), Error> {
     let toks = lex(text, file)?;
     let end = Pos {
         file: file.into(),
@@ -114,8 +114,8 @@ impl P {
             .map_or_else(|| self.end.clone(), |(_, p)| p.clone())
     }
 
-    fn err<T>(&self, msg: impl Into<String>) -> Result<T, ConfError> {
-        Err(ConfError {
+    fn err<T>(&self, msg: impl Into<String>) -> Result<T, Error> {
+        Err(Error {
             pos: self.pos(),
             message: msg.into(),
         })
@@ -127,7 +127,7 @@ impl P {
         t
     }
 
-    fn expect(&mut self, want: &Tok, what: &str) -> Result<Pos, ConfError> {
+    fn expect(&mut self, want: &Tok, what: &str) -> Result<Pos, Error> {
         match self.toks.get(self.i) {
             Some((t, p)) if t == want => {
                 let p = p.clone();
@@ -139,7 +139,7 @@ impl P {
         }
     }
 
-    fn statements(&mut self, ev: &mut Eval, in_block: bool) -> Result<(), ConfError> {
+    fn statements(&mut self, ev: &mut Eval, in_block: bool) -> Result<(), Error> {
         loop {
             match self.peek() {
                 None if in_block => return self.err("missing '}' at the end of a block"),
@@ -155,13 +155,13 @@ impl P {
                     self.i += 1;
                     let v = self.expr(ev)?;
                     let Value::Str(arg) = v else {
-                        return Err(ConfError {
+                        return Err(Error {
                             pos,
                             message: format!("include needs a string, got {}", v.kind()),
                         });
                     };
                     if ev.sandboxed {
-                        return Err(ConfError {
+                        return Err(Error {
                             pos,
                             message: "include is not allowed here".into(),
                         });
@@ -190,7 +190,7 @@ impl P {
         }
     }
 
-    fn assignment(&mut self, ev: &mut Eval) -> Result<(), ConfError> {
+    fn assignment(&mut self, ev: &mut Eval) -> Result<(), Error> {
         let (Some((Tok::Ident(key), pos)), op) = (self.next(), self.peek().cloned()) else {
             unreachable!("called on an identifier")
         };
@@ -199,7 +199,7 @@ impl P {
         }
         self.i += 1;
         if key.starts_with("env.") {
-            return Err(ConfError {
+            return Err(Error {
                 pos,
                 message: format!("{key}: env.* variables are read-only"),
             });
@@ -211,7 +211,7 @@ impl P {
         match (op, existing) {
             (Some(Tok::Assign), Some(i)) if !key.starts_with("var.") => {
                 let first = block.settings[i].2.clone();
-                return Err(ConfError {
+                return Err(Error {
                     pos,
                     message: format!(
                         "{key} is already set (at {first}); use += to append or := to replace"
@@ -220,7 +220,7 @@ impl P {
             }
             (Some(Tok::Append), Some(i)) => {
                 let old = block.settings[i].1.clone();
-                block.settings[i].1 = concat(old, value).map_err(|m| ConfError {
+                block.settings[i].1 = concat(old, value).map_err(|m| Error {
                     pos: pos.clone(),
                     message: format!("{key} += : {m}"),
                 })?;
@@ -232,7 +232,7 @@ impl P {
                     .rev()
                     .find_map(|&b| ev.cfg.blocks[b].get(&key).cloned());
                 let v = match outer {
-                    Some(old) => concat(old, value).map_err(|m| ConfError {
+                    Some(old) => concat(old, value).map_err(|m| Error {
                         pos: pos.clone(),
                         message: format!("{key} += : {m}"),
                     })?,
@@ -246,24 +246,24 @@ impl P {
         Ok(())
     }
 
-    fn expr(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
+    fn expr(&mut self, ev: &mut Eval) -> Result<Value, Error> {
         let mut v = self.term(ev)?;
         while self.peek() == Some(&Tok::Plus) {
             let pos = self.pos();
             self.i += 1;
             let rhs = self.term(ev)?;
-            v = concat(v, rhs).map_err(|message| ConfError { pos, message })?;
+            v = concat(v, rhs).map_err(|message| Error { pos, message })?;
         }
         Ok(v)
     }
 
-    fn term(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
+    fn term(&mut self, ev: &mut Eval) -> Result<Value, Error> {
         let pos = self.pos();
         match self.next() {
             Some((Tok::Str(s), _)) => Ok(Value::Str(s)),
             Some((Tok::Int(n), _)) => Ok(Value::Int(n)),
             Some((Tok::LParen, _)) => self.array(ev),
-            Some((Tok::Ident(name), _)) => lookup(ev, &name).ok_or(ConfError {
+            Some((Tok::Ident(name), _)) => lookup(ev, &name).ok_or(Error {
                 pos,
                 message: format!("{name} is not defined"),
             }),
@@ -275,7 +275,7 @@ impl P {
         }
     }
 
-    fn array(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
+    fn array(&mut self, ev: &mut Eval) -> Result<Value, Error> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             return self.err(format!("arrays nest deeper than {MAX_NESTING}"));
@@ -285,7 +285,7 @@ impl P {
         r
     }
 
-    fn array_items(&mut self, ev: &mut Eval) -> Result<Value, ConfError> {
+    fn array_items(&mut self, ev: &mut Eval) -> Result<Value, Error> {
         let mut items = Vec::new();
         loop {
             if self.peek() == Some(&Tok::RParen) {
@@ -297,7 +297,7 @@ impl P {
             if self.peek() == Some(&Tok::Arrow) {
                 self.i += 1;
                 let Value::Str(k) = v else {
-                    return Err(ConfError {
+                    return Err(Error {
                         pos,
                         message: format!("an array key must be a string, got {}", v.kind()),
                     });
@@ -319,7 +319,7 @@ impl P {
         }
     }
 
-    fn condition(&mut self, ev: &mut Eval) -> Result<Condition, ConfError> {
+    fn condition(&mut self, ev: &mut Eval) -> Result<Condition, Error> {
         let Some((Tok::Dollar(name), _)) = self.next() else {
             return self.err("expected a condition such as $HTTP[\"url\"]");
         };
@@ -342,7 +342,7 @@ impl P {
         };
         let pos = self.pos();
         let Value::Str(pattern) = self.expr(ev)? else {
-            return Err(ConfError {
+            return Err(Error {
                 pos,
                 message: "a condition compares with a string".into(),
             });
@@ -355,7 +355,7 @@ impl P {
         })
     }
 
-    fn conditional(&mut self, ev: &mut Eval) -> Result<(), ConfError> {
+    fn conditional(&mut self, ev: &mut Eval) -> Result<(), Error> {
         let outer: Vec<Condition> = ev.cfg.blocks[*ev.stack.last().expect("scope")]
             .conditions
             .clone();
@@ -397,7 +397,7 @@ impl P {
         }
     }
 
-    fn block(&mut self, ev: &mut Eval, conditions: Vec<Condition>) -> Result<(), ConfError> {
+    fn block(&mut self, ev: &mut Eval, conditions: Vec<Condition>) -> Result<(), Error> {
         if conditions.len() > MAX_NESTING {
             return self.err(format!("conditions nest deeper than {MAX_NESTING}"));
         }
@@ -490,9 +490,9 @@ fn wildcard(pattern: &str, name: &str) -> bool {
     p[pi..].iter().all(|&c| c == '*')
 }
 
-fn include(ev: &mut Eval, arg: &str, pos: &Pos) -> Result<(), ConfError> {
+fn include(ev: &mut Eval, arg: &str, pos: &Pos) -> Result<(), Error> {
     let path = ev.base_dir.join(arg);
-    let err = |m: String| ConfError {
+    let err = |m: String| Error {
         pos: pos.clone(),
         message: m,
     };
@@ -529,19 +529,19 @@ fn include(ev: &mut Eval, arg: &str, pos: &Pos) -> Result<(), ConfError> {
     Ok(())
 }
 
-fn include_shell(ev: &mut Eval, cmd: &str, pos: &Pos) -> Result<(), ConfError> {
+fn include_shell(ev: &mut Eval, cmd: &str, pos: &Pos) -> Result<(), Error> {
     let out = std::process::Command::new("/bin/sh")
         .arg("-c")
         .arg(cmd)
         .current_dir(&ev.base_dir)
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| ConfError {
+        .map_err(|e| Error {
             pos: pos.clone(),
             message: format!("include_shell {cmd:?}: {e}"),
         })?;
     if !out.status.success() {
-        return Err(ConfError {
+        return Err(Error {
             pos: pos.clone(),
             message: format!(
                 "include_shell {cmd:?} failed ({}): {}",
@@ -554,9 +554,9 @@ fn include_shell(ev: &mut Eval, cmd: &str, pos: &Pos) -> Result<(), ConfError> {
     nested(ev, &text, &format!("include_shell {cmd:?}"), pos)
 }
 
-fn nested(ev: &mut Eval, text: &str, file: &str, pos: &Pos) -> Result<(), ConfError> {
+fn nested(ev: &mut Eval, text: &str, file: &str, pos: &Pos) -> Result<(), Error> {
     if ev.depth >= MAX_INCLUDE_DEPTH {
-        return Err(ConfError {
+        return Err(Error {
             pos: pos.clone(),
             message: format!("includes nest deeper than {MAX_INCLUDE_DEPTH} (a loop?)"),
         });
@@ -571,7 +571,7 @@ fn nested(ev: &mut Eval, text: &str, file: &str, pos: &Pos) -> Result<(), ConfEr
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<LighttpdConfig, ConfError> {
+    fn parse(text: &str) -> Result<LighttpdConfig, Error> {
         parse_str(text, "t.conf", Path::new("/tmp"))
     }
 

@@ -152,7 +152,7 @@ impl Drop for InFlight<'_> {
 impl Backend {
     /// A backend from its configuration; a spawned one needs the supervisor running its pool.
     pub fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
-        let name = c.name.get_ref().clone();
+        let name = c.name.value.clone();
         let target = match (&c.address, sup) {
             (Some(a), _) => Target::External(a.clone()),
             (None, Some(sup)) => Target::Spawned {

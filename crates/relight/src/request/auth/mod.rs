@@ -27,9 +27,9 @@ pub enum Verdict {
 
 /// Step 7: the request's credentials, when a rule covers its path; the user let in is kept for
 /// the backends (REMOTE_USER).
-pub(crate) async fn step(req: &mut super::Req<'_>) -> super::Step<()> {
+pub(crate) async fn step(req: &mut super::Req) -> super::Step<()> {
     match check(
-        req.site.auth,
+        &req.site.auth,
         &req.target.path,
         &req.parts.headers,
         &req.conn.remote,
@@ -226,5 +226,42 @@ mod tests {
             HeaderValue::from_static("Basic dXNlcg=="),
         );
         assert_eq!(credentials(&h), Credentials::Malformed);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_step_challenges_and_lets_users_in() {
+        use crate::request::testing::{answered, handler, req};
+        let root = testkit::TempDir::new("auth-step");
+        // "secret" as {SHA}.
+        std::fs::write(
+            root.join("users"),
+            "ann:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n",
+        )
+        .unwrap();
+        let h = handler(
+            root.path(),
+            "[[server.auth]]\nprefix = \"/private/\"\nrealm = \"r\"\nuser_file = \"users\"\n",
+            "",
+        );
+        let mut open = req(&h, "GET", "/public", &[]);
+        assert!(step(&mut open).await.is_continue());
+        assert_eq!(open.remote_user, None);
+        let r = answered(step(&mut req(&h, "GET", "/private/x", &[])).await);
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(
+            r.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic realm=\"r\"")
+        );
+        // "ann:secret"
+        let mut ok = req(
+            &h,
+            "GET",
+            "/private/x",
+            &[("authorization", "Basic YW5uOnNlY3JldA==")],
+        );
+        assert!(step(&mut ok).await.is_continue());
+        assert_eq!(ok.remote_user.as_deref(), Some("ann"));
     }
 }

@@ -1,0 +1,139 @@
+//! lighttpd's conditional blocks: each becomes a [`ScopeConfig`] with the conditions that lead
+//! to it (outer ones first, an `else` branch's as negations) and the settings it sets;
+//! `$SERVER["socket"] == ":port"` also adds a listener, as in lighttpd. A block relight cannot
+//! evaluate is ignored with a warning that lists its keys, or refused when ignoring it would
+//! open what it closes.
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::fastcgi::Backends;
+use super::settings::map_settings;
+use super::{Ctx, err, unsupported};
+use crate::config::lighttpd::{Condition, Error, LighttpdConfig, Pos};
+use crate::config::{At, ConditionConfig, ListenAddr, Loc, ScopeConfig, ServerConfig};
+
+/// Keys whose settings are lost if a block is ignored in a way that opens what they close.
+const GUARD_KEYS: &[&str] = &["url.access-deny", "auth.require"];
+
+/// The native condition of a lighttpd one, or why there is none.
+fn condition(c: &Condition, pos: &Pos) -> Result<ConditionConfig, String> {
+    let field = match c.field.as_str() {
+        "HTTP[\"url\"]" => "url".to_string(),
+        "HTTP[\"host\"]" => "host".into(),
+        "HTTP[\"remoteip\"]" | "HTTP[\"remote-ip\"]" => "remoteip".into(),
+        "HTTP[\"querystring\"]" | "HTTP[\"query-string\"]" => "querystring".into(),
+        "HTTP[\"request-method\"]" => "request-method".into(),
+        "HTTP[\"scheme\"]" => "scheme".into(),
+        "HTTP[\"useragent\"]" | "HTTP[\"user-agent\"]" => "useragent".into(),
+        "HTTP[\"referer\"]" => "referer".into(),
+        "HTTP[\"cookie\"]" => "cookie".into(),
+        "HTTP[\"language\"]" => "language".into(),
+        "SERVER[\"socket\"]" => "socket".into(),
+        f => match f
+            .strip_prefix("REQUEST_HEADER[\"")
+            .and_then(|h| h.strip_suffix("\"]"))
+        {
+            Some(h) => format!("header:{h}"),
+            None => return Err(format!("${f} is not supported by relight")),
+        },
+    };
+    let cc = ConditionConfig {
+        field,
+        op: c.op.to_string(),
+        value: At::new(c.pattern.clone(), Loc::Pos(pos.clone())),
+        negate: c.negated,
+    };
+    crate::config::Condition::compile(&cc).map_err(|e| e.to_string())?;
+    Ok(cc)
+}
+
+/// The scopes of `lc`'s conditional blocks (the global scope's `cx` gathers their warnings and
+/// notes); listeners of `$SERVER["socket"]` blocks are added to `server`, `ip` being the address
+/// of a ":port" one.
+pub(super) fn map_blocks(
+    lc: &LighttpdConfig,
+    cx: &mut Ctx<'_>,
+    backends: &mut Backends,
+    server: &mut ServerConfig,
+    ip: IpAddr,
+    start: &Pos,
+) -> Result<Vec<ScopeConfig>, Error> {
+    let mut scopes = Vec::new();
+    for b in &lc.blocks[1..] {
+        // $SERVER["socket"] == "ip:port" { } adds a listener, as in lighttpd.
+        if let [c] = b.conditions.as_slice()
+            && c.field == "SERVER[\"socket\"]"
+            && c.op == "=="
+            && !c.negated
+        {
+            let pos = b.pos.as_ref().unwrap_or(start);
+            let spec = &c.pattern;
+            let addr: Option<SocketAddr> = if let Some(p) = spec.strip_prefix(':') {
+                p.parse::<u16>().ok().map(|p| SocketAddr::new(ip, p))
+            } else {
+                spec.parse().ok()
+            };
+            let Some(addr) = addr else {
+                return err(
+                    pos,
+                    format!("$SERVER[\"socket\"] == {spec:?}: expected \":port\" or \"ip:port\""),
+                );
+            };
+            if !server.listen.iter().any(|l| l.0 == addr) {
+                server.listen.push(ListenAddr(addr));
+            }
+        }
+        if b.settings.is_empty() {
+            continue;
+        }
+        let pos = b.pos.as_ref().unwrap_or(start);
+        let described: Vec<String> = b.conditions.iter().map(ToString::to_string).collect();
+        let described = described.join(" and ");
+        let when = match b
+            .conditions
+            .iter()
+            .map(|c| condition(c, pos))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(w) => w,
+            Err(why) => {
+                let keys: Vec<&str> = b.settings.iter().map(|(k, _, _)| k.as_str()).collect();
+                if let Some(k) = keys.iter().find(|k| GUARD_KEYS.contains(k)) {
+                    return err(
+                        pos,
+                        format!(
+                            "conditional block ({described}): {why}; refusing to start rather than ignore its {k}"
+                        ),
+                    );
+                }
+                cx.warnings.push(format!(
+                    "{pos}: conditional block ({described}): {why}; its settings are ignored: {}",
+                    keys.join(", ")
+                ));
+                continue;
+            }
+        };
+        let mut bx = cx.block(b);
+        let mapped = map_settings(&mut bx, backends, true)?;
+        let sc = ScopeConfig {
+            when,
+            fastcgi: mapped.fastcgi,
+            settings: mapped.settings,
+        };
+        for (k, _, p) in &b.settings {
+            if !k.starts_with("var.") && !bx.used.contains(&k.as_str()) {
+                bx.warnings.push(if crate::config::lighttpd::keys::is_known(k) {
+                    format!(
+                        "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"
+                    )
+                } else {
+                    format!("{p}: {k} inside ({described}): {}", unsupported(k))
+                });
+            }
+        }
+        cx.warnings.append(&mut bx.warnings);
+        cx.notes.append(&mut bx.notes);
+        scopes.push(sc);
+    }
+    Ok(scopes)
+}

@@ -1,0 +1,217 @@
+//! The keys that may differ per request, in the global scope or a conditional block: each
+//! becomes the [`Settings`] field of the same meaning (document root, index files, access
+//! rules, setenv, aliases, rewrites and redirects, mime types, body size, auth), and
+//! `fastcgi.server` the backends that serve the block.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::fastcgi::{Backends, map_extensions, map_fastcgi};
+use super::{Ctx, enabled, err};
+use crate::config::lighttpd::Error;
+use crate::config::{At, Headers, Loc, Pattern, RedirectRule, RewriteRule, Settings, Size};
+
+/// What a block's per-request keys give: its settings, and the backends (by name) that serve
+/// it when it sets `fastcgi.server`.
+pub(super) struct Mapped {
+    pub settings: Settings,
+    pub fastcgi: Option<Vec<At<String>>>,
+}
+
+/// Where a setenv key's pairs go.
+enum SetenvTarget {
+    ResponseHeaders,
+    FastcgiParams,
+    RequestHeaders,
+}
+
+/// Maps the per-request keys of `cx`'s block; `scoped` is false for the global scope.
+pub(super) fn map_settings(
+    cx: &mut Ctx<'_>,
+    backends: &mut Backends,
+    scoped: bool,
+) -> Result<Mapped, Error> {
+    let mut out = Settings::default();
+    if let Some((root, pos)) = cx.string("server.document-root")? {
+        let root = PathBuf::from(&root);
+        // The global root is checked with the rest of the configuration (an error); a block's
+        // may be missing, as lighttpd starts with it too.
+        if scoped && !cx.seen(&root).is_dir() {
+            cx.warn(
+                pos,
+                format!(
+                    "server.document-root {}: not a directory (500 until it is)",
+                    root.display()
+                ),
+            );
+        }
+        out.document_root = Some(At::new(root, Loc::Pos(pos.clone())));
+    }
+    for key in ["server.indexfiles", "index-file.names"] {
+        if let Some((names, _)) = cx.strings(key)? {
+            out.index_files = Some(names);
+        }
+    }
+    for key in ["server.dir-listing", "dir-listing.activate"] {
+        if let Some((v, pos)) = cx.get(key)
+            && enabled(v) != Some(false)
+        {
+            cx.warn(
+                pos,
+                format!("{key}: relight never lists directories (403); ignored"),
+            );
+        }
+    }
+    if let Some((allow, _)) = cx.strings("url.access-allow")? {
+        out.allow_suffixes = Some(allow);
+    }
+    if let Some((deny, _)) = cx.strings("url.access-deny")? {
+        out.deny_suffixes = Some(deny);
+    }
+    setenv(cx, &mut out)?;
+    if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
+        let aliases = out.aliases.get_or_insert_default();
+        for (k, v) in pairs {
+            if !cx.seen(Path::new(&v)).exists() {
+                cx.warn(
+                    pos,
+                    format!("alias.url {k:?} => {v:?}: does not exist (404 until it does)"),
+                );
+            }
+            aliases.insert(k, v.into());
+        }
+    }
+    rewrites_and_redirects(cx, &mut out)?;
+    if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
+        out.static_exclude_extensions = Some(exts);
+    }
+    if let Some((v, pos)) = cx.get("server.range-requests") {
+        out.range_requests = Some(enabled(v).ok_or_else(|| {
+            Error::new(
+                pos.clone(),
+                "server.range-requests must be \"enable\" or \"disable\"",
+            )
+        })?);
+    }
+    if let Some((pairs, _)) = cx.string_pairs("mimetype.assign", "\"suffix\" => \"type\"")? {
+        out.mime_types = Some(pairs.into_iter().collect());
+    }
+    if let Some((kb, _)) = cx.int("server.max-request-size")? {
+        // lighttpd counts in KiB; 0 means no limit.
+        out.max_request_body = Some(Size(if kb <= 0 { u64::MAX } else { kb as u64 * 1024 }));
+    }
+    if let Some((v, pos)) = cx.get("auth.require") {
+        out.auth = Some(super::auth::map_auth(cx, v, pos)?);
+    }
+    for key in [
+        "auth.backend",
+        "auth.backend.htpasswd.userfile",
+        "auth.backend.plain.userfile",
+    ] {
+        cx.used.push(key);
+    }
+    let mut fastcgi = None;
+    if let Some((v, pos)) = cx.get("fastcgi.server") {
+        let names = map_fastcgi(v, pos, cx, backends, scoped)?;
+        let at = |n| At::new(n, Loc::Pos(pos.clone()));
+        fastcgi = Some(names.into_iter().map(at).collect());
+    }
+    map_extensions(cx, backends)?;
+    Ok(Mapped {
+        settings: out,
+        fastcgi,
+    })
+}
+
+/// setenv's six keys: response headers, FastCGI parameters and request headers, the add- and
+/// the set- key of each into one list (in name order; the later pair of a name wins).
+fn setenv(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    use SetenvTarget::*;
+    let mut response = None;
+    let mut params = None;
+    let mut request = None;
+    for (key, target) in [
+        ("setenv.add-response-header", ResponseHeaders),
+        ("setenv.set-response-header", ResponseHeaders),
+        ("setenv.add-environment", FastcgiParams),
+        ("setenv.set-environment", FastcgiParams),
+        ("setenv.add-request-header", RequestHeaders),
+        ("setenv.set-request-header", RequestHeaders),
+    ] {
+        let Some((pairs, pos)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
+            continue;
+        };
+        let map: &mut Option<BTreeMap<String, String>> = match target {
+            ResponseHeaders => &mut response,
+            FastcgiParams => &mut params,
+            RequestHeaders => &mut request,
+        };
+        let map = map.get_or_insert_default();
+        map.extend(pairs);
+        if !matches!(target, FastcgiParams)
+            && let Err(e) = Headers::try_from(map.clone())
+        {
+            return err(pos, format!("{key}: {e}"));
+        }
+    }
+    let headers = |m: BTreeMap<String, String>| Headers::try_from(m).unwrap_or_default();
+    out.response_headers = response.map(headers);
+    out.request_headers = request.map(headers);
+    out.fastcgi_params = params;
+    Ok(())
+}
+
+/// url.rewrite* (in lighttpd's order of keys) and url.redirect with url.redirect-code.
+fn rewrites_and_redirects(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    for (key, repeat, if_not_file) in [
+        ("url.rewrite-once", false, false),
+        ("url.rewrite-final", false, false),
+        ("url.rewrite", true, false),
+        ("url.rewrite-repeat", true, false),
+        ("url.rewrite-if-not-file", false, true),
+        ("url.rewrite-repeat-if-not-file", true, true),
+    ] {
+        for (pattern, to) in regex_rules(cx, key)? {
+            out.rewrite.get_or_insert_default().push(RewriteRule {
+                pattern,
+                to,
+                repeat,
+                if_not_file,
+            });
+        }
+    }
+    let code = match cx.inherited_int("url.redirect-code")? {
+        None => 301,
+        Some((c, _)) if [301, 302, 303, 307, 308].contains(&c) => c as u16,
+        Some((c, pos)) => {
+            return err(
+                pos,
+                format!("url.redirect-code {c}: expected 301, 302, 303, 307 or 308"),
+            );
+        }
+    };
+    if cx.g.get("url.redirect").is_some() {
+        out.redirect = Some(Vec::new());
+    }
+    for (pattern, to) in regex_rules(cx, "url.redirect")? {
+        out.redirect
+            .get_or_insert_default()
+            .push(RedirectRule { pattern, to, code });
+    }
+    Ok(())
+}
+
+/// `"regex" => "replacement"` rules of `key`, compiled, in order.
+fn regex_rules(cx: &mut Ctx<'_>, key: &'static str) -> Result<Vec<(Pattern, String)>, Error> {
+    let Some((pairs, pos)) = cx.string_pairs(key, "\"regex\" => \"replacement\"")? else {
+        return Ok(Vec::new());
+    };
+    pairs
+        .into_iter()
+        .map(|(k, to)| {
+            let pattern =
+                Pattern::try_from(k).map_err(|m| Error::new(pos.clone(), format!("{key}: {m}")))?;
+            Ok((pattern, to))
+        })
+        .collect()
+}
