@@ -1,22 +1,28 @@
-//! Spawning, reaping and supervising the processes relight starts: the one reaper, process
-//! slots with their own sockets, crash-loop backoff, descendant containment, and kills on
-//! request timeouts. No HTTP in here.
+//! Spawning, reaping and supervising the processes relight starts: the one reaper
+//! ([`supervisor`]), process slots with their own sockets and their state machine (`slot`), what
+//! a death means (`exit`), the requests' leases (`lease`), crash-loop backoff ([`backoff`]),
+//! descendant containment, and kills on request timeouts. No HTTP in here.
 //!
 //! The invariants (see DESIGN.md): liveness is owned, never probed; relight owns each slot's
 //! listening socket and gives a dup to each process as fd 0; one reaper; descendants are
 //! contained by process group; a slot never gives up.
 
 pub mod backoff;
+mod exit;
+mod lease;
 pub mod pool;
 pub mod procfs;
+mod slot;
 pub mod socket;
 pub mod spawn;
+mod status;
 mod stderr;
 pub mod supervisor;
 
-pub use pool::{DescendantPolicy, ExitRecord, PoolConfig, Reason, SlotState};
+pub use lease::{AcquireError, Lease};
+pub use pool::{DescendantPolicy, ExitRecord, PoolConfig, Reason};
+pub use slot::SlotState;
 pub use socket::{BaseAddr, SlotAddr};
 pub use spawn::SpawnSpec;
-pub use supervisor::{
-    AcquireError, Lease, PoolStatus, ShutdownReport, SlotStatus, StartError, Supervisor,
-};
+pub use status::{PoolStatus, SlotStatus};
+pub use supervisor::{ReloadReport, ShutdownReport, StartError, Supervisor};

@@ -1,16 +1,13 @@
-//! What a pool and its slots are, and the facts kept about each exit. The transitions live in
-//! [`crate::supervisor`]; this module holds the data and the small pure decisions.
+//! What a pool is (its configuration and its slots, [`crate::slot`]), why a process ends
+//! ([`Reason`]) and the facts kept about each end ([`ExitRecord`]).
 
-use std::collections::BTreeMap;
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use nix::sys::signal::Signal;
-use tokio::sync::watch;
 
-use crate::backoff::Backoff;
-use crate::socket::{BaseAddr, SlotAddr};
+use crate::slot::Slot;
+use crate::socket::BaseAddr;
 use crate::spawn::SpawnSpec;
 
 /// What to do with a dead backend's descendants.
@@ -124,96 +121,6 @@ pub struct ExitRecord {
     pub at: SystemTime,
 }
 
-/// The state of a slot, as the status page shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlotState {
-    /// No process and none wanted (above min_procs, or stopped).
-    Idle,
-    /// A process is running and free.
-    Ready,
-    /// A process is running a request.
-    Busy,
-    /// The process died early; the slot restarts it after a delay.
-    Backoff,
-    /// The process was told to stop and has not been reaped yet.
-    Stopping,
-}
-
-impl SlotState {
-    /// The name used in status output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SlotState::Idle => "idle",
-            SlotState::Ready => "ready",
-            SlotState::Busy => "busy",
-            SlotState::Backoff => "backoff",
-            SlotState::Stopping => "stopping",
-        }
-    }
-}
-
-/// The process running in a slot.
-#[derive(Debug)]
-pub(crate) struct Running {
-    pub pid: i32,
-    pub started: Instant,
-    pub started_at: SystemTime,
-    pub requests: u64,
-    pub current: Option<String>,
-    pub last_used: Instant,
-    /// Set when relight decided to end it, so the exit is explained by that, not the signal.
-    pub kill_reason: Option<(Reason, String)>,
-    /// Fires with the exit record when the reaper reports the death.
-    pub death: watch::Sender<Option<Arc<ExitRecord>>>,
-}
-
-/// Something a lease leaves with a slot's process for the next lease of that slot (the
-/// gateway's open connection to it); dropped when that process ends.
-pub(crate) struct Kept(pub Box<dyn std::any::Any + Send>);
-
-impl std::fmt::Debug for Kept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Kept(..)")
-    }
-}
-
-/// One process slot: a socket that lives as long as the slot, and at most one process.
-#[derive(Debug)]
-pub(crate) struct Slot {
-    pub index: usize,
-    pub addr: SlotAddr,
-    /// The listening socket; `None` once the pool is retired and the socket handed on or closed.
-    pub fd: Option<OwnedFd>,
-    pub state: SlotState,
-    pub proc: Option<Running>,
-    pub backoff: Backoff,
-    pub retry_at: Option<Instant>,
-    /// Bumped at every spawn and death, so a stale timer cannot act on a newer process.
-    pub generation: u64,
-    pub restarts: BTreeMap<Reason, u64>,
-    pub last_exit: Option<Arc<ExitRecord>>,
-    pub requests: u64,
-    /// What the last lease left for the next one, with the pid of the process it belongs to.
-    pub kept: Option<(i32, Kept)>,
-    /// Freed while requests were waiting: only a waiting request may take it (unless none is
-    /// left), so a request that just arrived cannot overtake them.
-    pub reserved: bool,
-}
-
-impl Slot {
-    /// Marks the slot's process as stopping for `reason` and closes what a lease kept with it
-    /// (a kept connection holds a libfcgi process in read(), where a caught SIGTERM only sets a
-    /// flag: closed first, the process goes back to accept and can stop). Returns its pid; the
-    /// caller sends the signal.
-    pub fn stop(&mut self, reason: Reason, detail: String) -> Option<i32> {
-        let run = self.proc.as_mut()?;
-        run.kill_reason = Some((reason, detail));
-        self.state = SlotState::Stopping;
-        self.kept = None;
-        Some(run.pid)
-    }
-}
-
 /// A pool: its configuration and its slots (created up to max_procs as needed).
 #[derive(Debug)]
 pub(crate) struct Pool {
@@ -223,9 +130,9 @@ pub(crate) struct Pool {
     pub retired: bool,
     /// Requests waiting for a free process, and the notification that wakes the one that has
     /// waited longest when one is freed.
-    pub waiting: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// See `waiting`.
-    pub freed: std::sync::Arc<tokio::sync::Notify>,
+    pub freed: Arc<tokio::sync::Notify>,
 }
 
 /// How a process's wait status reads in a log line.

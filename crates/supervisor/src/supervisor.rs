@@ -4,9 +4,11 @@
 //! child subreaper, so orphaned descendants come back here and are reaped too.
 //!
 //! Liveness is owned, never probed: a process is alive until its exit status arrives here.
-//! Nothing in this module connects to a backend's socket to decide anything.
+//! Nothing in this module connects to a backend's socket to decide anything. A slot's states
+//! are [`crate::slot`]'s, what a death means [`crate::exit`]'s, the requests' side
+//! [`crate::lease`]'s; this module does what they decide: spawn, signal, reap, reload, stop.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,13 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use tokio::sync::{Notify, watch};
+use tokio::sync::Notify;
 
-use crate::backoff::Backoff;
-use crate::pool::{
-    DescendantPolicy, ExitRecord, Pool, PoolConfig, Reason, Running, Slot, SlotState,
-    describe_status,
-};
+use crate::exit::{self, Restart, fmt_procs};
+use crate::pool::{DescendantPolicy, ExitRecord, Pool, PoolConfig, Reason, describe_status};
+use crate::slot::{PoolId, Running, Slot, SlotId, SlotState};
 use crate::socket::{SlotAddr, SocketError, listen};
 use crate::{procfs, spawn, stderr};
 
@@ -41,48 +41,38 @@ pub enum StartError {
     Signal(io::Error),
 }
 
-/// Why no process could be had for a request.
-#[derive(Debug, thiserror::Error)]
-pub enum AcquireError {
-    /// Every slot is backing off after crashes: answer 503 at once.
-    #[error(
-        "no process of backend \"{backend}\" can serve: all are restarting (next in {retry_after:?})"
-    )]
-    Unavailable {
-        /// The backend.
-        backend: String,
-        /// When the next slot is due to restart.
-        retry_after: Duration,
-    },
-    /// Every process stayed busy for the whole wait.
-    #[error("no free process of backend \"{backend}\" within {waited:?}")]
-    Timeout {
-        /// The backend.
-        backend: String,
-        /// How long the request waited.
-        waited: Duration,
-    },
-    /// relight is shutting down, or the backend was removed by a reload.
-    #[error("shutting down, or the backend was removed")]
-    Stopping,
-}
-
+/// Everything the lock guards.
 #[derive(Debug)]
-struct Inner {
-    pools: Vec<Pool>,
-    owners: HashMap<i32, (usize, usize)>,
+pub(crate) struct Inner {
+    pub(crate) pools: Vec<Pool>,
+    /// Which slot each running process is in.
+    owners: HashMap<i32, SlotId>,
     /// Adopted descendants already reported (they left their backend's process group and were
     /// re-parented to us), so each is reported once, with the death that orphaned it.
-    adoptees: std::collections::HashSet<i32>,
-    stopping: bool,
+    adoptees: HashSet<i32>,
+    /// Shutting down: nothing is started again.
+    pub(crate) stopping: bool,
 }
 
 impl Inner {
     /// The pool serving backend `name` (not one a reload retired).
-    fn live_pool(&self, name: &str) -> Option<usize> {
+    pub(crate) fn live_pool(&self, name: &str) -> Option<PoolId> {
         self.pools
             .iter()
             .position(|p| !p.retired && p.config.name == name)
+            .map(PoolId)
+    }
+
+    pub(crate) fn pool(&self, p: PoolId) -> &Pool {
+        &self.pools[p.0]
+    }
+
+    pub(crate) fn pool_mut(&mut self, p: PoolId) -> &mut Pool {
+        &mut self.pools[p.0]
+    }
+
+    pub(crate) fn slot_mut(&mut self, id: SlotId) -> Option<&mut Slot> {
+        self.pools.get_mut(id.pool.0)?.slots.get_mut(id.index)
     }
 }
 
@@ -90,146 +80,8 @@ impl Inner {
 #[derive(Debug)]
 pub struct Supervisor {
     inner: Mutex<Inner>,
-    changed: Notify,
-}
-
-/// One process reserved for one request. Dropping it frees the process.
-#[derive(Debug)]
-pub struct Lease {
-    sup: Arc<Supervisor>,
-    pool: usize,
-    slot: usize,
-    pid: i32,
-    failed: bool,
-    addr: SlotAddr,
-    death: watch::Receiver<Option<Arc<ExitRecord>>>,
-}
-
-impl Lease {
-    /// Where the process listens.
-    pub fn addr(&self) -> &SlotAddr {
-        &self.addr
-    }
-
-    /// The process.
-    pub fn pid(&self) -> i32 {
-        self.pid
-    }
-
-    /// The slot.
-    pub fn slot(&self) -> usize {
-        self.slot
-    }
-
-    /// Resolves with the exit record when the process dies.
-    pub async fn died(&self) -> Arc<ExitRecord> {
-        let mut rx = self.death.clone();
-        loop {
-            if let Some(rec) = rx.borrow_and_update().clone() {
-                return rec;
-            }
-            if rx.changed().await.is_err() {
-                // The sender is gone only when the slot's process record is dropped without a
-                // death, which does not happen; wait for ever rather than invent one.
-                std::future::pending::<()>().await;
-            }
-        }
-    }
-
-    /// Marks the request as failed on the backend's side (it closed the connection, sent
-    /// garbage, ...): it is not counted as served, and if the process turns out to be dying,
-    /// its exit is explained with this request.
-    pub fn failed(&mut self) {
-        self.failed = true;
-    }
-
-    /// What the previous lease of this slot left with this same process ([`Lease::keep`]),
-    /// taken out.
-    pub fn take_kept<T: std::any::Any>(&self) -> Option<T> {
-        let mut inner = self.sup.lock();
-        let slot = inner.pools.get_mut(self.pool)?.slots.get_mut(self.slot)?;
-        match slot.kept.take() {
-            Some((pid, k)) if pid == self.pid => k.0.downcast::<T>().ok().map(|b| *b),
-            _ => None,
-        }
-    }
-
-    /// Leaves `value` for the next lease of this slot, as long as this process lives (the
-    /// gateway's connection to it, kept open with FCGI_KEEP_CONN).
-    pub fn keep<T: std::any::Any + Send>(&self, value: T) {
-        let mut inner = self.sup.lock();
-        let alive =
-            |slot: &crate::pool::Slot| slot.proc.as_ref().is_some_and(|r| r.pid == self.pid);
-        if let Some(slot) = inner
-            .pools
-            .get_mut(self.pool)
-            .and_then(|p| p.slots.get_mut(self.slot))
-            .filter(|s| alive(s))
-        {
-            slot.kept = Some((self.pid, crate::pool::Kept(Box::new(value))));
-        }
-    }
-
-    /// Ends the process (and its group) for `reason`, explained by `detail` in the logs.
-    pub fn kill(&self, reason: Reason, detail: String) {
-        self.sup
-            .kill(self.pool, self.slot, self.pid, reason, detail);
-    }
-}
-
-/// One request counted among a pool's waiters while it lives.
-struct Waiting(Arc<std::sync::atomic::AtomicUsize>);
-
-impl Waiting {
-    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Waiting {
-        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        Waiting(count.clone())
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        self.sup
-            .release(self.pool, self.slot, self.pid, self.failed);
-    }
-}
-
-/// A snapshot of one slot for the status page.
-#[derive(Debug, Clone)]
-pub struct SlotStatus {
-    /// The slot number.
-    pub index: usize,
-    /// Where it listens.
-    pub addr: String,
-    /// Its state.
-    pub state: SlotState,
-    /// Its process.
-    pub pid: Option<i32>,
-    /// When that process started.
-    pub started_at: Option<SystemTime>,
-    /// Requests served by the slot (all its processes).
-    pub requests: u64,
-    /// The request in flight.
-    pub current: Option<String>,
-    /// Restarts by reason.
-    pub restarts: BTreeMap<Reason, u64>,
-    /// The last exit.
-    pub last_exit: Option<Arc<ExitRecord>>,
-}
-
-/// A snapshot of one pool.
-#[derive(Debug, Clone)]
-pub struct PoolStatus {
-    /// The backend's name.
-    pub name: String,
-    /// Its slots.
-    pub slots: Vec<SlotStatus>,
+    /// Any change of the pools (a process ready, a reload, a stop): wakes every waiting request.
+    pub(crate) changed: Notify,
 }
 
 /// What a reload did to the pools, by name.
@@ -254,13 +106,6 @@ pub struct ShutdownReport {
     pub killed: Vec<(i32, String)>,
 }
 
-fn fmt_procs(list: &[(i32, String)]) -> String {
-    list.iter()
-        .map(|(pid, cmd)| format!("pid {pid} ({cmd})"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 impl Supervisor {
     /// Creates every slot's socket, starts `min_procs` processes per pool and the reaper.
     /// Must run inside a tokio runtime. A program that is missing or dies at once does not stop
@@ -280,7 +125,7 @@ impl Supervisor {
             inner: Mutex::new(Inner {
                 pools,
                 owners: HashMap::new(),
-                adoptees: Default::default(),
+                adoptees: HashSet::new(),
                 stopping: false,
             }),
             changed: Notify::new(),
@@ -288,8 +133,14 @@ impl Supervisor {
         {
             let mut inner = sup.lock();
             for p in 0..inner.pools.len() {
-                for s in 0..inner.pools[p].config.min_procs {
-                    sup.spawn_in(&mut inner, p, s);
+                for index in 0..inner.pools[p].config.min_procs {
+                    sup.spawn_in(
+                        &mut inner,
+                        SlotId {
+                            pool: PoolId(p),
+                            index,
+                        },
+                    );
                 }
             }
         }
@@ -298,34 +149,22 @@ impl Supervisor {
         Ok(sup)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Starts a process in slot `s` of pool `p`. On failure the slot backs off.
-    fn spawn_in(self: &Arc<Self>, inner: &mut Inner, p: usize, s: usize) {
-        let pool = &mut inner.pools[p];
+    /// Starts a process in slot `id`. On failure the slot backs off.
+    pub(crate) fn spawn_in(self: &Arc<Self>, inner: &mut Inner, id: SlotId) {
+        let pool = &mut inner.pools[id.pool.0];
         let config = &pool.config;
-        let slot = &mut pool.slots[s];
-        slot.generation += 1;
-        slot.retry_at = None;
+        let slot = &mut pool.slots[id.index];
+        slot.spawning();
         let Some(fd) = slot.fd.as_ref() else { return };
+        let s = id.index;
         match spawn::spawn(&config.spec, fd) {
             Ok(started) => {
-                let (death, _) = watch::channel(None);
-                let now = Instant::now();
-                slot.proc = Some(Running {
-                    pid: started.pid,
-                    started: now,
-                    started_at: SystemTime::now(),
-                    requests: 0,
-                    current: None,
-                    last_used: now,
-                    kill_reason: None,
-                    death,
-                });
-                slot.state = SlotState::Ready;
-                inner.owners.insert(started.pid, (p, s));
+                slot.started(Running::new(started.pid));
+                inner.owners.insert(started.pid, id);
                 tracing::info!(
                     "backend \"{}\" slot {s}: started pid {} ({}) on {}",
                     config.name,
@@ -344,8 +183,7 @@ impl Supervisor {
                     config.name,
                     config.spec.program.display()
                 );
-                *slot.restarts.entry(Reason::SpawnFailed).or_default() += 1;
-                slot.last_exit = Some(Arc::new(ExitRecord {
+                let record = ExitRecord {
                     backend: config.name.clone(),
                     slot: s,
                     pid: 0,
@@ -357,29 +195,31 @@ impl Supervisor {
                     left: Vec::new(),
                     request_queued: false,
                     at: SystemTime::now(),
-                }));
-                slot.state = SlotState::Backoff;
-                slot.retry_at = Some(Instant::now() + delay);
+                };
+                slot.spawn_failed(Arc::new(record), Instant::now() + delay);
                 let generation = slot.generation;
-                self.schedule_respawn(p, s, generation, delay);
+                self.schedule_respawn(id, generation, delay);
             }
         }
         self.changed.notify_waiters();
     }
 
-    fn schedule_respawn(self: &Arc<Self>, p: usize, s: usize, generation: u64, delay: Duration) {
+    /// Starts a process in slot `id` after `delay`, unless the slot moved on meanwhile (a
+    /// newer spawn or death: its generation changed) or relight is stopping.
+    fn schedule_respawn(self: &Arc<Self>, id: SlotId, generation: u64, delay: Duration) {
         let sup = Arc::downgrade(self);
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
             let Some(sup) = sup.upgrade() else { return };
             let mut inner = sup.lock();
-            let slot = &inner.pools[p].slots[s];
+            let pool = inner.pool(id.pool);
+            let slot = &pool.slots[id.index];
             if !inner.stopping
-                && !inner.pools[p].retired
+                && !pool.retired
                 && slot.generation == generation
-                && slot.state == SlotState::Backoff
+                && slot.state() == SlotState::Backoff
             {
-                sup.spawn_in(&mut inner, p, s);
+                sup.spawn_in(&mut inner, id);
             }
         });
     }
@@ -392,7 +232,7 @@ impl Supervisor {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _))) => {
                     match inner.owners.remove(&pid.as_raw()) {
-                        Some((p, s)) => self.on_exit(&mut inner, p, s, pid.as_raw(), &status),
+                        Some(id) => self.on_exit(&mut inner, id, pid.as_raw(), &status),
                         None => {
                             inner.adoptees.remove(&pid.as_raw());
                             let (_, detail) = describe_status(&status);
@@ -405,17 +245,11 @@ impl Supervisor {
         }
     }
 
-    /// A backend process died: explain it, contain its descendants, answer its request, and
-    /// decide when the slot restarts.
-    fn on_exit(
-        self: &Arc<Self>,
-        inner: &mut Inner,
-        p: usize,
-        s: usize,
-        pid: i32,
-        status: &WaitStatus,
-    ) {
-        let stopping = inner.stopping || inner.pools[p].retired;
+    /// A backend process died: what happened ([`exit::record`]), what to do
+    /// ([`exit::decide`]), then doing it: contain its descendants, answer its request, log the
+    /// death, and restart the slot now, later or not.
+    fn on_exit(self: &Arc<Self>, inner: &mut Inner, id: SlotId, pid: i32, status: &WaitStatus) {
+        let stopping = inner.stopping || inner.pool(id.pool).retired;
         // One look at every process: the dead process's group, and descendants that left the
         // group and were just re-parented to us (a double-forked daemon).
         let me = std::process::id() as i32;
@@ -436,314 +270,88 @@ impl Supervisor {
             .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
             .collect();
         inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
-        let pool = &mut inner.pools[p];
+        let pool = &mut inner.pools[id.pool.0];
         let config = &pool.config;
-        let slot = &mut pool.slots[s];
-        let Some(run) = slot.proc.take() else { return };
-        slot.kept = None;
-        let uptime = run.started.elapsed();
-        let (status_reason, status_detail) = describe_status(status);
-        let (reason, detail) = match run.kill_reason {
-            Some((r, d)) => (r, format!("{d} ({status_detail})")),
-            None => (status_reason, status_detail),
-        };
-        // The group outlives its leader while members live: the seed's `sh -c sleep`.
-        let (killed, mut left) = match config.descendants {
-            DescendantPolicy::Kill if !members.is_empty() => {
-                signal_group(pid, config.kill_signal, config.kill_grace);
-                (members, Vec::new())
-            }
-            _ => (Vec::new(), members),
-        };
-        // Without a cgroup these cannot be told apart from another backend's: reported only.
-        left.extend(escaped);
-        let record = Arc::new(ExitRecord {
-            backend: config.name.clone(),
-            slot: s,
-            pid,
+        let slot = &mut pool.slots[id.index];
+        // Checked before the restart, which would accept it.
+        let queued = slot
+            .fd
+            .as_ref()
+            .is_some_and(crate::socket::has_pending_connection);
+        let Some(run) = slot.died() else { return };
+
+        // What happened, and what to do.
+        let reason = run
+            .kill_reason
+            .as_ref()
+            .map_or_else(|| describe_status(status).0, |k| k.0);
+        let decision = exit::decide(
             reason,
-            detail,
-            uptime,
-            request: run.current.clone(),
-            killed,
-            left,
-            // Checked before the restart, which would accept it.
-            request_queued: slot
-                .fd
-                .as_ref()
-                .is_some_and(crate::socket::has_pending_connection),
-            at: SystemTime::now(),
-        });
-        let _ = run.death.send(Some(record.clone()));
-        *slot.restarts.entry(reason).or_default() += 1;
-        slot.last_exit = Some(record.clone());
-        slot.generation += 1;
-
-        let restart = !stopping && reason != Reason::IdleTimeout;
-        let delay = if !restart || reason.is_planned() || reason == Reason::RequestTimeout {
-            Duration::ZERO
-        } else {
-            slot.backoff.on_exit(uptime, run.requests)
-        };
-        let mut line = format!(
-            "backend \"{}\" slot {s} pid {pid} ended: {}, after {:.3}s",
-            config.name,
-            record.detail,
-            uptime.as_secs_f64()
+            stopping,
+            run.started.elapsed(),
+            run.requests,
+            config.descendants,
+            !members.is_empty(),
+            &mut slot.backoff,
         );
-        if let Some(r) = &record.request {
-            line.push_str(&format!(", while serving \"{r}\""));
-        }
-        if !record.killed.is_empty() {
-            line.push_str(&format!(
-                "; its process group got {}: {}",
-                config.kill_signal.as_str(),
-                fmt_procs(&record.killed)
-            ));
-        }
-        if !record.left.is_empty() {
-            line.push_str(&format!("; left running: {}", fmt_procs(&record.left)));
-        }
-        if !restart {
-            line.push_str("; not restarting");
-        } else if delay.is_zero() {
-            line.push_str("; restarting now");
-        } else {
-            line.push_str(&format!("; restarting in {delay:?} (crash loop backoff)"));
-        }
-        if reason.is_planned() || reason == Reason::Exited && !restart {
-            tracing::info!("{line}");
-        } else {
-            tracing::warn!("{line}");
-        }
+        let record = Arc::new(exit::record(
+            &config.name,
+            id.index,
+            &run,
+            status,
+            members,
+            escaped,
+            decision.signal_group,
+            queued,
+        ));
 
-        if !restart {
-            slot.state = SlotState::Idle;
-        } else if delay.is_zero() {
-            self.spawn_in(inner, p, s);
+        // Doing it.
+        if decision.signal_group {
+            signal_group(pid, config.kill_signal, config.kill_grace);
+        }
+        let _ = run.death.send(Some(record.clone()));
+        *slot.restarts.entry(record.reason).or_default() += 1;
+        slot.last_exit = Some(record.clone());
+        let (warn, line) = exit::log_line(&record, decision.restart, config.kill_signal);
+        if warn {
+            tracing::warn!("{line}");
         } else {
-            slot.state = SlotState::Backoff;
-            slot.retry_at = Some(Instant::now() + delay);
-            let generation = slot.generation;
-            self.schedule_respawn(p, s, generation, delay);
+            tracing::info!("{line}");
+        }
+        match decision.restart {
+            Restart::Never => {}
+            Restart::Now => self.spawn_in(inner, id),
+            Restart::After(delay) => {
+                slot.back_off(Instant::now() + delay);
+                let generation = slot.generation;
+                self.schedule_respawn(id, generation, delay);
+            }
         }
         self.changed.notify_waiters();
     }
 
-    /// Ends process `pid` of a slot (its whole group): the kill signal, then SIGKILL after the
-    /// grace period. Its exit will be explained by `reason` and `detail`.
-    pub fn kill(self: &Arc<Self>, p: usize, s: usize, pid: i32, reason: Reason, detail: String) {
+    /// Ends process `pid` of slot `id` (its whole group): the kill signal, then SIGKILL after
+    /// the grace period. Its exit will be explained by `reason` and `detail`.
+    pub(crate) fn kill(self: &Arc<Self>, id: SlotId, pid: i32, reason: Reason, detail: String) {
         let mut inner = self.lock();
-        let pool = &mut inner.pools[p];
+        let pool = &mut inner.pools[id.pool.0];
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
-        let slot = &mut pool.slots[s];
-        let Some(run) = slot.proc.as_mut().filter(|r| r.pid == pid) else {
+        let slot = &mut pool.slots[id.index];
+        let Some(run) = slot.proc.as_ref().filter(|r| r.pid == pid) else {
             return;
         };
         if run.kill_reason.is_some() {
             return;
         }
         tracing::info!(
-            "backend \"{}\" slot {s} pid {pid}: {detail}: sending {} to its process group, SIGKILL after {grace:?}",
+            "backend \"{}\" slot {} pid {pid}: {detail}: sending {} to its process group, SIGKILL after {grace:?}",
             pool.config.name,
+            id.index,
             sig.as_str()
         );
         slot.stop(reason, detail);
         signal_group(pid, sig, grace);
         self.changed.notify_waiters();
-    }
-
-    /// Reserves a free process of the pool named `backend` for a request described by `what`
-    /// (method + URI), waiting at most `wait` for one. Fails at once when every slot is backing
-    /// off. The pool is looked up by name each time, so a request that started before a reload
-    /// is served by the pool that replaced its backend's.
-    pub async fn acquire(
-        self: &Arc<Self>,
-        backend: &str,
-        wait: Duration,
-        what: &str,
-    ) -> Result<Lease, AcquireError> {
-        self.acquire_avoiding(backend, wait, what, &[]).await
-    }
-
-    /// [`Supervisor::acquire`], preferring slots not in `avoid` (slots a request already
-    /// failed to connect to); an avoided slot is used only when no other is ready.
-    pub async fn acquire_avoiding(
-        self: &Arc<Self>,
-        backend: &str,
-        wait: Duration,
-        what: &str,
-        avoid: &[usize],
-    ) -> Result<Lease, AcquireError> {
-        let deadline = tokio::time::Instant::now() + wait;
-        // Counted among the pool's waiters from the first wait on (and uncounted when this
-        // returns or is dropped).
-        let mut waiting: Option<Waiting> = None;
-        loop {
-            // Any change of the pools (a process ready, a reload, a stop) wakes every waiter;
-            // a freed process wakes the one that has waited longest.
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let freed_notify = {
-                let mut inner = self.lock();
-                if inner.stopping {
-                    return Err(AcquireError::Stopping);
-                }
-                let Some(p) = inner.live_pool(backend) else {
-                    return Err(AcquireError::Stopping);
-                };
-                if let Some(lease) = self.try_take(&mut inner, p, what, avoid, waiting.is_some()) {
-                    // No longer a waiter, before the lock is let go.
-                    drop(waiting);
-                    return Ok(lease);
-                }
-                let freed = inner.pools[p].freed.clone();
-                if !avoid.is_empty()
-                    && inner.pools[p]
-                        .slots
-                        .iter()
-                        .any(|s| s.state == SlotState::Ready)
-                {
-                    // A free process this request avoids: the next waiter may take it.
-                    freed.notify_one();
-                }
-                // Grow a dynamic pool: start a process in an empty slot.
-                let pool = &inner.pools[p];
-                let running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
-                if running < pool.config.max_procs
-                    && let Some(s) = pool.slots.iter().position(|s| s.state == SlotState::Idle)
-                {
-                    self.spawn_in(&mut inner, p, s);
-                    if let Some(lease) =
-                        self.try_take(&mut inner, p, what, avoid, waiting.is_some())
-                    {
-                        drop(waiting);
-                        return Ok(lease);
-                    }
-                }
-                let pool = &inner.pools[p];
-                let serving = pool.slots.iter().any(|s| {
-                    matches!(
-                        s.state,
-                        SlotState::Ready | SlotState::Busy | SlotState::Stopping
-                    )
-                });
-                if !serving {
-                    let now = Instant::now();
-                    let retry_after = pool
-                        .slots
-                        .iter()
-                        .filter_map(|s| s.retry_at)
-                        .min()
-                        .map_or(Duration::from_secs(1), |t| t.saturating_duration_since(now));
-                    return Err(AcquireError::Unavailable {
-                        backend: pool.config.name.clone(),
-                        retry_after,
-                    });
-                }
-                if waiting.is_none() {
-                    waiting = Some(Waiting::new(&pool.waiting));
-                }
-                freed
-            };
-            let freed = freed_notify.notified();
-            let woken = async {
-                tokio::select! {
-                    _ = changed => {}
-                    _ = freed => {}
-                }
-            };
-            if tokio::time::timeout_at(deadline, woken).await.is_err() {
-                return Err(AcquireError::Timeout {
-                    backend: backend.to_owned(),
-                    waited: wait,
-                });
-            }
-        }
-    }
-
-    /// Takes a free slot of pool `p`: the lowest not in `avoid`, else the lowest. A slot
-    /// freed for the waiting requests is left to them unless `waited` (the caller is one) or
-    /// none is left.
-    fn try_take(
-        self: &Arc<Self>,
-        inner: &mut Inner,
-        p: usize,
-        what: &str,
-        avoid: &[usize],
-        waited: bool,
-    ) -> Option<Lease> {
-        let pool = &mut inner.pools[p];
-        let may_take_reserved =
-            waited || pool.waiting.load(std::sync::atomic::Ordering::Acquire) == 0;
-        // The lowest free slot, so the high slots of a dynamic pool go idle and can be stopped.
-        let slots = &mut pool.slots;
-        let free = |s: &Slot| s.state == SlotState::Ready && (may_take_reserved || !s.reserved);
-        let pick = slots
-            .iter()
-            .position(|s| free(s) && !avoid.contains(&s.index))
-            .or_else(|| slots.iter().position(free))?;
-        let slot = &mut slots[pick];
-        slot.reserved = false;
-        let run = slot.proc.as_mut()?;
-        slot.state = SlotState::Busy;
-        run.current = Some(what.to_owned());
-        run.last_used = Instant::now();
-        Some(Lease {
-            sup: self.clone(),
-            pool: p,
-            slot: slot.index,
-            pid: run.pid,
-            failed: false,
-            addr: slot.addr.clone(),
-            death: run.death.subscribe(),
-        })
-    }
-
-    fn release(self: &Arc<Self>, p: usize, s: usize, pid: i32, failed: bool) {
-        let mut recycle = None;
-        let mut wake = None;
-        {
-            let mut inner = self.lock();
-            let pool = &mut inner.pools[p];
-            let max = pool.config.max_requests;
-            let waiters = pool.waiting.load(std::sync::atomic::Ordering::Acquire) > 0;
-            let slot = &mut pool.slots[s];
-            if let Some(run) = slot.proc.as_mut().filter(|r| r.pid == pid) {
-                run.last_used = Instant::now();
-                if !failed {
-                    run.requests += 1;
-                    run.current = None;
-                    slot.requests += 1;
-                }
-                if slot.state == SlotState::Busy {
-                    slot.state = SlotState::Ready;
-                }
-                if max.is_some_and(|m| run.requests >= m) && run.kill_reason.is_none() {
-                    recycle = Some(run.requests);
-                } else if waiters && slot.state == SlotState::Ready {
-                    // The request that has waited longest gets it (FIFO), instead of every
-                    // waiter waking up to race for it, and no request that arrives meanwhile
-                    // can take it first.
-                    slot.reserved = true;
-                    wake = Some(pool.freed.clone());
-                }
-            }
-        }
-        if let Some(n) = recycle {
-            self.kill(
-                p,
-                s,
-                pid,
-                Reason::MaxRequests,
-                format!("recycled after {n} requests (max_requests)"),
-            );
-            return;
-        }
-        if let Some(freed) = wake {
-            freed.notify_one();
-        }
     }
 
     /// Applies a new set of pools (a configuration reload): a pool whose configuration did not
@@ -756,26 +364,27 @@ impl Supervisor {
     ) -> Result<ReloadReport, StartError> {
         let mut report = ReloadReport::default();
         let mut inner = self.lock();
-        let live: Vec<usize> = (0..inner.pools.len())
-            .filter(|&i| !inner.pools[i].retired)
+        let live: Vec<PoolId> = (0..inner.pools.len())
+            .map(PoolId)
+            .filter(|&p| !inner.pool(p).retired)
             .collect();
-        for &i in &live {
-            if !configs.iter().any(|c| c.name == inner.pools[i].config.name) {
-                report.removed.push(inner.pools[i].config.name.clone());
-                close_sockets(self.retire(&mut inner, i, "reload: backend removed"));
+        for &p in &live {
+            if !configs.iter().any(|c| c.name == inner.pool(p).config.name) {
+                report.removed.push(inner.pool(p).config.name.clone());
+                close_sockets(self.retire(&mut inner, p, "reload: backend removed"));
             }
         }
         for config in configs {
             let old = inner.live_pool(&config.name);
             let mut reuse = HashMap::new();
             match old {
-                Some(i) if inner.pools[i].config == config => {
+                Some(p) if inner.pool(p).config == config => {
                     report.unchanged.push(config.name);
                     continue;
                 }
-                Some(i) => {
+                Some(p) => {
                     report.changed.push(config.name.clone());
-                    reuse = self.retire(&mut inner, i, "reload: backend changed");
+                    reuse = self.retire(&mut inner, p, "reload: backend changed");
                 }
                 None => report.added.push(config.name.clone()),
             }
@@ -783,11 +392,11 @@ impl Supervisor {
             // Sockets of the old pool that the new one does not use are closed.
             close_sockets(reuse);
             let pool = pool?;
-            let p = inner.pools.len();
+            let p = PoolId(inner.pools.len());
             let min = pool.config.min_procs;
             inner.pools.push(pool);
-            for s in 0..min {
-                self.spawn_in(&mut inner, p, s);
+            for index in 0..min {
+                self.spawn_in(&mut inner, SlotId { pool: p, index });
             }
         }
         drop(inner);
@@ -797,23 +406,17 @@ impl Supervisor {
 
     /// Stops a pool for good: its processes get the kill signal (SIGKILL after the grace
     /// period) and are not restarted. Returns its listening sockets by address, for a successor.
-    fn retire(&self, inner: &mut Inner, p: usize, why: &str) -> HashMap<SlotAddr, OwnedFd> {
-        let pool = &mut inner.pools[p];
+    fn retire(&self, inner: &mut Inner, p: PoolId, why: &str) -> HashMap<SlotAddr, OwnedFd> {
+        let pool = inner.pool_mut(p);
         pool.retired = true;
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let mut fds = HashMap::new();
         for slot in &mut pool.slots {
-            if let Some(run) = slot.proc.as_ref() {
-                if run.kill_reason.is_none()
-                    && let Some(pid) = slot.stop(Reason::Shutdown, why.to_owned())
-                {
-                    signal_group(pid, sig, grace);
-                }
-                slot.state = SlotState::Stopping;
-            } else {
-                slot.state = SlotState::Idle;
+            let (pid, fd) = slot.retire(why);
+            if let Some(pid) = pid {
+                signal_group(pid, sig, grace);
             }
-            if let Some(fd) = slot.fd.take() {
+            if let Some(fd) = fd {
                 fds.entry(slot.addr.clone()).or_insert(fd);
             }
         }
@@ -822,34 +425,6 @@ impl Supervisor {
             pool.config.name
         );
         fds
-    }
-
-    /// A snapshot of every pool for the status page.
-    pub fn status(&self) -> Vec<PoolStatus> {
-        let inner = self.lock();
-        inner
-            .pools
-            .iter()
-            .filter(|pool| !pool.retired)
-            .map(|pool| PoolStatus {
-                name: pool.config.name.clone(),
-                slots: pool
-                    .slots
-                    .iter()
-                    .map(|s| SlotStatus {
-                        index: s.index,
-                        addr: s.addr.to_string(),
-                        state: s.state,
-                        pid: s.proc.as_ref().map(|r| r.pid),
-                        started_at: s.proc.as_ref().map(|r| r.started_at),
-                        requests: s.requests,
-                        current: s.proc.as_ref().and_then(|r| r.current.clone()),
-                        restarts: s.restarts.clone(),
-                        last_exit: s.last_exit.clone(),
-                    })
-                    .collect(),
-            })
-            .collect()
     }
 
     /// Stops every process and its group: the kill signal, `grace` to exit, then SIGKILL;
@@ -997,21 +572,7 @@ fn build_pool(
                 (addr, fd)
             }
         };
-        slots.push(Slot {
-            index,
-            addr,
-            fd: Some(fd),
-            state: SlotState::Idle,
-            proc: None,
-            backoff: Backoff::default(),
-            retry_at: None,
-            generation: 0,
-            restarts: BTreeMap::new(),
-            last_exit: None,
-            requests: 0,
-            kept: None,
-            reserved: false,
-        });
+        slots.push(Slot::new(index, addr, fd));
     }
     Ok(Pool {
         config,
@@ -1079,23 +640,28 @@ async fn idle_sweeper(sup: std::sync::Weak<Supervisor>) {
                 return;
             }
             for (p, pool) in inner.pools.iter().enumerate() {
+                let p = PoolId(p);
                 let mut running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
                 for slot in pool.slots.iter().rev() {
                     if running <= pool.config.min_procs {
                         break;
                     }
                     if let Some(run) = &slot.proc
-                        && slot.state == SlotState::Ready
+                        && slot.state() == SlotState::Ready
                         && run.last_used.elapsed() >= pool.config.idle_timeout
                     {
-                        victims.push((p, slot.index, run.pid, pool.config.idle_timeout));
+                        let id = SlotId {
+                            pool: p,
+                            index: slot.index,
+                        };
+                        victims.push((id, run.pid, pool.config.idle_timeout));
                         running -= 1;
                     }
                 }
             }
         }
-        for (p, s, pid, t) in victims {
-            sup.kill(p, s, pid, Reason::IdleTimeout, format!("idle for {t:?}"));
+        for (id, pid, t) in victims {
+            sup.kill(id, pid, Reason::IdleTimeout, format!("idle for {t:?}"));
         }
     }
 }

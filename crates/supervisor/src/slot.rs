@@ -1,0 +1,533 @@
+//! One process slot: a listening socket that lives as long as the slot, at most one process,
+//! and the state the slot is in. The states and what moves a slot between them are here and
+//! nowhere else: [`SlotState::next`] is the whole state machine (as rustls writes its
+//! handshake states), and the slot's event methods ([`Slot::started`], [`Slot::lease`],
+//! [`Slot::died`], ...) are the only code that changes a slot's state, each through it.
+//!
+//! The transitions (`the_whole_state_machine` below checks this table is all there is):
+//!
+//! | from                   | event         | to       |
+//! |------------------------|---------------|----------|
+//! | Idle, Backoff          | `Started`     | Ready    |
+//! | Idle, Backoff          | `SpawnFailed` | Backoff  |
+//! | Ready                  | `Leased`      | Busy     |
+//! | Busy                   | `Released`    | Ready    |
+//! | Stopping               | `Released`    | Stopping |
+//! | Ready, Busy, Stopping  | `Stopped`     | Stopping |
+//! | Ready, Busy, Stopping  | `Died`        | Idle     |
+//! | Idle                   | `BackingOff`  | Backoff  |
+//! | Idle, Backoff          | `Retired`     | Idle     |
+//!
+//! Liveness is owned: only the reaper's [`Event::Died`] takes a process out of a slot.
+
+use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use tokio::sync::watch;
+
+use crate::backoff::Backoff;
+use crate::pool::{ExitRecord, Reason};
+use crate::socket::SlotAddr;
+
+/// A pool, by its place among the supervisor's pools (a reload appends; a retired pool keeps
+/// its place until relight exits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PoolId(pub usize);
+
+/// A slot of a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SlotId {
+    /// Its pool.
+    pub pool: PoolId,
+    /// Its number in the pool (slot N listens on `socket-N` or `port+N`).
+    pub index: usize,
+}
+
+/// The state of a slot, as the status page shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotState {
+    /// No process and none wanted (above min_procs, or stopped).
+    Idle,
+    /// A process is running and free.
+    Ready,
+    /// A process is running a request.
+    Busy,
+    /// The process died early; the slot restarts it after a delay.
+    Backoff,
+    /// The process was told to stop and has not been reaped yet.
+    Stopping,
+}
+
+impl SlotState {
+    /// The name used in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SlotState::Idle => "idle",
+            SlotState::Ready => "ready",
+            SlotState::Busy => "busy",
+            SlotState::Backoff => "backoff",
+            SlotState::Stopping => "stopping",
+        }
+    }
+
+    /// The state after `event`; `None` when the event cannot happen in this state (a bug:
+    /// [`Slot::apply`] logs it and leaves the state as it was).
+    pub(crate) fn next(self, event: Event) -> Option<SlotState> {
+        use Event::*;
+        use SlotState::*;
+        Some(match (self, event) {
+            (Idle | Backoff, Started) => Ready,
+            (Idle | Backoff, SpawnFailed) => Backoff,
+            (Ready, Leased) => Busy,
+            (Busy, Released) => Ready,
+            // The request of a process told to stop ends; the process still has to exit.
+            (Stopping, Released) => Stopping,
+            (Ready | Busy | Stopping, Stopped) => Stopping,
+            (Ready | Busy | Stopping, Died) => Idle,
+            (Idle, BackingOff) => Backoff,
+            (Idle | Backoff, Retired) => Idle,
+            _ => return None,
+        })
+    }
+}
+
+/// What happens to a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A process was started in it.
+    Started,
+    /// A process could not be started in it; it tries again after a delay.
+    SpawnFailed,
+    /// A request took its process.
+    Leased,
+    /// The request is done with its process.
+    Released,
+    /// relight told its process to stop (recycle, timeout, idle, reload, shutdown).
+    Stopped,
+    /// The reaper collected its process.
+    Died,
+    /// It waits before starting a process again (crash-loop backoff).
+    BackingOff,
+    /// Its pool was retired while it had no process.
+    Retired,
+}
+
+/// The process running in a slot.
+#[derive(Debug)]
+pub(crate) struct Running {
+    pub pid: i32,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    pub requests: u64,
+    pub current: Option<String>,
+    pub last_used: Instant,
+    /// Set when relight decided to end it, so the exit is explained by that, not the signal.
+    pub kill_reason: Option<(Reason, String)>,
+    /// Fires with the exit record when the reaper reports the death.
+    pub death: watch::Sender<Option<Arc<ExitRecord>>>,
+}
+
+impl Running {
+    /// A process `pid` that started now.
+    pub fn new(pid: i32) -> Running {
+        let (death, _) = watch::channel(None);
+        let now = Instant::now();
+        Running {
+            pid,
+            started: now,
+            started_at: SystemTime::now(),
+            requests: 0,
+            current: None,
+            last_used: now,
+            kill_reason: None,
+            death,
+        }
+    }
+}
+
+/// Something a lease leaves with a slot's process for the next lease of that slot (the
+/// gateway's open connection to it); dropped when that process ends.
+pub(crate) struct Kept(pub Box<dyn std::any::Any + Send>);
+
+impl std::fmt::Debug for Kept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
+
+/// One process slot: a socket that lives as long as the slot, and at most one process.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub index: usize,
+    pub addr: SlotAddr,
+    /// The listening socket; `None` once the pool is retired and the socket handed on or closed.
+    pub fd: Option<OwnedFd>,
+    /// Changed only by [`Slot::apply`].
+    state: SlotState,
+    pub proc: Option<Running>,
+    pub backoff: Backoff,
+    pub retry_at: Option<Instant>,
+    /// Bumped at every spawn and death, so a stale timer cannot act on a newer process.
+    pub generation: u64,
+    pub restarts: BTreeMap<Reason, u64>,
+    pub last_exit: Option<Arc<ExitRecord>>,
+    pub requests: u64,
+    /// What the last lease left for the next one, with the pid of the process it belongs to.
+    pub kept: Option<(i32, Kept)>,
+    /// Freed while requests were waiting: only a waiting request may take it (unless none is
+    /// left), so a request that just arrived cannot overtake them.
+    pub reserved: bool,
+}
+
+/// What releasing a process found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Released {
+    /// The lease's process is gone, or not this slot's any more: nothing changed.
+    Stale,
+    /// The process served its max_requests (this many): it is to be recycled.
+    Recycle(u64),
+    /// The process is free again (`Ready`), or still stopping.
+    Free,
+}
+
+impl Slot {
+    /// An idle slot listening on `fd` at `addr`.
+    pub fn new(index: usize, addr: SlotAddr, fd: OwnedFd) -> Slot {
+        Slot {
+            index,
+            addr,
+            fd: Some(fd),
+            state: SlotState::Idle,
+            proc: None,
+            backoff: Backoff::default(),
+            retry_at: None,
+            generation: 0,
+            restarts: BTreeMap::new(),
+            last_exit: None,
+            requests: 0,
+            kept: None,
+            reserved: false,
+        }
+    }
+
+    /// The slot's state.
+    pub fn state(&self) -> SlotState {
+        self.state
+    }
+
+    /// Moves the slot on `event`. An event that cannot happen in the state the slot is in is
+    /// a bug: logged, and the state stays (a debug build stops on it, so tests find it).
+    fn apply(&mut self, event: Event) {
+        match self.state.next(event) {
+            Some(s) => self.state = s,
+            None => {
+                tracing::error!(
+                    "slot {}: {event:?} in state {:?} cannot happen; state kept",
+                    self.index,
+                    self.state
+                );
+                debug_assert!(false, "slot {}: {event:?} in {:?}", self.index, self.state);
+            }
+        }
+    }
+
+    /// A spawn is about to be tried: a timer set for an earlier one no longer applies.
+    pub fn spawning(&mut self) {
+        self.generation += 1;
+        self.retry_at = None;
+    }
+
+    /// `run` started in the slot: it serves from now on.
+    pub fn started(&mut self, run: Running) {
+        self.apply(Event::Started);
+        self.proc = Some(run);
+    }
+
+    /// No process could be started (explained by `record`); the next try is at `retry_at`.
+    pub fn spawn_failed(&mut self, record: Arc<ExitRecord>, retry_at: Instant) {
+        self.apply(Event::SpawnFailed);
+        *self.restarts.entry(Reason::SpawnFailed).or_default() += 1;
+        self.last_exit = Some(record);
+        self.retry_at = Some(retry_at);
+    }
+
+    /// Whether a request may take the process: it is free, and not kept for the requests
+    /// already waiting unless `may_take_reserved`.
+    pub fn is_free(&self, may_take_reserved: bool) -> bool {
+        self.state == SlotState::Ready && (may_take_reserved || !self.reserved)
+    }
+
+    /// A request described by `what` takes the process; `None` if there is none to take.
+    pub fn lease(&mut self, what: &str) -> Option<&Running> {
+        self.proc.as_ref()?;
+        self.apply(Event::Leased);
+        self.reserved = false;
+        let run = self.proc.as_mut()?;
+        run.current = Some(what.to_owned());
+        run.last_used = Instant::now();
+        Some(run)
+    }
+
+    /// The request on process `pid` is done (`failed`: on the backend's side; it is not
+    /// counted as served, and stays the one the process is explained with if it dies).
+    /// `max_requests` recycles a process that served that many.
+    pub fn release(&mut self, pid: i32, failed: bool, max_requests: Option<u64>) -> Released {
+        let Some(run) = self.proc.as_mut().filter(|r| r.pid == pid) else {
+            return Released::Stale;
+        };
+        run.last_used = Instant::now();
+        if !failed {
+            run.requests += 1;
+            run.current = None;
+            self.requests += 1;
+        }
+        let (served, stopping) = (run.requests, run.kill_reason.is_some());
+        if matches!(self.state, SlotState::Busy | SlotState::Stopping) {
+            self.apply(Event::Released);
+        }
+        if max_requests.is_some_and(|m| served >= m) && !stopping {
+            return Released::Recycle(served);
+        }
+        Released::Free
+    }
+
+    /// Marks the process as stopping for `reason` and closes what a lease kept with it (a kept
+    /// connection holds a libfcgi process in read(), where a caught SIGTERM only sets a flag:
+    /// closed first, the process goes back to accept and can stop). Returns its pid; the caller
+    /// sends the signal.
+    pub fn stop(&mut self, reason: Reason, detail: String) -> Option<i32> {
+        let run = self.proc.as_mut()?;
+        run.kill_reason = Some((reason, detail));
+        let pid = run.pid;
+        self.apply(Event::Stopped);
+        self.kept = None;
+        Some(pid)
+    }
+
+    /// The reaper collected the process: it leaves the slot (with what a lease kept for it).
+    pub fn died(&mut self) -> Option<Running> {
+        let run = self.proc.take()?;
+        self.kept = None;
+        self.apply(Event::Died);
+        self.generation += 1;
+        Some(run)
+    }
+
+    /// The slot waits until `retry_at` before starting a process again.
+    pub fn back_off(&mut self, retry_at: Instant) {
+        self.apply(Event::BackingOff);
+        self.retry_at = Some(retry_at);
+    }
+
+    /// Its pool is retired: a process gets `why` as its stop reason (the pid is returned for
+    /// the signal, unless it was already stopping); a slot without one goes idle. The listening
+    /// socket is handed back, for a successor pool.
+    pub fn retire(&mut self, why: &str) -> (Option<i32>, Option<OwnedFd>) {
+        let pid = match &self.proc {
+            Some(run) if run.kill_reason.is_none() => self.stop(Reason::Shutdown, why.to_owned()),
+            Some(_) => None,
+            None => {
+                self.apply(Event::Retired);
+                None
+            }
+        };
+        (pid, self.fd.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SlotState::*;
+
+    /// Every transition, each with a reason to exist; everything else cannot happen.
+    #[test]
+    fn the_whole_state_machine() {
+        use Event::*;
+        const STATES: [SlotState; 5] = [Idle, Ready, Busy, Backoff, Stopping];
+        const EVENTS: [Event; 8] = [
+            Started,
+            SpawnFailed,
+            Leased,
+            Released,
+            Stopped,
+            Died,
+            BackingOff,
+            Retired,
+        ];
+        let allowed = [
+            (Idle, Started, Ready),
+            (Backoff, Started, Ready),
+            (Idle, SpawnFailed, Backoff),
+            (Backoff, SpawnFailed, Backoff),
+            (Ready, Leased, Busy),
+            (Busy, Released, Ready),
+            (Stopping, Released, Stopping),
+            (Ready, Stopped, Stopping),
+            (Busy, Stopped, Stopping),
+            (Stopping, Stopped, Stopping),
+            (Ready, Died, Idle),
+            (Busy, Died, Idle),
+            (Stopping, Died, Idle),
+            (Idle, BackingOff, Backoff),
+            (Idle, Retired, Idle),
+            (Backoff, Retired, Idle),
+        ];
+        for s in STATES {
+            for e in EVENTS {
+                let want = allowed
+                    .iter()
+                    .find(|(from, ev, _)| *from == s && *ev == e)
+                    .map(|(_, _, to)| *to);
+                assert_eq!(s.next(e), want, "{s:?} on {e:?}");
+            }
+        }
+    }
+
+    fn slot() -> Slot {
+        let fd = std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+        Slot::new(0, SlotAddr::Unix("/nonexistent/s-0".into()), fd)
+    }
+
+    fn record() -> Arc<ExitRecord> {
+        Arc::new(ExitRecord {
+            backend: "b".into(),
+            slot: 0,
+            pid: 0,
+            reason: Reason::SpawnFailed,
+            detail: "no such file".into(),
+            uptime: std::time::Duration::ZERO,
+            request: None,
+            killed: Vec::new(),
+            left: Vec::new(),
+            request_queued: false,
+            at: SystemTime::now(),
+        })
+    }
+
+    #[test]
+    fn a_started_process_serves_one_request_at_a_time() {
+        let mut s = slot();
+        s.spawning();
+        s.started(Running::new(42));
+        assert_eq!(s.state(), Ready);
+        assert!(s.is_free(false));
+        assert_eq!(s.lease("GET /a").map(|r| r.pid), Some(42));
+        assert_eq!(s.state(), Busy);
+        assert!(!s.is_free(true));
+        assert_eq!(s.proc.as_ref().unwrap().current.as_deref(), Some("GET /a"));
+        assert_eq!(s.release(42, false, None), Released::Free);
+        assert_eq!(s.state(), Ready);
+        assert_eq!(
+            (s.requests, s.proc.as_ref().unwrap().current.clone()),
+            (1, None)
+        );
+    }
+
+    #[test]
+    fn a_reserved_process_is_for_the_waiting_requests() {
+        let mut s = slot();
+        s.started(Running::new(1));
+        s.reserved = true;
+        assert!(!s.is_free(false));
+        assert!(s.is_free(true));
+        s.lease("GET /");
+        assert!(!s.reserved);
+    }
+
+    #[test]
+    fn a_failed_request_is_not_counted_and_stays_the_explanation() {
+        let mut s = slot();
+        s.started(Running::new(7));
+        s.lease("GET /crash");
+        assert_eq!(s.release(7, true, None), Released::Free);
+        assert_eq!(s.requests, 0);
+        assert_eq!(
+            s.proc.as_ref().unwrap().current.as_deref(),
+            Some("GET /crash")
+        );
+    }
+
+    #[test]
+    fn max_requests_recycles_and_a_stale_release_changes_nothing() {
+        let mut s = slot();
+        s.started(Running::new(7));
+        s.lease("GET /");
+        assert_eq!(s.release(8, false, Some(1)), Released::Stale, "another pid");
+        assert_eq!(s.state(), Busy);
+        assert_eq!(s.release(7, false, Some(1)), Released::Recycle(1));
+        assert_eq!(s.state(), Ready, "free until the recycle stops it");
+    }
+
+    #[test]
+    fn stopping_closes_what_was_kept_and_ends_with_the_death() {
+        let mut s = slot();
+        s.started(Running::new(9));
+        s.lease("GET /slow");
+        s.kept = Some((9, Kept(Box::new(1u8))));
+        assert_eq!(s.stop(Reason::RequestTimeout, "too slow".into()), Some(9));
+        assert_eq!(s.state(), Stopping);
+        assert!(s.kept.is_none());
+        assert_eq!(
+            s.release(9, true, Some(1)),
+            Released::Free,
+            "no recycle: stopping"
+        );
+        assert_eq!(s.state(), Stopping);
+        let generation = s.generation;
+        let run = s.died().unwrap();
+        assert_eq!(run.kill_reason.unwrap().0, Reason::RequestTimeout);
+        assert_eq!(s.state(), Idle);
+        assert_eq!(s.generation, generation + 1);
+        assert!(s.died().is_none(), "one death per process");
+    }
+
+    #[test]
+    fn a_crash_backs_off_then_starts_again() {
+        let mut s = slot();
+        s.started(Running::new(3));
+        s.died();
+        let at = Instant::now();
+        s.back_off(at);
+        assert_eq!((s.state(), s.retry_at), (Backoff, Some(at)));
+        s.spawning();
+        assert_eq!(s.retry_at, None);
+        s.started(Running::new(4));
+        assert_eq!(s.state(), Ready);
+    }
+
+    #[test]
+    fn a_failed_spawn_backs_off_and_is_counted() {
+        let mut s = slot();
+        s.spawning();
+        s.spawn_failed(record(), Instant::now());
+        assert_eq!(s.state(), Backoff);
+        assert_eq!(s.restarts.get(&Reason::SpawnFailed), Some(&1));
+        s.spawn_failed(record(), Instant::now());
+        assert_eq!(s.restarts.get(&Reason::SpawnFailed), Some(&2));
+        assert!(s.last_exit.is_some());
+    }
+
+    #[test]
+    fn retiring_stops_a_process_once_and_idles_an_empty_slot() {
+        let mut busy = slot();
+        busy.started(Running::new(5));
+        let (pid, fd) = busy.retire("reload: backend changed");
+        assert_eq!(pid, Some(5));
+        assert!(
+            fd.is_some() && busy.fd.is_none(),
+            "the socket goes to the successor"
+        );
+        assert_eq!(busy.state(), Stopping);
+        let mut stopping = slot();
+        stopping.started(Running::new(6));
+        stopping.stop(Reason::MaxRequests, "recycled".into());
+        assert_eq!(stopping.retire("reload").0, None, "signalled already");
+        let mut empty = slot();
+        empty.spawn_failed(record(), Instant::now());
+        assert_eq!(empty.retire("reload").0, None);
+        assert_eq!(empty.state(), Idle);
+    }
+}
