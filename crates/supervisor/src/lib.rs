@@ -3,9 +3,9 @@
 //! a death means (`exit`), the requests' leases (`lease`), crash-loop backoff ([`backoff`]),
 //! descendant containment, and kills on request timeouts. No HTTP in here.
 //!
-//! The invariants (see DESIGN.md): liveness is owned, never probed; relight owns each slot's
-//! listening socket and gives a dup to each process as fd 0; one reaper; descendants are
-//! contained by process group; a slot never gives up.
+//! The invariants (docs/ARCHITECTURE.md, "The process manager's rules"): liveness is owned,
+//! never probed; relight owns each slot's listening socket and gives a dup to each process as
+//! fd 0; one reaper; descendants are contained by process group; a slot never gives up.
 
 pub mod backoff;
 mod exit;

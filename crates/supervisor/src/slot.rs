@@ -131,7 +131,7 @@ pub(crate) struct Running {
 
 impl Running {
     /// A process `pid` that started now.
-    pub fn new(pid: i32) -> Running {
+    pub(crate) fn new(pid: i32) -> Running {
         let (death, _) = watch::channel(None);
         let now = Instant::now();
         Running {
@@ -194,7 +194,7 @@ pub(crate) enum Released {
 
 impl Slot {
     /// An idle slot listening on `fd` at `addr`.
-    pub fn new(index: usize, addr: SlotAddr, fd: OwnedFd) -> Slot {
+    pub(crate) fn new(index: usize, addr: SlotAddr, fd: OwnedFd) -> Slot {
         Slot {
             index,
             addr,
@@ -213,7 +213,7 @@ impl Slot {
     }
 
     /// The slot's state.
-    pub fn state(&self) -> SlotState {
+    pub(crate) fn state(&self) -> SlotState {
         self.state
     }
 
@@ -234,19 +234,19 @@ impl Slot {
     }
 
     /// A spawn is about to be tried: a timer set for an earlier one no longer applies.
-    pub fn spawning(&mut self) {
+    pub(crate) fn spawning(&mut self) {
         self.generation += 1;
         self.retry_at = None;
     }
 
     /// `run` started in the slot: it serves from now on.
-    pub fn started(&mut self, run: Running) {
+    pub(crate) fn started(&mut self, run: Running) {
         self.apply(Event::Started);
         self.proc = Some(run);
     }
 
     /// No process could be started (explained by `record`); the next try is at `retry_at`.
-    pub fn spawn_failed(&mut self, record: Arc<ExitRecord>, retry_at: Instant) {
+    pub(crate) fn spawn_failed(&mut self, record: Arc<ExitRecord>, retry_at: Instant) {
         self.apply(Event::SpawnFailed);
         *self.restarts.entry(Reason::SpawnFailed).or_default() += 1;
         self.last_exit = Some(record);
@@ -255,12 +255,12 @@ impl Slot {
 
     /// Whether a request may take the process: it is free, and not kept for the requests
     /// already waiting unless `may_take_reserved`.
-    pub fn is_free(&self, may_take_reserved: bool) -> bool {
+    pub(crate) fn is_free(&self, may_take_reserved: bool) -> bool {
         self.state == SlotState::Ready && (may_take_reserved || !self.reserved)
     }
 
     /// A request described by `what` takes the process; `None` if there is none to take.
-    pub fn lease(&mut self, what: &str) -> Option<&Running> {
+    pub(crate) fn lease(&mut self, what: &str) -> Option<&Running> {
         self.proc.as_ref()?;
         self.apply(Event::Leased);
         self.reserved = false;
@@ -273,7 +273,12 @@ impl Slot {
     /// The request on process `pid` is done (`failed`: on the backend's side; it is not
     /// counted as served, and stays the one the process is explained with if it dies).
     /// `max_requests` recycles a process that served that many.
-    pub fn release(&mut self, pid: i32, failed: bool, max_requests: Option<u64>) -> Released {
+    pub(crate) fn release(
+        &mut self,
+        pid: i32,
+        failed: bool,
+        max_requests: Option<u64>,
+    ) -> Released {
         let Some(run) = self.proc.as_mut().filter(|r| r.pid == pid) else {
             return Released::Stale;
         };
@@ -297,7 +302,7 @@ impl Slot {
     /// connection holds a libfcgi process in read(), where a caught SIGTERM only sets a flag:
     /// closed first, the process goes back to accept and can stop). Returns its pid; the caller
     /// sends the signal.
-    pub fn stop(&mut self, reason: Reason, detail: String) -> Option<i32> {
+    pub(crate) fn stop(&mut self, reason: Reason, detail: String) -> Option<i32> {
         let run = self.proc.as_mut()?;
         run.kill_reason = Some((reason, detail));
         let pid = run.pid;
@@ -307,7 +312,7 @@ impl Slot {
     }
 
     /// The reaper collected the process: it leaves the slot (with what a lease kept for it).
-    pub fn died(&mut self) -> Option<Running> {
+    pub(crate) fn died(&mut self) -> Option<Running> {
         let run = self.proc.take()?;
         self.kept = None;
         self.apply(Event::Died);
@@ -316,7 +321,7 @@ impl Slot {
     }
 
     /// The slot waits until `retry_at` before starting a process again.
-    pub fn back_off(&mut self, retry_at: Instant) {
+    pub(crate) fn back_off(&mut self, retry_at: Instant) {
         self.apply(Event::BackingOff);
         self.retry_at = Some(retry_at);
     }
@@ -324,7 +329,7 @@ impl Slot {
     /// Its pool is retired: a process gets `why` as its stop reason (the pid is returned for
     /// the signal, unless it was already stopping); a slot without one goes idle. The listening
     /// socket is handed back, for a successor pool.
-    pub fn retire(&mut self, why: &str) -> (Option<i32>, Option<OwnedFd>) {
+    pub(crate) fn retire(&mut self, why: &str) -> (Option<i32>, Option<OwnedFd>) {
         let pid = match &self.proc {
             Some(run) if run.kill_reason.is_none() => self.stop(Reason::Shutdown, why.to_owned()),
             Some(_) => None,

@@ -13,7 +13,7 @@ const LINES_PER_SECOND: u32 = 50;
 const MAX_LINE: usize = 4096;
 
 /// Reads `fd` until EOF, logging each line.
-pub fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
+pub(crate) fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
     let receiver = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(r) => r,
         Err(e) => {

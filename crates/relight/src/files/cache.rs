@@ -20,14 +20,14 @@ use http::HeaderValue;
 use tokio::sync::Notify;
 
 /// How long an entry is trusted.
-pub const TTL: Duration = Duration::from_secs(1);
+pub(crate) const TTL: Duration = Duration::from_secs(1);
 
 /// The most files held open at once.
-pub const CAPACITY: usize = 128;
+pub(crate) const CAPACITY: usize = 128;
 
 /// A regular file, open, and what its responses say about it.
 #[derive(Debug)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// The open file (read with positioned reads, so requests can share it).
     pub file: Arc<File>,
     /// Its length when it was opened.
@@ -45,7 +45,7 @@ pub struct Entry {
 
 impl Entry {
     /// An entry for `file`, opened now.
-    pub fn new(
+    pub(crate) fn new(
         file: File,
         len: u64,
         mtime: SystemTime,
@@ -90,7 +90,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A new handler identity: each static file handler (a document root with its aliases and
 /// types) keys its entries with its own.
-pub fn handler_id() -> u64 {
+pub(crate) fn handler_id() -> u64 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
 }
 
@@ -99,7 +99,7 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Cache>> {
 }
 
 /// The fresh, unchanged entry for `path` of handler `id`, if any.
-pub fn get(id: u64, path: &str) -> Option<Arc<Entry>> {
+pub(crate) fn get(id: u64, path: &str) -> Option<Arc<Entry>> {
     let now = Instant::now();
     let e = {
         let guard = lock();
@@ -111,7 +111,7 @@ pub fn get(id: u64, path: &str) -> Option<Arc<Entry>> {
 }
 
 /// Keeps `entry` for `path` of handler `id` (unless the cache is full of fresh entries).
-pub fn put(id: u64, path: &str, entry: Arc<Entry>) {
+pub(crate) fn put(id: u64, path: &str, entry: Arc<Entry>) {
     let mut guard = lock();
     let cache = guard.get_or_insert_with(|| Cache {
         by_handler: HashMap::new(),
@@ -139,7 +139,7 @@ pub fn put(id: u64, path: &str, entry: Arc<Entry>) {
 }
 
 /// Closes the entries older than the TTL; returns how many are left.
-pub fn sweep() -> usize {
+pub(crate) fn sweep() -> usize {
     let mut guard = lock();
     match guard.as_mut() {
         Some(cache) => {
@@ -161,7 +161,7 @@ fn sweep_locked(cache: &mut Cache, now: Instant) {
 }
 
 /// Closes stale entries a TTL after they were made; sleeps while the cache is empty.
-pub async fn sweeper() {
+pub(crate) async fn sweeper() {
     loop {
         FILLED.notified().await;
         loop {

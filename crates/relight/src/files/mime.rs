@@ -4,7 +4,7 @@
 
 /// The content type for a file name: the longest suffix of it in `custom`, else the built-in
 /// table by extension.
-pub fn for_path_with<'a>(
+pub(crate) fn for_path_with<'a>(
     path: &str,
     custom: &'a std::collections::BTreeMap<String, String>,
 ) -> &'a str
@@ -20,7 +20,7 @@ where
 }
 
 /// The content type for a file name.
-pub fn for_path(path: &str) -> &'static str {
+pub(crate) fn for_path(path: &str) -> &'static str {
     let name = path.rsplit('/').next().unwrap_or(path);
     let Some((_, ext)) = name.rsplit_once('.') else {
         return DEFAULT;
@@ -33,7 +33,7 @@ pub fn for_path(path: &str) -> &'static str {
 }
 
 /// The type of anything not in the table.
-pub const DEFAULT: &str = "application/octet-stream";
+pub(crate) const DEFAULT: &str = "application/octet-stream";
 
 const TYPES: &[(&str, &str)] = &[
     ("html", "text/html; charset=utf-8"),

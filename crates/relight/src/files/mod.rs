@@ -24,7 +24,7 @@ const CHUNK: usize = 64 << 10;
 
 /// The document root and how to serve it.
 #[derive(Debug)]
-pub struct StaticFiles {
+pub(crate) struct StaticFiles {
     root: PathBuf,
     canonical_root: PathBuf,
     index_files: Vec<String>,
@@ -79,7 +79,7 @@ enum Opened {
 impl StaticFiles {
     /// Serves `root`, trying `index_files` for directories, typing files by `mime_types` (then
     /// the built-in table) and refusing names that end with one of `exclude`.
-    pub fn new(
+    pub(crate) fn new(
         root: &Path,
         index_files: Vec<String>,
         mime_types: std::collections::BTreeMap<String, String>,
@@ -137,7 +137,7 @@ impl StaticFiles {
     }
 
     /// Keeps files served open for a second when `on` ([`file_cache`]).
-    pub fn with_cache(mut self, on: bool) -> StaticFiles {
+    pub(crate) fn with_cache(mut self, on: bool) -> StaticFiles {
         self.cache = on.then(cache::handler_id);
         self
     }
@@ -190,14 +190,14 @@ impl StaticFiles {
 
     /// Answers Range requests with the whole file (lighttpd's server.range-requests =
     /// "disable") when `on` is false.
-    pub fn with_ranges(mut self, on: bool) -> StaticFiles {
+    pub(crate) fn with_ranges(mut self, on: bool) -> StaticFiles {
         self.ranges = on;
         self
     }
 
     /// Serves URL paths under each prefix from its directory instead of the document root
     /// (lighttpd's alias.url); the longest matching prefix wins. Never outside that directory.
-    pub fn with_aliases(
+    pub(crate) fn with_aliases(
         mut self,
         aliases: &std::collections::BTreeMap<String, PathBuf>,
     ) -> StaticFiles {
@@ -240,17 +240,17 @@ impl StaticFiles {
     }
 
     /// The content types configured by suffix (before the built-in table).
-    pub fn mime_types(&self) -> &std::collections::BTreeMap<String, String> {
+    pub(crate) fn mime_types(&self) -> &std::collections::BTreeMap<String, String> {
         &self.mime_types
     }
 
     /// The document root as configured.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// The file system path of a normalized URL path.
-    pub fn fs_path(&self, url_path: &str) -> PathBuf {
+    pub(crate) fn fs_path(&self, url_path: &str) -> PathBuf {
         let (dir, _, rest) = self.base_for(url_path);
         let rest = rest.trim_start_matches('/');
         if rest.is_empty() {
@@ -261,7 +261,7 @@ impl StaticFiles {
 
     /// If `url_path` names a directory (ends with `/`) holding one of the index files, the URL
     /// path of that file (lighttpd's mod_indexfile, which runs before routing).
-    pub fn index_for(&self, url_path: &str) -> Option<String> {
+    pub(crate) fn index_for(&self, url_path: &str) -> Option<String> {
         if !url_path.ends_with('/') {
             return None;
         }
@@ -273,7 +273,7 @@ impl StaticFiles {
     }
 
     /// Whether `url_path` is a regular file inside the root (lighttpd's check-local).
-    pub fn is_local_file(&self, url_path: &str) -> bool {
+    pub(crate) fn is_local_file(&self, url_path: &str) -> bool {
         matches!(self.find(url_path), Ok(Found::File(_)))
     }
 
@@ -285,7 +285,7 @@ impl StaticFiles {
     }
 
     /// Answers a request for `url_path` (normalized) with the file it names.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         method: &Method,
         url_path: &str,
@@ -384,7 +384,9 @@ impl StaticFiles {
 
 /// The regular file at `path`, open, and its metadata; `None` when something else is there.
 /// Checked on the open descriptor, so nothing swapped in after a check by path is served.
-pub fn open_regular(path: &Path) -> io::Result<Option<(Arc<std::fs::File>, std::fs::Metadata)>> {
+pub(crate) fn open_regular(
+    path: &Path,
+) -> io::Result<Option<(Arc<std::fs::File>, std::fs::Metadata)>> {
     let file = open_nonblocking(path)?;
     let meta = file.metadata()?;
     Ok(meta.is_file().then(|| (Arc::new(file), meta)))
@@ -402,7 +404,7 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
 
 /// `count` bytes of `file` from `start`: read at once when small, else read (or sent) as they
 /// go out (bounded memory).
-pub fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
+pub(crate) fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
     if count <= CHUNK as u64 {
         let mut buf = BytesMut::zeroed(count as usize);
         std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;

@@ -23,7 +23,7 @@ use response_head::CgiError;
 
 /// Why a request through the gateway failed.
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub(crate) enum GatewayError {
     /// The backend refused the connection or its socket is missing.
     #[error("connect failed: {0}")]
     Connect(io::Error),
@@ -82,7 +82,7 @@ pub enum GatewayError {
 
 impl GatewayError {
     /// The status the client gets.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             GatewayError::Connect(_) => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::ConnectTimeout(_)
@@ -116,7 +116,7 @@ impl GatewayError {
 
 /// Where the request body comes from.
 #[derive(Debug)]
-pub enum RequestBody {
+pub(crate) enum RequestBody {
     /// Streamed from the client as it arrives.
     Stream(Incoming),
     /// Already read into memory (a small chunked body).
@@ -127,7 +127,7 @@ pub enum RequestBody {
 
 /// Limits on the client side of the exchange.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientLimits {
+pub(crate) struct ClientLimits {
     /// Largest request body.
     pub max_body: u64,
     /// Longest wait for the next body bytes.

@@ -11,7 +11,7 @@ use http::{HeaderMap, Method, Version, header};
 
 /// What the parameters are made from.
 #[derive(Debug, Clone, Copy)]
-pub struct CgiRequest<'a> {
+pub(crate) struct CgiRequest<'a> {
     /// The request method.
     pub method: &'a Method,
     /// The HTTP version.
@@ -77,7 +77,12 @@ fn http_name(name: &str, out: &mut Vec<u8>) {
 
 /// Appends BEGIN_REQUEST, the PARAMS (in one record when they fit) and the empty PARAMS record
 /// for request id 1.
-pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &CgiRequest<'_>) {
+pub(crate) fn encode_request_head(
+    out: &mut BytesMut,
+    role: Role,
+    keep_conn: bool,
+    r: &CgiRequest<'_>,
+) {
     encode::begin_request(out, 1, role, keep_conn);
     let root = r.document_root.to_string_lossy();
     let root = root.trim_end_matches('/');
@@ -180,7 +185,7 @@ pub fn encode_request_head(out: &mut BytesMut, role: Role, keep_conn: bool, r: &
 }
 
 /// Percent-encodes what must be encoded in a URL path (lighttpd's normalized target form).
-pub fn encode_path(path: &str) -> String {
+pub(crate) fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
     for b in path.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {

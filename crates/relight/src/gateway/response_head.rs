@@ -5,11 +5,11 @@
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
 /// The largest header block accepted from a backend.
-pub const MAX_HEAD: usize = 64 << 10;
+pub(crate) const MAX_HEAD: usize = 64 << 10;
 
 /// A parsed header block.
 #[derive(Debug)]
-pub struct CgiHead {
+pub(crate) struct CgiHead {
     /// The status to send.
     pub status: StatusCode,
     /// The headers to send.
@@ -20,11 +20,11 @@ pub struct CgiHead {
 
 /// An authorizer's `Variable-*` headers, carried in the response's extensions.
 #[derive(Debug, Clone, Default)]
-pub struct Variables(pub Vec<(String, String)>);
+pub(crate) struct Variables(pub Vec<(String, String)>);
 
 /// What is wrong with a header block.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CgiError {
+pub(crate) enum CgiError {
     /// No empty line within [`MAX_HEAD`] bytes.
     #[error("response header block over {MAX_HEAD} bytes")]
     TooLarge,
@@ -38,7 +38,7 @@ pub enum CgiError {
 
 /// Finds the end of the header block: returns (length of the head without the terminating
 /// empty line, offset where the body starts).
-pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
     let mut i = 0;
     while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
         let nl = i + nl;
@@ -63,7 +63,7 @@ pub fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
 }
 
 /// Parses the header block (without its terminating empty line).
-pub fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
+pub(crate) fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
     let mut status = None;
     let mut headers = HeaderMap::new();
     let mut variables = Vec::new();

@@ -17,7 +17,7 @@ use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use super::RequestBody;
 
 /// Bodies up to this size stay in memory.
-pub const MEMORY_LIMIT: usize = 64 << 10;
+pub(crate) const MEMORY_LIMIT: usize = 64 << 10;
 
 /// Creates an unlinked temporary file in `dir`.
 fn temp_file(dir: &Path) -> io::Result<std::fs::File> {
@@ -46,7 +46,7 @@ fn temp_file(dir: &Path) -> io::Result<std::fs::File> {
 
 /// Reads a whole body of unknown length, at most `limit` bytes, and returns it with its
 /// length; the error is the status to answer with.
-pub async fn spool(
+pub(crate) async fn spool(
     mut body: Incoming,
     limit: u64,
     timeout: Duration,
@@ -109,10 +109,10 @@ fn io_status(e: &io::Error) -> StatusCode {
 }
 
 /// Chunks of a spooled body sent per STDIN record.
-pub const CHUNK: usize = 65528;
+pub(crate) const CHUNK: usize = 65528;
 
 /// The next chunk of a spooled file (empty at its end).
-pub async fn read_chunk(f: &mut tokio::fs::File) -> io::Result<Bytes> {
+pub(crate) async fn read_chunk(f: &mut tokio::fs::File) -> io::Result<Bytes> {
     use tokio::io::AsyncReadExt;
     let mut buf = BytesMut::with_capacity(CHUNK);
     while buf.len() < CHUNK {

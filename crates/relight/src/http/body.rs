@@ -12,11 +12,11 @@ use tokio::sync::mpsc;
 
 /// How many chunks a producer may run ahead of the client: the per-request memory bound of a
 /// streamed body is this many chunks of at most 64 KiB.
-pub const STREAM_DEPTH: usize = 4;
+pub(crate) const STREAM_DEPTH: usize = 4;
 
 /// A response body.
 #[derive(Debug)]
-pub enum Body {
+pub(crate) enum Body {
     /// No body.
     Empty,
     /// One buffer, sent at once.
@@ -41,7 +41,7 @@ pub enum Body {
 
 /// A client connection that sends a file body's bytes itself (with sendfile(2)): the body
 /// yields placeholder chunks the connection's socket recognises and replaces with the file's
-/// bytes. The server's connections are one ([`crate::server::conn`]).
+/// bytes. The server's client connections are one.
 pub(crate) trait SendsFiles: Send + Sync + std::fmt::Debug {
     /// The next chunk of a file body: placeholder bytes standing for up to `n` bytes of `file`
     /// from `at`, or `Pending` while the socket has not sent the last one.
@@ -68,12 +68,12 @@ const FILE_CHUNK: u64 = 128 << 10;
 
 impl Body {
     /// A body of one buffer.
-    pub fn full(b: impl Into<Bytes>) -> Body {
+    pub(crate) fn full(b: impl Into<Bytes>) -> Body {
         Body::Full(Some(b.into()))
     }
 
     /// A streamed body and the sender that feeds it.
-    pub fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
+    pub(crate) fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
         (tx, Body::Stream(rx))
     }
@@ -145,7 +145,7 @@ impl http_body::Body for Body {
 }
 
 /// What runs once a response body is finished or dropped.
-pub trait Finish {
+pub(crate) trait Finish {
     /// `sent` body bytes went out; `completed` is false if the body failed or was dropped.
     fn finish(self, sent: u64, completed: bool);
 }
@@ -153,7 +153,7 @@ pub trait Finish {
 /// Wraps a body to count what was sent and call [`Finish::finish`] once the body is finished
 /// or dropped (the client went away): the access log and the connection's idle tracking hang
 /// on this.
-pub struct Tracked<F: Finish> {
+pub(crate) struct Tracked<F: Finish> {
     inner: Body,
     sent: u64,
     failed: bool,
@@ -162,7 +162,7 @@ pub struct Tracked<F: Finish> {
 
 impl<F: Finish> Tracked<F> {
     /// Tracks `inner`.
-    pub fn new(inner: Body, on_done: F) -> Self {
+    pub(crate) fn new(inner: Body, on_done: F) -> Self {
         Tracked {
             inner,
             sent: 0,

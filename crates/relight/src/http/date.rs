@@ -62,7 +62,7 @@ fn unix_secs(t: SystemTime) -> i64 {
 }
 
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub fn format(t: SystemTime) -> String {
+pub(crate) fn format(t: SystemTime) -> String {
     let c = civil(unix_secs(t));
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
@@ -77,7 +77,7 @@ pub fn format(t: SystemTime) -> String {
 }
 
 /// `06/Nov/1994:08:49:37 +0000`, the time of the Common Log Format.
-pub fn format_clf(t: SystemTime) -> String {
+pub(crate) fn format_clf(t: SystemTime) -> String {
     let c = civil(unix_secs(t));
     format!(
         "{:02}/{}/{}:{:02}:{:02}:{:02} +0000",
@@ -91,7 +91,7 @@ pub fn format_clf(t: SystemTime) -> String {
 }
 
 /// `1994-11-06T08:49:37Z`, for JSON.
-pub fn format_rfc3339(t: SystemTime) -> String {
+pub(crate) fn format_rfc3339(t: SystemTime) -> String {
     let c = civil(unix_secs(t));
     format!(
         "{}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -101,7 +101,7 @@ pub fn format_rfc3339(t: SystemTime) -> String {
 
 /// Parses an IMF-fixdate (the only form servers must generate; the obsolete forms are not
 /// accepted, so a condition on them is simply not applied).
-pub fn parse(s: &str) -> Option<SystemTime> {
+pub(crate) fn parse(s: &str) -> Option<SystemTime> {
     let b = s.trim().as_bytes();
     // "Sun, 06 Nov 1994 08:49:37 GMT"
     if b.len() != 29 || &b[3..5] != b", " || &b[25..] != b" GMT" {

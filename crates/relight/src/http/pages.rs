@@ -6,7 +6,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use crate::http::body::Body;
 
 /// A small HTML page for `status`.
-pub fn status_page(status: StatusCode) -> Response<Body> {
+pub(crate) fn status_page(status: StatusCode) -> Response<Body> {
     let reason = status.canonical_reason().unwrap_or("");
     let page = format!(
         "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<!DOCTYPE html>\n<html><head><title>{code} {reason}</title></head>\n<body><h1>{code} {reason}</h1></body></html>\n",
@@ -22,7 +22,7 @@ pub fn status_page(status: StatusCode) -> Response<Body> {
 }
 
 /// A status page with a `Retry-After` header (503 while a backend cannot serve).
-pub fn unavailable(retry_after_secs: u64) -> Response<Body> {
+pub(crate) fn unavailable(retry_after_secs: u64) -> Response<Body> {
     let mut resp = status_page(StatusCode::SERVICE_UNAVAILABLE);
     resp.headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
@@ -30,7 +30,7 @@ pub fn unavailable(retry_after_secs: u64) -> Response<Body> {
 }
 
 /// A 301 to `location`.
-pub fn moved_permanently(location: &str) -> Response<Body> {
+pub(crate) fn moved_permanently(location: &str) -> Response<Body> {
     let mut resp = status_page(StatusCode::MOVED_PERMANENTLY);
     if let Ok(v) = HeaderValue::from_str(location) {
         resp.headers_mut().insert(header::LOCATION, v);

@@ -4,7 +4,7 @@
 
 /// Why a request path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PathError {
+pub(crate) enum PathError {
     /// The path does not start with `/`.
     #[error("request path does not start with '/'")]
     NotAbsolute,
@@ -29,7 +29,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Decodes `%XX` escapes.
-pub fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
+pub(crate) fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -53,7 +53,7 @@ pub fn percent_decode(s: &str) -> Result<Vec<u8>, PathError> {
 
 /// Decodes and simplifies a request path. The result starts with `/`, has no `.` or `..`
 /// segments and no empty segments, and keeps a trailing slash if the input had one.
-pub fn normalize(raw_path: &str) -> Result<String, PathError> {
+pub(crate) fn normalize(raw_path: &str) -> Result<String, PathError> {
     if !raw_path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }

@@ -7,9 +7,37 @@ use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 /// The first descriptor systemd passes.
 const SD_LISTEN_FDS_START: RawFd = 3;
 
+/// Why the sockets systemd passed cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActivationError {
+    /// LISTEN_FDS is not a number.
+    #[error("LISTEN_FDS={0:?} is not a number")]
+    Count(String),
+    /// A descriptor LISTEN_FDS counts is not open.
+    #[error("LISTEN_FDS={count}, but fd {fd} is not open")]
+    NotOpen {
+        /// LISTEN_FDS.
+        count: RawFd,
+        /// The descriptor.
+        fd: RawFd,
+    },
+    /// A descriptor is not a stream socket.
+    #[error("fd {0} from LISTEN_FDS is not a stream socket")]
+    NotStream(RawFd),
+    /// A descriptor could not be set up (close-on-exec, non-blocking).
+    #[error("fd {fd}: {source}")]
+    Setup {
+        /// The descriptor.
+        fd: RawFd,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// The sockets passed by systemd (or anything that follows its protocol), if the environment
 /// names this process; none otherwise.
-pub fn listeners_from_env() -> Result<Vec<std::net::TcpListener>, String> {
+pub(crate) fn listeners_from_env() -> Result<Vec<std::net::TcpListener>, ActivationError> {
     let (Ok(pid), Ok(fds)) = (std::env::var("LISTEN_PID"), std::env::var("LISTEN_FDS")) else {
         return Ok(Vec::new());
     };
@@ -18,7 +46,7 @@ pub fn listeners_from_env() -> Result<Vec<std::net::TcpListener>, String> {
     }
     let n: RawFd = fds
         .parse()
-        .map_err(|_| format!("LISTEN_FDS={fds:?} is not a number"))?;
+        .map_err(|_| ActivationError::Count(fds.clone()))?;
     let mut out = Vec::new();
     for fd in SD_LISTEN_FDS_START..SD_LISTEN_FDS_START + n {
         // The descriptor must be open before we take ownership of it.
@@ -27,7 +55,7 @@ pub fn listeners_from_env() -> Result<Vec<std::net::TcpListener>, String> {
         // fails with EBADF and does nothing else.
         let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
         if nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-            return Err(format!("LISTEN_FDS={n}, but fd {fd} is not open"));
+            return Err(ActivationError::NotOpen { count: n, fd });
         }
         // SAFETY: the protocol hands fds 3..3+LISTEN_FDS to this process (LISTEN_PID checked
         // above) and nothing else in relight uses them; checked open just above.
@@ -35,12 +63,11 @@ pub fn listeners_from_env() -> Result<Vec<std::net::TcpListener>, String> {
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let sock = socket2::Socket::from(owned);
         if !matches!(sock.r#type(), Ok(t) if t == socket2::Type::STREAM) {
-            return Err(format!("fd {fd} from LISTEN_FDS is not a stream socket"));
+            return Err(ActivationError::NotStream(fd));
         }
         sock.set_cloexec(true)
-            .map_err(|e| format!("fd {fd}: {e}"))?;
-        sock.set_nonblocking(true)
-            .map_err(|e| format!("fd {fd}: {e}"))?;
+            .and_then(|()| sock.set_nonblocking(true))
+            .map_err(|source| ActivationError::Setup { fd, source })?;
         out.push(std::net::TcpListener::from(sock));
     }
     Ok(out)

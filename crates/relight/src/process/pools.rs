@@ -13,7 +13,7 @@ use crate::config::{Descendants, FastcgiConfig};
 /// The environment of a spawned process, built as lighttpd does: relight's whole environment,
 /// or only the `copy` variables when that list is not empty; then `set` on top; then
 /// PHP_FCGI_CHILDREN=1 unless set (one process per slot: relight is the process manager).
-pub fn backend_env(
+pub(crate) fn backend_env(
     copy: &[String],
     set: &std::collections::BTreeMap<String, String>,
 ) -> Vec<(OsString, OsString)> {
@@ -34,13 +34,38 @@ pub fn backend_env(
     env
 }
 
+/// Why a spawned process cannot run as the user or group it names.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IdError {
+    /// Only root can start a process as another user.
+    #[error("user or group is set but relight is not running as root")]
+    NotRoot,
+    /// No such user.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// No such group.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+}
+
+/// Why a spawned backend's pool cannot be made.
+#[derive(Debug, thiserror::Error)]
+#[error("fastcgi {backend:?}: {source}")]
+pub struct PoolError {
+    /// The backend.
+    pub backend: String,
+    /// Why.
+    pub source: IdError,
+}
+
 /// The uid and gid of `user` and `group` for spawned processes; setting either needs root.
-pub fn user_group_ids(
+pub(crate) fn user_group_ids(
     user: Option<&str>,
     group: Option<&str>,
-) -> Result<(Option<u32>, Option<u32>), String> {
+) -> Result<(Option<u32>, Option<u32>), IdError> {
     if (user.is_some() || group.is_some()) && !nix::unistd::geteuid().is_root() {
-        return Err("user or group is set but relight is not running as root".into());
+        return Err(IdError::NotRoot);
     }
     let uid = match user {
         None => None,
@@ -48,7 +73,7 @@ pub fn user_group_ids(
             nix::unistd::User::from_name(u)
                 .ok()
                 .flatten()
-                .ok_or_else(|| format!("unknown user {u:?}"))?
+                .ok_or_else(|| IdError::UnknownUser(u.to_owned()))?
                 .uid
                 .as_raw(),
         ),
@@ -59,7 +84,7 @@ pub fn user_group_ids(
             nix::unistd::Group::from_name(g)
                 .ok()
                 .flatten()
-                .ok_or_else(|| format!("unknown group {g:?}"))?
+                .ok_or_else(|| IdError::UnknownGroup(g.to_owned()))?
                 .gid
                 .as_raw(),
         ),
@@ -69,7 +94,10 @@ pub fn user_group_ids(
 
 /// The pool for a spawned backend; `None` for an external one. `config_dir` resolves a
 /// relative program path.
-pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolConfig>, String> {
+pub(crate) fn pool_config(
+    c: &FastcgiConfig,
+    config_dir: &Path,
+) -> Result<Option<PoolConfig>, PoolError> {
     let Some(cmd) = &c.command else {
         return Ok(None);
     };
@@ -87,15 +115,18 @@ pub fn pool_config(c: &FastcgiConfig, config_dir: &Path) -> Result<Option<PoolCo
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| config_dir.to_path_buf(), Path::to_path_buf),
     };
-    let (uid, gid) = user_group_ids(c.user.as_deref(), c.group.as_deref())
-        .map_err(|e| format!("fastcgi {name:?}: {e}"))?;
-    let addr = match (&c.socket, c.port) {
-        (Some(p), _) => BaseAddr::Unix(p.clone()),
-        (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(
+    let (uid, gid) =
+        user_group_ids(c.user.as_deref(), c.group.as_deref()).map_err(|source| PoolError {
+            backend: name.clone(),
+            source,
+        })?;
+    // The check makes a spawned backend set one of socket or port.
+    let addr = match &c.socket {
+        Some(p) => BaseAddr::Unix(p.clone()),
+        None => BaseAddr::Tcp(SocketAddr::new(
             c.host.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-            port,
+            c.port.unwrap_or_default(),
         )),
-        (None, None) => return Err(format!("fastcgi {name:?}: needs socket or port")),
     };
     let (min_procs, max_procs) = c.proc_range();
     Ok(Some(PoolConfig {

@@ -4,28 +4,73 @@
 //! process. Backends spawned afterwards run inside the same root, as that user too, unless
 //! they set their own.
 
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
 use nix::unistd::{Gid, Group, Uid, User, setgid, setgroups, setuid};
+
+/// Why relight could not give up what it must.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PrivilegeError {
+    /// server.chroot, and relight is not root.
+    #[error("chroot {0}: relight must start as root to change its root directory")]
+    ChrootNeedsRoot(PathBuf),
+    /// chroot(2) or the chdir into the new root failed.
+    #[error("chroot {dir}: {source}")]
+    Chroot {
+        /// The new root.
+        dir: PathBuf,
+        /// Why.
+        source: Errno,
+    },
+    /// The user or group could not be looked up.
+    #[error("{what} {name:?}: {source}")]
+    Lookup {
+        /// "user" or "group".
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// Why.
+        source: Errno,
+    },
+    /// No such user.
+    #[error("unknown user {0:?}")]
+    UnknownUser(String),
+    /// No such group.
+    #[error("unknown group {0:?}")]
+    UnknownGroup(String),
+    /// setgroups, setgid or setuid failed.
+    #[error("{call}: {source}")]
+    Switch {
+        /// The call, with its argument.
+        call: String,
+        /// Why.
+        source: Errno,
+    },
+}
 
 /// Changes the root directory to `chroot` (if set; needs root), then becomes `user` (and
 /// `group`, default: the user's primary group) if running as root. Names are looked up before
 /// the chroot, where /etc/passwd is. Not root: no user to drop, and the caller is told so (to
 /// log, never to ignore in silence).
-pub fn confine(
-    chroot: Option<&std::path::Path>,
+pub(crate) fn confine(
+    chroot: Option<&Path>,
     user: Option<&str>,
     group: Option<&str>,
-) -> Result<Option<String>, String> {
+) -> Result<Option<String>, PrivilegeError> {
     if let Some(dir) = chroot {
         if !Uid::effective().is_root() {
-            return Err(format!(
-                "chroot {}: relight must start as root to change its root directory",
-                dir.display()
-            ));
+            return Err(PrivilegeError::ChrootNeedsRoot(dir.to_path_buf()));
         }
         // Resolve the names first: /etc/passwd is outside the new root.
         let ids = resolve(user, group)?;
-        nix::unistd::chroot(dir).map_err(|e| format!("chroot {}: {e}", dir.display()))?;
-        nix::unistd::chdir("/").map_err(|e| format!("chdir / in {}: {e}", dir.display()))?;
+        let failed = |source| PrivilegeError::Chroot {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        nix::unistd::chroot(dir).map_err(failed)?;
+        nix::unistd::chdir("/").map_err(failed)?;
         let note = format!("root directory is now {}", dir.display());
         return match ids {
             None => Ok(Some(note)),
@@ -49,23 +94,30 @@ pub fn confine(
 }
 
 /// The uid (if a user is named) and gid to become; `None` if neither is named.
-fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<(Option<Uid>, Gid)>, String> {
+fn resolve(
+    user: Option<&str>,
+    group: Option<&str>,
+) -> Result<Option<(Option<Uid>, Gid)>, PrivilegeError> {
     if user.is_none() && group.is_none() {
         return Ok(None);
+    }
+    fn lookup(what: &'static str, name: &str) -> impl FnOnce(Errno) -> PrivilegeError {
+        let name = name.to_owned();
+        move |source| PrivilegeError::Lookup { what, name, source }
     }
     let u = match user {
         Some(name) => Some(
             User::from_name(name)
-                .map_err(|e| format!("user {name:?}: {e}"))?
-                .ok_or_else(|| format!("unknown user {name:?}"))?,
+                .map_err(lookup("user", name))?
+                .ok_or_else(|| PrivilegeError::UnknownUser(name.to_owned()))?,
         ),
         None => None,
     };
     let gid: Gid = match group {
         Some(name) => {
             Group::from_name(name)
-                .map_err(|e| format!("group {name:?}: {e}"))?
-                .ok_or_else(|| format!("unknown group {name:?}"))?
+                .map_err(lookup("group", name))?
+                .ok_or_else(|| PrivilegeError::UnknownGroup(name.to_owned()))?
                 .gid
         }
         None => u.as_ref().map_or(Gid::effective(), |u| u.gid),
@@ -73,11 +125,12 @@ fn resolve(user: Option<&str>, group: Option<&str>) -> Result<Option<(Option<Uid
     Ok(Some((u.map(|u| u.uid), gid)))
 }
 
-fn apply(uid: Option<Uid>, gid: Gid) -> Result<String, String> {
-    setgroups(&[gid]).map_err(|e| format!("setgroups: {e}"))?;
-    setgid(gid).map_err(|e| format!("setgid({gid}): {e}"))?;
+fn apply(uid: Option<Uid>, gid: Gid) -> Result<String, PrivilegeError> {
+    let switch = |call: String| move |source| PrivilegeError::Switch { call, source };
+    setgroups(&[gid]).map_err(switch("setgroups".into()))?;
+    setgid(gid).map_err(switch(format!("setgid({gid})")))?;
     if let Some(uid) = uid {
-        setuid(uid).map_err(|e| format!("setuid({uid}): {e}"))?;
+        setuid(uid).map_err(switch(format!("setuid({uid})")))?;
     }
     Ok(format!("running as uid {} gid {gid}", Uid::effective()))
 }

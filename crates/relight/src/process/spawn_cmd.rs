@@ -64,32 +64,71 @@ pub struct SpawnArgs {
     pub program: Vec<OsString>,
 }
 
+/// Why `relight spawn` cannot run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// `--procs 0`.
+    #[error("--procs must be at least 1")]
+    Procs,
+    /// `--user` or `--group` cannot be used.
+    #[error("{0}")]
+    Ids(#[from] super::pools::IdError),
+    /// An option's value is not valid (the message names the value).
+    #[error("{0}")]
+    Invalid(String),
+    /// `--descendants` is neither kill nor keep.
+    #[error("--descendants {0:?}: expected kill or keep")]
+    Descendants(String),
+    /// Neither `--socket` nor `--port`.
+    #[error("--socket or --port is required")]
+    NoAddress,
+    /// A path, the current directory or a signal handler could not be had.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was needed.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The supervisor could not start.
+    #[error("{0}")]
+    Start(#[from] supervisor::StartError),
+}
+
 /// The pool `relight spawn` runs.
-pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
+pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, SpawnError> {
     if args.procs == 0 {
-        return Err("--procs must be at least 1".into());
+        return Err(SpawnError::Procs);
     }
     let (uid, gid) = super::pools::user_group_ids(args.user.as_deref(), args.group.as_deref())?;
-    let kill_signal = KillSignal::try_from(toml::Value::String(args.kill_signal.clone()))?;
-    let kill_grace = Timeout::try_from(toml::Value::String(args.kill_grace.clone()))?;
+    let kill_signal = KillSignal::try_from(toml::Value::String(args.kill_signal.clone()))
+        .map_err(SpawnError::Invalid)?;
+    let kill_grace = Timeout::try_from(toml::Value::String(args.kill_grace.clone()))
+        .map_err(SpawnError::Invalid)?;
     let descendants = match args.descendants.as_str() {
         "kill" => DescendantPolicy::Kill,
         "keep" => DescendantPolicy::Keep,
-        other => return Err(format!("--descendants {other:?}: expected kill or keep")),
+        other => return Err(SpawnError::Descendants(other.to_owned())),
     };
     let socket_mode = match &args.socket_mode {
         None => None,
-        Some(m) => Some(crate::config::SocketMode::try_from(m.clone())?.0),
+        Some(m) => Some(
+            crate::config::SocketMode::try_from(m.clone())
+                .map_err(SpawnError::Invalid)?
+                .0,
+        ),
     };
+    let io = |what| move |source| SpawnError::Io { what, source };
     let addr = match (&args.socket, args.port) {
-        (Some(p), _) => BaseAddr::Unix(std::path::absolute(p).map_err(|e| e.to_string())?),
+        (Some(p), _) => BaseAddr::Unix(std::path::absolute(p).map_err(io("--socket"))?),
         (None, Some(port)) => BaseAddr::Tcp(SocketAddr::new(args.host, port)),
-        (None, None) => return Err("--socket or --port is required".into()),
+        (None, None) => return Err(SpawnError::NoAddress),
     };
     let env = super::pools::backend_env(&[], &Default::default());
     let cwd = match &args.cwd {
         Some(d) => d.clone(),
-        None => std::env::current_dir().map_err(|e| format!("current directory: {e}"))?,
+        None => std::env::current_dir().map_err(io("current directory"))?,
     };
     Ok(PoolConfig {
         name: PathBuf::from(&args.program[0])
@@ -118,13 +157,16 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, String> {
 }
 
 /// Runs the pool until SIGINT or SIGTERM, then stops every process and its group.
-pub async fn run(pool: PoolConfig) -> Result<(), String> {
+pub async fn run(pool: PoolConfig) -> Result<(), SpawnError> {
+    use tokio::signal::unix::{SignalKind, signal};
     let grace = pool.kill_grace;
-    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| e.to_string())?;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| e.to_string())?;
-    let sup = Supervisor::start(vec![pool]).map_err(|e| e.to_string())?;
+    let io = |source| SpawnError::Io {
+        what: "signals",
+        source,
+    };
+    let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
+    let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
+    let sup = Supervisor::start(vec![pool])?;
     tokio::select! {
         _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),

@@ -87,12 +87,12 @@ pub(crate) struct Req {
 
 impl Req {
     /// "METHOD /uri?query" as received, for log lines and the status page.
-    pub fn what(&self) -> String {
+    pub(crate) fn what(&self) -> String {
         format!("{} {}", self.parts.method, self.request_uri())
     }
 
     /// The request target as received (path and query, still encoded): REQUEST_URI.
-    pub fn request_uri(&self) -> &str {
+    pub(crate) fn request_uri(&self) -> &str {
         self.parts
             .uri
             .path_and_query()
@@ -115,7 +115,10 @@ pub(crate) struct Handler {
 impl Handler {
     /// The handler of a checked configuration, with the supervisor running its spawned
     /// backends (if any).
-    pub(crate) fn new(config: Config, sup: Option<&Arc<Supervisor>>) -> Result<Handler, String> {
+    pub(crate) fn new(
+        config: Config,
+        sup: Option<&Arc<Supervisor>>,
+    ) -> Result<Handler, site::SiteError> {
         let backends: Vec<_> = config
             .fastcgi
             .iter()

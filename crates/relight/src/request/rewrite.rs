@@ -20,7 +20,7 @@ const MAX_REWRITES: usize = 16;
 
 /// What the rules decided.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// No rule matched.
     Unchanged,
     /// Handle the request as this target.
@@ -30,7 +30,11 @@ pub enum Outcome {
 }
 
 /// Expands `$n` (from `caps`) and `%n` (from `cond`) in `template`.
-pub fn expand(template: &str, caps: &regex_lite::Captures<'_>, cond: Option<&[String]>) -> String {
+pub(crate) fn expand(
+    template: &str,
+    caps: &regex_lite::Captures<'_>,
+    cond: Option<&[String]>,
+) -> String {
     let mut out = String::with_capacity(template.len());
     let mut chars = template.chars().peekable();
     while let Some(c) = chars.next() {
@@ -53,11 +57,11 @@ pub fn expand(template: &str, caps: &regex_lite::Captures<'_>, cond: Option<&[St
 }
 
 /// Rules and the captures of the condition they were set under (for `%n`).
-pub type Scoped<'a, R> = (&'a [R], Option<&'a [String]>);
+pub(crate) type Scoped<'a, R> = (&'a [R], Option<&'a [String]>);
 
 /// Applies the redirects, then the rewrites, to `target`. `is_file(path)` says whether a path
 /// names an existing file (for the if-not-file rules).
-pub fn apply(
+pub(crate) fn apply(
     target: &str,
     (redirects, redirect_caps): Scoped<'_, RedirectRule>,
     (rewrites, rewrite_caps): Scoped<'_, RewriteRule>,

@@ -10,7 +10,7 @@ use crate::gateway::fastcgi::Backend;
 
 /// Where a request goes.
 #[derive(Debug)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     /// To a FastCGI backend.
     Fastcgi {
         /// The backend.
@@ -38,12 +38,16 @@ pub(crate) struct Responder {
 }
 
 /// Routes the normalized `path` to a responder or the static files.
-pub fn route<'a>(backends: &'a [Arc<Backend>], files: &StaticFiles, path: &'a str) -> Route<'a> {
+pub(crate) fn route<'a>(
+    backends: &'a [Arc<Backend>],
+    files: &StaticFiles,
+    path: &'a str,
+) -> Route<'a> {
     route_among(backends, files, path, false)
 }
 
 /// The authorizer that must allow `path` first, if one matches it.
-pub fn authorizer<'a>(
+pub(crate) fn authorizer<'a>(
     backends: &'a [Arc<Backend>],
     files: &StaticFiles,
     path: &'a str,

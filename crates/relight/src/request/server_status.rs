@@ -87,7 +87,7 @@ fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
 }
 
 /// The status page as JSON.
-pub fn json(backends: &[Arc<Backend>], started: SystemTime) -> Response<Body> {
+pub(crate) fn json(backends: &[Arc<Backend>], started: SystemTime) -> Response<Body> {
     let pools = pools(backends);
     let mut out = String::with_capacity(1024);
     out.push_str("{\"server\":");
@@ -176,7 +176,7 @@ const REASONS: [Reason; 7] = [
 ];
 
 /// The same facts in Prometheus' text format.
-pub fn metrics(backends: &[Arc<Backend>]) -> Response<Body> {
+pub(crate) fn metrics(backends: &[Arc<Backend>]) -> Response<Body> {
     let pools = pools(backends);
     let mut out = String::with_capacity(2048);
     out.push_str("# HELP relight_backend_slots Process slots of spawned backends, by state.\n# TYPE relight_backend_slots gauge\n");

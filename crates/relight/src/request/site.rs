@@ -12,10 +12,37 @@ use http::{HeaderName, HeaderValue, StatusCode};
 
 use super::target::Target;
 use super::{Conn, Step};
-use crate::config::{AuthRule, Condition, Config, Facts, RedirectRule, RewriteRule, Settings};
+use crate::config::{
+    AuthRule, Condition, ConditionError, Config, Facts, RedirectRule, RewriteRule, Settings,
+};
 use crate::files::StaticFiles;
 use crate::gateway::fastcgi::Backend;
 use crate::http::pages::status_page;
+
+/// Why settings cannot be made ready for requests.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SiteError {
+    /// A document root that cannot be served (missing, or not readable).
+    #[error("document_root {root}: {source}")]
+    DocumentRoot {
+        /// The root.
+        root: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A scope's condition does not compile.
+    #[error("scope {scope}: {source}")]
+    Condition {
+        /// The scope (1-based).
+        scope: usize,
+        /// Why.
+        source: ConditionError,
+    },
+    /// A scope names a backend that is not configured.
+    #[error("scope: no fastcgi backend named {0:?}")]
+    NoBackend(String),
+}
 
 /// One scope, compiled.
 #[derive(Debug)]
@@ -114,14 +141,14 @@ pub(crate) fn select(
 impl Sites {
     /// The settings of a checked `config`, with `backends` built from its `[[fastcgi]]`
     /// entries (in the same order).
-    pub fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Sites, String> {
+    pub(crate) fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Sites, SiteError> {
         let named = |name: &str| {
             config
                 .fastcgi
                 .iter()
                 .position(|c| c.name.value == name)
                 .map(|i| backends[i].clone())
-                .ok_or_else(|| format!("scope: no fastcgi backend named {name:?}"))
+                .ok_or_else(|| SiteError::NoBackend(name.to_owned()))
         };
         let global_backends: Vec<_> = config
             .fastcgi
@@ -137,7 +164,10 @@ impl Sites {
                 .iter()
                 .map(Condition::compile)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("scope {}: {e}", i + 1))?;
+                .map_err(|source| SiteError::Condition {
+                    scope: i + 1,
+                    source,
+                })?;
             let backends = match &sc.fastcgi {
                 None => None,
                 Some(names) => Some(
@@ -172,17 +202,17 @@ impl Sites {
     }
 
     /// The headers the global settings add to responses.
-    pub fn base_response_headers(&self) -> &[(HeaderName, HeaderValue)] {
+    pub(crate) fn base_response_headers(&self) -> &[(HeaderName, HeaderValue)] {
         &self.base.response_headers
     }
 
     /// Whether any settings depend on the request.
-    pub fn is_scoped(&self) -> bool {
+    pub(crate) fn is_scoped(&self) -> bool {
         !self.scopes.is_empty()
     }
 
     /// The settings for a request with these facts.
-    pub fn site(&self, facts: &Facts<'_>) -> Result<Site, String> {
+    pub(crate) fn site(&self, facts: &Facts<'_>) -> Result<Site, SiteError> {
         let mut met = Vec::new();
         let mut caps_of = Vec::new();
         for (i, scope) in self.scopes.iter().enumerate() {
@@ -209,7 +239,7 @@ impl Sites {
     }
 
     /// The settings of the global ones with those of the scopes `met` over them.
-    fn combination(&self, met: Vec<usize>) -> Result<Arc<Resolved>, String> {
+    fn combination(&self, met: Vec<usize>) -> Result<Arc<Resolved>, SiteError> {
         let mut cache = self.combinations.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = cache.get(&met) {
             return Ok(r.clone());
@@ -249,7 +279,7 @@ fn resolve(
     file_cache: bool,
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
-) -> Result<Resolved, String> {
+) -> Result<Resolved, SiteError> {
     let root = s
         .document_root
         .as_ref()
@@ -261,7 +291,10 @@ fn resolve(
         s.mime_types.clone().unwrap_or_default(),
         s.static_exclude_extensions.clone().unwrap_or_default(),
     )
-    .map_err(|e| format!("document_root {}: {e}", root.display()))?
+    .map_err(|source| SiteError::DocumentRoot {
+        root: root.clone(),
+        source,
+    })?
     .with_aliases(&s.aliases.clone().unwrap_or_default())
     .with_ranges(s.range_requests.unwrap_or(true))
     .with_cache(file_cache);

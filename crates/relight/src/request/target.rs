@@ -28,7 +28,7 @@ pub(crate) struct Target {
 impl Target {
     /// "path?query" with the path percent-encoded again: what rewrite rules match, and
     /// lighttpd's REDIRECT_URI when it differs from what was received.
-    pub fn encoded(&self) -> String {
+    pub(crate) fn encoded(&self) -> String {
         let mut t = encode_path(&self.path);
         if let Some(q) = &self.query {
             t.push('?');

@@ -14,7 +14,7 @@ use crate::http::pages::status_page;
 const NAMES: [&str; 2] = ["x-sendfile", "x-lighttpd-send-file"];
 
 /// Replaces the body of `resp` with the file its X-Sendfile header names, if it has one.
-pub async fn apply(
+pub(crate) async fn apply(
     mut resp: Response<Body>,
     docroots: &[PathBuf],
     mime_types: &std::collections::BTreeMap<String, String>,

@@ -29,7 +29,7 @@ use crate::http::body::SendsFiles;
 
 /// What the request handlers tell the socket about the connection.
 #[derive(Debug, Default)]
-pub struct ConnShared {
+pub(crate) struct ConnShared {
     in_flight: AtomicUsize,
     read_since_idle: AtomicBool,
     requests: AtomicUsize,
@@ -52,7 +52,7 @@ struct Pending {
 }
 
 /// The largest placeholder (and so the most one sendfile call sends).
-pub const PLACEHOLDER_LEN: usize = 512 << 10;
+pub(crate) const PLACEHOLDER_LEN: usize = 512 << 10;
 
 /// The placeholder region: allocated zeroed (untouched pages: no memory used), never read.
 fn placeholder() -> &'static [u8] {
@@ -70,13 +70,13 @@ fn placeholder_offset(buf: &[u8]) -> Option<usize> {
 
 impl ConnShared {
     /// A request started; returns how many the connection has seen, this one included.
-    pub fn request_started(&self) -> usize {
+    pub(crate) fn request_started(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.requests.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// A response finished (sent or abandoned).
-    pub fn request_finished(&self) {
+    pub(crate) fn request_finished(&self) {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.read_since_idle.store(false, Ordering::Release);
         }
@@ -111,7 +111,7 @@ impl SendsFiles for ConnShared {
 }
 
 /// The client socket with idle and write timeouts.
-pub struct ConnIo {
+pub(crate) struct ConnIo {
     inner: TcpStream,
     shared: Arc<ConnShared>,
     keep_alive: Duration,
@@ -152,7 +152,7 @@ impl Timeout {
 
 impl ConnIo {
     /// Wraps an accepted socket.
-    pub fn new(
+    pub(crate) fn new(
         inner: TcpStream,
         shared: Arc<ConnShared>,
         keep_alive: Duration,

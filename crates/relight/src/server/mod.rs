@@ -19,6 +19,11 @@ use crate::config::Config;
 use crate::log::AccessLog;
 use crate::process::pools::pool_config;
 use crate::request::Handler;
+
+pub use crate::process::activation::ActivationError;
+pub use crate::process::pools::PoolError;
+pub use crate::process::privileges::PrivilegeError;
+pub use crate::request::site::SiteError;
 use supervisor::Supervisor;
 
 /// Why the server could not start.
@@ -40,9 +45,18 @@ pub enum StartError {
         /// Why.
         source: io::Error,
     },
-    /// A spawned backend's configuration cannot be used here.
+    /// The sockets systemd passed cannot be used.
     #[error("{0}")]
-    Backend(String),
+    Activation(#[from] ActivationError),
+    /// The chroot or the user and group could not be taken on.
+    #[error("dropping privileges: {0}")]
+    Privileges(#[from] PrivilegeError),
+    /// A spawned backend's processes cannot run as configured here.
+    #[error("{0}")]
+    Pool(#[from] PoolError),
+    /// The settings cannot be made ready for requests.
+    #[error("{0}")]
+    Settings(#[from] SiteError),
     /// The process manager could not start.
     #[error("{0}")]
     Supervisor(#[from] supervisor::StartError),
@@ -84,7 +98,7 @@ impl State {
         if let Err(source) = root.canonicalize() {
             return Err(StartError::DocumentRoot { path: root, source });
         }
-        let handler = Handler::new(config, sup).map_err(StartError::Backend)?;
+        let handler = Handler::new(config, sup)?;
         Ok(State {
             handler,
             access_log,
@@ -107,7 +121,7 @@ fn current(c: &Current) -> Arc<State> {
 fn pools_of(config: &Config) -> Result<Vec<supervisor::PoolConfig>, StartError> {
     let mut pools = Vec::new();
     for c in &config.fastcgi {
-        if let Some(p) = pool_config(c, &config.config_dir).map_err(StartError::Backend)? {
+        if let Some(p) = pool_config(c, &config.config_dir)? {
             pools.push(p);
         }
     }
@@ -154,9 +168,7 @@ impl Server {
     ) -> Result<Server, StartError> {
         let mut listeners = Vec::new();
         if config.server.socket_activation {
-            for l in
-                crate::process::activation::listeners_from_env().map_err(StartError::Backend)?
-            {
+            for l in crate::process::activation::listeners_from_env()? {
                 let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
                     addr: SocketAddr::from(([0, 0, 0, 0], 0)),
                     source,
@@ -198,7 +210,7 @@ impl Server {
         ) {
             Ok(Some(note)) => tracing::info!("{note}"),
             Ok(None) => {}
-            Err(e) => return Err(StartError::Backend(format!("dropping privileges: {e}"))),
+            Err(e) => return Err(e.into()),
         }
         let pools = pools_of(&config)?;
         let sup = if pools.is_empty() {

@@ -4,7 +4,7 @@ use super::{Error, Pos};
 
 /// One token.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Tok {
+pub(super) enum Tok {
     /// `"text"` (only `\"` is an escape; other backslashes stay as they are).
     Str(String),
     /// A decimal integer.
@@ -52,7 +52,7 @@ fn is_ident(c: char) -> bool {
 }
 
 /// Splits `text` (from `file`) into tokens.
-pub fn lex(text: &str, file: &str) -> Result<Vec<(Tok, Pos)>, Error> {
+pub(super) fn lex(text: &str, file: &str) -> Result<Vec<(Tok, Pos)>, Error> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let (mut i, mut line, mut col) = (0usize, 1usize, 1usize);

@@ -23,7 +23,7 @@ use crate::gateway::GatewayError;
 
 /// A connection to a backend.
 #[derive(Debug)]
-pub enum BackendStream {
+pub(crate) enum BackendStream {
     /// Over a unix socket.
     Unix(UnixStream),
     /// Over TCP.
@@ -89,7 +89,7 @@ impl AsyncWrite for BackendStream {
 
 /// A configured backend and its connection state.
 #[derive(Debug)]
-pub struct Backend {
+pub(crate) struct Backend {
     /// The name from the configuration, used in every log line about it.
     pub name: String,
     /// Its routing rules.
@@ -124,7 +124,7 @@ pub struct Backend {
 
 /// Where a backend's requests go.
 #[derive(Debug)]
-pub enum Target {
+pub(crate) enum Target {
     /// A backend that runs on its own, at this address.
     External(BackendAddr),
     /// A pool of processes relight spawns and supervises.
@@ -141,7 +141,7 @@ pub enum Target {
 
 /// Counts a request as in flight for as long as it lives.
 #[derive(Debug)]
-pub struct InFlight<'a>(&'a Backend);
+pub(crate) struct InFlight<'a>(&'a Backend);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
@@ -151,7 +151,7 @@ impl Drop for InFlight<'_> {
 
 impl Backend {
     /// A backend from its configuration; a spawned one needs the supervisor running its pool.
-    pub fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
+    pub(crate) fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
         let name = c.name.value.clone();
         let target = match (&c.address, sup) {
             (Some(a), _) => Target::External(a.clone()),
@@ -186,18 +186,21 @@ impl Backend {
     }
 
     /// How many requests are in flight to this backend.
-    pub fn load(&self) -> usize {
+    pub(crate) fn load(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
     }
 
     /// Marks a request in flight until the guard drops.
-    pub fn enter(&self) -> InFlight<'_> {
+    pub(crate) fn enter(&self) -> InFlight<'_> {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(self)
     }
 
     /// The kept connection if it is still usable, or a new one to `address`.
-    pub async fn connect(&self, address: &BackendAddr) -> Result<BackendStream, GatewayError> {
+    pub(crate) async fn connect(
+        &self,
+        address: &BackendAddr,
+    ) -> Result<BackendStream, GatewayError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(s) = idle
             && s.is_reusable()
@@ -208,7 +211,10 @@ impl Backend {
     }
 
     /// A new connection to `address`, within the connect timeout.
-    pub async fn connect_new(&self, address: &BackendAddr) -> Result<BackendStream, GatewayError> {
+    pub(crate) async fn connect_new(
+        &self,
+        address: &BackendAddr,
+    ) -> Result<BackendStream, GatewayError> {
         let connect = async {
             match address {
                 BackendAddr::Unix(p) => UnixStream::connect(p).await.map(BackendStream::Unix),
@@ -228,7 +234,7 @@ impl Backend {
 
     /// Returns a connection whose request ended cleanly; it is kept if no other request is in
     /// flight (the caller's own request still counts as one) and none is kept already.
-    pub fn release(&self, s: BackendStream) {
+    pub(crate) fn release(&self, s: BackendStream) {
         if !self.keep_alive || self.in_flight.load(Ordering::Acquire) > 1 {
             return;
         }

@@ -23,7 +23,7 @@ use exchange::Job;
 
 /// Sends a request (already encoded as BEGIN_REQUEST + PARAMS) with its body to `backend` and
 /// returns the response, whose body streams from a task that owns the backend connection.
-pub async fn forward(
+pub(crate) async fn forward(
     backend: Arc<Backend>,
     request_head: BytesMut,
     body: RequestBody,

@@ -15,7 +15,7 @@ static LOCK: Mutex<()> = Mutex::new(());
 
 /// crypt(3) of `password` with `setting` (a whole stored hash will do); `None` when the
 /// library does not know the method or an argument holds a NUL byte.
-pub fn crypt3(password: &[u8], setting: &str) -> Option<String> {
+pub(super) fn crypt3(password: &[u8], setting: &str) -> Option<String> {
     let key = CString::new(password).ok()?;
     let salt = CString::new(setting).ok()?;
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());

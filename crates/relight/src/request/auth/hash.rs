@@ -2,7 +2,7 @@
 //! `$apr1$` / `$1$` MD5-crypt built on it, SHA-1 (RFC 3174) for `{SHA}`, and base64.
 
 /// MD5 of `data`.
-pub fn md5(data: &[u8]) -> [u8; 16] {
+pub(crate) fn md5(data: &[u8]) -> [u8; 16] {
     const S: [u32; 64] = [
         7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
         9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
@@ -56,7 +56,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 }
 
 /// SHA-1 of `data`.
-pub fn sha1(data: &[u8]) -> [u8; 20] {
+pub(crate) fn sha1(data: &[u8]) -> [u8; 20] {
     let mut h: [u32; 5] = [0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0];
     for block in padded(data, false).chunks_exact(64) {
         let mut w = [0u32; 80];
@@ -117,7 +117,7 @@ fn padded(data: &[u8], little: bool) -> Vec<u8> {
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Standard base64 with padding.
-pub fn base64(data: &[u8]) -> String {
+pub(crate) fn base64(data: &[u8]) -> String {
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let n = chunk
@@ -136,7 +136,7 @@ pub fn base64(data: &[u8]) -> String {
 }
 
 /// Decodes standard base64 (padding optional); `None` if it is not base64.
-pub fn unbase64(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn unbase64(s: &str) -> Option<Vec<u8>> {
     let s = s.trim_end_matches('=');
     let mut out = Vec::with_capacity(s.len() * 3 / 4);
     let mut acc = 0u32;
@@ -155,7 +155,7 @@ pub fn unbase64(s: &str) -> Option<Vec<u8>> {
 
 /// MD5-crypt of `password` with `setting` = `$apr1$salt$...` or `$1$salt$...` (the salt is
 /// the up to 8 characters after the magic), as Apache's htpasswd -m and FreeBSD's crypt.
-pub fn md5_crypt(password: &[u8], setting: &str) -> Option<String> {
+pub(crate) fn md5_crypt(password: &[u8], setting: &str) -> Option<String> {
     let magic = ["$apr1$", "$1$"]
         .into_iter()
         .find(|m| setting.starts_with(m))?;

@@ -4,7 +4,7 @@
 //! as lighttpd does, so edits apply at once.
 
 mod crypt;
-pub mod hash;
+pub(crate) mod hash;
 
 use std::path::Path;
 
@@ -16,7 +16,7 @@ use crate::http::pages::status_page;
 
 /// The outcome of checking a request against the auth rules.
 #[derive(Debug)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// No rule covers the path.
     Open,
     /// The user authenticated and is allowed.
@@ -44,13 +44,13 @@ pub(crate) async fn step(req: &mut super::Req) -> super::Step<()> {
 }
 
 /// The rule covering `path`: the first whose prefix it starts with.
-pub fn rule_for<'a>(rules: &'a [AuthRule], path: &str) -> Option<&'a AuthRule> {
+pub(crate) fn rule_for<'a>(rules: &'a [AuthRule], path: &str) -> Option<&'a AuthRule> {
     rules.iter().find(|r| path.starts_with(r.prefix.as_str()))
 }
 
 /// Checks the request's credentials against the rule covering `path`; `who` names the client
 /// in log lines.
-pub async fn check(
+pub(crate) async fn check(
     rules: &[AuthRule],
     path: &str,
     headers: &HeaderMap,
@@ -166,7 +166,7 @@ fn verify_in_file(
 }
 
 /// Whether `password` hashes to `stored` (an htpasswd entry's hash).
-pub fn verify_hash(stored: &str, password: &[u8]) -> bool {
+pub(crate) fn verify_hash(stored: &str, password: &[u8]) -> bool {
     if let Some(b64) = stored.strip_prefix("{SHA}") {
         return same(
             hash::base64(&hash::sha1(password)).as_bytes(),

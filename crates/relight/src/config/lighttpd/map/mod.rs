@@ -120,7 +120,7 @@ pub(super) fn err<T>(pos: &Pos, message: String) -> Result<T, Error> {
 
 impl<'a> Ctx<'a> {
     /// The context of the conditional block `b` (the global scope stays this one's).
-    pub fn block(&self, b: &'a Block) -> Ctx<'a> {
+    pub(super) fn block(&self, b: &'a Block) -> Ctx<'a> {
         Ctx {
             g: b,
             global: self.global,
@@ -131,20 +131,20 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn get(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
+    pub(super) fn get(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
         self.used.push(key);
         self.g.get_with_pos(key)
     }
 
     /// `key` of this block, else of the global scope.
-    pub fn inherited(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
+    pub(super) fn inherited(&mut self, key: &'static str) -> Option<(&'a Value, &'a Pos)> {
         self.used.push(key);
         self.g
             .get_with_pos(key)
             .or_else(|| self.global.get_with_pos(key))
     }
 
-    pub fn string(&mut self, key: &'static str) -> Result<Option<(String, &'a Pos)>, Error> {
+    pub(super) fn string(&mut self, key: &'static str) -> Result<Option<(String, &'a Pos)>, Error> {
         match self.get(key) {
             None => Ok(None),
             Some((Value::Str(s), p)) => Ok(Some((s.clone(), p))),
@@ -152,18 +152,24 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    pub fn int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, Error> {
+    pub(super) fn int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, Error> {
         let found = self.get(key);
         int_of(key, found)
     }
 
     /// As [`Ctx::int`], from this block or else the global scope.
-    pub fn inherited_int(&mut self, key: &'static str) -> Result<Option<(i64, &'a Pos)>, Error> {
+    pub(super) fn inherited_int(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<(i64, &'a Pos)>, Error> {
         let found = self.inherited(key);
         int_of(key, found)
     }
 
-    pub fn strings(&mut self, key: &'static str) -> Result<Option<(Vec<String>, &'a Pos)>, Error> {
+    pub(super) fn strings(
+        &mut self,
+        key: &'static str,
+    ) -> Result<Option<(Vec<String>, &'a Pos)>, Error> {
         match self.get(key) {
             None => Ok(None),
             Some((v, p)) => Ok(Some((string_list(v, key, p)?, p))),
@@ -172,7 +178,7 @@ impl<'a> Ctx<'a> {
 
     /// `key`'s `"k" => "v"` string pairs in order, and where it was set; `shape` names them in
     /// the error ("\"name\" => \"value\"").
-    pub fn string_pairs(
+    pub(super) fn string_pairs(
         &mut self,
         key: &'static str,
         shape: &str,
@@ -195,14 +201,14 @@ impl<'a> Ctx<'a> {
     }
 
     /// Where `p` is seen from here, before the chroot.
-    pub fn seen(&self, p: &Path) -> PathBuf {
+    pub(super) fn seen(&self, p: &Path) -> PathBuf {
         match &self.chroot {
             Some(c) => c.join(p.strip_prefix("/").unwrap_or(p)),
             None => p.to_path_buf(),
         }
     }
 
-    pub fn warn(&mut self, pos: &Pos, msg: String) {
+    pub(super) fn warn(&mut self, pos: &Pos, msg: String) {
         self.warnings.push(format!("{pos}: {msg}"));
     }
 }
