@@ -12,6 +12,7 @@ mod exit;
 mod lease;
 pub mod pool;
 pub mod procfs;
+mod shutdown;
 mod slot;
 pub mod socket;
 pub mod spawn;
@@ -21,8 +22,9 @@ pub mod supervisor;
 
 pub use lease::{AcquireError, Lease};
 pub use pool::{DescendantPolicy, ExitRecord, PoolConfig, Reason};
+pub use shutdown::ShutdownReport;
 pub use slot::SlotState;
 pub use socket::{BaseAddr, SlotAddr};
 pub use spawn::SpawnSpec;
 pub use status::{PoolStatus, SlotStatus};
-pub use supervisor::{ReloadReport, ShutdownReport, StartError, Supervisor};
+pub use supervisor::{ReloadReport, StartError, Supervisor};

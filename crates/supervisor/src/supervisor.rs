@@ -6,7 +6,8 @@
 //! Liveness is owned, never probed: a process is alive until its exit status arrives here.
 //! Nothing in this module connects to a backend's socket to decide anything. A slot's states
 //! are [`crate::slot`]'s, what a death means [`crate::exit`]'s, the requests' side
-//! [`crate::lease`]'s; this module does what they decide: spawn, signal, reap, reload, stop.
+//! [`crate::lease`]'s, stopping everything [`crate::shutdown`]'s; this module does what they
+//! decide: spawn, signal, reap, reload.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -20,7 +21,7 @@ use nix::unistd::Pid;
 use tokio::sync::Notify;
 
 use crate::exit::{self, Restart, fmt_procs};
-use crate::pool::{DescendantPolicy, ExitRecord, Pool, PoolConfig, Reason, describe_status};
+use crate::pool::{ExitRecord, Pool, PoolConfig, Reason, describe_status};
 use crate::slot::{PoolId, Running, Slot, SlotId, SlotState};
 use crate::socket::{SlotAddr, SocketError, listen};
 use crate::{procfs, spawn, stderr};
@@ -95,15 +96,6 @@ pub struct ReloadReport {
     pub added: Vec<String>,
     /// Stopped.
     pub removed: Vec<String>,
-}
-
-/// What a shutdown had to do.
-#[derive(Debug, Default)]
-pub struct ShutdownReport {
-    /// Processes that stopped on the kill signal.
-    pub stopped: usize,
-    /// Processes (pid, command line) that needed SIGKILL.
-    pub killed: Vec<(i32, String)>,
 }
 
 impl Supervisor {
@@ -225,7 +217,7 @@ impl Supervisor {
     }
 
     /// Collects every exited child. Called on SIGCHLD.
-    fn reap(self: &Arc<Self>) {
+    pub(crate) fn reap(self: &Arc<Self>) {
         let mut inner = self.lock();
         loop {
             match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
@@ -425,108 +417,6 @@ impl Supervisor {
             pool.config.name
         );
         fds
-    }
-
-    /// Stops every process and its group: the kill signal, `grace` to exit, then SIGKILL;
-    /// then removes the unix socket files. Nothing spawned is left running.
-    pub async fn shutdown(self: &Arc<Self>, grace: Duration) -> ShutdownReport {
-        let mut groups = Vec::new();
-        {
-            let mut inner = self.lock();
-            inner.stopping = true;
-            for pool in &mut inner.pools {
-                for slot in &mut pool.slots {
-                    if let Some(pid) = slot.stop(Reason::Shutdown, "shutdown".into()) {
-                        groups.push(pid);
-                        let _ = killpg(Pid::from_raw(pid), pool.config.kill_signal);
-                    }
-                }
-            }
-        }
-        self.changed.notify_waiters();
-        let deadline = Instant::now() + grace;
-        let alive = |groups: &[i32]| -> Vec<(i32, String)> {
-            groups
-                .iter()
-                .flat_map(|g| procfs::group_members(*g))
-                .map(|m| (m.pid, m.cmdline))
-                .collect()
-        };
-        while Instant::now() < deadline && !alive(&groups).is_empty() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let mut report = ShutdownReport {
-            stopped: groups.len(),
-            killed: alive(&groups),
-        };
-        if !report.killed.is_empty() {
-            tracing::warn!(
-                "shutdown: still running after {grace:?}, sending SIGKILL: {}",
-                fmt_procs(&report.killed)
-            );
-            for g in &groups {
-                let _ = killpg(Pid::from_raw(*g), Signal::SIGKILL);
-            }
-            let end = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < end && !alive(&groups).is_empty() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        // Every backend is gone: a child of ours now is a descendant that left its group (we
-        // are a subreaper). Stopped too, unless every pool keeps descendants.
-        let keep_all = self
-            .lock()
-            .pools
-            .iter()
-            .all(|p| p.config.descendants == DescendantPolicy::Keep);
-        let me = std::process::id() as i32;
-        let escaped = || -> Vec<(i32, String)> {
-            procfs::all()
-                .into_iter()
-                .filter(|p| p.ppid == me)
-                .map(|p| (p.pid, p.cmdline))
-                .collect()
-        };
-        let left = escaped();
-        if !left.is_empty() && keep_all {
-            tracing::info!(
-                "shutdown: leaving descendants running (descendants = \"keep\"): {}",
-                fmt_procs(&left)
-            );
-        } else if !left.is_empty() {
-            tracing::info!(
-                "shutdown: stopping descendants outside the backends' process groups: {}",
-                fmt_procs(&left)
-            );
-            for (pid, _) in &left {
-                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGTERM);
-            }
-            let deadline = Instant::now() + grace;
-            while Instant::now() < deadline && !escaped().is_empty() {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            let stubborn = escaped();
-            for (pid, _) in &stubborn {
-                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
-            }
-            report.killed.extend(stubborn);
-        }
-        // Reap what is left now rather than wait for the SIGCHLD task.
-        self.reap();
-        report.stopped -= report
-            .killed
-            .iter()
-            .filter(|(pid, _)| groups.contains(pid))
-            .count();
-        let inner = self.lock();
-        for pool in &inner.pools {
-            for slot in &pool.slots {
-                if let SlotAddr::Unix(path) = &slot.addr {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-        }
-        report
     }
 }
 

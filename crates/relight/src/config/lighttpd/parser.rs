@@ -1,5 +1,8 @@
 //! The grammar, evaluated while it is parsed, as lighttpd does: a variable on the right-hand side
 //! is read when the statement is met, `include` and `include_shell` are expanded in place.
+//!
+//! Over 600 lines with its tests, on purpose: one recursive-descent parser whose methods share
+//! the evaluation state, and the grammar's tests beside it.
 
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,216 @@
+//! `[[fastcgi]]`: one FastCGI backend, external (an address) or spawned (a command relight
+//! supervises), with its defaults.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{At, BackendAddr, KillSignal, MatchRule, SocketMode, Timeout, default_true};
+
+/// `[[fastcgi]]`: one FastCGI backend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FastcgiConfig {
+    /// The name used in logs and status.
+    pub name: At<String>,
+    /// URL path prefixes ("/app") and extensions (".php") routed to this backend.
+    #[serde(rename = "match")]
+    pub matches: Vec<MatchRule>,
+    /// Where an external backend listens (exclusive with `command`).
+    pub address: Option<BackendAddr>,
+    /// The program relight spawns and supervises, with its arguments (no shell).
+    pub command: Option<Vec<String>>,
+    /// Spawned: slot N listens on the unix socket `<socket>-N`.
+    pub socket: Option<PathBuf>,
+    /// Spawned: slot N listens on TCP `host:(port+N)`.
+    pub port: Option<u16>,
+    /// Spawned with `port`: the address to listen on (default 127.0.0.1).
+    pub host: Option<std::net::IpAddr>,
+    /// Spawned: a fixed number of processes (exclusive with min_procs/max_procs).
+    pub procs: Option<usize>,
+    /// Spawned: processes kept running in a dynamic pool.
+    pub min_procs: Option<usize>,
+    /// Spawned: the most processes of a dynamic pool.
+    pub max_procs: Option<usize>,
+    /// A request running longer than this kills the process serving it (504).
+    pub request_timeout: Option<Timeout>,
+    /// Longest wait for a free process (then 503).
+    #[serde(default = "default_queue_timeout")]
+    pub queue_timeout: Timeout,
+    /// Environment variables set for the processes (lighttpd's bin-environment).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    /// Variables copied from relight's environment; empty copies all (bin-copy-environment).
+    #[serde(default)]
+    pub copy_env: Vec<String>,
+    /// Working directory (default: the program's directory).
+    pub cwd: Option<PathBuf>,
+    /// User to run the processes as, when relight runs as root.
+    pub user: Option<String>,
+    /// Group to run the processes as, when relight runs as root.
+    pub group: Option<String>,
+    /// The signal that asks a process to stop.
+    #[serde(default)]
+    pub kill_signal: KillSignal,
+    /// Time from the kill signal to SIGKILL of the process group.
+    #[serde(default = "default_kill_grace")]
+    pub kill_grace: Timeout,
+    /// Listen backlog of each slot's socket.
+    #[serde(default = "default_backlog")]
+    pub backlog: i32,
+    /// Mode of the unix socket files, octal ("0660").
+    pub socket_mode: Option<SocketMode>,
+    /// Recycle a process after this many requests.
+    pub max_requests: Option<u64>,
+    /// A dynamic pool stops processes above min_procs idle this long.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: Timeout,
+    /// What happens to a dead process's descendants: "kill" (its process group) or "keep".
+    #[serde(default)]
+    pub descendants: Descendants,
+    /// Longest wait for a connection to the backend (then 504).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: Timeout,
+    /// Longest wait for the next bytes from the backend (then 504).
+    #[serde(default = "default_backend_io_timeout")]
+    pub read_timeout: Timeout,
+    /// Longest wait for the backend to accept more of a request (then 504).
+    #[serde(default = "default_backend_io_timeout")]
+    pub write_timeout: Timeout,
+    /// Keep a connection to the backend open for the next request (FCGI_KEEP_CONN).
+    #[serde(default = "default_true")]
+    pub keep_alive: bool,
+    /// A response with `X-Sendfile: /path` gets that file as its body (lighttpd's x-sendfile).
+    #[serde(default)]
+    pub x_sendfile: bool,
+    /// X-Sendfile paths must be under one of these directories (empty: anywhere, as lighttpd).
+    #[serde(default)]
+    pub x_sendfile_docroot: Vec<PathBuf>,
+    /// "responder" (default) answers requests; "authorizer" decides whether a request may go
+    /// on (200: it goes on, with the authorizer's `Variable-*` headers as parameters of the
+    /// responder; anything else is the answer).
+    #[serde(default)]
+    pub role: BackendRole,
+    /// Answer 404 unless the script exists under the document root (lighttpd's check-local).
+    /// Unset: checked for extension matches, not for prefix matches.
+    pub check_local: Option<bool>,
+    /// DOCUMENT_ROOT, and the base of SCRIPT_FILENAME and PATH_TRANSLATED, for this backend
+    /// (lighttpd's docroot: the backend's files live elsewhere, e.g. on another machine).
+    pub document_root: Option<PathBuf>,
+    /// SCRIPT_FILENAME with PATH_INFO appended, for PHP's cgi.fix_pathinfo (lighttpd's
+    /// broken-scriptfilename; not with document_root, as in lighttpd).
+    #[serde(default)]
+    pub broken_script_filename: bool,
+    /// With match "/": SCRIPT_NAME is empty and PATH_INFO the whole path (lighttpd's
+    /// fix-root-scriptname), instead of SCRIPT_NAME being the first path segment.
+    #[serde(default)]
+    pub fix_root_script_name: bool,
+    /// This prefix is taken off REQUEST_URI (lighttpd's strip-request-uri).
+    pub strip_request_uri: Option<String>,
+    /// Serves requests outside of scopes; `false`: only in the `[[scope]]`s that name it in
+    /// their `fastcgi` list (its processes run all the same).
+    #[serde(default = "default_true")]
+    pub global: bool,
+}
+
+impl FastcgiConfig {
+    /// A backend named `name` with `matches` and every other key at its default (neither
+    /// address nor command set yet): what a lighttpd.conf's host options go over.
+    pub fn new(name: At<String>, matches: Vec<MatchRule>) -> FastcgiConfig {
+        FastcgiConfig {
+            name,
+            matches,
+            address: None,
+            command: None,
+            socket: None,
+            port: None,
+            host: None,
+            procs: None,
+            min_procs: None,
+            max_procs: None,
+            request_timeout: None,
+            queue_timeout: default_queue_timeout(),
+            env: Default::default(),
+            copy_env: Vec::new(),
+            cwd: None,
+            user: None,
+            group: None,
+            kill_signal: KillSignal::default(),
+            kill_grace: default_kill_grace(),
+            backlog: default_backlog(),
+            socket_mode: None,
+            max_requests: None,
+            idle_timeout: default_idle_timeout(),
+            descendants: Descendants::default(),
+            connect_timeout: default_connect_timeout(),
+            read_timeout: default_backend_io_timeout(),
+            write_timeout: default_backend_io_timeout(),
+            keep_alive: true,
+            x_sendfile: false,
+            x_sendfile_docroot: Vec::new(),
+            role: BackendRole::default(),
+            check_local: None,
+            document_root: None,
+            broken_script_filename: false,
+            fix_root_script_name: false,
+            strip_request_uri: None,
+            global: true,
+        }
+    }
+
+    /// (min, max) processes of a spawned backend.
+    pub fn proc_range(&self) -> (usize, usize) {
+        match (self.procs, self.min_procs, self.max_procs) {
+            (Some(n), _, _) => (n, n),
+            (None, min, max) => {
+                let max = max.unwrap_or(min.unwrap_or(1).max(1));
+                (
+                    min.unwrap_or(if self.max_procs.is_some() { 1 } else { max }),
+                    max,
+                )
+            }
+        }
+    }
+}
+
+/// `role = "responder" | "authorizer"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendRole {
+    /// Answers requests.
+    #[default]
+    Responder,
+    /// Allows or refuses requests before they are answered.
+    Authorizer,
+}
+
+/// `descendants = "kill" | "keep"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Descendants {
+    /// Signal the dead process's group.
+    #[default]
+    Kill,
+    /// Leave them, and report them.
+    Keep,
+}
+
+fn default_queue_timeout() -> Timeout {
+    Timeout(Duration::from_secs(10))
+}
+fn default_kill_grace() -> Timeout {
+    Timeout(Duration::from_secs(2))
+}
+fn default_idle_timeout() -> Timeout {
+    Timeout(Duration::from_secs(60))
+}
+fn default_backlog() -> i32 {
+    1024
+}
+fn default_connect_timeout() -> Timeout {
+    Timeout(Duration::from_secs(5))
+}
+fn default_backend_io_timeout() -> Timeout {
+    Timeout(Duration::from_secs(60))
+}

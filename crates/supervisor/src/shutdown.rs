@@ -1,0 +1,129 @@
+//! Stopping everything (relight's shutdown, `relight spawn` ending): every process gets the kill
+//! signal, `grace` to exit, then SIGKILL of its group; descendants that left their groups are
+//! stopped too (unless every pool keeps them); the unix socket files are removed. Nothing
+//! spawned is left running, and the report says what had to be killed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::exit::fmt_procs;
+use crate::pool::{DescendantPolicy, Reason};
+use crate::procfs;
+use crate::socket::SlotAddr;
+use crate::supervisor::Supervisor;
+
+/// What a shutdown had to do.
+#[derive(Debug, Default)]
+pub struct ShutdownReport {
+    /// Processes that stopped on the kill signal.
+    pub stopped: usize,
+    /// Processes (pid, command line) that needed SIGKILL.
+    pub killed: Vec<(i32, String)>,
+}
+
+impl Supervisor {
+    /// Stops every process and its group: the kill signal, `grace` to exit, then SIGKILL;
+    /// then removes the unix socket files. Nothing spawned is left running.
+    pub async fn shutdown(self: &Arc<Self>, grace: Duration) -> ShutdownReport {
+        let mut groups = Vec::new();
+        {
+            let mut inner = self.lock();
+            inner.stopping = true;
+            for pool in &mut inner.pools {
+                for slot in &mut pool.slots {
+                    if let Some(pid) = slot.stop(Reason::Shutdown, "shutdown".into()) {
+                        groups.push(pid);
+                        let _ = killpg(Pid::from_raw(pid), pool.config.kill_signal);
+                    }
+                }
+            }
+        }
+        self.changed.notify_waiters();
+        let deadline = Instant::now() + grace;
+        let alive = |groups: &[i32]| -> Vec<(i32, String)> {
+            groups
+                .iter()
+                .flat_map(|g| procfs::group_members(*g))
+                .map(|m| (m.pid, m.cmdline))
+                .collect()
+        };
+        while Instant::now() < deadline && !alive(&groups).is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let mut report = ShutdownReport {
+            stopped: groups.len(),
+            killed: alive(&groups),
+        };
+        if !report.killed.is_empty() {
+            tracing::warn!(
+                "shutdown: still running after {grace:?}, sending SIGKILL: {}",
+                fmt_procs(&report.killed)
+            );
+            for g in &groups {
+                let _ = killpg(Pid::from_raw(*g), Signal::SIGKILL);
+            }
+            let end = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < end && !alive(&groups).is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+        // Every backend is gone: a child of ours now is a descendant that left its group (we
+        // are a subreaper). Stopped too, unless every pool keeps descendants.
+        let keep_all = self
+            .lock()
+            .pools
+            .iter()
+            .all(|p| p.config.descendants == DescendantPolicy::Keep);
+        let me = std::process::id() as i32;
+        let escaped = || -> Vec<(i32, String)> {
+            procfs::all()
+                .into_iter()
+                .filter(|p| p.ppid == me)
+                .map(|p| (p.pid, p.cmdline))
+                .collect()
+        };
+        let left = escaped();
+        if !left.is_empty() && keep_all {
+            tracing::info!(
+                "shutdown: leaving descendants running (descendants = \"keep\"): {}",
+                fmt_procs(&left)
+            );
+        } else if !left.is_empty() {
+            tracing::info!(
+                "shutdown: stopping descendants outside the backends' process groups: {}",
+                fmt_procs(&left)
+            );
+            for (pid, _) in &left {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + grace;
+            while Instant::now() < deadline && !escaped().is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let stubborn = escaped();
+            for (pid, _) in &stubborn {
+                let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+            }
+            report.killed.extend(stubborn);
+        }
+        // Reap what is left now rather than wait for the SIGCHLD task.
+        self.reap();
+        report.stopped -= report
+            .killed
+            .iter()
+            .filter(|(pid, _)| groups.contains(pid))
+            .count();
+        let inner = self.lock();
+        for pool in &inner.pools {
+            for slot in &pool.slots {
+                if let SlotAddr::Unix(path) = &slot.addr {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+        report
+    }
+}
