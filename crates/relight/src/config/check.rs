@@ -53,17 +53,25 @@ fn server(config: &Config) -> Result<(), Error> {
     }
     if root {
         if let Some(u) = &s.user
-            && User::from_name(&u.value).ok().flatten().is_none()
+            && !user_exists(&u.value)
         {
             return Err(config.error(&u.loc, format!("unknown user {:?}", u.value)));
         }
         if let Some(g) = &s.group
-            && Group::from_name(&g.value).ok().flatten().is_none()
+            && !group_exists(&g.value)
         {
             return Err(config.error(&g.loc, format!("unknown group {:?}", g.value)));
         }
     }
     Ok(())
+}
+
+fn user_exists(name: &str) -> bool {
+    User::from_name(name).ok().flatten().is_some()
+}
+
+fn group_exists(name: &str) -> bool {
+    Group::from_name(name).ok().flatten().is_some()
 }
 
 /// Where `p` is seen before the chroot.
@@ -171,12 +179,12 @@ fn target(b: &FastcgiConfig) -> Result<(), String> {
         return Err(format!("port {port} + {max} slots runs past 65535"));
     }
     if let Some(u) = &b.user
-        && User::from_name(u).ok().flatten().is_none()
+        && !user_exists(u)
     {
         return Err(format!("unknown user {u:?}"));
     }
     if let Some(g) = &b.group
-        && Group::from_name(g).ok().flatten().is_none()
+        && !group_exists(g)
     {
         return Err(format!("unknown group {g:?}"));
     }

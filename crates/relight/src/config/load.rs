@@ -37,14 +37,7 @@ pub fn load(path: &Path, format: Format) -> Result<Loaded, Error> {
         Format::Toml => false,
         Format::Lighttpd => true,
         Format::Auto => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::at(
-                    &path.display().to_string(),
-                    1,
-                    1,
-                    format!("cannot read the file: {e}"),
-                )
-            })?;
+            let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, &e))?;
             lighttpd::looks_like_lighttpd(path, &text)
         }
     };

@@ -56,6 +56,16 @@ impl Error {
         )
     }
 
+    /// The file `path` cannot be read.
+    pub(crate) fn unreadable(path: &Path, e: &std::io::Error) -> Error {
+        Error::at(
+            &path.display().to_string(),
+            1,
+            1,
+            format!("cannot read the file: {e}"),
+        )
+    }
+
     /// An error at `pos`.
     pub fn new(pos: Pos, message: impl Into<String>) -> Error {
         Error {

@@ -51,16 +51,7 @@ struct SettingsOf {
 
 /// Reads, parses and checks a configuration file.
 pub fn load(path: &Path) -> Result<Config, Error> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::new(
-            Pos {
-                file: path.display().to_string(),
-                line: 1,
-                column: 1,
-            },
-            format!("cannot read the file: {e}"),
-        )
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, &e))?;
     parse(&text, path)
 }
 

@@ -4,36 +4,27 @@
 
 use std::ops::ControlFlow;
 
-use bytes::BytesMut;
 use fcgi_proto::Role;
 use http::StatusCode;
 
-use super::fastcgi::{cgi_request, client_limits};
+use super::fastcgi::{cgi_request, send};
 use super::route::{Route, authorizer};
 use super::{Handler, Req, Step};
 use crate::gateway::RequestBody;
-use crate::gateway::fastcgi::forward;
-use crate::gateway::params::encode_request_head;
 use crate::gateway::response_head::Variables;
 
 /// Asks the authorizer that covers the request, if one does; `Continue` with the parameters
 /// the responder gets when it allowed the request with variables.
 pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Option<Vec<(String, String)>>> {
-    let Route::Fastcgi {
-        backend,
-        script_name,
-        path_info,
-    } = authorizer(&req.site.backends, &req.site.files, &req.target.path)
+    let Route::Fastcgi(to) = authorizer(&req.site.backends, &req.site.files, &req.target.path)
     else {
         return ControlFlow::Continue(None);
     };
     let normalized = req.target.encoded();
-    let cgi = cgi_request(h, req, &normalized, backend, script_name, path_info);
-    let mut head = BytesMut::with_capacity(1024);
-    encode_request_head(&mut head, Role::Authorizer, backend.keep_alive, &cgi);
+    let cgi = cgi_request(h, req, &normalized, &to);
     let body = RequestBody::Buffered(bytes::Bytes::new());
     let what = format!("{} (authorizer)", req.what());
-    let mut resp = forward(backend.clone(), head, body, client_limits(h, req), what).await;
+    let mut resp = send(h, req, &to, Role::Authorizer, &cgi, body, what).await;
     if resp.status() != StatusCode::OK {
         return ControlFlow::Break(resp);
     }

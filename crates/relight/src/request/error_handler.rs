@@ -36,15 +36,7 @@ pub(crate) async fn step(h: &Handler, req: &Req, not_found: Response<Body>) -> S
             })
         }
         Route::MissingScript => ControlFlow::Break(not_found),
-        Route::Fastcgi {
-            backend,
-            script_name,
-            path_info,
-        } => ControlFlow::Continue(Responder {
-            backend: backend.clone(),
-            script_name: script_name.to_owned(),
-            path_info: path_info.to_owned(),
-        }),
+        Route::Fastcgi(to) => ControlFlow::Continue(to),
     }
 }
 

@@ -6,43 +6,45 @@ use bytes::BytesMut;
 use fcgi_proto::Role;
 use http::Response;
 
-use super::route::Responder;
+use super::route::{Responder, Routed};
 use super::{Handler, Req};
-use crate::gateway::fastcgi::{Backend, forward};
+use crate::gateway::fastcgi::forward;
 use crate::gateway::params::{CgiRequest, encode_request_head};
 use crate::gateway::spool::spool;
 use crate::gateway::{ClientLimits, RequestBody};
 use crate::http::body::Body;
 use crate::http::pages::status_page;
 
-/// What earlier steps add to the responder's parameters.
-#[derive(Debug, Default)]
-pub(crate) struct Params<'a> {
-    /// The request is served by server.error_handler_404, this target (REDIRECT_STATUS 404).
-    pub via_404_handler: Option<&'a str>,
-    /// The settings' FastCGI parameters with an authorizer's variables after them.
-    pub authorizer_variables: Option<Vec<(String, String)>>,
-}
-
-/// The limits on the client's side of an exchange.
-pub(crate) fn client_limits(h: &Handler, req: &Req) -> ClientLimits {
-    ClientLimits {
+/// Sends `req` to `to` in `role`, with the parameters `cgi` and `body`; `what` names the
+/// request in log lines.
+pub(crate) async fn send(
+    h: &Handler,
+    req: &Req,
+    to: &Responder,
+    role: Role,
+    cgi: &CgiRequest<'_>,
+    body: RequestBody,
+    what: String,
+) -> Response<Body> {
+    let mut head = BytesMut::with_capacity(1024);
+    encode_request_head(&mut head, role, to.backend.keep_alive, cgi);
+    let limits = ClientLimits {
         max_body: req.site.max_request_body,
         read_timeout: h.config.server.read_timeout.0,
-    }
+    };
+    forward(to.backend.clone(), head, body, limits, what).await
 }
 
-/// The CGI/1.1 parameters of `req` for `backend` (its own document root,
-/// broken-scriptfilename, REQUEST_URI without its strip-request-uri prefix), with the script
-/// and path info routing found. `normalized` is the target as the steps left it, encoded.
+/// The CGI/1.1 parameters of `req` for the responder `to` (its backend's own document root,
+/// broken-scriptfilename, REQUEST_URI without its strip-request-uri prefix; the script and
+/// path info routing found). `normalized` is the target as the steps left it, encoded.
 pub(crate) fn cgi_request<'r>(
     h: &'r Handler,
     req: &'r Req,
     normalized: &'r str,
-    backend: &'r Backend,
-    script_name: &'r str,
-    path_info: &'r str,
+    to: &'r Responder,
 ) -> CgiRequest<'r> {
+    let (backend, script_name, path_info) = (&to.backend, &to.script_name, &to.path_info);
     let s = &h.config.server;
     let request_uri = req.request_uri();
     let mut r = CgiRequest {
@@ -83,13 +85,16 @@ pub(crate) fn cgi_request<'r>(
     r
 }
 
-/// Sends the request to its responder and answers with what comes back.
+/// Sends the request to the responder routing found and answers with what comes back;
+/// `variables` are the settings' FastCGI parameters with an authorizer's variables after them,
+/// when one allowed the request.
 pub(crate) async fn respond(
     h: &Handler,
     req: &mut Req,
-    to: Responder,
-    params: Params<'_>,
+    routed: Routed,
+    variables: Option<Vec<(String, String)>>,
 ) -> Response<Body> {
+    let to = routed.to;
     let s = &h.config.server;
     let Some(incoming) = req.body.take() else {
         return status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
@@ -112,26 +117,25 @@ pub(crate) async fn respond(
             }
         }
     };
-    let backend = &to.backend;
     let normalized = req.target.encoded();
-    let mut cgi = cgi_request(h, req, &normalized, backend, &to.script_name, &to.path_info);
+    let mut cgi = cgi_request(h, req, &normalized, &to);
     cgi.content_length = content_length;
-    if let Some(vars) = &params.authorizer_variables {
+    if let Some(vars) = &variables {
         cgi.extra = vars;
     }
-    if let Some(handler) = params.via_404_handler {
+    // Served in place of a 404 by server.error_handler_404: its target, REDIRECT_STATUS 404.
+    if let Some(handler) = s.error_handler_404.as_deref()
+        && routed.via_404_handler
+    {
         cgi.query = "";
         cgi.redirect_uri = Some(handler);
         cgi.redirect_status = 404;
     }
-    let mut head = BytesMut::with_capacity(1024);
-    encode_request_head(&mut head, Role::Responder, backend.keep_alive, &cgi);
-    let limits = client_limits(h, req);
-    let resp = forward(backend.clone(), head, body, limits, req.what()).await;
-    match &backend.x_sendfile {
+    let resp = send(h, req, &to, Role::Responder, &cgi, body, req.what()).await;
+    match &to.backend.x_sendfile {
         Some(docroots) => {
-            super::x_sendfile::apply(resp, docroots, req.site.files.mime_types(), &backend.name)
-                .await
+            let files = &req.site.files;
+            super::x_sendfile::apply(resp, docroots, files.mime_types(), &to.backend.name).await
         }
         None => resp,
     }

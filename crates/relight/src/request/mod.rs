@@ -42,15 +42,13 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue, Method, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Method, Response, header};
 use hyper::body::Incoming;
 use supervisor::Supervisor;
 
 use crate::config::Config;
 use crate::gateway::fastcgi::Backend;
 use crate::http::body::Body;
-use crate::http::pages::status_page;
-use route::Route;
 use site::{Site, Sites};
 use target::Target;
 
@@ -152,7 +150,7 @@ impl Handler {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(t) => t,
         };
-        if let ControlFlow::Break(r) = admin::answer(self, &parts.method, &target.path, conn) {
+        if let ControlFlow::Break(r) = admin::answer(self, &target.path, conn) {
             return self.finish(r, base, head);
         }
         let site = match site::select(&self.sites, &parts, &target, conn) {
@@ -180,49 +178,9 @@ impl Handler {
         access::step(req)?;
         auth::step(req).await?;
         setenv::step(req);
-        let auth_params = authorizer::step(self, req).await?;
-        let (route, via_handler) =
-            match route::route(&req.site.backends, &req.site.files, &req.target.path) {
-                Route::Static => {
-                    let resp = req
-                        .site
-                        .files
-                        .serve(
-                            &req.parts.method,
-                            &req.target.path,
-                            req.target.query.as_deref(),
-                            &req.parts.headers,
-                        )
-                        .await;
-                    if resp.status() != StatusCode::NOT_FOUND {
-                        return ControlFlow::Break(resp);
-                    }
-                    (error_handler::step(self, req, resp).await?, true)
-                }
-                Route::MissingScript => {
-                    let resp = status_page(StatusCode::NOT_FOUND);
-                    (error_handler::step(self, req, resp).await?, true)
-                }
-                Route::Fastcgi {
-                    backend,
-                    script_name,
-                    path_info,
-                } => (
-                    route::Responder {
-                        backend: backend.clone(),
-                        script_name: script_name.to_owned(),
-                        path_info: path_info.to_owned(),
-                    },
-                    false,
-                ),
-            };
-        let params = fastcgi::Params {
-            via_404_handler: via_handler
-                .then_some(self.config.server.error_handler_404.as_deref())
-                .flatten(),
-            authorizer_variables: auth_params,
-        };
-        ControlFlow::Continue(fastcgi::respond(self, req, route, params).await)
+        let variables = authorizer::step(self, req).await?;
+        let routed = route::step(self, req).await?;
+        ControlFlow::Continue(fastcgi::respond(self, req, routed, variables).await)
     }
 
     /// The headers every response gets: `Server`, then the settings' response headers; and

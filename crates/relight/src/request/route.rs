@@ -1,25 +1,67 @@
 //! Step 10, routing: which handler a request goes to, decided on the normalized path: the first
-//! FastCGI backend (in configuration order) with a matching rule, else static files. The split of
-//! the path into SCRIPT_NAME and PATH_INFO is lighttpd's.
+//! FastCGI backend (in configuration order) with a matching rule, else the static files, which
+//! answer; a 404 goes to the error handler. The split of the path into SCRIPT_NAME and
+//! PATH_INFO is lighttpd's.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
+use http::StatusCode;
+
+use super::{Handler, Req, Step, error_handler};
 use crate::config::MatchRule;
 use crate::files::StaticFiles;
 use crate::gateway::fastcgi::Backend;
+use crate::http::pages::status_page;
+
+/// A request routed to a responder.
+#[derive(Debug)]
+pub(crate) struct Routed {
+    /// The responder.
+    pub to: Responder,
+    /// It serves server.error_handler_404 in place of the request's own target.
+    pub via_404_handler: bool,
+}
+
+/// Step 10: the static files answer what no responder's rule matches (a 404 goes to the error
+/// handler); `Continue` with the responder that serves the request.
+pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Routed> {
+    let not_found = match route(&req.site.backends, &req.site.files, &req.target.path) {
+        Route::Fastcgi(to) => {
+            return ControlFlow::Continue(Routed {
+                to,
+                via_404_handler: false,
+            });
+        }
+        Route::MissingScript => status_page(StatusCode::NOT_FOUND),
+        Route::Static => {
+            let t = &req.target;
+            let resp = (req.site.files)
+                .serve(
+                    &req.parts.method,
+                    &t.path,
+                    t.query.as_deref(),
+                    &req.parts.headers,
+                )
+                .await;
+            if resp.status() != StatusCode::NOT_FOUND {
+                return ControlFlow::Break(resp);
+            }
+            resp
+        }
+    };
+    let to = error_handler::step(h, req, not_found).await?;
+    ControlFlow::Continue(Routed {
+        to,
+        via_404_handler: true,
+    })
+}
 
 /// Where a request goes.
 #[derive(Debug)]
-pub(crate) enum Route<'a> {
+pub(crate) enum Route {
     /// To a FastCGI backend.
-    Fastcgi {
-        /// The backend.
-        backend: &'a Arc<Backend>,
-        /// SCRIPT_NAME.
-        script_name: &'a str,
-        /// PATH_INFO (may be empty).
-        path_info: &'a str,
-    },
+    Fastcgi(Responder),
     /// A backend's rule matched but its script is not there (check-local): 404.
     MissingScript,
     /// To the static file handler.
@@ -37,21 +79,22 @@ pub(crate) struct Responder {
     pub path_info: String,
 }
 
+/// The route to `backend`, with the path split into SCRIPT_NAME and PATH_INFO.
+fn to_backend(backend: &Arc<Backend>, (script_name, path_info): (&str, &str)) -> Route {
+    Route::Fastcgi(Responder {
+        backend: backend.clone(),
+        script_name: script_name.to_owned(),
+        path_info: path_info.to_owned(),
+    })
+}
+
 /// Routes the normalized `path` to a responder or the static files.
-pub(crate) fn route<'a>(
-    backends: &'a [Arc<Backend>],
-    files: &StaticFiles,
-    path: &'a str,
-) -> Route<'a> {
+pub(crate) fn route(backends: &[Arc<Backend>], files: &StaticFiles, path: &str) -> Route {
     route_among(backends, files, path, false)
 }
 
 /// The authorizer that must allow `path` first, if one matches it.
-pub(crate) fn authorizer<'a>(
-    backends: &'a [Arc<Backend>],
-    files: &StaticFiles,
-    path: &'a str,
-) -> Route<'a> {
+pub(crate) fn authorizer(backends: &[Arc<Backend>], files: &StaticFiles, path: &str) -> Route {
     route_among(backends, files, path, true)
 }
 
@@ -80,12 +123,12 @@ fn least_busy<'a>(
     best
 }
 
-fn route_among<'a>(
-    backends: &'a [Arc<Backend>],
+fn route_among(
+    backends: &[Arc<Backend>],
     files: &StaticFiles,
-    path: &'a str,
+    path: &str,
     authorizers: bool,
-) -> Route<'a> {
+) -> Route {
     for b in backends.iter().filter(|b| b.authorizer == authorizers) {
         for rule in &b.matches {
             let b = least_busy(b, backends, rule, authorizers);
@@ -107,11 +150,7 @@ fn route_among<'a>(
                     if b.check_local == Some(true) && !files.is_local_file(script_name) {
                         return Route::MissingScript;
                     }
-                    return Route::Fastcgi {
-                        backend: b,
-                        script_name,
-                        path_info,
-                    };
+                    return to_backend(b, (script_name, path_info));
                 }
                 MatchRule::Extension(ext) => {
                     let check = b.check_local != Some(false);
@@ -125,11 +164,7 @@ fn route_among<'a>(
                         matched = true;
                         let (script_name, path_info) = path.split_at(end);
                         if !check || files.is_local_file(script_name) {
-                            return Route::Fastcgi {
-                                backend: b,
-                                script_name,
-                                path_info,
-                            };
+                            return to_backend(b, (script_name, path_info));
                         }
                     }
                     if matched {
@@ -147,13 +182,9 @@ mod tests {
     use super::*;
     use crate::request::testing::{handler, req};
 
-    fn responder<'a>(r: &Route<'a>) -> Option<(&'a str, &'a str, &'a str)> {
+    fn responder(r: &Route) -> Option<(&str, &str, &str)> {
         match r {
-            Route::Fastcgi {
-                backend,
-                script_name,
-                path_info,
-            } => Some((backend.name.as_str(), *script_name, *path_info)),
+            Route::Fastcgi(to) => Some((&to.backend.name, &to.script_name, &to.path_info)),
             _ => None,
         }
     }

@@ -27,8 +27,7 @@ struct Eval {
 /// Reads and evaluates a lighttpd configuration file with everything it includes.
 pub fn parse_file(path: &Path) -> Result<LighttpdConfig, Error> {
     let file = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::at(&file, 1, 1, format!("cannot read the file: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::unreadable(path, &e))?;
     let base_dir = std::path::absolute(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
