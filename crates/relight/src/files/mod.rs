@@ -29,11 +29,11 @@ pub(crate) struct StaticFiles {
     canonical_root: PathBuf,
     index_files: Vec<String>,
     mime_types: std::collections::BTreeMap<String, String>,
-    exclude: Vec<String>,
+    static_exclude_extensions: Vec<String>,
     /// URL prefix → (directory, its canonical form), longest prefix first.
     aliases: Vec<(String, PathBuf, PathBuf)>,
     /// Range requests get 206 (else the whole file, 200).
-    ranges: bool,
+    range_requests: bool,
     /// The root's and the aliases' directories, open (O_PATH), in `aliases`' order then the
     /// root: files are opened beneath them with openat2(RESOLVE_BENEATH), one system call that
     /// also refuses whatever leaves the directory. `None` where a directory could not be
@@ -78,21 +78,21 @@ enum Opened {
 
 impl StaticFiles {
     /// Serves `root`, trying `index_files` for directories, typing files by `mime_types` (then
-    /// the built-in table) and refusing names that end with one of `exclude`.
+    /// the built-in table) and refusing names that end with one of `static_exclude_extensions`.
     pub(crate) fn new(
         root: &Path,
         index_files: Vec<String>,
         mime_types: std::collections::BTreeMap<String, String>,
-        exclude: Vec<String>,
+        static_exclude_extensions: Vec<String>,
     ) -> io::Result<StaticFiles> {
         Ok(StaticFiles {
             root: root.to_owned(),
             canonical_root: root.canonicalize()?,
             index_files,
             mime_types,
-            exclude,
+            static_exclude_extensions,
             aliases: Vec::new(),
-            ranges: true,
+            range_requests: true,
             dirs: vec![open_dir(root)],
             cache: None,
         })
@@ -190,8 +190,8 @@ impl StaticFiles {
 
     /// Answers Range requests with the whole file (lighttpd's server.range-requests =
     /// "disable") when `on` is false.
-    pub(crate) fn with_ranges(mut self, on: bool) -> StaticFiles {
-        self.ranges = on;
+    pub(crate) fn with_range_requests(mut self, on: bool) -> StaticFiles {
+        self.range_requests = on;
         self
     }
 
@@ -298,7 +298,11 @@ impl StaticFiles {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return r;
         }
-        if self.exclude.iter().any(|e| url_path.ends_with(e.as_str())) {
+        if self
+            .static_exclude_extensions
+            .iter()
+            .any(|e| url_path.ends_with(e.as_str()))
+        {
             return status_page(StatusCode::FORBIDDEN);
         }
         let entry = match self.find(url_path) {
@@ -326,7 +330,7 @@ impl StaticFiles {
         }
         h.insert(
             header::ACCEPT_RANGES,
-            HeaderValue::from_static(if self.ranges { "bytes" } else { "none" }),
+            HeaderValue::from_static(if self.range_requests { "bytes" } else { "none" }),
         );
         h.insert(header::ETAG, entry.etag.clone());
         h.insert(header::LAST_MODIFIED, entry.last_modified.clone());
@@ -339,7 +343,7 @@ impl StaticFiles {
 
         let range = match headers.get(header::RANGE) {
             Some(r)
-                if self.ranges
+                if self.range_requests
                     && if_range_holds(
                         headers,
                         etag,

@@ -5,7 +5,7 @@
 //! 1. [`target`]: the path, decoded and simplified (400 when it cannot be), and the declared
 //!    body length.
 //! 2. [`admin`]: the status page, the metrics and the `[[answer]]`s, before any other setting.
-//! 3. [`site`]: the settings for this request (global ones, with every matching scope's over
+//! 3. [`scope`]: the settings for this request (global ones, with every matching scope's over
 //!    them).
 //! 4. [`rewrite`]: redirects answer; rewrites change the target (and the settings are chosen
 //!    again for it).
@@ -32,9 +32,9 @@ pub(crate) mod fastcgi;
 pub(crate) mod index;
 pub(crate) mod rewrite;
 pub(crate) mod route;
+pub(crate) mod scope;
 pub(crate) mod server_status;
 pub(crate) mod setenv;
-pub(crate) mod site;
 pub(crate) mod target;
 pub(crate) mod x_sendfile;
 
@@ -49,7 +49,7 @@ use supervisor::Supervisor;
 use crate::config::Config;
 use crate::gateway::fastcgi::Backend;
 use crate::http::body::Body;
-use site::{Site, Sites};
+use scope::{Scopes, Site};
 use target::Target;
 
 /// What a step gives: `Continue` with what it found, or `Break` with the answer, which ends
@@ -103,7 +103,7 @@ impl Req {
 #[derive(Debug)]
 pub(crate) struct Handler {
     config: Config,
-    sites: Sites,
+    scopes: Scopes,
     backends: Vec<Arc<Backend>>,
     answers: Vec<admin::Answer>,
     server_header: Option<HeaderValue>,
@@ -116,20 +116,20 @@ impl Handler {
     pub(crate) fn new(
         config: Config,
         sup: Option<&Arc<Supervisor>>,
-    ) -> Result<Handler, site::SiteError> {
+    ) -> Result<Handler, scope::ScopeError> {
         let backends: Vec<_> = config
             .fastcgi
             .iter()
             .map(|c| Arc::new(Backend::new(c, sup)))
             .collect();
-        let sites = Sites::new(&config, &backends)?;
+        let scopes = Scopes::new(&config, &backends)?;
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
         Ok(Handler {
             answers: admin::answers(&config),
             config,
-            sites,
+            scopes,
             backends,
             server_header,
             started: std::time::SystemTime::now(),
@@ -145,7 +145,7 @@ impl Handler {
     pub(crate) async fn handle(&self, req: http::Request<Incoming>, conn: Conn) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let (parts, body) = req.into_parts();
-        let base = self.sites.base_response_headers();
+        let base = self.scopes.base_response_headers();
         let target = match target::parse(&parts, conn) {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(t) => t,
@@ -153,7 +153,7 @@ impl Handler {
         if let ControlFlow::Break(r) = admin::answer(self, &target.path, conn) {
             return self.finish(r, base, head);
         }
-        let site = match site::select(&self.sites, &parts, &target, conn) {
+        let site = match scope::select(&self.scopes, &parts, &target, conn) {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(s) => s,
         };
@@ -173,7 +173,7 @@ impl Handler {
 
     /// The steps once the settings are known.
     async fn with_site(&self, req: &mut Req) -> Step<Response<Body>> {
-        rewrite::step(&self.sites, req)?;
+        rewrite::step(&self.scopes, req)?;
         index::step(req);
         access::step(req)?;
         auth::step(req).await?;
@@ -211,7 +211,7 @@ impl Handler {
 pub(crate) mod testing {
     use std::path::Path;
 
-    use super::{Conn, Handler, Req, site, target};
+    use super::{Conn, Handler, Req, scope, target};
 
     /// The handler of `[server]` on `root` (with `server_extra` keys) and `rest` after it.
     pub fn handler(root: &Path, server_extra: &str, rest: &str) -> Handler {
@@ -244,7 +244,7 @@ pub(crate) mod testing {
         let std::ops::ControlFlow::Continue(target) = target::parse(&parts, conn) else {
             panic!("{uri}: answered by the target step")
         };
-        let std::ops::ControlFlow::Continue(site) = site::select(&h.sites, &parts, &target, conn)
+        let std::ops::ControlFlow::Continue(site) = scope::select(&h.scopes, &parts, &target, conn)
         else {
             panic!("{uri}: no site")
         };

@@ -9,7 +9,7 @@ use std::ops::ControlFlow;
 
 use http::{HeaderValue, StatusCode, header};
 
-use super::site::Sites;
+use super::scope::Scopes;
 use super::{Req, Step};
 use crate::config::{RedirectRule, RewriteRule};
 use crate::http::pages::status_page;
@@ -99,7 +99,7 @@ pub(crate) fn apply(
 }
 
 /// Applies the settings' redirects and rewrites to the request's target.
-pub(crate) fn step(sites: &Sites, req: &mut Req) -> Step<()> {
+pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     let site = &req.site;
     if site.redirect.is_empty() && site.rewrite.is_empty() {
         return ControlFlow::Continue(());
@@ -141,8 +141,8 @@ pub(crate) fn step(sites: &Sites, req: &mut Req) -> Step<()> {
     };
     req.target.path = path;
     req.target.query = q;
-    if sites.is_scoped() {
-        req.site = super::site::select(sites, &req.parts, &req.target, req.conn)?;
+    if scopes.is_scoped() {
+        req.site = super::scope::select(scopes, &req.parts, &req.target, req.conn)?;
     }
     ControlFlow::Continue(())
 }
@@ -234,12 +234,12 @@ mod tests {
             "[[scope]]\nwhen = [{ field = \"url\", op = \"=^\", value = \"/app/\" }]\n\
              response_headers = { \"X-Scope\" = \"app\" }\n",
         );
-        let r = answered(step(&h.sites, &mut req(&h, "GET", "/old/a?b", &[])));
+        let r = answered(step(&h.scopes, &mut req(&h, "GET", "/old/a?b", &[])));
         assert_eq!(r.status(), StatusCode::PERMANENT_REDIRECT);
         assert_eq!(r.headers()[header::LOCATION], "/new/a?b");
         let mut r = req(&h, "GET", "/pretty/x%20y", &[]);
         assert!(r.site.response_headers.is_empty());
-        assert!(step(&h.sites, &mut r).is_continue());
+        assert!(step(&h.scopes, &mut r).is_continue());
         assert_eq!(r.target.path, "/app/x y");
         assert_eq!(r.target.query.as_deref(), Some("from=pretty"));
         assert_eq!(
@@ -247,7 +247,7 @@ mod tests {
             "the scope of the new target"
         );
         let mut r = req(&h, "GET", "/other", &[]);
-        assert!(step(&h.sites, &mut r).is_continue());
+        assert!(step(&h.scopes, &mut r).is_continue());
         assert_eq!(r.target.path, "/other");
     }
 }

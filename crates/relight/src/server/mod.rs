@@ -23,7 +23,7 @@ use crate::request::Handler;
 pub use crate::process::activation::ActivationError;
 pub use crate::process::pools::PoolError;
 pub use crate::process::privileges::PrivilegeError;
-pub use crate::request::site::SiteError;
+pub use crate::request::scope::ScopeError;
 use supervisor::Supervisor;
 
 /// Why the server could not start.
@@ -56,7 +56,7 @@ pub enum StartError {
     Pool(#[from] PoolError),
     /// The settings cannot be made ready for requests.
     #[error("{0}")]
-    Settings(#[from] SiteError),
+    Settings(#[from] ScopeError),
     /// The process manager could not start.
     #[error("{0}")]
     Supervisor(#[from] supervisor::StartError),

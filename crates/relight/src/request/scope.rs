@@ -22,7 +22,7 @@ use crate::http::pages::status_page;
 /// Why settings cannot be made ready for requests.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum SiteError {
+pub enum ScopeError {
     /// A document root that cannot be served (missing, or not readable).
     #[error("document_root {root}: {source}")]
     DocumentRoot {
@@ -103,7 +103,7 @@ impl Deref for Site {
 
 /// The settings of a configuration, global and scoped, ready to be applied to requests.
 #[derive(Debug)]
-pub(crate) struct Sites {
+pub(crate) struct Scopes {
     global: Settings,
     global_backends: Vec<Arc<Backend>>,
     file_cache: bool,
@@ -116,7 +116,7 @@ pub(crate) struct Sites {
 /// Step 3: the settings for a request (with its target as it is now); a scope whose document
 /// root cannot be used is logged and answered 500.
 pub(crate) fn select(
-    sites: &Sites,
+    scopes: &Scopes,
     parts: &http::request::Parts,
     target: &Target,
     conn: Conn,
@@ -129,7 +129,7 @@ pub(crate) fn select(
         remote: conn.remote,
         local: conn.local,
     };
-    match sites.site(&facts) {
+    match scopes.site(&facts) {
         Ok(site) => ControlFlow::Continue(site),
         Err(e) => {
             tracing::error!("{}: {e}", conn.remote);
@@ -138,17 +138,17 @@ pub(crate) fn select(
     }
 }
 
-impl Sites {
+impl Scopes {
     /// The settings of a checked `config`, with `backends` built from its `[[fastcgi]]`
     /// entries (in the same order).
-    pub(crate) fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Sites, SiteError> {
+    pub(crate) fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Scopes, ScopeError> {
         let named = |name: &str| {
             config
                 .fastcgi
                 .iter()
                 .position(|c| c.name.value == name)
                 .map(|i| backends[i].clone())
-                .ok_or_else(|| SiteError::NoBackend(name.to_owned()))
+                .ok_or_else(|| ScopeError::NoBackend(name.to_owned()))
         };
         let global_backends: Vec<_> = config
             .fastcgi
@@ -164,7 +164,7 @@ impl Sites {
                 .iter()
                 .map(Condition::compile)
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| SiteError::Condition {
+                .map_err(|source| ScopeError::Condition {
                     scope: i + 1,
                     source,
                 })?;
@@ -191,7 +191,7 @@ impl Sites {
             None,
             None,
         )?;
-        Ok(Sites {
+        Ok(Scopes {
             global: config.settings.clone(),
             global_backends,
             file_cache,
@@ -212,7 +212,7 @@ impl Sites {
     }
 
     /// The settings for a request with these facts.
-    pub(crate) fn site(&self, facts: &Facts<'_>) -> Result<Site, SiteError> {
+    pub(crate) fn site(&self, facts: &Facts<'_>) -> Result<Site, ScopeError> {
         let mut met = Vec::new();
         let mut caps_of = Vec::new();
         for (i, scope) in self.scopes.iter().enumerate() {
@@ -239,7 +239,7 @@ impl Sites {
     }
 
     /// The settings of the global ones with those of the scopes `met` over them.
-    fn combination(&self, met: Vec<usize>) -> Result<Arc<Resolved>, SiteError> {
+    fn combination(&self, met: Vec<usize>) -> Result<Arc<Resolved>, ScopeError> {
         let mut cache = self.combinations.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = cache.get(&met) {
             return Ok(r.clone());
@@ -279,7 +279,7 @@ fn resolve(
     file_cache: bool,
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
-) -> Result<Resolved, SiteError> {
+) -> Result<Resolved, ScopeError> {
     let root = s
         .document_root
         .as_ref()
@@ -291,12 +291,12 @@ fn resolve(
         s.mime_types.clone().unwrap_or_default(),
         s.static_exclude_extensions.clone().unwrap_or_default(),
     )
-    .map_err(|source| SiteError::DocumentRoot {
+    .map_err(|source| ScopeError::DocumentRoot {
         root: root.clone(),
         source,
     })?
     .with_aliases(&s.aliases.clone().unwrap_or_default())
-    .with_ranges(s.range_requests.unwrap_or(true))
+    .with_range_requests(s.range_requests.unwrap_or(true))
     .with_cache(file_cache);
     Ok(Resolved {
         files: Arc::new(files),
