@@ -729,7 +729,11 @@ fn a_failed_connect_is_retried_on_another_slot() {
         echo: _echo,
         r,
     } = echo_backend("retry", "procs = 2");
-    // Someone (a /tmp cleaner) removes slot 0's socket file: connecting to it fails.
+    // Someone (a /tmp cleaner) removes slot 0's socket file: connecting to it fails. (The
+    // listener answers before the backends' sockets exist: wait for it first.)
+    wait_for(Duration::from_secs(10), "slot 0's socket", || {
+        dir.join("app.sock-0").exists().then_some(())
+    });
     std::fs::remove_file(dir.join("app.sock-0")).unwrap();
     for _ in 0..10 {
         let resp = curl(&[&r.url("/app?mode=pid")]);

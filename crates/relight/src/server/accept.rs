@@ -66,7 +66,8 @@ async fn serve_connection(
     let _ = stream.set_nodelay(true);
     let state = current(&cur);
     let s = &state.config().server;
-    let shared = Arc::new(ConnShared::default());
+    let stream = Arc::new(stream);
+    let shared = Arc::new(ConnShared::new(stream.clone()));
     let io = ConnIo::new(
         stream,
         shared.clone(),
@@ -137,7 +138,20 @@ async fn respond(
             },
         )
     });
-    let mut resp = state.handler.handle(req, conn).await;
+    let (method, uri) = (req.method().clone(), req.uri().clone());
+    // A request that waits (for a backend) is given up when its client leaves: the handler is
+    // dropped with everything it holds (the backend connection, the process), at once.
+    let mut resp = tokio::select! {
+        biased;
+        r = state.handler.handle(req, conn) => r,
+        () = shared.client_gone() => {
+            tracing::info!(
+                "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
+                conn.remote
+            );
+            client_closed()
+        }
+    };
     let max = state.config().server.max_keep_alive_requests;
     if max > 0 && nth >= max {
         // hyper closes the connection after a response that says so.
@@ -156,6 +170,16 @@ async fn respond(
         }),
     };
     resp.map(|b| Tracked::new(b, done))
+}
+
+/// What the access log records for a request whose client left before its answer (nginx's
+/// 499); hyper's write of it fails and ends the connection.
+fn client_closed() -> Response<Body> {
+    let mut r = Response::new(Body::Empty);
+    *r.status_mut() = http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {

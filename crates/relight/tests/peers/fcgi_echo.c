@@ -14,6 +14,7 @@
  *   mode=bg          system("sleep 100000 &"), then answers: an orphan in its process group
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
+ *   mode=sleep&n=MS  answers its pid after MS milliseconds
  *   mode=sendfile&path=P  answers "X-Sendfile: P" and no body
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
  * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
@@ -90,6 +91,10 @@ int main(void) {
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
         } else if (starts(mode, "slow")) {
             usleep(500 * 1000);
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+        } else if (starts(mode, "sleep")) {
+            const char *n = strstr(qs, "n=");
+            usleep((useconds_t)(n ? atoi(n + 2) : 0) * 1000);
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
         } else if (starts(mode, "hang")) {
             for (;;) pause();

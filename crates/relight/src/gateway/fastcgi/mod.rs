@@ -72,7 +72,17 @@ async fn exchange(
     what: String,
 ) {
     let _in_flight = backend.enter();
-    let connected = match connect::connect(&backend, &what).await {
+    // Waiting for a free process or a connection ends when the request is given up (its
+    // client left): no process is taken for it.
+    let mut head_tx = head_tx;
+    let connected = tokio::select! {
+        c = connect::connect(&backend, &what) => c,
+        () = head_tx.closed() => {
+            tracing::info!("fastcgi backend \"{}\": {what}: given up before it reached the backend", backend.name);
+            return;
+        }
+    };
+    let connected = match connected {
         Ok(c) => c,
         Err(e) => {
             let _ = head_tx.send(Err(e));
