@@ -136,3 +136,149 @@ fn a_request_that_leaves_while_it_waits_for_a_process_is_never_sent() {
         r.error_log()
     );
 }
+
+/// The status line of a raw exchange.
+fn status_line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+/// What lighttpd refuses in a request's framing and host, relight refuses too, and goes on
+/// serving (before: each was passed on, and a backend got `HTTP_HOST='a, b'` or a
+/// SERVER_NAME of `../../etc/x`).
+#[test]
+fn framing_and_hosts_are_refused_as_lighttpd_refuses_them() {
+    let www = docroot();
+    let r = Relight::start(www.path(), "", "");
+    let d = Duration::from_secs(5);
+    for (request, want) in [
+        (
+            &b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n"[..],
+            "HTTP/1.1 501",
+        ),
+        (b"GET /hello.txt HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
+        (
+            b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+            "HTTP/1.1 400",
+        ),
+        (
+            b"GET /hello.txt HTTP/1.1\r\nHost: ../../etc/x\r\n\r\n",
+            "HTTP/1.1 400",
+        ),
+        (
+            b"GET /hello%0d%0aX-Injected:%201 HTTP/1.1\r\nHost: x\r\n\r\n",
+            "HTTP/1.1 400",
+        ),
+        (b"GET /hello.txt HTTP/1.0\r\n\r\n", "HTTP/1.0 200"),
+    ] {
+        let out = raw(&r.addr(), request, d);
+        assert!(
+            status_line(&out).starts_with(want),
+            "{}: {}",
+            String::from_utf8_lossy(request),
+            String::from_utf8_lossy(&out)
+        );
+    }
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let log = r.error_log();
+    for line in [
+        "relight decodes chunked only: 501",
+        "HTTP/1.1 request without a Host: 400",
+        "request with more than one Host: 400",
+        "bad Host \"../../etc/x\": 400",
+        "control character in request path",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+}
+
+/// An absolute-form target's host is the request's host (RFC 9112 §3.2.2), for the backend
+/// too.
+#[test]
+fn the_absolute_form_host_wins_over_the_host_header() {
+    let www = docroot();
+    let dir = TempDir::new("absolute");
+    let echo = c_peer("fcgi_echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"echo\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n",
+            echo.display(),
+            dir.join("echo.sock").display()
+        ),
+    );
+    let out = raw(
+        &r.addr(),
+        b"GET http://right.example:8080/app HTTP/1.1\r\nHost: wrong.example\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("HTTP_HOST=right.example:8080\n"), "{text}");
+    assert!(text.contains("SERVER_NAME=right.example\n"), "{text}");
+}
+
+/// What a backend must not do gets a 502 or a cut-off body, never forwarded as if it were
+/// right: chunk framing as content (before: the raw chunked bytes went to the client as the
+/// body), a status of 999 (before: forwarded), a body shorter than its Content-Length (before:
+/// the client got nothing and nothing was logged).
+#[test]
+fn a_backend_framing_its_own_body_or_lying_about_it_is_caught() {
+    let www = docroot();
+    let dir = TempDir::new("backend-framing");
+    let echo = c_peer("fcgi_echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"echo\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n",
+            echo.display(),
+            dir.join("echo.sock").display()
+        ),
+    );
+    assert_eq!(curl(&[&r.url("/app?mode=chunked")]).status, 502);
+    assert_eq!(curl(&[&r.url("/app?mode=status999")]).status, 502);
+    let out = raw(
+        &r.addr(),
+        b"GET /app?mode=short HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("content-length: 1000\r\n"), "{text}");
+    assert!(
+        text.ends_with("\r\n\r\n0123456789"),
+        "what arrived is sent, then the connection is cut: {text}"
+    );
+    let log = r.error_log();
+    for line in [
+        "Transfer-Encoding \"chunked\" in a CGI response",
+        "malformed Status header \"999\"",
+        "backend announced Content-Length 1000 and sent 10 bytes (response cut off)",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+    assert_eq!(
+        curl(&[&r.url("/app?mode=pid")]).status,
+        200,
+        "the backend still serves"
+    );
+}
+
+/// A socket in the document root, or a name longer than the file system allows, is the
+/// client's doing: 403 and 414 as lighttpd answers, not a 500 logged as the server's error.
+#[test]
+fn files_that_cannot_be_sent_are_the_clients_business() {
+    let www = docroot();
+    let _sock = std::os::unix::net::UnixListener::bind(www.join("app.sock")).unwrap();
+    let r = Relight::start(www.path(), "", "");
+    assert_eq!(curl(&[&r.url("/app.sock")]).status, 403);
+    let long = format!("/{}", "a".repeat(300));
+    assert_eq!(curl(&[&r.url(&long)]).status, 414);
+    let log = r.error_log();
+    assert!(!log.contains("ERROR"), "{log}");
+}

@@ -422,10 +422,19 @@ pub(crate) fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> 
     })
 }
 
+/// The answer to a file that cannot be opened. What the request asked for (a file that is not
+/// there, not readable, a socket or a device, a name too long for the file system) is the
+/// client's business, answered as lighttpd answers it; only what is left is the server's (500,
+/// logged as an error).
 fn io_error_page(e: &io::Error) -> Response<Body> {
-    status_page(match e.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StatusCode::NOT_FOUND,
-        io::ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+    use nix::errno::Errno;
+    let errno = e.raw_os_error().map(Errno::from_raw);
+    status_page(match (e.kind(), errno) {
+        (io::ErrorKind::NotFound | io::ErrorKind::NotADirectory, _) => StatusCode::NOT_FOUND,
+        (io::ErrorKind::PermissionDenied, _) => StatusCode::FORBIDDEN,
+        // A unix socket or a device without a driver: no file to send.
+        (_, Some(Errno::ENXIO | Errno::ENODEV)) => StatusCode::FORBIDDEN,
+        (_, Some(Errno::ENAMETOOLONG)) => StatusCode::URI_TOO_LONG,
         _ => {
             tracing::error!("static file: {e}");
             StatusCode::INTERNAL_SERVER_ERROR

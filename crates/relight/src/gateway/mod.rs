@@ -48,6 +48,14 @@ pub(crate) enum GatewayError {
     /// The backend's CGI header block is invalid.
     #[error("bad response headers from backend: {0}")]
     Head(#[from] CgiError),
+    /// The backend's body did not match the Content-Length it announced.
+    #[error("backend announced Content-Length {declared} and sent {sent} bytes")]
+    BodyLength {
+        /// What its Content-Length said.
+        declared: u64,
+        /// What it sent (so far, when it sent more).
+        sent: u64,
+    },
     /// The backend ended the request without a header block.
     #[error("backend ended the request without response headers")]
     NoHead,

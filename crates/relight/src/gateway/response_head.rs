@@ -1,6 +1,9 @@
 //! The CGI response header block a FastCGI responder writes at the start of its stdout: lines
 //! ended by LF or CRLF, split across records anywhere, then an empty line. `Status:` sets the
-//! status, `Location:` without `Status:` means 302, hop-by-hop headers are dropped.
+//! status (100 to 599; anything else is a broken backend: 502), `Location:` without `Status:`
+//! means 302, hop-by-hop headers are dropped. A `Transfer-Encoding` is refused (502): the body
+//! of a CGI response is its stdout as it is, and chunk framing forwarded as content would
+//! corrupt it.
 
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 
@@ -31,9 +34,12 @@ pub(crate) enum CgiError {
     /// A line without a colon, or a name or value HTTP cannot carry.
     #[error("malformed response header line {0:?}")]
     BadLine(String),
-    /// A `Status:` that is not a 3-digit code.
+    /// A `Status:` that is not a 3-digit code from 100 to 599.
     #[error("malformed Status header {0:?}")]
     BadStatus(String),
+    /// A `Transfer-Encoding:` header: a CGI body is not framed.
+    #[error("Transfer-Encoding {0:?} in a CGI response (its body would be sent framed)")]
+    TransferEncoding(String),
 }
 
 /// Finds the end of the header block: returns (length of the head without the terminating
@@ -82,6 +88,7 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
                 .get(..3)
                 .filter(|_| value.len() == 3 || value[3] == b' ')
                 .and_then(|c| StatusCode::from_bytes(c).ok())
+                .filter(|c| (100..600).contains(&c.as_u16()))
                 .ok_or(CgiError::BadStatus(s))?;
             status = Some(code);
             continue;
@@ -93,6 +100,11 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
             ));
         }
         let name = HeaderName::from_bytes(name).map_err(|_| bad())?;
+        if name == header::TRANSFER_ENCODING {
+            return Err(CgiError::TransferEncoding(
+                String::from_utf8_lossy(value).into_owned(),
+            ));
+        }
         if is_hop_by_hop(&name) {
             continue;
         }
@@ -154,7 +166,7 @@ mod tests {
         assert_eq!(h.status, StatusCode::FOUND);
         let (h, _) = parse(b"Status: 201\r\nLocation: /x\r\n\r\n");
         assert_eq!(h.status, StatusCode::CREATED);
-        let (h, _) = parse(b"Connection: close\r\nTransfer-Encoding: chunked\r\nX-Ok: 1\r\n\r\n");
+        let (h, _) = parse(b"Connection: close\r\nKeep-Alive: 5\r\nX-Ok: 1\r\n\r\n");
         assert_eq!(h.headers.len(), 1);
     }
 
@@ -176,5 +188,16 @@ mod tests {
             parse_head(b"Bad Name: x"),
             Err(CgiError::BadLine(_))
         ));
+        for status in [&b"Status: 999"[..], b"Status: 099 Odd", b"Status: 600"] {
+            assert!(
+                matches!(parse_head(status), Err(CgiError::BadStatus(_))),
+                "{}",
+                String::from_utf8_lossy(status)
+            );
+        }
+        assert_eq!(
+            parse_head(b"Transfer-Encoding: chunked").unwrap_err(),
+            CgiError::TransferEncoding("chunked".into())
+        );
     }
 }

@@ -22,7 +22,7 @@ pub(crate) enum Body {
     /// One buffer, sent at once.
     Full(Option<Bytes>),
     /// Chunks from a producer task; an `Err` aborts the client connection.
-    Stream(mpsc::Receiver<io::Result<Bytes>>),
+    Stream(Stream),
     /// The next `left` bytes of a file, read as they are sent, a chunk at a time (reads from
     /// the page cache are memory copies; lighttpd and nginx read files in their event loops
     /// too). Memory: one chunk. Positioned reads: requests may share one open file.
@@ -63,6 +63,34 @@ pub(crate) fn file_shrank() -> io::Error {
     )
 }
 
+/// The receiving end of a streamed body.
+#[derive(Debug)]
+pub(crate) struct Stream {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    /// An error received, held back for one poll (see [`Stream::poll_frame`]).
+    deferred: Option<io::Error>,
+}
+
+impl Stream {
+    /// The next frame. An error (the producer cut the body off) is given one poll late: this
+    /// poll says "not yet" and asks to be polled again, so that hyper first flushes what it
+    /// has (the head and the bytes that did arrive: the client sees them, then the cut),
+    /// where an error at once would make it drop them with the connection.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        if let Some(e) = self.deferred.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                self.deferred = Some(e);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other.map(|o| o.map(|r| r.map(Frame::data))),
+        }
+    }
+}
+
 /// A file body is read in pieces this big.
 const FILE_CHUNK: u64 = 128 << 10;
 
@@ -75,7 +103,7 @@ impl Body {
     /// A streamed body and the sender that feeds it.
     pub(crate) fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);
-        (tx, Body::Stream(rx))
+        (tx, Body::Stream(Stream { rx, deferred: None }))
     }
 }
 
@@ -90,7 +118,7 @@ impl http_body::Body for Body {
         match self.get_mut() {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Body::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
+            Body::Stream(s) => s.poll_frame(cx),
             Body::File {
                 file,
                 at,

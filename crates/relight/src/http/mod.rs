@@ -16,6 +16,51 @@ pub(crate) fn host_name(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
+/// Whether a Host header (or an absolute-form URI's authority) can name a host: an IP literal
+/// in brackets or a registered name (RFC 3986's characters, no `..`, not starting with a
+/// dot), with an optional numeric port. Anything else (`../../etc/x`) is refused with 400, as
+/// lighttpd does: it would become SERVER_NAME.
+pub(crate) fn valid_host(host: &str) -> bool {
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        let Some((ip, after)) = rest.split_once(']') else {
+            return false;
+        };
+        if ip.is_empty()
+            || !ip
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        {
+            return false;
+        }
+        match after {
+            "" => (None, None),
+            a => match a.strip_prefix(':') {
+                Some(p) => (None, Some(p)),
+                None => return false,
+            },
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((n, p)) => (Some(n), Some(p)),
+            None => (Some(host), None),
+        }
+    };
+    if let Some(p) = port
+        && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    match name {
+        None => true,
+        Some(n) => {
+            !n.starts_with('.')
+                && !n.contains("..")
+                && n.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=%".contains(&b))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +71,37 @@ mod tests {
         assert_eq!(host_name("example.com"), "example.com");
         assert_eq!(host_name("[::1]:80"), "[::1]");
         assert_eq!(host_name("[::1]"), "[::1]");
+    }
+
+    #[test]
+    fn hosts() {
+        for ok in [
+            "example.com",
+            "example.com:8080",
+            "EXAMPLE.com",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]:80",
+            "my_host-1",
+            "",
+        ] {
+            assert!(valid_host(ok), "{ok}");
+        }
+        for bad in [
+            "../../etc/x",
+            "a/b",
+            "a b",
+            "..",
+            ".hidden",
+            "a..b",
+            "host:port",
+            "host:",
+            "[::1",
+            "[zz]",
+            "[::1]x",
+            "a\\b",
+        ] {
+            assert!(!valid_host(bad), "{bad}");
+        }
     }
 }

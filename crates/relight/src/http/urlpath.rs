@@ -14,6 +14,10 @@ pub(crate) enum PathError {
     /// The decoded path contains a NUL byte.
     #[error("NUL byte in request path")]
     Nul,
+    /// The decoded path contains another control character (CR, LF, DEL, ...): no file has
+    /// one, and a backend would get it in PATH_INFO (lighttpd answers 400 too).
+    #[error("control character in request path")]
+    Control,
     /// The decoded path is not UTF-8.
     #[error("request path is not UTF-8 after decoding")]
     NotUtf8,
@@ -60,6 +64,9 @@ pub(crate) fn normalize(raw_path: &str) -> Result<String, PathError> {
     let decoded = percent_decode(raw_path)?;
     if decoded.contains(&0) {
         return Err(PathError::Nul);
+    }
+    if decoded.iter().any(|&b| b < 0x20 || b == 0x7f) {
+        return Err(PathError::Control);
     }
     let decoded = String::from_utf8(decoded).map_err(|_| PathError::NotUtf8)?;
     let mut segments: Vec<&str> = Vec::new();
@@ -121,5 +128,8 @@ mod tests {
         assert_eq!(normalize("/a%zz"), Err(PathError::BadEscape));
         assert_eq!(normalize("/a%00b"), Err(PathError::Nul));
         assert_eq!(normalize("/a%ff"), Err(PathError::NotUtf8));
+        for control in ["/a%0d%0aX-Injected:%201", "/a%01", "/a%7f", "/a%09b"] {
+            assert_eq!(normalize(control), Err(PathError::Control), "{control}");
+        }
     }
 }

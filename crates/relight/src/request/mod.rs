@@ -144,9 +144,9 @@ impl Handler {
     /// Answers one request: the steps in order, then the headers every response gets.
     pub(crate) async fn handle(&self, req: http::Request<Incoming>, conn: Conn) -> Response<Body> {
         let head = req.method() == Method::HEAD;
-        let (parts, body) = req.into_parts();
+        let (mut parts, body) = req.into_parts();
         let base = self.scopes.base_response_headers();
-        let target = match target::parse(&parts, conn) {
+        let target = match target::parse(&mut parts, conn) {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(t) => t,
         };
@@ -232,16 +232,19 @@ pub(crate) mod testing {
         }
     }
 
-    /// `method uri` with `headers`, from loopback, through the steps before site selection
-    /// (it must not be answered by them).
+    /// `method uri` with `headers` (and a Host unless they have one), from loopback, through
+    /// the steps before the settings are chosen (it must not be answered by them).
     pub fn req(h: &Handler, method: &str, uri: &str, headers: &[(&str, &str)]) -> Req {
         let mut b = http::Request::builder().method(method).uri(uri);
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            b = b.header(http::header::HOST, "x");
+        }
         for (k, v) in headers {
             b = b.header(*k, *v);
         }
-        let parts = b.body(()).unwrap().into_parts().0;
+        let mut parts = b.body(()).unwrap().into_parts().0;
         let conn = conn("127.0.0.1:5000");
-        let std::ops::ControlFlow::Continue(target) = target::parse(&parts, conn) else {
+        let std::ops::ControlFlow::Continue(target) = target::parse(&mut parts, conn) else {
             panic!("{uri}: answered by the target step")
         };
         let std::ops::ControlFlow::Continue(site) = scope::select(&h.scopes, &parts, &target, conn)

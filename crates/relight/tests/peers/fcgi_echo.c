@@ -15,6 +15,9 @@
  *   mode=hang        never answers
  *   mode=slow        answers its pid after 500 ms
  *   mode=sleep&n=MS  answers its pid after MS milliseconds
+ *   mode=chunked     answers "Transfer-Encoding: chunked" and a chunked "hello" as the body
+ *   mode=status999   answers "Status: 999"
+ *   mode=short       answers "Content-Length: 1000" and 10 bytes
  *   mode=sendfile&path=P  answers "X-Sendfile: P" and no body
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
  * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
@@ -96,6 +99,12 @@ int main(void) {
             const char *n = strstr(qs, "n=");
             usleep((useconds_t)(n ? atoi(n + 2) : 0) * 1000);
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+        } else if (starts(mode, "chunked")) {
+            FCGX_FPrintF(req.out, "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+        } else if (starts(mode, "status999")) {
+            FCGX_FPrintF(req.out, "Status: 999\r\nContent-Type: text/plain\r\n\r\nodd\n");
+        } else if (starts(mode, "short")) {
+            FCGX_FPrintF(req.out, "Content-Length: 1000\r\n\r\n0123456789");
         } else if (starts(mode, "hang")) {
             for (;;) pause();
         } else if (starts(mode, "echo")) {

@@ -120,6 +120,18 @@ where
         },
         first,
     ) = head;
+    // A Content-Length the backend sets is checked against what it sends: a body that is
+    // shorter or longer is cut off (the client sees a broken transfer), never passed as whole.
+    // (A 204, a 304 or a 1xx has no body whatever its Content-Length says.)
+    let has_body = !(status.is_informational()
+        || status == http::StatusCode::NO_CONTENT
+        || status == http::StatusCode::NOT_MODIFIED);
+    let declared: Option<u64> = headers
+        .get(http::header::CONTENT_LENGTH)
+        .filter(|_| has_body)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let mut sent = 0u64;
     let (body_tx, resp_body) = Body::channel();
     let mut resp = Response::new(resp_body);
     *resp.status_mut() = status;
@@ -152,11 +164,22 @@ where
                 };
                 match next {
                     Ok(Some(c)) => c,
-                    Ok(None) => break,
+                    Ok(None) => {
+                        if let Some(declared) = declared.filter(|&d| d != sent) {
+                            let e = GatewayError::BodyLength { declared, sent };
+                            return cut_off(&body_tx, &backend.name, what, &e).await;
+                        }
+                        break;
+                    }
                     Err(e) => return cut_off(&body_tx, &backend.name, what, &e).await,
                 }
             }
         };
+        sent += chunk.len() as u64;
+        if let Some(declared) = declared.filter(|&d| sent > d) {
+            let e = GatewayError::BodyLength { declared, sent };
+            return cut_off(&body_tx, &backend.name, what, &e).await;
+        }
         // Wait for room in the client's queue, still feeding the backend meanwhile.
         let permit = loop {
             tokio::select! {
