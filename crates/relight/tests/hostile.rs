@@ -282,3 +282,42 @@ fn files_that_cannot_be_sent_are_the_clients_business() {
     let log = r.error_log();
     assert!(!log.contains("ERROR"), "{log}");
 }
+
+/// A process stuck in a request is replaced at once when the request timeout kills it: the
+/// stuck one does not accept, so its successor serves from the same socket during the stuck
+/// one's kill grace (before: the replacement waited for the death, SIGTERM ignored, SIGKILL
+/// after the grace: 6.9 s to the first good response with the defaults).
+#[test]
+fn a_stuck_process_is_replaced_before_it_is_killed() {
+    let www = docroot();
+    let dir = TempDir::new("stuck");
+    let echo = c_peer("fcgi_echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"echo\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n\
+             request_timeout = \"1s\"\nkill_grace = \"5s\"\nenv = {{ IGNORE_TERM = \"1\" }}\n",
+            echo.display(),
+            dir.join("echo.sock").display()
+        ),
+    );
+    let first = curl(&[&r.url("/app?mode=pid")]);
+    assert_eq!(first.status, 200);
+    let stuck: i32 = first.text().trim().trim_start_matches("pid=").parse().unwrap();
+    assert_eq!(curl(&[&r.url("/app?mode=hang")]).status, 504);
+    let next = curl(&["-m", "4", &r.url("/app?mode=pid")]);
+    assert_eq!(next.status, 200, "served during the stuck process's grace");
+    let pid: i32 = next.text().trim().trim_start_matches("pid=").parse().unwrap();
+    assert_ne!(pid, stuck);
+    assert!(
+        std::path::Path::new(&format!("/proc/{stuck}")).exists(),
+        "the stuck process (ignoring SIGTERM) is still in its grace period"
+    );
+    wait_for(Duration::from_secs(10), "the stuck process's end", || {
+        r.error_log()
+            .contains("its slot has a new process already")
+            .then_some(())
+    });
+    assert_eq!(curl(&[&r.url("/app?mode=pid")]).text().trim(), format!("pid={pid}"));
+}

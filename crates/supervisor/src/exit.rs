@@ -27,6 +27,8 @@ pub(crate) enum Restart {
     /// The slot stays empty (relight is stopping, the pool was retired, or the process was
     /// stopped for being idle).
     Never,
+    /// The process had been set aside: its slot has a new process already.
+    Replaced,
 }
 
 /// What to do about one death.
@@ -80,19 +82,33 @@ pub(crate) fn record(
     }
 }
 
+/// Whose death it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// The slot's process; `stopping`: relight is shutting down or the pool was retired.
+    Slot {
+        /// No restart in any case.
+        stopping: bool,
+    },
+    /// A process set aside for a successor (stuck in a request, killed): nothing to restart.
+    SetAside,
+}
+
 /// What to do after a death for `reason` of a process that ran `uptime` and served `served`
-/// requests, with `members` of its group still alive; `stopping`: relight is shutting down
-/// or the pool was retired. Unplanned deaths go through the slot's `backoff`.
+/// requests, with `members` of its group still alive. Unplanned deaths of a slot's process
+/// go through the slot's `backoff`.
 pub(crate) fn decide(
     reason: Reason,
-    stopping: bool,
+    ending: Ending,
     uptime: Duration,
     served: u64,
     policy: DescendantPolicy,
     members_alive: bool,
     backoff: &mut Backoff,
 ) -> Decision {
-    let restart = if stopping || reason == Reason::IdleTimeout {
+    let restart = if ending == Ending::SetAside {
+        Restart::Replaced
+    } else if ending == (Ending::Slot { stopping: true }) || reason == Reason::IdleTimeout {
         Restart::Never
     } else if reason.is_planned() || reason == Reason::RequestTimeout {
         Restart::Now
@@ -145,6 +161,7 @@ pub(crate) fn log_line(
     }
     match restart {
         Restart::Never => line.push_str("; not restarting"),
+        Restart::Replaced => line.push_str("; its slot has a new process already"),
         Restart::Now => line.push_str("; restarting now"),
         Restart::After(d) => line.push_str(&format!("; restarting in {d:?} (crash loop backoff)")),
     }
@@ -169,7 +186,7 @@ mod tests {
     fn decide_for(reason: Reason, stopping: bool, uptime: Duration, served: u64) -> Restart {
         decide(
             reason,
-            stopping,
+            Ending::Slot { stopping },
             uptime,
             served,
             DescendantPolicy::Kill,
@@ -213,6 +230,21 @@ mod tests {
             Restart::Never
         );
         assert_eq!(decide_for(Reason::Signaled, true, quick, 0), Restart::Never);
+        let mut b = backoff();
+        let aside = decide(
+            Reason::RequestTimeout,
+            Ending::SetAside,
+            quick,
+            0,
+            DescendantPolicy::Kill,
+            true,
+            &mut b,
+        );
+        assert_eq!(aside.restart, Restart::Replaced, "its slot has a successor");
+        assert!(
+            aside.signal_group,
+            "its descendants are contained all the same"
+        );
     }
 
     #[test]
@@ -222,7 +254,7 @@ mod tests {
         let mut next = || {
             decide(
                 Reason::Exited,
-                false,
+                Ending::Slot { stopping: false },
                 quick,
                 0,
                 DescendantPolicy::Kill,
@@ -241,7 +273,7 @@ mod tests {
         let d = |policy, alive| {
             decide(
                 Reason::Signaled,
-                false,
+                Ending::Slot { stopping: false },
                 Duration::from_secs(60),
                 1,
                 policy,

@@ -15,6 +15,7 @@
 //! | Stopping               | `Released`    | Stopping |
 //! | Ready, Busy, Stopping  | `Stopped`     | Stopping |
 //! | Ready, Busy, Stopping  | `Died`        | Idle     |
+//! | Stopping               | `SetAside`    | Idle     |
 //! | Idle                   | `BackingOff`  | Backoff  |
 //! | Idle, Backoff          | `Retired`     | Idle     |
 //!
@@ -86,6 +87,7 @@ impl SlotState {
             (Stopping, Released) => Stopping,
             (Ready | Busy | Stopping, Stopped) => Stopping,
             (Ready | Busy | Stopping, Died) => Idle,
+            (Stopping, SetAside) => Idle,
             (Idle, BackingOff) => Backoff,
             (Idle | Backoff, Retired) => Idle,
             _ => return None,
@@ -108,6 +110,9 @@ pub(crate) enum Event {
     Stopped,
     /// The reaper collected its process.
     Died,
+    /// Its stopping process was set aside (still reaped, no longer the slot's) so that a new
+    /// one can start at once.
+    SetAside,
     /// It waits before starting a process again (crash-loop backoff).
     BackingOff,
     /// Its pool was retired while it had no process.
@@ -179,6 +184,8 @@ pub(crate) struct Slot {
     /// Freed while requests were waiting: only a waiting request may take it (unless none is
     /// left), so a request that just arrived cannot overtake them.
     pub reserved: bool,
+    /// Processes told to stop and set aside ([`Slot::set_aside`]) until they are reaped.
+    pub aside: Vec<Running>,
 }
 
 /// What releasing a process found.
@@ -209,6 +216,7 @@ impl Slot {
             requests: 0,
             kept: None,
             reserved: false,
+            aside: Vec::new(),
         }
     }
 
@@ -320,6 +328,29 @@ impl Slot {
         Some(run)
     }
 
+    /// The stopping process leaves the slot (it is reaped all the same): a process stuck in a
+    /// request does not accept, so a new one can serve from the same socket while the old one
+    /// is being killed. False when the slot's process is not stopping.
+    pub fn set_aside(&mut self) -> bool {
+        if self.state != SlotState::Stopping {
+            return false;
+        }
+        let Some(run) = self.proc.take() else {
+            return false;
+        };
+        self.aside.push(run);
+        self.kept = None;
+        self.apply(Event::SetAside);
+        self.generation += 1;
+        true
+    }
+
+    /// The reaper collected a process set aside: it leaves the slot for good.
+    pub fn died_aside(&mut self, pid: i32) -> Option<Running> {
+        let i = self.aside.iter().position(|r| r.pid == pid)?;
+        Some(self.aside.remove(i))
+    }
+
     /// The slot waits until `retry_at` before starting a process again.
     pub(crate) fn back_off(&mut self, retry_at: Instant) {
         self.apply(Event::BackingOff);
@@ -352,13 +383,14 @@ mod tests {
     fn the_whole_state_machine() {
         use Event::*;
         const STATES: [SlotState; 5] = [Idle, Ready, Busy, Backoff, Stopping];
-        const EVENTS: [Event; 8] = [
+        const EVENTS: [Event; 9] = [
             Started,
             SpawnFailed,
             Leased,
             Released,
             Stopped,
             Died,
+            SetAside,
             BackingOff,
             Retired,
         ];
@@ -376,6 +408,7 @@ mod tests {
             (Ready, Died, Idle),
             (Busy, Died, Idle),
             (Stopping, Died, Idle),
+            (Stopping, SetAside, Idle),
             (Idle, BackingOff, Backoff),
             (Idle, Retired, Idle),
             (Backoff, Retired, Idle),
@@ -487,6 +520,25 @@ mod tests {
         assert_eq!(s.state(), Idle);
         assert_eq!(s.generation, generation + 1);
         assert!(s.died().is_none(), "one death per process");
+    }
+
+    #[test]
+    fn a_stuck_process_is_set_aside_for_a_new_one_and_still_reaped() {
+        let mut s = slot();
+        s.started(Running::new(11));
+        s.lease("GET /stuck");
+        assert!(!s.set_aside(), "only a stopping process");
+        s.stop(Reason::RequestTimeout, "ran over request_timeout".into());
+        assert!(s.set_aside());
+        assert_eq!(s.state(), Idle);
+        assert!(s.proc.is_none());
+        s.started(Running::new(12));
+        assert_eq!(s.state(), Ready, "the new process serves at once");
+        assert!(s.died_aside(12).is_none(), "not set aside");
+        let old = s.died_aside(11).unwrap();
+        assert_eq!(old.current.as_deref(), Some("GET /stuck"));
+        assert!(s.aside.is_empty());
+        assert_eq!(s.proc.as_ref().map(|r| r.pid), Some(12), "untouched");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::Notify;
 
-use crate::exit::{self, Restart, fmt_procs};
+use crate::exit::{self, Ending, Restart, fmt_procs};
 use crate::pool::{ExitRecord, Pool, PoolConfig, Reason, describe_status};
 use crate::slot::{PoolId, Running, Slot, SlotId, SlotState};
 use crate::socket::{SlotAddr, SocketError, listen};
@@ -265,12 +265,21 @@ impl Supervisor {
         let pool = &mut inner.pools[id.pool.0];
         let config = &pool.config;
         let slot = &mut pool.slots[id.index];
+        // The slot's process, or one set aside for a successor (its death changes nothing in
+        // the slot: a new process serves it already).
+        let current = slot.proc.as_ref().is_some_and(|r| r.pid == pid);
         // Checked before the restart, which would accept it.
-        let queued = slot
-            .fd
-            .as_ref()
-            .is_some_and(crate::socket::has_pending_connection);
-        let Some(run) = slot.died() else { return };
+        let queued = current
+            && slot
+                .fd
+                .as_ref()
+                .is_some_and(crate::socket::has_pending_connection);
+        let died = if current {
+            slot.died()
+        } else {
+            slot.died_aside(pid)
+        };
+        let Some(run) = died else { return };
 
         // What happened, and what to do.
         let reason = run
@@ -279,7 +288,11 @@ impl Supervisor {
             .map_or_else(|| describe_status(status).0, |k| k.0);
         let decision = exit::decide(
             reason,
-            stopping,
+            if current {
+                Ending::Slot { stopping }
+            } else {
+                Ending::SetAside
+            },
             run.started.elapsed(),
             run.requests,
             config.descendants,
@@ -311,7 +324,7 @@ impl Supervisor {
             tracing::info!("{line}");
         }
         match decision.restart {
-            Restart::Never => {}
+            Restart::Never | Restart::Replaced => {}
             Restart::Now => self.spawn_in(inner, id),
             Restart::After(delay) => {
                 slot.back_off(Instant::now() + delay);
@@ -323,10 +336,15 @@ impl Supervisor {
     }
 
     /// Ends process `pid` of slot `id` (its whole group): the kill signal, then SIGKILL after
-    /// the grace period. Its exit will be explained by `reason` and `detail`.
+    /// the grace period. Its exit will be explained by `reason` and `detail`. A process stuck in
+    /// a request (request timeout) is set aside and a new one started in its slot at once: the
+    /// stuck one does not accept, so the new one serves from the same socket while the old one
+    /// gets its grace period.
     pub(crate) fn kill(self: &Arc<Self>, id: SlotId, pid: i32, reason: Reason, detail: String) {
         let mut inner = self.lock();
+        let stopping = inner.stopping;
         let pool = &mut inner.pools[id.pool.0];
+        let retired = pool.retired;
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let slot = &mut pool.slots[id.index];
         let Some(run) = slot.proc.as_ref().filter(|r| r.pid == pid) else {
@@ -343,6 +361,9 @@ impl Supervisor {
         );
         slot.stop(reason, detail);
         signal_group(pid, sig, grace);
+        if reason == Reason::RequestTimeout && !stopping && !retired && slot.set_aside() {
+            self.spawn_in(&mut inner, id);
+        }
         self.changed.notify_waiters();
     }
 

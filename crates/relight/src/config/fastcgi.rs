@@ -6,7 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{At, BackendAddr, KillSignal, MatchRule, SocketMode, Timeout, default_true};
+use super::{At, BackendAddr, KillSignal, Limit, MatchRule, SocketMode, Timeout, default_true};
+
+/// The request timeout of a spawned backend that sets none: long enough for real work, short
+/// enough that a process stuck in a request (a hung UI) comes back without tuning.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// `[[fastcgi]]`: one FastCGI backend.
 #[derive(Debug, Clone, Deserialize)]
@@ -33,8 +37,10 @@ pub struct FastcgiConfig {
     pub min_procs: Option<usize>,
     /// Spawned: the most processes of a dynamic pool.
     pub max_procs: Option<usize>,
-    /// A request running longer than this kills the process serving it (504).
-    pub request_timeout: Option<Timeout>,
+    /// Spawned: a request running longer than this (from when its process gets it, upload
+    /// included) kills the process serving it (504), so that a process stuck in a request
+    /// comes back. Unset: [`DEFAULT_REQUEST_TIMEOUT`]; `0` turns it off.
+    pub request_timeout: Option<Limit>,
     /// Longest wait for a free process (then 503).
     #[serde(default = "default_queue_timeout")]
     pub queue_timeout: Timeout,
@@ -115,6 +121,15 @@ pub struct FastcgiConfig {
 }
 
 impl FastcgiConfig {
+    /// How long a request may run on a spawned process before the process is killed, and
+    /// whether that is the default; `None`: no limit.
+    pub fn request_timeout(&self) -> Option<(Duration, bool)> {
+        match self.request_timeout {
+            None => Some((DEFAULT_REQUEST_TIMEOUT, true)),
+            Some(Limit(limit)) => limit.map(|d| (d, false)),
+        }
+    }
+
     /// A backend named `name` with `matches` and every other key at its default (neither
     /// address nor command set yet): what a lighttpd.conf's host options go over.
     pub fn new(name: At<String>, matches: Vec<MatchRule>) -> FastcgiConfig {

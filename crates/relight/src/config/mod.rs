@@ -24,11 +24,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
-pub use fastcgi::{BackendRole, Descendants, FastcgiConfig};
+pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig};
 pub use load::{Format, Loaded, load};
 pub use server::ServerConfig;
 pub use values::{
-    At, BackendAddr, Headers, KillSignal, ListenAddr, Loc, MatchRule, Pattern, Pos, Size,
+    At, BackendAddr, Headers, KillSignal, Limit, ListenAddr, Loc, MatchRule, Pattern, Pos, Size,
     SocketMode, Timeout,
 };
 

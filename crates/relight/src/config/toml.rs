@@ -432,4 +432,26 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn spawned_backends_have_a_request_timeout_unless_turned_off() {
+        let base = "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"/tmp\"\n\
+            [[fastcgi]]\nname = \"a\"\nmatch = [\"/a\"]\ncommand = [\"/bin/true\"]\nsocket = \"a.sock\"\n";
+        let timeout =
+            |extra: &str| parse(&format!("{base}{extra}")).unwrap().fastcgi[0].request_timeout();
+        assert_eq!(
+            timeout(""),
+            Some((crate::config::DEFAULT_REQUEST_TIMEOUT, true))
+        );
+        assert_eq!(timeout("request_timeout = 0\n"), None);
+        assert_eq!(timeout("request_timeout = \"0s\"\n"), None);
+        assert_eq!(
+            timeout("request_timeout = \"2s\"\n"),
+            Some((Duration::from_secs(2), false))
+        );
+        assert!(
+            crate::config::DEFAULT_REQUEST_TIMEOUT >= Duration::from_secs(60),
+            "long enough for real work"
+        );
+    }
 }

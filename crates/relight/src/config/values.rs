@@ -239,31 +239,48 @@ impl TryFrom<String> for MatchRule {
 #[serde(try_from = "toml::Value")]
 pub struct Timeout(pub Duration);
 
+/// A duration as written: `"30s"`, `"500ms"`, `"5m"`, `"1h"`, or seconds (zero included).
+fn duration(v: &toml::Value) -> Result<Duration, String> {
+    let bad =
+        || format!("invalid duration {v}: expected \"500ms\", \"30s\", \"5m\", \"1h\" or seconds");
+    Ok(match v {
+        toml::Value::Integer(n) if *n >= 0 => Duration::from_secs(*n as u64),
+        toml::Value::String(s) => {
+            let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+            let n: u64 = s[..split].parse().map_err(|_| bad())?;
+            match &s[split..] {
+                "ms" => Duration::from_millis(n),
+                "s" => Duration::from_secs(n),
+                "m" => Duration::from_secs(n * 60),
+                "h" => Duration::from_secs(n * 3600),
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    })
+}
+
 impl TryFrom<toml::Value> for Timeout {
     type Error = String;
     fn try_from(v: toml::Value) -> Result<Self, String> {
-        let bad = || {
-            format!("invalid duration {v}: expected \"500ms\", \"30s\", \"5m\", \"1h\" or seconds")
-        };
-        let d = match &v {
-            toml::Value::Integer(n) if *n >= 0 => Duration::from_secs(*n as u64),
-            toml::Value::String(s) => {
-                let split = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-                let n: u64 = s[..split].parse().map_err(|_| bad())?;
-                match &s[split..] {
-                    "ms" => Duration::from_millis(n),
-                    "s" => Duration::from_secs(n),
-                    "m" => Duration::from_secs(n * 60),
-                    "h" => Duration::from_secs(n * 3600),
-                    _ => return Err(bad()),
-                }
-            }
-            _ => return Err(bad()),
-        };
+        let d = duration(&v)?;
         if d.is_zero() {
             return Err(format!("invalid duration {v}: must be more than zero"));
         }
         Ok(Timeout(d))
+    }
+}
+
+/// A time limit that `0` turns off: `"5m"`, or `0` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "toml::Value")]
+pub struct Limit(pub Option<Duration>);
+
+impl TryFrom<toml::Value> for Limit {
+    type Error = String;
+    fn try_from(v: toml::Value) -> Result<Self, String> {
+        let d = duration(&v)?;
+        Ok(Limit((!d.is_zero()).then_some(d)))
     }
 }
 

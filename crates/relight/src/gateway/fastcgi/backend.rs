@@ -134,8 +134,9 @@ pub(crate) enum Target {
 
         /// Longest wait for a free process.
         queue_timeout: Duration,
-        /// Longest a request may run before its process is killed.
-        request_timeout: Option<Duration>,
+        /// Longest a request may run before its process is killed, and whether that is the
+        /// default.
+        request_timeout: Option<(Duration, bool)>,
     },
 }
 
@@ -158,7 +159,7 @@ impl Backend {
             (None, Some(sup)) => Target::Spawned {
                 sup: sup.clone(),
                 queue_timeout: c.queue_timeout.0,
-                request_timeout: c.request_timeout.map(|t| t.0),
+                request_timeout: c.request_timeout(),
             },
             (None, None) => unreachable!("a spawned backend is started before the server"),
         };

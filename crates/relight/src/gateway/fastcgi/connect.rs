@@ -107,7 +107,7 @@ pub(super) async fn cancelled(
     let timeout = async {
         match request_timeout {
             Some(t) => {
-                tokio::time::sleep(*t).await;
+                tokio::time::sleep(t.0).await;
                 *t
             }
             None => std::future::pending().await,
@@ -130,8 +130,9 @@ pub(super) async fn cancelled(
     };
     tokio::select! {
         e = died => e,
-        t = timeout => {
-            l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?})"));
+        (t, default) = timeout => {
+            let which = if default { ", the default" } else { "" };
+            l.kill(Reason::RequestTimeout, format!("request \"{what}\" ran over request_timeout ({t:?}{which})"));
             GatewayError::RequestTimeout(t)
         }
     }
