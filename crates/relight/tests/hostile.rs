@@ -304,11 +304,21 @@ fn a_stuck_process_is_replaced_before_it_is_killed() {
     );
     let first = curl(&[&r.url("/app?mode=pid")]);
     assert_eq!(first.status, 200);
-    let stuck: i32 = first.text().trim().trim_start_matches("pid=").parse().unwrap();
+    let stuck: i32 = first
+        .text()
+        .trim()
+        .trim_start_matches("pid=")
+        .parse()
+        .unwrap();
     assert_eq!(curl(&[&r.url("/app?mode=hang")]).status, 504);
     let next = curl(&["-m", "4", &r.url("/app?mode=pid")]);
     assert_eq!(next.status, 200, "served during the stuck process's grace");
-    let pid: i32 = next.text().trim().trim_start_matches("pid=").parse().unwrap();
+    let pid: i32 = next
+        .text()
+        .trim()
+        .trim_start_matches("pid=")
+        .parse()
+        .unwrap();
     assert_ne!(pid, stuck);
     assert!(
         std::path::Path::new(&format!("/proc/{stuck}")).exists(),
@@ -319,5 +329,66 @@ fn a_stuck_process_is_replaced_before_it_is_killed() {
             .contains("its slot has a new process already")
             .then_some(())
     });
-    assert_eq!(curl(&[&r.url("/app?mode=pid")]).text().trim(), format!("pid={pid}"));
+    assert_eq!(
+        curl(&[&r.url("/app?mode=pid")]).text().trim(),
+        format!("pid={pid}")
+    );
+}
+
+/// Memory comes back after a burst of connections, and does not ratchet up burst after burst
+/// (before: 900 keep-alive connections opened and closed left 18.8 MiB, then 23.5 MiB, against
+/// 4.4 MiB at rest: glibc kept what they freed).
+#[test]
+fn memory_comes_back_after_each_burst() {
+    let www = docroot();
+    let r = Relight::start(www.path(), "", "");
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let rest = r.rss_kib();
+    let burst = || {
+        let mut conns: Vec<TcpStream> = (0..300)
+            .map(|_| {
+                let mut c = TcpStream::connect(r.addr()).unwrap();
+                c.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                c
+            })
+            .collect();
+        for c in &mut conns {
+            c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap();
+            assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        }
+        let peak = r.rss_kib();
+        drop(conns);
+        // Settled: the same reading twice, 1 s apart, after the trim has had its chance.
+        std::thread::sleep(Duration::from_secs(3));
+        let mut last = r.rss_kib();
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+            let now = r.rss_kib();
+            if now == last {
+                return (peak, now);
+            }
+            last = now;
+        }
+    };
+    let (peak1, after1) = burst();
+    let (_, after2) = burst();
+    let (_, after3) = burst();
+    eprintln!(
+        "RSS KiB: at rest {rest}, burst peak {peak1}, after bursts {after1} {after2} {after3}"
+    );
+    assert!(
+        peak1 > rest + 1024,
+        "the burst did take memory: {peak1} vs {rest}"
+    );
+    assert!(
+        after1 < rest + 1024,
+        "memory comes back after a burst: {after1} KiB vs {rest} at rest"
+    );
+    assert!(
+        after3 < after1 + 512,
+        "and does not ratchet: {after3} KiB after the third burst, {after1} after the first"
+    );
 }

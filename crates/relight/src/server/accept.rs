@@ -21,11 +21,13 @@ use crate::http::body::{Body, Finish, SendsFiles, Tracked};
 use crate::log::{AccessEntry, AccessLog};
 use crate::request::Conn;
 
-/// Accepts connections on `l` until `stop`, each holding one of `limit`'s permits.
+/// Accepts connections on `l` until `stop`, each holding one of `limit`'s permits (and
+/// counted in `bursts`, which gives memory back after a burst).
 pub(super) async fn accept_loop(
     l: TcpListener,
     state: Current,
     limit: Arc<Semaphore>,
+    bursts: Arc<super::memory::Bursts>,
     mut stop: watch::Receiver<bool>,
 ) {
     let local = l.local_addr().ok();
@@ -40,6 +42,7 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
+                bursts.opened();
                 let local = stream.local_addr().ok().or(local).unwrap_or(remote);
                 let state = state.clone();
                 let stop = stop.clone();

@@ -5,6 +5,7 @@
 
 mod accept;
 pub(crate) mod conn;
+mod memory;
 
 use std::io;
 use std::net::SocketAddr;
@@ -319,11 +320,14 @@ impl Server {
         let max = start.config().server.max_connections;
         let limit = Arc::new(Semaphore::new(max));
         tokio::spawn(crate::files::cache::sweeper());
+        let bursts = memory::Bursts::new(limit.clone(), max);
+        tokio::spawn(bursts.clone().trim_after_bursts());
         for l in std::mem::take(&mut self.listeners) {
             tokio::spawn(accept::accept_loop(
                 l,
                 self.current.clone(),
                 limit.clone(),
+                bursts.clone(),
                 stop_rx.clone(),
             ));
         }

@@ -1,0 +1,86 @@
+//! Giving memory back after a burst. glibc's malloc keeps what the connections of a burst
+//! freed (their buffers are spread over the heap, so the heap's top cannot shrink): measured,
+//! 900 keep-alive connections opened and closed left relight at 18.8 MiB, then 23.5 MiB after
+//! a second burst, against 4.4 MiB at rest; malloc_trim(0) took it back to 4.7 MiB. Nothing
+//! leaked. So when the number of open connections has fallen by [`DROP`] since the last trim,
+//! the freed pages go back to the system (malloc_trim(0): free pages anywhere in the heap are
+//! released with madvise). Elsewhere than glibc (musl's allocator returns memory itself)
+//! there is nothing to do.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+
+/// How often the number of connections is looked at while a burst may be going.
+const EVERY: Duration = Duration::from_secs(2);
+/// A fall in open connections since the last trim that makes it worth trimming; also the
+/// number of connections under which nothing is watched (an idle server never wakes up for
+/// this).
+const DROP: usize = 64;
+
+/// The open connections (each holds one of `max` permits of `limit`) and their high-water
+/// mark since the last trim.
+#[derive(Debug)]
+pub(super) struct Bursts {
+    limit: Arc<Semaphore>,
+    max: usize,
+    peak: AtomicUsize,
+    big: Notify,
+}
+
+impl Bursts {
+    /// Watches the connections holding `limit`'s `max` permits.
+    pub(super) fn new(limit: Arc<Semaphore>, max: usize) -> Arc<Bursts> {
+        Arc::new(Bursts {
+            limit,
+            max,
+            peak: AtomicUsize::new(0),
+            big: Notify::new(),
+        })
+    }
+
+    fn open(&self) -> usize {
+        self.max.saturating_sub(self.limit.available_permits())
+    }
+
+    /// A connection was accepted.
+    pub(super) fn opened(&self) {
+        let open = self.open();
+        let before = self.peak.fetch_max(open, Ordering::Relaxed);
+        if before < DROP && open >= DROP {
+            self.big.notify_one();
+        }
+    }
+
+    /// Trims the heap once a burst of connections has gone.
+    pub(super) async fn trim_after_bursts(self: Arc<Self>) {
+        loop {
+            if self.peak.load(Ordering::Relaxed) < DROP {
+                self.big.notified().await;
+            }
+            tokio::time::sleep(EVERY).await;
+            let open = self.open();
+            if self.peak.load(Ordering::Relaxed).saturating_sub(open) >= DROP {
+                give_back();
+                self.peak.store(open, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Returns the heap's free pages to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub(super) fn give_back() {
+    // SAFETY: malloc_trim has no preconditions; it takes the allocator's own locks, so it is
+    // safe to call from any thread at any time.
+    #[allow(unsafe_code)]
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
+}
+
+/// Returns the heap's free pages to the system: nothing to do beside this allocator.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub(super) fn give_back() {}
