@@ -2,6 +2,12 @@
 //! `base` up to `cap` while each run is unstable, and back to none once one is stable. A run is
 //! stable if it lasted `stable_after` or served a request: a process that served and was then
 //! killed is not a crash loop. A slot never gives up.
+//!
+//! A pool that does not see its requests (`relight spawn`: the web server in front connects to
+//! the socket itself) cannot tell a process that served from one that did not, so there a run
+//! counts as stable once it lasted [`STABLE_UNSEEN`]: long past a program that exits at once
+//! (a missing library, a bad configuration), short enough that a process killed while it
+//! served is restarted at once.
 
 use std::time::Duration;
 
@@ -42,6 +48,20 @@ impl Backoff {
     }
 }
 
+/// How long a run of a process whose requests relight does not see must last to count as
+/// stable.
+pub const STABLE_UNSEEN: Duration = Duration::from_millis(250);
+
+impl Backoff {
+    /// The policy of a pool whose requests relight does not see ([`STABLE_UNSEEN`]).
+    pub fn requests_unseen() -> Backoff {
+        Backoff {
+            stable_after: STABLE_UNSEEN,
+            ..Backoff::default()
+        }
+    }
+}
+
 impl Default for Backoff {
     /// 100 ms doubling to 30 s; a run of 10 s counts as stable.
     fn default() -> Backoff {
@@ -56,6 +76,24 @@ impl Default for Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_requests_a_short_run_is_enough() {
+        let ms = Duration::from_millis;
+        let mut b = Backoff::requests_unseen();
+        assert_eq!(b.on_exit(ms(5), 0), ms(100), "exited at once: a crash loop");
+        assert_eq!(b.on_exit(ms(5), 0), ms(200));
+        assert_eq!(
+            b.on_exit(ms(500), 0),
+            Duration::ZERO,
+            "ran: killed, restart now"
+        );
+        assert_eq!(
+            Backoff::default().on_exit(ms(500), 0),
+            ms(100),
+            "where requests are seen"
+        );
+    }
 
     #[test]
     fn doubles_to_the_cap_and_resets_after_a_stable_run() {

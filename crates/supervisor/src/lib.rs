@@ -16,6 +16,7 @@ mod shutdown;
 mod slot;
 pub mod socket;
 pub mod spawn;
+mod stand_in;
 mod status;
 mod stderr;
 pub mod supervisor;

@@ -133,6 +133,8 @@ pub(crate) struct Pool {
     pub waiting: Arc<std::sync::atomic::AtomicUsize>,
     /// See `waiting`.
     pub freed: Arc<tokio::sync::Notify>,
+    /// While every slot of a `relight spawn` pool backs off: what answers 503 on its socket.
+    pub stand_in: Option<crate::stand_in::StandIn>,
 }
 
 /// How a process's wait status reads in a log line.

@@ -33,6 +33,7 @@ impl Supervisor {
             let mut inner = self.lock();
             inner.stopping = true;
             for pool in &mut inner.pools {
+                pool.stand_in = None;
                 for slot in &mut pool.slots {
                     if let Some(pid) = slot.stop(Reason::Shutdown, "shutdown".into()) {
                         groups.push(pid);

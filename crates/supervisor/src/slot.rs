@@ -201,14 +201,14 @@ pub(crate) enum Released {
 
 impl Slot {
     /// An idle slot listening on `fd` at `addr`.
-    pub(crate) fn new(index: usize, addr: SlotAddr, fd: OwnedFd) -> Slot {
+    pub(crate) fn new(index: usize, addr: SlotAddr, fd: OwnedFd, backoff: Backoff) -> Slot {
         Slot {
             index,
             addr,
             fd: Some(fd),
             state: SlotState::Idle,
             proc: None,
-            backoff: Backoff::default(),
+            backoff,
             retry_at: None,
             generation: 0,
             restarts: BTreeMap::new(),
@@ -426,7 +426,12 @@ mod tests {
 
     fn slot() -> Slot {
         let fd = std::os::fd::OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
-        Slot::new(0, SlotAddr::Unix("/nonexistent/s-0".into()), fd)
+        Slot::new(
+            0,
+            SlotAddr::Unix("/nonexistent/s-0".into()),
+            fd,
+            crate::backoff::Backoff::default(),
+        )
     }
 
     fn record() -> Arc<ExitRecord> {

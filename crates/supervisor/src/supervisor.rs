@@ -20,6 +20,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use tokio::sync::Notify;
 
+use crate::backoff::Backoff;
 use crate::exit::{self, Ending, Restart, fmt_procs};
 use crate::pool::{ExitRecord, Pool, PoolConfig, Reason, describe_status};
 use crate::slot::{PoolId, Running, Slot, SlotId, SlotState};
@@ -148,6 +149,8 @@ impl Supervisor {
     /// Starts a process in slot `id`. On failure the slot backs off.
     pub(crate) fn spawn_in(self: &Arc<Self>, inner: &mut Inner, id: SlotId) {
         let pool = &mut inner.pools[id.pool.0];
+        // A process will take the socket's connections again.
+        pool.stand_in = None;
         let config = &pool.config;
         let slot = &mut pool.slots[id.index];
         slot.spawning();
@@ -191,6 +194,7 @@ impl Supervisor {
                 slot.spawn_failed(Arc::new(record), Instant::now() + delay);
                 let generation = slot.generation;
                 self.schedule_respawn(id, generation, delay);
+                stand_in_if_down(pool);
             }
         }
         self.changed.notify_waiters();
@@ -330,6 +334,7 @@ impl Supervisor {
                 slot.back_off(Instant::now() + delay);
                 let generation = slot.generation;
                 self.schedule_respawn(id, generation, delay);
+                stand_in_if_down(pool);
             }
         }
         self.changed.notify_waiters();
@@ -422,6 +427,7 @@ impl Supervisor {
     fn retire(&self, inner: &mut Inner, p: PoolId, why: &str) -> HashMap<SlotAddr, OwnedFd> {
         let pool = inner.pool_mut(p);
         pool.retired = true;
+        pool.stand_in = None;
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let mut fds = HashMap::new();
         for slot in &mut pool.slots {
@@ -483,7 +489,14 @@ fn build_pool(
                 (addr, fd)
             }
         };
-        slots.push(Slot::new(index, addr, fd));
+        // A shared socket is `relight spawn`'s: the requests go to it from the web server in
+        // front, unseen.
+        let backoff = if config.shared_socket {
+            Backoff::requests_unseen()
+        } else {
+            Backoff::default()
+        };
+        slots.push(Slot::new(index, addr, fd, backoff));
     }
     Ok(Pool {
         config,
@@ -491,7 +504,38 @@ fn build_pool(
         retired: false,
         waiting: Arc::default(),
         freed: Arc::default(),
+        stand_in: None,
     })
+}
+
+/// Answers 503 on a `relight spawn` pool's socket while every one of its slots backs off (the
+/// web server in front would otherwise wait on a socket nobody accepts); see
+/// [`crate::stand_in`].
+fn stand_in_if_down(pool: &mut Pool) {
+    if !pool.config.shared_socket || pool.stand_in.is_some() || pool.retired {
+        return;
+    }
+    let down = pool
+        .slots
+        .iter()
+        .all(|s| s.state() == SlotState::Backoff && s.aside.is_empty());
+    let retry_at = pool.slots.iter().filter_map(|s| s.retry_at).min();
+    let socket = pool.slots.iter().find_map(|s| s.fd.as_ref());
+    if let (true, Some(retry_at), Some(fd)) = (down, retry_at, socket) {
+        match fd.try_clone() {
+            Ok(fd) => {
+                pool.stand_in = Some(crate::stand_in::StandIn::start(
+                    pool.config.name.clone(),
+                    fd,
+                    retry_at,
+                ));
+            }
+            Err(e) => tracing::warn!(
+                "backend \"{}\": cannot answer 503 while it restarts: {e}",
+                pool.config.name
+            ),
+        }
+    }
 }
 
 /// Closes listening sockets nobody takes over, removing unix socket files.
