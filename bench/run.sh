@@ -46,6 +46,7 @@ mkdir -p "$W/www"
 head -c 1024 /dev/urandom >"$W/www/1k.bin"
 head -c 1048576 /dev/urandom >"$W/www/1m.bin"
 head -c 1048576 /dev/zero | tr '\0' 'a' >"$W/post.body"
+printf 'wrk.headers["Connection"] = "close"\n' >"$W/close.lua"
 cat >"$W/post.lua" <<EOF
 wrk.method = "POST"
 local f = io.open("$W/post.body", "rb")
@@ -218,7 +219,9 @@ run_wrk() {
   port=$(port_of "$setup")
   local url="http://127.0.0.1:$port$path"
   local code
-  code=$(curl -s -o /dev/null -w '%{http_code}' ${script:+--data-binary @"$W/post.body"} "$url")
+  local data=()
+  [ "$script" = "$W/post.lua" ] && data=(--data-binary @"$W/post.body")
+  code=$(curl -s -o /dev/null -w '%{http_code}' "${data[@]}" "$url")
   if [ "$code" != 200 ]; then
     echo "bench: $setup $path answered $code" >&2
     exit 1
@@ -248,6 +251,8 @@ for round in $(seq 1 "$ROUNDS"); do
   for s in "${SETUPS[@]}"; do run_wrk "FastCGI 64 KiB" "$s" /fcgi/64k "$CONNS"; done
   for s in "${SETUPS[@]}"; do run_wrk "FastCGI POST 1 MiB echo" "$s" /fcgi/echo 8 "$W/post.lua"; done
   for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
+  # A connect/request/close flood: what accepting a connection costs.
+  for s in lighttpd relight nginx+relight; do run_wrk "static 1 KiB, a connection per request" "$s" /1k.bin "$CONNS" "$W/close.lua"; done
   for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
 done
 # Each setup's median round (by req/s), with every round's req/s.
