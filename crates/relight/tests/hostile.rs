@@ -392,3 +392,59 @@ fn memory_comes_back_after_each_burst() {
         "and does not ratchet: {after3} KiB after the third burst, {after1} after the first"
     );
 }
+
+/// Out of descriptors, relight stops accepting, says so once, and serves again as soon as
+/// descriptors are free (before: one error line every 100 ms for as long as it lasted).
+#[test]
+fn out_of_descriptors_is_one_log_line_and_passes() {
+    let www = docroot();
+    let dir = TempDir::new("emfile");
+    let port = free_port();
+    let cfg = dir.join("relight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\n",
+            www.path().display(),
+            dir.join("error.log").display()
+        ),
+    )
+    .unwrap();
+    let _relight = Proc {
+        child: std::process::Command::new("sh")
+            .args(["-c", "ulimit -n 40 && exec \"$0\" -D -f \"$1\""])
+            .arg(env!("CARGO_BIN_EXE_relight"))
+            .arg(&cfg)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let addr = format!("127.0.0.1:{port}");
+    wait_listening(&addr, Duration::from_secs(10));
+    // Idle connections until relight runs out of descriptors (they wait in the backlog).
+    let conns: Vec<TcpStream> = (0..60)
+        .map(|_| TcpStream::connect(&addr).unwrap())
+        .collect();
+    let log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    wait_for(Duration::from_secs(5), "accept failing", || {
+        log().contains("Too many open files").then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    drop(conns);
+    wait_for(Duration::from_secs(10), "serving again", || {
+        (curl(&["-m", "1", &format!("http://{addr}/hello.txt")]).status == 200).then_some(())
+    });
+    // Said once accepting has worked for a second: at the next accept after that.
+    wait_for(Duration::from_secs(5), "the line that says so", || {
+        std::thread::sleep(Duration::from_millis(200));
+        curl(&["-m", "1", &format!("http://{addr}/hello.txt")]);
+        log().contains("works again").then_some(())
+    });
+    let failures = log().matches("accept on").count();
+    assert_eq!(
+        failures,
+        2,
+        "one line when it starts, one when it ends: {}",
+        log()
+    );
+}

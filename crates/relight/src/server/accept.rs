@@ -31,6 +31,10 @@ pub(super) async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let local = l.local_addr().ok();
+    // Failing accepts (EMFILE and friends): since when, how many, the last one. One line when
+    // they start and one when accepting has worked for a second since the last failure, none
+    // in between (out of descriptors, accepts fail and succeed in turn as connections close).
+    let mut failing: Option<(std::time::Instant, u64, std::time::Instant)> = None;
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -42,6 +46,15 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
+                if let Some((since, n, last)) = failing
+                    && last.elapsed() >= Duration::from_secs(1)
+                {
+                    tracing::info!(
+                        "accept on {local:?} works again, after {n} failure(s) over {:?}",
+                        last - since
+                    );
+                    failing = None;
+                }
                 bursts.opened();
                 let local = stream.local_addr().ok().or(local).unwrap_or(remote);
                 let state = state.clone();
@@ -52,8 +65,21 @@ pub(super) async fn accept_loop(
                 });
             }
             Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                tracing::error!("accept on {local:?} failed: {e}");
+                // EMFILE and friends: back off instead of spinning; the connection waits in
+                // the backlog until a descriptor is free.
+                let now = std::time::Instant::now();
+                match &mut failing {
+                    Some((_, n, last)) => {
+                        *n += 1;
+                        *last = now;
+                    }
+                    None => {
+                        tracing::error!(
+                            "accept on {local:?} failed: {e}; trying again every 100 ms (logged again when it works)"
+                        );
+                        failing = Some((now, 1, now));
+                    }
+                }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
