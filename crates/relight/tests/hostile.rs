@@ -448,3 +448,67 @@ fn out_of_descriptors_is_one_log_line_and_passes() {
         log()
     );
 }
+
+/// A FastCGI backend that answers every request with a head and the first bytes of a body, then
+/// goes silent; counts the connections relight keeps open to it.
+fn stalling_backend(path: &std::path::Path) -> Arc<AtomicUsize> {
+    use fcgi_proto::app::encode;
+    let listener = UnixListener::bind(path).unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let count = open.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let count = count.clone();
+            count.fetch_add(1, Ordering::SeqCst);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // The request (a GET: BEGIN_REQUEST, PARAMS, empty STDIN) arrives in one go.
+                let _ = conn.read(&mut buf);
+                let mut out = bytes::BytesMut::new();
+                encode::stdout(&mut out, 1, b"Content-Type: text/plain\r\n\r\nfirst part\n");
+                conn.write_all(&out).unwrap();
+                while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
+                count.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    });
+    open
+}
+
+/// A client that leaves while the response streams and the backend is silent is seen at once,
+/// not at the next write: the backend connection is closed (before: it stayed open until the
+/// backend's read timeout).
+#[test]
+fn a_client_that_leaves_during_the_response_frees_the_backend() {
+    let www = docroot();
+    let dir = TempDir::new("leave-body");
+    let sock = dir.join("stall.sock");
+    let open = stalling_backend(&sock);
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"stall\"\nmatch = [\"/app\"]\naddress = \"unix:{}\"\nread_timeout = \"60s\"\n",
+            sock.display()
+        ),
+    );
+    let mut c = TcpStream::connect(r.addr()).unwrap();
+    c.write_all(b"GET /app HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains("first part") {
+        let n = c.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(open.load(Ordering::SeqCst), 1);
+    drop(c);
+    wait_for(
+        Duration::from_secs(5),
+        "relight to close the backend connection",
+        || (open.load(Ordering::SeqCst) == 0).then_some(()),
+    );
+}

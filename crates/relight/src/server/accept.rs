@@ -4,7 +4,10 @@
 //! bodies it sends itself, and the access log line written when the response is done.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, Request, Response, header};
@@ -152,7 +155,7 @@ async fn respond(
     req: Request<Incoming>,
     conn: Conn,
     shared: Arc<ConnShared>,
-) -> Response<Tracked<Done>> {
+) -> Response<Watched> {
     let nth = shared.request_started();
     let entry = state.access_log.as_ref().map(|log| {
         (
@@ -170,10 +173,15 @@ async fn respond(
     let (method, uri) = (req.method().clone(), req.uri().clone());
     // A request that waits (for a backend) is given up when its client leaves: the handler is
     // dropped with everything it holds (the backend connection, the process), at once.
+    // One watch for the wait and, for a body streamed from a gateway, the body after it (it is
+    // set up the first time it is polled: a request answered at once never sets it up).
+    let watch = shared.clone();
+    let mut gone: Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(async move { watch.client_gone().await });
     let mut resp = tokio::select! {
         biased;
         r = state.handler.handle(req, conn) => r,
-        () = shared.client_gone() => {
+        () = &mut gone => {
             tracing::info!(
                 "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
                 conn.remote
@@ -198,7 +206,57 @@ async fn respond(
             (log, e)
         }),
     };
-    resp.map(|b| Tracked::new(b, done))
+    // A body streamed from a gateway may wait long for its next bytes: meanwhile the client
+    // is watched too.
+    let gone = matches!(resp.body(), Body::Stream(_)).then_some(gone);
+    resp.map(|b| Watched {
+        inner: Tracked::new(b, done),
+        gone,
+    })
+}
+
+/// A response body, and for one streamed from a gateway the client's leaving: hyper sees a
+/// client leave only when it writes, and a streamed body can wait long for its next bytes. When
+/// the client leaves, the body ends in an error, hyper drops the connection, and the gateway's
+/// exchange is dropped with it (its backend connection closed).
+pub(super) struct Watched {
+    inner: Tracked<Done>,
+    gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+}
+
+impl http_body::Body for Watched {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, std::io::Error>>> {
+        let this = self.get_mut();
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Pending => {
+                if let Some(gone) = &mut this.gone
+                    && gone.as_mut().poll(cx).is_ready()
+                {
+                    this.gone = None;
+                    return Poll::Ready(Some(Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionAborted,
+                        "the client closed the connection during the response",
+                    ))));
+                }
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.inner)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.inner)
+    }
 }
 
 /// What the access log records for a request whose client left before its answer (nginx's

@@ -161,6 +161,15 @@ where
                     }
                     res = reader.next_body_chunk() => res,
                     e = &mut cancel => Err(e),
+                    // The client left (the response body was dropped) while the backend is
+                    // silent: no reason to wait for it.
+                    () = body_tx.closed() => {
+                        tracing::info!(
+                            "fastcgi backend \"{}\": {what}: client went away during the response",
+                            backend.name
+                        );
+                        return Outcome::Done;
+                    }
                 };
                 match next {
                     Ok(Some(c)) => c,
