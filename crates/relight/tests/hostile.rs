@@ -195,6 +195,76 @@ fn framing_and_hosts_are_refused_as_lighttpd_refuses_them() {
     }
 }
 
+/// Two framings in one request are refused with 400 and the connection closed (what the
+/// request smuggler hopes the next hop reads differently is never read), and a chunk announced
+/// beyond the largest body allowed is refused at its size line with 413 (before: the first
+/// three were answered 200 as if the extra header were not there, and the chunk was spooled
+/// up to max_request_body before any answer).
+#[test]
+fn two_framings_or_a_chunk_beyond_the_limit_are_refused() {
+    let www = docroot();
+    let dir = TempDir::new("smuggle");
+    let echo = c_peer("fcgi_echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"echo\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n",
+            echo.display(),
+            dir.join("echo.sock").display()
+        ),
+    );
+    let d = Duration::from_secs(5);
+    let next = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    for request in [
+        "POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",
+        "POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
+    ] {
+        let out = raw(&r.addr(), format!("{request}{next}").as_bytes(), d);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400"), "{request}: {text}");
+        assert_eq!(
+            text.matches("HTTP/1.1 ").count(),
+            1,
+            "the connection ends with the refusal: {text}"
+        );
+    }
+    // The same requests framed once go through, and the connection goes on after them.
+    let out = raw(
+        &r.addr(),
+        b"POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+             5\r\nhello\r\n0\r\n\r\n\
+             POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nworld\
+             GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        d,
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(text.matches("HTTP/1.1 200").count(), 3, "{text}");
+    assert!(text.contains("hello") && text.contains("world"), "{text}");
+
+    let started = std::time::Instant::now();
+    let out = raw(
+        &r.addr(),
+        b"POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          4\r\nabcd\r\nffffffffffffffff\r\nsome bytes of it",
+        d,
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(started.elapsed() < d, "answered, not timed out: {text}");
+
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let log = r.error_log();
+    for line in [
+        "Content-Length and Transfer-Encoding in one request: 400",
+        "more than one Content-Length: 400",
+        "a chunk announced beyond the largest request body allowed (1073741824 bytes): 413",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+}
+
 /// An absolute-form target's host is the request's host (RFC 9112 §3.2.2), for the backend
 /// too.
 #[test]

@@ -61,7 +61,14 @@ pub(crate) async fn spool(
             .map_err(|_| StatusCode::REQUEST_TIMEOUT)?;
         let data = match frame {
             None => break,
-            Some(Err(_)) => return Err(StatusCode::BAD_REQUEST),
+            Some(Err(e)) => {
+                if let Some(c) = crate::http::body::ChunkTooLarge::behind(&e) {
+                    tracing::info!("chunked request body: {c}: 413");
+                    return Err(StatusCode::PAYLOAD_TOO_LARGE);
+                }
+                tracing::info!("chunked request body: {e}: 400");
+                return Err(StatusCode::BAD_REQUEST);
+            }
             Some(Ok(f)) => match f.into_data() {
                 Ok(d) => d,
                 Err(_) => continue,

@@ -63,6 +63,33 @@ pub(crate) fn file_shrank() -> io::Error {
     )
 }
 
+/// Why a request body's read failed when a chunk announced more bytes than any request may
+/// send (the server's connection refuses the chunk at its size line); answered 413.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("a chunk announced beyond the largest request body allowed ({limit} bytes)")]
+pub(crate) struct ChunkTooLarge {
+    /// The largest request body any scope allows.
+    pub limit: u64,
+}
+
+impl ChunkTooLarge {
+    /// The refusal behind a request body's read error, if that is what it is.
+    pub(crate) fn behind(e: &(dyn std::error::Error + 'static)) -> Option<ChunkTooLarge> {
+        let mut e = Some(e);
+        while let Some(err) = e {
+            if let Some(c) = err
+                .downcast_ref::<io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<ChunkTooLarge>())
+            {
+                return Some(*c);
+            }
+            e = err.source();
+        }
+        None
+    }
+}
+
 /// The receiving end of a streamed body.
 #[derive(Debug)]
 pub(crate) struct Stream {

@@ -136,6 +136,11 @@ impl Handler {
         })
     }
 
+    /// The largest request body any request may send.
+    pub(crate) fn largest_body(&self) -> u64 {
+        self.scopes.largest_body()
+    }
+
     /// The configuration it answers with.
     pub(crate) fn config(&self) -> &Config {
         &self.config

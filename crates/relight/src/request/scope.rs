@@ -206,6 +206,15 @@ impl Scopes {
         &self.base.response_headers
     }
 
+    /// The largest request body any request may send, whichever scopes it meets.
+    pub(crate) fn largest_body(&self) -> u64 {
+        self.scopes
+            .iter()
+            .filter_map(|s| s.settings.max_request_body)
+            .map(|s| s.0)
+            .fold(self.base.max_request_body, u64::max)
+    }
+
     /// Whether any settings depend on the request.
     pub(crate) fn is_scoped(&self) -> bool {
         !self.scopes.is_empty()
@@ -326,6 +335,18 @@ mod tests {
     use crate::request::testing::{handler, req};
 
     #[test]
+    fn the_largest_body_is_the_largest_any_scope_allows() {
+        let root = testkit::TempDir::new("largest");
+        let h = handler(
+            root.path(),
+            "max_request_body = 100",
+            "[[scope]]\nwhen = [{ field = \"url\", op = \"=~\", value = \"^/up/\" }]\n\
+             max_request_body = 5000\n",
+        );
+        assert_eq!(h.largest_body(), 5000);
+    }
+
+    #[test]
     fn scopes_go_over_the_global_settings_in_order_and_combinations_are_kept() {
         let root = testkit::TempDir::new("site");
         let h = handler(
@@ -339,6 +360,7 @@ mod tests {
         );
         let plain = req(&h, "GET", "/x", &[]);
         assert_eq!(plain.site.max_request_body, 100);
+        assert_eq!(h.largest_body(), 100, "the scope's 10 is less");
         assert_eq!(plain.site.response_headers[0].0, "x-g");
         assert!(plain.site.rewrite_caps.is_none());
         let a = req(&h, "GET", "/a/q", &[]);

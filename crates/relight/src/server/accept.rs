@@ -105,6 +105,7 @@ async fn serve_connection(
         shared.clone(),
         s.keep_alive_timeout.0,
         s.write_timeout.0,
+        state.handler.largest_body(),
     );
     let svc = service_fn(move |req| {
         let state = current(&cur);
@@ -171,6 +172,7 @@ async fn respond(
         )
     });
     let (method, uri) = (req.method().clone(), req.uri().clone());
+
     // A request that waits (for a backend) is given up when its client leaves: the handler is
     // dropped with everything it holds (the backend connection, the process), at once.
     // One watch for the wait and, for a body streamed from a gateway, the body after it (it is
@@ -178,15 +180,23 @@ async fn respond(
     let watch = shared.clone();
     let mut gone: Pin<Box<dyn Future<Output = ()> + Send>> =
         Box::pin(async move { watch.client_gone().await });
-    let mut resp = tokio::select! {
-        biased;
-        r = state.handler.handle(req, conn) => r,
-        () = &mut gone => {
-            tracing::info!(
-                "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
-                conn.remote
-            );
-            client_closed()
+    let mut resp = if let Some(why) = super::framing::refused(req.headers()) {
+        tracing::info!("{}: \"{method} {uri}\": {why}: 400", conn.remote);
+        let mut r = crate::http::pages::status_page(http::StatusCode::BAD_REQUEST);
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    } else {
+        tokio::select! {
+            biased;
+            r = state.handler.handle(req, conn) => r,
+            () = &mut gone => {
+                tracing::info!(
+                    "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
+                    conn.remote
+                );
+                client_closed()
+            }
         }
     };
     let max = state.config().server.max_keep_alive_requests;

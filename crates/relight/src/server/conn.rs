@@ -177,10 +177,12 @@ impl SendsFiles for ConnShared {
     }
 }
 
-/// The client socket with idle and write timeouts.
+/// The client socket with idle and write timeouts, its reads followed by the request framing
+/// reader.
 pub(crate) struct ConnIo {
     inner: Arc<TcpStream>,
     shared: Arc<ConnShared>,
+    framing: super::framing::Framing,
     keep_alive: Duration,
     write_timeout: Duration,
     idle_timer: Timeout,
@@ -224,10 +226,12 @@ impl ConnIo {
         shared: Arc<ConnShared>,
         keep_alive: Duration,
         write_timeout: Duration,
+        largest_body: u64,
     ) -> ConnIo {
         ConnIo {
             inner,
             shared,
+            framing: super::framing::Framing::new(largest_body),
             keep_alive,
             write_timeout,
             idle_timer: Timeout::default(),
@@ -270,7 +274,11 @@ impl AsyncRead for ConnIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        match read_socket(&this.inner, cx, buf) {
+        let inner = &this.inner;
+        match this
+            .framing
+            .poll_read(cx, buf, |cx, buf| read_socket(inner, cx, buf))
+        {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     this.shared.read_since_idle.store(true, Ordering::Release);

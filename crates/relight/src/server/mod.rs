@@ -5,6 +5,7 @@
 
 mod accept;
 pub(crate) mod conn;
+mod framing;
 mod memory;
 
 use std::io;
