@@ -1,12 +1,16 @@
 //! The two logs: the error log (tracing events with timestamps, to a file or stderr) and the
-//! access log (Combined Log Format). Nothing else writes log files.
+//! access log (Combined Log Format). Nothing else writes log files. Failures that come in runs
+//! (a full disk, no descriptors left) are logged once per run ([`Outage`]); a full disk under
+//! the error log itself is said once on stderr, and the count of lines lost is the first line
+//! the log gets back.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -14,10 +18,90 @@ fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
+/// Something that fails in runs (writes to a full disk, accepts without descriptors):
+/// one line when a run starts, one when it has worked for [`Outage::CALM`] since the last
+/// failure (with the count in between), none for each failure. Failures and successes often
+/// alternate in a run (a descriptor or a few blocks freed, taken again), hence the calm.
+#[derive(Debug)]
+pub(crate) struct Outage {
+    what: String,
+    failing: AtomicBool,
+    run: Mutex<Option<Run>>,
+}
+
+#[derive(Debug)]
+struct Run {
+    since: Instant,
+    count: u64,
+    last: Instant,
+}
+
+impl Outage {
+    /// How long it must work after the last failure to be said to work again.
+    pub(crate) const CALM: Duration = Duration::from_secs(1);
+
+    /// An outage record for `what` ("accept on 127.0.0.1:80", "the access log"...).
+    pub(crate) fn new(what: impl Into<String>) -> Outage {
+        Outage {
+            what: what.into(),
+            failing: AtomicBool::new(false),
+            run: Mutex::new(None),
+        }
+    }
+
+    /// It failed with `e`; `meanwhile` says what happens during the run ("answering 503").
+    /// Logged when it starts a run.
+    pub(crate) fn failed(&self, e: &dyn std::fmt::Display, meanwhile: &str) {
+        let now = Instant::now();
+        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        match &mut *run {
+            Some(r) => {
+                r.count += 1;
+                r.last = now;
+            }
+            None => {
+                tracing::error!(
+                    "{} failed: {e}; {meanwhile} (logged again when it works)",
+                    self.what
+                );
+                *run = Some(Run {
+                    since: now,
+                    count: 1,
+                    last: now,
+                });
+                self.failing.store(true, Ordering::Release);
+            }
+        }
+    }
+
+    /// It worked: ends a run whose last failure is [`Outage::CALM`] old, with a line. One
+    /// atomic load when there is no run.
+    pub(crate) fn worked(&self) {
+        if !self.failing.load(Ordering::Acquire) {
+            return;
+        }
+        let mut run = self.run.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = &*run
+            && r.last.elapsed() >= Self::CALM
+        {
+            tracing::info!(
+                "{} works again, after {} failure(s) over {:?}",
+                self.what,
+                r.count,
+                r.last - r.since
+            );
+            *run = None;
+            self.failing.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// The error log file, reopenable (SIGHUP) under the same path.
 struct ReopenableFile {
     path: std::path::PathBuf,
     file: std::sync::RwLock<File>,
+    /// Lines that could not be written since the last that could, and why the first failed.
+    lost: Mutex<Option<(u64, SystemTime, io::Error)>>,
 }
 
 impl ReopenableFile {
@@ -42,9 +126,40 @@ pub fn reopen_error_log() {
 struct FileWriter(Arc<ReopenableFile>);
 
 impl Write for &FileWriter {
+    /// Writes one event's line (tracing formats it whole); a line that cannot be written is
+    /// counted, said once per run on stderr, and the count is written before the next line
+    /// that can be.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let f = self.0.file.read().unwrap_or_else(|p| p.into_inner());
-        (&*f).write(buf)
+        let log = &self.0;
+        let f = log.file.read().unwrap_or_else(|p| p.into_inner());
+        let mut lost = log.lost.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((n, since, e)) = &*lost {
+            let note = format!(
+                "relight: {n} line(s) of this log were lost, from {}: {e}\n",
+                crate::http::date::format_clf(*since),
+            );
+            if (&*f).write_all(note.as_bytes()).is_ok() {
+                *lost = None;
+            }
+        }
+        let written = if lost.is_none() {
+            (&*f).write_all(buf)
+        } else {
+            Err(io::Error::other("earlier lines are not written yet"))
+        };
+        if let Err(e) = written {
+            match &mut *lost {
+                Some((n, _, _)) => *n += 1,
+                None => {
+                    eprintln!(
+                        "relight: cannot write the error log {}: {e}; its lines are lost and counted until it can",
+                        log.path.display()
+                    );
+                    *lost = Some((1, SystemTime::now(), e));
+                }
+            }
+        }
+        Ok(buf.len())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -76,11 +191,15 @@ pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
             let file = Arc::new(ReopenableFile {
                 path: p.to_owned(),
                 file: std::sync::RwLock::new(open_append(p)?),
+                lost: Mutex::new(None),
             });
             let _ = ERROR_LOG.set(file.clone());
             builder
                 .with_ansi(false)
                 .with_writer(FileWriter(file))
+                // A line that cannot be written is the writer's to count, not a line on
+                // stderr per event.
+                .log_internal_errors(false)
                 .try_init()
         }
         None => builder.with_ansi(false).with_writer(io::stderr).try_init(),
@@ -112,6 +231,7 @@ pub struct AccessEntry {
 pub struct AccessLog {
     path: std::path::PathBuf,
     file: Mutex<File>,
+    failing: Outage,
 }
 
 fn quoted(s: Option<&str>) -> String {
@@ -135,6 +255,7 @@ impl AccessLog {
         Ok(AccessLog {
             path: path.to_owned(),
             file: Mutex::new(open_append(path)?),
+            failing: Outage::new(format!("writing the access log {}", path.display())),
         })
     }
 
@@ -163,8 +284,9 @@ impl AccessLog {
             quoted(e.user_agent.as_deref()),
         );
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        if let Err(err) = f.write_all(line.as_bytes()) {
-            tracing::error!("access log write failed: {err}");
+        match f.write_all(line.as_bytes()) {
+            Ok(()) => self.failing.worked(),
+            Err(err) => self.failing.failed(&err, "its lines are lost"),
         }
     }
 }

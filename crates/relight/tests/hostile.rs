@@ -519,6 +519,158 @@ fn out_of_descriptors_is_one_log_line_and_passes() {
     );
 }
 
+/// A tmpfs mounted for a test, unmounted when dropped.
+struct Tmpfs(TempDir);
+
+impl Tmpfs {
+    /// A tmpfs of `size` (mount(8)'s syntax), or why there cannot be one here.
+    fn mount(size: &str) -> Result<Tmpfs, String> {
+        let dir = TempDir::new("tmpfs");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(Tmpfs(dir))
+    }
+
+    /// Writes a file until the file system is full, and pads each of `open` (files being
+    /// appended to) to the end of its last page, where it could still write without a new one.
+    fn fill(&self, open: &[std::path::PathBuf]) -> std::path::PathBuf {
+        let path = self.0.join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        for p in open {
+            let len = std::fs::metadata(p).unwrap().len() as usize;
+            let pad = (4096 - len % 4096) % 4096;
+            if pad > 0 {
+                let mut line = vec![b'#'; pad - 1];
+                line.push(b'\n');
+                let mut log = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+                log.write_all(&line).unwrap();
+            }
+        }
+        path
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+/// A full disk under the upload spool and both logs: uploads that need the disk get 503 with
+/// Retry-After, everything else is served, each failing part is one line (the error log's own
+/// on stderr), and when space returns everything works again and says so (before: a 500 and
+/// an ERROR line per upload, a line per request for the access log, and a line per event on
+/// stderr from the logger for the error log).
+#[test]
+fn a_full_disk_is_one_line_per_run_and_the_server_goes_on() {
+    let disk = match Tmpfs::mount("512k") {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED a_full_disk...: cannot mount a tmpfs here ({why})");
+            return;
+        }
+    };
+    let www = docroot();
+    let echo = c_peer("fcgi_echo");
+    let port = free_port();
+    let cfg = TempDir::new("full-disk");
+    let full = disk.0.path();
+    std::fs::write(
+        cfg.join("relight.toml"),
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\n\
+             error_log = \"{}\"\naccess_log = \"{}\"\nupload_dir = \"{}\"\n\
+             [[fastcgi]]\nname = \"echo\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\n\
+             socket = \"{}\"\nprocs = 1\n",
+            www.path().display(),
+            full.join("error.log").display(),
+            full.join("access.log").display(),
+            full.display(),
+            echo.display(),
+            cfg.join("echo.sock").display(),
+        ),
+    )
+    .unwrap();
+    let r = Relight::start_file(&cfg.join("relight.toml"), port);
+    let body = vec![b'u'; 100 << 10];
+    let upload = || {
+        let mut req = format!(
+            "POST /app?mode=echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\
+             Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        req.extend_from_slice(&body);
+        req.extend_from_slice(b"\r\n0\r\n\r\n");
+        String::from_utf8_lossy(&raw(&r.addr(), &req, Duration::from_secs(10))).into_owned()
+    };
+    assert!(upload().starts_with("HTTP/1.1 200"));
+
+    let filler = disk.fill(&[full.join("error.log"), full.join("access.log")]);
+    for _ in 0..3 {
+        let out = upload();
+        assert!(out.starts_with("HTTP/1.1 503"), "{out}");
+        assert!(out.to_ascii_lowercase().contains("retry-after: "), "{out}");
+        assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    }
+    // A request to a backend that is not there logs an error too.
+    let stderr = || std::fs::read_to_string(r.dir.join("stderr.log")).unwrap_or_default();
+    assert_eq!(
+        stderr().matches("cannot write the error log").count(),
+        1,
+        "{}",
+        stderr()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    std::thread::sleep(relight_calm());
+    let out = upload();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(
+        out.matches('u').count() >= body.len(),
+        "the body went through"
+    );
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let log = std::fs::read_to_string(full.join("error.log")).unwrap();
+    for line in [
+        "line(s) of this log were lost, from ",
+        "spooling request bodies (upload_dir) works again, after 3 failure(s)",
+        "works again, after ",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+    assert!(
+        log.contains(&format!(
+            "writing the access log {}",
+            full.join("access.log").display()
+        )),
+        "{log}"
+    );
+    let access = std::fs::read_to_string(full.join("access.log")).unwrap();
+    assert_eq!(
+        access.lines().filter(|l| l.contains("HTTP/1.1\"")).count(),
+        3,
+        "the first upload, the one after, and the last file: {access}"
+    );
+    assert_eq!(stderr().matches("cannot write the error log").count(), 1);
+}
+
+/// A little more than relight's calm after the last failure of a run before it says "works
+/// again" (log::Outage::CALM).
+fn relight_calm() -> Duration {
+    Duration::from_millis(1200)
+}
+
 /// A FastCGI backend that answers every request with a head and the first bytes of a body, then
 /// goes silent; counts the connections relight keeps open to it.
 fn stalling_backend(path: &std::path::Path) -> Arc<AtomicUsize> {

@@ -5,6 +5,7 @@
 
 use std::io;
 use std::path::Path;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,6 +16,10 @@ use hyper::body::Incoming;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::RequestBody;
+
+/// Writing spooled bodies: failures (a full disk) are logged once per run.
+static SPOOL: LazyLock<crate::log::Outage> =
+    LazyLock::new(|| crate::log::Outage::new("spooling request bodies (upload_dir)"));
 
 /// Bodies up to this size stay in memory.
 pub(crate) const MEMORY_LIMIT: usize = 64 << 10;
@@ -45,7 +50,8 @@ fn temp_file(dir: &Path) -> io::Result<std::fs::File> {
 }
 
 /// Reads a whole body of unknown length, at most `limit` bytes, and returns it with its
-/// length; the error is the status to answer with.
+/// length; the error is the status to answer with: 503 while the upload directory's disk is
+/// full (the client may try again), 500 when it cannot be written for another reason.
 pub(crate) async fn spool(
     mut body: Incoming,
     limit: u64,
@@ -80,39 +86,42 @@ pub(crate) async fn spool(
             return Err(StatusCode::PAYLOAD_TOO_LARGE);
         }
         if file.is_none() && mem.len() + data.len() > MEMORY_LIMIT {
-            let f = temp_file(dir).map_err(|e| {
-                tracing::error!(
-                    "cannot create a temporary file for a request body in {}: {e}",
-                    dir.display()
-                );
-                StatusCode::INTERNAL_SERVER_ERROR
-            })?;
+            let f = temp_file(dir).map_err(|e| failed(&e, dir))?;
             let mut f = tokio::fs::File::from_std(f);
-            write(&mut f, &mem).await?;
+            f.write_all(&mem).await.map_err(|e| failed(&e, dir))?;
             mem.clear();
             file = Some(f);
         }
         match &mut file {
-            Some(f) => write(f, &data).await?,
+            Some(f) => f.write_all(&data).await.map_err(|e| failed(&e, dir))?,
             None => mem.extend_from_slice(&data),
         }
     }
     match file {
         None => Ok((RequestBody::Buffered(mem.freeze()), total)),
         Some(mut f) => {
-            f.rewind().await.map_err(|e| io_status(&e))?;
+            f.rewind().await.map_err(|e| failed(&e, dir))?;
+            SPOOL.worked();
             Ok((RequestBody::Spooled(f), total))
         }
     }
 }
 
-async fn write(f: &mut tokio::fs::File, data: &[u8]) -> Result<(), StatusCode> {
-    f.write_all(data).await.map_err(|e| io_status(&e))
-}
-
-fn io_status(e: &io::Error) -> StatusCode {
-    tracing::error!("spooling a request body: {e}");
-    StatusCode::INTERNAL_SERVER_ERROR
+/// A spool that could not be written in `dir`: counted in its run of failures, and the status
+/// to answer with.
+fn failed(e: &io::Error, dir: &Path) -> StatusCode {
+    let full = matches!(
+        e.raw_os_error(),
+        Some(nix::libc::ENOSPC | nix::libc::EDQUOT)
+    );
+    let e = format!("{}: {e}", dir.display());
+    if full {
+        SPOOL.failed(&e, "request bodies that need the disk are answered 503");
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        SPOOL.failed(&e, "request bodies that need the disk are answered 500");
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
 }
 
 /// Chunks of a spooled body sent per STDIN record.

@@ -15,6 +15,9 @@ use crate::gateway::{ClientLimits, RequestBody};
 use crate::http::body::Body;
 use crate::http::pages::status_page;
 
+/// The Retry-After of a 503 for a body the full upload directory could not take.
+const SPOOL_RETRY_SECS: u64 = 10;
+
 /// Sends `req` to `to` in `role`, with the parameters `cgi` and `body`; `what` names the
 /// request in log lines.
 pub(crate) async fn send(
@@ -113,6 +116,9 @@ pub(crate) async fn respond(
             .await
             {
                 Ok(b) => b,
+                Err(http::StatusCode::SERVICE_UNAVAILABLE) => {
+                    return crate::http::pages::unavailable(SPOOL_RETRY_SECS);
+                }
                 Err(status) => return status_page(status),
             }
         }

@@ -34,10 +34,12 @@ pub(super) async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let local = l.local_addr().ok();
-    // Failing accepts (EMFILE and friends): since when, how many, the last one. One line when
-    // they start and one when accepting has worked for a second since the last failure, none
-    // in between (out of descriptors, accepts fail and succeed in turn as connections close).
-    let mut failing: Option<(std::time::Instant, u64, std::time::Instant)> = None;
+    // Failing accepts (EMFILE and friends) come in runs, failing and succeeding in turn as
+    // connections close: one line when a run starts and one when it ends.
+    let failing = crate::log::Outage::new(format!(
+        "accept on {}",
+        local.map_or_else(|| "a listener".to_string(), |a| a.to_string())
+    ));
     loop {
         let permit = tokio::select! {
             p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => return },
@@ -49,15 +51,7 @@ pub(super) async fn accept_loop(
         };
         match accepted {
             Ok((stream, remote)) => {
-                if let Some((since, n, last)) = failing
-                    && last.elapsed() >= Duration::from_secs(1)
-                {
-                    tracing::info!(
-                        "accept on {local:?} works again, after {n} failure(s) over {:?}",
-                        last - since
-                    );
-                    failing = None;
-                }
+                failing.worked();
                 bursts.opened();
                 let local = stream.local_addr().ok().or(local).unwrap_or(remote);
                 let state = state.clone();
@@ -70,19 +64,7 @@ pub(super) async fn accept_loop(
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning; the connection waits in
                 // the backlog until a descriptor is free.
-                let now = std::time::Instant::now();
-                match &mut failing {
-                    Some((_, n, last)) => {
-                        *n += 1;
-                        *last = now;
-                    }
-                    None => {
-                        tracing::error!(
-                            "accept on {local:?} failed: {e}; trying again every 100 ms (logged again when it works)"
-                        );
-                        failing = Some((now, 1, now));
-                    }
-                }
+                failing.failed(&e, "trying again every 100 ms");
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
