@@ -379,6 +379,51 @@ fn max_requests_recycles_without_failing_a_request() {
     assert!(r.error_log().contains("max_requests"), "{}", r.error_log());
 }
 
+/// A process whose resident memory grows over max_rss is recycled: after the request that grew
+/// it (that request is answered), or, when it grows while idle, within the second's check; the
+/// next request gets a new process, and the log says why.
+#[test]
+fn max_rss_recycles_a_process_that_grew() {
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo: _echo,
+        r,
+    } = echo_backend("maxrss", "procs = 1\nmax_rss = \"30M\"");
+    let pid = |mode: &str| {
+        let resp = curl(&[&r.url(&format!("/app?mode={mode}"))]);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.text()
+    };
+    let first = pid("pid");
+    assert_eq!(pid("pid"), first, "a small process stays");
+    assert_eq!(
+        pid("grow&n=40"),
+        first,
+        "the request that grows it is answered"
+    );
+    let second = wait_for(Duration::from_secs(5), "a new process", || {
+        let p = pid("pid");
+        (p != first).then_some(p)
+    });
+    assert_eq!(pid("growafter&n=40"), second);
+    // No request meanwhile: the process grows while idle, and the check every second sees it
+    // (a request would find it grown and recycle it after itself).
+    std::thread::sleep(Duration::from_millis(1800));
+    wait_for(Duration::from_secs(5), "a third process", || {
+        let p = pid("pid");
+        (p != second && p != first).then_some(())
+    });
+    let log = r.error_log();
+    for line in [
+        "recycled after its request: resident memory ",
+        "recycled while idle: resident memory ",
+        "over max_rss (30720 KiB)",
+    ] {
+        assert!(log.contains(line), "no {line:?} in {log}");
+    }
+}
+
 #[test]
 fn shutdown_leaves_nothing_running() {
     let www = docroot();

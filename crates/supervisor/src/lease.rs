@@ -50,6 +50,8 @@ pub struct Lease {
     failed: bool,
     addr: SlotAddr,
     death: watch::Receiver<Option<Arc<ExitRecord>>>,
+    /// The pool's max_rss, checked when the lease ends.
+    max_rss: Option<u64>,
 }
 
 impl Lease {
@@ -121,7 +123,14 @@ impl Lease {
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        self.sup.release(self.slot, self.pid, self.failed);
+        // Between requests: a process grown over max_rss is recycled now that it is done (read
+        // from /proc here, outside the supervisor's lock).
+        let rss_over = self
+            .max_rss
+            .filter(|_| !self.failed)
+            .and_then(|max| Some((crate::procfs::rss(self.pid)?, max)))
+            .filter(|(rss, max)| rss > max);
+        self.sup.release(self.slot, self.pid, self.failed, rss_over);
     }
 }
 
@@ -266,6 +275,7 @@ impl Supervisor {
     ) -> Option<Lease> {
         let pool = inner.pool_mut(p);
         let may_take_reserved = waited || pool.waiting.load(Ordering::Acquire) == 0;
+        let max_rss = pool.config.max_rss;
         // The lowest free slot, so the high slots of a dynamic pool go idle and can be stopped.
         let slots = &mut pool.slots;
         let free = |s: &crate::slot::Slot| s.is_free(may_take_reserved);
@@ -284,12 +294,13 @@ impl Supervisor {
             failed: false,
             addr,
             death: run.death.subscribe(),
+            max_rss,
         })
     }
 
     /// A lease ended: the process is free again (for the request that waited longest), or
     /// recycled after its max_requests.
-    fn release(self: &Arc<Self>, id: SlotId, pid: i32, failed: bool) {
+    fn release(self: &Arc<Self>, id: SlotId, pid: i32, failed: bool, rss_over: Option<(u64, u64)>) {
         let wake = {
             let mut inner = self.lock();
             let pool = inner.pool_mut(id.pool);
@@ -297,16 +308,11 @@ impl Supervisor {
             let waiters = pool.waiting.load(Ordering::Acquire) > 0;
             let freed = pool.freed.clone();
             let slot = &mut pool.slots[id.index];
-            match slot.release(pid, failed, max) {
+            match slot.release(pid, failed, max, rss_over) {
                 Released::Stale => None,
-                Released::Recycle(n) => {
+                Released::Recycle(reason, detail) => {
                     drop(inner);
-                    self.kill(
-                        id,
-                        pid,
-                        Reason::MaxRequests,
-                        format!("recycled after {n} requests (max_requests)"),
-                    );
+                    self.kill(id, pid, reason, detail);
                     return;
                 }
                 Released::Free if waiters && slot.state() == SlotState::Ready => {

@@ -45,6 +45,9 @@ pub struct PoolConfig {
     pub kill_grace: Duration,
     /// Recycle a process after this many requests.
     pub max_requests: Option<u64>,
+    /// Recycle a process whose resident memory (bytes) is over this: after its request, or at
+    /// once when it is idle.
+    pub max_rss: Option<u64>,
     /// Stop processes above `min_procs` idle this long.
     pub idle_timeout: Duration,
     /// What to do with descendants.
@@ -62,6 +65,8 @@ pub enum Reason {
     RequestTimeout,
     /// It served its max_requests.
     MaxRequests,
+    /// Its resident memory went over max_rss.
+    MaxRss,
     /// It sat idle above min_procs.
     IdleTimeout,
     /// relight is shutting down, or the backend was removed or changed.
@@ -78,6 +83,7 @@ impl Reason {
             Reason::Signaled => "signal",
             Reason::RequestTimeout => "request_timeout",
             Reason::MaxRequests => "max_requests",
+            Reason::MaxRss => "max_rss",
             Reason::IdleTimeout => "idle_timeout",
             Reason::Shutdown => "shutdown",
             Reason::SpawnFailed => "spawn_failed",
@@ -88,7 +94,7 @@ impl Reason {
     pub fn is_planned(self) -> bool {
         matches!(
             self,
-            Reason::MaxRequests | Reason::IdleTimeout | Reason::Shutdown
+            Reason::MaxRequests | Reason::MaxRss | Reason::IdleTimeout | Reason::Shutdown
         )
     }
 }

@@ -31,6 +31,20 @@ pub fn cmdline(pid: i32) -> Option<String> {
     Some(args.join(" "))
 }
 
+/// The resident memory of `pid` in bytes (`/proc/PID/statm`), `None` if it is gone.
+pub fn rss(pid: i32) -> Option<u64> {
+    static PAGE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let page = *PAGE.get_or_init(|| {
+        nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .map_or(4096, |p| p as u64)
+    });
+    let statm = fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page)
+}
+
 /// Reads one process, `None` if it is gone or is a zombie.
 pub fn process(pid: i32) -> Option<ProcInfo> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

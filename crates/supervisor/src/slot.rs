@@ -188,13 +188,22 @@ pub(crate) struct Slot {
     pub aside: Vec<Running>,
 }
 
+/// How a recycle for memory is explained: resident memory `rss` over `max` (bytes), `when`.
+pub(crate) fn over_max_rss(rss: u64, max: u64, when: &str) -> String {
+    format!(
+        "recycled {when}: resident memory {} KiB over max_rss ({} KiB)",
+        rss >> 10,
+        max >> 10
+    )
+}
+
 /// What releasing a process found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Released {
     /// The lease's process is gone, or not this slot's any more: nothing changed.
     Stale,
-    /// The process served its max_requests (this many): it is to be recycled.
-    Recycle(u64),
+    /// The process is to be recycled, for this reason (max_requests, max_rss), so explained.
+    Recycle(Reason, String),
     /// The process is free again (`Ready`), or still stopping.
     Free,
 }
@@ -280,12 +289,14 @@ impl Slot {
 
     /// The request on process `pid` is done (`failed`: on the backend's side; it is not
     /// counted as served, and stays the one the process is explained with if it dies).
-    /// `max_requests` recycles a process that served that many.
+    /// `max_requests` recycles a process that served that many; `rss_over` (its resident
+    /// memory and max_rss, when over) recycles it too.
     pub(crate) fn release(
         &mut self,
         pid: i32,
         failed: bool,
         max_requests: Option<u64>,
+        rss_over: Option<(u64, u64)>,
     ) -> Released {
         let Some(run) = self.proc.as_mut().filter(|r| r.pid == pid) else {
             return Released::Stale;
@@ -300,8 +311,17 @@ impl Slot {
         if matches!(self.state, SlotState::Busy | SlotState::Stopping) {
             self.apply(Event::Released);
         }
-        if max_requests.is_some_and(|m| served >= m) && !stopping {
-            return Released::Recycle(served);
+        if stopping {
+            return Released::Free;
+        }
+        if max_requests.is_some_and(|m| served >= m) {
+            return Released::Recycle(
+                Reason::MaxRequests,
+                format!("recycled after {served} requests (max_requests)"),
+            );
+        }
+        if let Some((rss, max)) = rss_over {
+            return Released::Recycle(Reason::MaxRss, over_max_rss(rss, max, "after its request"));
         }
         Released::Free
     }
@@ -461,7 +481,7 @@ mod tests {
         assert_eq!(s.state(), Busy);
         assert!(!s.is_free(true));
         assert_eq!(s.proc.as_ref().unwrap().current.as_deref(), Some("GET /a"));
-        assert_eq!(s.release(42, false, None), Released::Free);
+        assert_eq!(s.release(42, false, None, None), Released::Free);
         assert_eq!(s.state(), Ready);
         assert_eq!(
             (s.requests, s.proc.as_ref().unwrap().current.clone()),
@@ -485,7 +505,7 @@ mod tests {
         let mut s = slot();
         s.started(Running::new(7));
         s.lease("GET /crash");
-        assert_eq!(s.release(7, true, None), Released::Free);
+        assert_eq!(s.release(7, true, None, None), Released::Free);
         assert_eq!(s.requests, 0);
         assert_eq!(
             s.proc.as_ref().unwrap().current.as_deref(),
@@ -498,10 +518,42 @@ mod tests {
         let mut s = slot();
         s.started(Running::new(7));
         s.lease("GET /");
-        assert_eq!(s.release(8, false, Some(1)), Released::Stale, "another pid");
+        assert_eq!(
+            s.release(8, false, Some(1), None),
+            Released::Stale,
+            "another pid"
+        );
         assert_eq!(s.state(), Busy);
-        assert_eq!(s.release(7, false, Some(1)), Released::Recycle(1));
+        assert_eq!(
+            s.release(7, false, Some(1), None),
+            Released::Recycle(
+                Reason::MaxRequests,
+                "recycled after 1 requests (max_requests)".into()
+            )
+        );
         assert_eq!(s.state(), Ready, "free until the recycle stops it");
+    }
+
+    #[test]
+    fn a_process_over_max_rss_is_recycled_after_its_request() {
+        let mut s = slot();
+        s.started(Running::new(7));
+        s.lease("GET /big");
+        assert_eq!(
+            s.release(7, false, Some(100), Some((300 << 20, 200 << 20))),
+            Released::Recycle(
+                Reason::MaxRss,
+                "recycled after its request: resident memory 307200 KiB over max_rss (204800 KiB)"
+                    .into()
+            )
+        );
+        s.lease("GET /big");
+        s.stop(Reason::Shutdown, "reload".into());
+        assert_eq!(
+            s.release(7, false, None, Some((300 << 20, 200 << 20))),
+            Released::Free,
+            "already stopping"
+        );
     }
 
     #[test]
@@ -514,7 +566,7 @@ mod tests {
         assert_eq!(s.state(), Stopping);
         assert!(s.kept.is_none());
         assert_eq!(
-            s.release(9, true, Some(1)),
+            s.release(9, true, Some(1), None),
             Released::Free,
             "no recycle: stopping"
         );

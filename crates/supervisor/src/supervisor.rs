@@ -138,7 +138,7 @@ impl Supervisor {
             }
         }
         tokio::spawn(reaper(Arc::downgrade(&sup), sigchld));
-        tokio::spawn(idle_sweeper(Arc::downgrade(&sup)));
+        tokio::spawn(sweeper(Arc::downgrade(&sup)));
         Ok(sup)
     }
 
@@ -346,6 +346,22 @@ impl Supervisor {
     /// stuck one does not accept, so the new one serves from the same socket while the old one
     /// gets its grace period.
     pub(crate) fn kill(self: &Arc<Self>, id: SlotId, pid: i32, reason: Reason, detail: String) {
+        self.kill_where(id, pid, reason, detail, false);
+    }
+
+    /// [`Supervisor::kill`], if the process is still free (`Ready`) when it is applied.
+    fn kill_if_idle(self: &Arc<Self>, id: SlotId, pid: i32, reason: Reason, detail: String) {
+        self.kill_where(id, pid, reason, detail, true);
+    }
+
+    fn kill_where(
+        self: &Arc<Self>,
+        id: SlotId,
+        pid: i32,
+        reason: Reason,
+        detail: String,
+        only_if_idle: bool,
+    ) {
         let mut inner = self.lock();
         let stopping = inner.stopping;
         let pool = &mut inner.pools[id.pool.0];
@@ -355,7 +371,7 @@ impl Supervisor {
         let Some(run) = slot.proc.as_ref().filter(|r| r.pid == pid) else {
             return;
         };
-        if run.kill_reason.is_some() {
+        if run.kill_reason.is_some() || (only_if_idle && slot.state() != SlotState::Ready) {
             return;
         }
         tracing::info!(
@@ -583,12 +599,16 @@ async fn reaper(sup: std::sync::Weak<Supervisor>, mut sigchld: tokio::signal::un
     }
 }
 
-/// Stops processes of dynamic pools that sat idle past the idle timeout, down to min_procs.
-async fn idle_sweeper(sup: std::sync::Weak<Supervisor>) {
+/// Once a second: stops processes of dynamic pools that sat idle past the idle timeout, down
+/// to min_procs, and recycles idle processes whose resident memory is over their pool's
+/// max_rss (a busy one is checked when its request ends). A process is stopped only if it is
+/// still idle when the stop is applied: a request may have taken it meanwhile.
+async fn sweeper(sup: std::sync::Weak<Supervisor>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(sup) = sup.upgrade() else { return };
-        let mut victims = Vec::new();
+        let mut idle = Vec::new();
+        let mut measure = Vec::new();
         {
             let inner = sup.lock();
             if inner.stopping {
@@ -598,25 +618,37 @@ async fn idle_sweeper(sup: std::sync::Weak<Supervisor>) {
                 let p = PoolId(p);
                 let mut running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
                 for slot in pool.slots.iter().rev() {
-                    if running <= pool.config.min_procs {
-                        break;
-                    }
-                    if let Some(run) = &slot.proc
-                        && slot.state() == SlotState::Ready
+                    let Some(run) = slot
+                        .proc
+                        .as_ref()
+                        .filter(|_| slot.state() == SlotState::Ready)
+                    else {
+                        continue;
+                    };
+                    let id = SlotId {
+                        pool: p,
+                        index: slot.index,
+                    };
+                    if running > pool.config.min_procs
                         && run.last_used.elapsed() >= pool.config.idle_timeout
                     {
-                        let id = SlotId {
-                            pool: p,
-                            index: slot.index,
-                        };
-                        victims.push((id, run.pid, pool.config.idle_timeout));
+                        idle.push((id, run.pid, pool.config.idle_timeout));
                         running -= 1;
+                    } else if let Some(max) = pool.config.max_rss {
+                        measure.push((id, run.pid, max));
                     }
                 }
             }
         }
-        for (id, pid, t) in victims {
-            sup.kill(id, pid, Reason::IdleTimeout, format!("idle for {t:?}"));
+        for (id, pid, t) in idle {
+            sup.kill_if_idle(id, pid, Reason::IdleTimeout, format!("idle for {t:?}"));
+        }
+        // /proc is read outside the lock.
+        for (id, pid, max) in measure {
+            if let Some(rss) = crate::procfs::rss(pid).filter(|&r| r > max) {
+                let detail = crate::slot::over_max_rss(rss, max, "while idle");
+                sup.kill_if_idle(id, pid, Reason::MaxRss, detail);
+            }
         }
     }
 }

@@ -133,6 +133,7 @@ fn target(b: &FastcgiConfig) -> Result<(), String> {
         ("user", b.user.is_some()),
         ("group", b.group.is_some()),
         ("max_requests", b.max_requests.is_some()),
+        ("max_rss", b.max_rss.is_some()),
         ("request_timeout", b.request_timeout.is_some()),
         ("env", !b.env.is_empty()),
         ("copy_env", !b.copy_env.is_empty()),

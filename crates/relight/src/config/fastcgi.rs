@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{At, BackendAddr, KillSignal, Limit, MatchRule, SocketMode, Timeout, default_true};
+use super::{
+    At, BackendAddr, KillSignal, Limit, MatchRule, Size, SocketMode, Timeout, default_true,
+};
 
 /// The request timeout of a spawned backend that sets none: long enough for real work, short
 /// enough that a process stuck in a request (a hung UI) comes back without tuning.
@@ -69,6 +71,9 @@ pub struct FastcgiConfig {
     pub socket_mode: Option<SocketMode>,
     /// Recycle a process after this many requests.
     pub max_requests: Option<u64>,
+    /// Recycle a process whose resident memory grows over this ("200M"): after its request,
+    /// or at once when idle (checked every second and when a request ends).
+    pub max_rss: Option<Size>,
     /// A dynamic pool stops processes above min_procs idle this long.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Timeout,
@@ -156,6 +161,7 @@ impl FastcgiConfig {
             backlog: default_backlog(),
             socket_mode: None,
             max_requests: None,
+            max_rss: None,
             idle_timeout: default_idle_timeout(),
             descendants: Descendants::default(),
             connect_timeout: default_connect_timeout(),

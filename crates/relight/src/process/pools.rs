@@ -148,6 +148,7 @@ pub(crate) fn pool_config(
         kill_signal: c.kill_signal.0,
         kill_grace: c.kill_grace.0,
         max_requests: c.max_requests,
+        max_rss: c.max_rss.map(|s| s.0),
         idle_timeout: c.idle_timeout.0,
         descendants: match c.descendants {
             Descendants::Kill => DescendantPolicy::Kill,

@@ -151,6 +151,7 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, SpawnError> {
         kill_signal: kill_signal.0,
         kill_grace: kill_grace.0,
         max_requests: None,
+        max_rss: None,
         idle_timeout: Duration::from_secs(3600),
         descendants,
     })

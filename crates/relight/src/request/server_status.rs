@@ -165,11 +165,12 @@ const STATES: [SlotState; 5] = [
     SlotState::Backoff,
     SlotState::Stopping,
 ];
-const REASONS: [Reason; 7] = [
+const REASONS: [Reason; 8] = [
     Reason::Exited,
     Reason::Signaled,
     Reason::RequestTimeout,
     Reason::MaxRequests,
+    Reason::MaxRss,
     Reason::IdleTimeout,
     Reason::Shutdown,
     Reason::SpawnFailed,

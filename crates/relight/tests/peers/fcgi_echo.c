@@ -20,6 +20,8 @@
  *   mode=short       answers "Content-Length: 1000" and 10 bytes
  *   mode=sendfile&path=P  answers "X-Sendfile: P" and no body
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
+ *   mode=grow&n=MB   allocates and touches MB MiB (kept for its life), then answers its pid
+ *   mode=growafter&n=MB  answers its pid, then 300 ms later grows by MB MiB while idle
  * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
  * Variable-AUTH_USER / Variable-AUTH_LEVEL; anything else gets 403 with the params as the body.
  * With IGNORE_TERM=1 in its environment it ignores SIGTERM and starts "sleep 100000 &" first.
@@ -44,6 +46,17 @@ static const char *mode_of(const char *qs) {
 }
 
 static int starts(const char *s, const char *p) { return strncmp(s, p, strlen(p)) == 0; }
+
+/* Grows the process by `mb` MiB of touched (resident) memory, never freed (kept where the
+ * compiler cannot prove it unused). */
+static char *volatile grown;
+static void grow(const char *qs) {
+    const char *n = strstr(qs, "n=");
+    size_t len = (size_t)(n ? atol(n + 2) : 0) << 20;
+    char *p = malloc(len);
+    if (p) memset(p, 1, len);
+    grown = p;
+}
 
 int main(void) {
     FCGX_Request req;
@@ -77,6 +90,15 @@ int main(void) {
                 for (int i = 0; i < count; i++) FCGX_FPrintF(req.out, "%s\n", sorted[i]);
                 free(sorted);
             }
+        } else if (starts(mode, "growafter")) {
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
+            FCGX_Finish_r(&req);
+            usleep(300 * 1000);
+            grow(qs);
+            continue;
+        } else if (starts(mode, "grow")) {
+            grow(qs);
+            FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
         } else if (starts(mode, "pid")) {
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\npid=%d\n", (int)getpid());
         } else if (starts(mode, "crash")) {
