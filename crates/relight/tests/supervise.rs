@@ -424,6 +424,49 @@ fn max_rss_recycles_a_process_that_grew() {
     }
 }
 
+/// With the opt-in health check, an idle process that answers FCGI_GET_VALUES stays, and one
+/// that cannot answer (stopped with SIGSTOP: alive, its socket accepting into the backlog, no
+/// one reading) is recycled and replaced at once, the reason logged as "health check".
+#[test]
+fn the_health_check_replaces_an_idle_process_that_does_not_answer() {
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo: _echo,
+        r,
+    } = echo_backend(
+        "health",
+        "procs = 1\nhealth_check = \"1s\"\nhealth_check_timeout = \"500ms\"\nkill_grace = \"1s\"",
+    );
+    let pid = || {
+        let resp = curl(&["-m", "5", &r.url("/app?mode=pid")]);
+        assert_eq!(resp.status, 200, "{}", resp.text());
+        resp.text()
+    };
+    let first = pid();
+    // Idle through two or three checks.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert_eq!(pid(), first, "a process that answers stays");
+    assert!(!r.error_log().contains("health check"), "{}", r.error_log());
+
+    let n: i32 = first.trim().trim_start_matches("pid=").parse().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(n),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    wait_for(Duration::from_secs(10), "the check to replace it", || {
+        r.error_log()
+            .contains("health check: no answer to FCGI_GET_VALUES within 500ms")
+            .then_some(())
+    });
+    let second = pid();
+    assert_ne!(second, first, "{}", r.error_log());
+    wait_for(Duration::from_secs(5), "the stopped process reaped", || {
+        (!std::path::Path::new(&format!("/proc/{n}")).exists()).then_some(())
+    });
+}
+
 #[test]
 fn shutdown_leaves_nothing_running() {
     let www = docroot();

@@ -52,6 +52,8 @@ pub struct Lease {
     death: watch::Receiver<Option<Arc<ExitRecord>>>,
     /// The pool's max_rss, checked when the lease ends.
     max_rss: Option<u64>,
+    /// Held by the health check, not a request.
+    probe: bool,
 }
 
 impl Lease {
@@ -127,10 +129,11 @@ impl Drop for Lease {
         // from /proc here, outside the supervisor's lock).
         let rss_over = self
             .max_rss
-            .filter(|_| !self.failed)
+            .filter(|_| !self.failed && !self.probe)
             .and_then(|max| Some((crate::procfs::rss(self.pid)?, max)))
             .filter(|(rss, max)| rss > max);
-        self.sup.release(self.slot, self.pid, self.failed, rss_over);
+        self.sup
+            .release(self.slot, self.pid, self.failed, rss_over, self.probe);
     }
 }
 
@@ -295,12 +298,42 @@ impl Supervisor {
             addr,
             death: run.death.subscribe(),
             max_rss,
+            probe: false,
+        })
+    }
+
+    /// The health check takes the process of slot `id` if it is free (and not kept for a
+    /// waiting request).
+    pub(crate) fn take_for_probe(self: &Arc<Self>, id: SlotId) -> Option<Lease> {
+        let mut inner = self.lock();
+        let slot = inner.slot_mut(id)?;
+        if !slot.is_free(false) {
+            return None;
+        }
+        let addr = slot.addr.clone();
+        let run = slot.lease_probe()?;
+        Some(Lease {
+            sup: self.clone(),
+            slot: id,
+            pid: run.pid,
+            failed: false,
+            addr,
+            death: run.death.subscribe(),
+            max_rss: None,
+            probe: true,
         })
     }
 
     /// A lease ended: the process is free again (for the request that waited longest), or
     /// recycled after its max_requests.
-    fn release(self: &Arc<Self>, id: SlotId, pid: i32, failed: bool, rss_over: Option<(u64, u64)>) {
+    fn release(
+        self: &Arc<Self>,
+        id: SlotId,
+        pid: i32,
+        failed: bool,
+        rss_over: Option<(u64, u64)>,
+        probe: bool,
+    ) {
         let wake = {
             let mut inner = self.lock();
             let pool = inner.pool_mut(id.pool);
@@ -308,7 +341,12 @@ impl Supervisor {
             let waiters = pool.waiting.load(Ordering::Acquire) > 0;
             let freed = pool.freed.clone();
             let slot = &mut pool.slots[id.index];
-            match slot.release(pid, failed, max, rss_over) {
+            let released = if probe {
+                slot.release_probe(pid)
+            } else {
+                slot.release(pid, failed, max, rss_over)
+            };
+            match released {
                 Released::Stale => None,
                 Released::Recycle(reason, detail) => {
                     drop(inner);

@@ -1,7 +1,8 @@
 //! Spawning, reaping and supervising the processes relight starts: the one reaper
 //! ([`supervisor`]), process slots with their own sockets and their state machine (`slot`), what
 //! a death means (`exit`), the requests' leases (`lease`), crash-loop backoff ([`backoff`]),
-//! descendant containment, and kills on request timeouts. No HTTP in here.
+//! descendant containment, kills on request timeouts, recycling (max_requests, max_rss) and the
+//! opt-in health check of idle processes (`health`). No HTTP in here.
 //!
 //! The invariants (docs/ARCHITECTURE.md, "The process manager's rules"): liveness is owned,
 //! never probed; relight owns each slot's listening socket and gives a dup to each process as
@@ -9,6 +10,7 @@
 
 pub mod backoff;
 mod exit;
+pub mod health;
 mod lease;
 pub mod pool;
 pub mod procfs;
@@ -21,6 +23,7 @@ mod status;
 mod stderr;
 pub mod supervisor;
 
+pub use health::HealthCheck;
 pub use lease::{AcquireError, Lease};
 pub use pool::{DescendantPolicy, ExitRecord, PoolConfig, Reason};
 pub use shutdown::ShutdownReport;

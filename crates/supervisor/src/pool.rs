@@ -48,6 +48,8 @@ pub struct PoolConfig {
     /// Recycle a process whose resident memory (bytes) is over this: after its request, or at
     /// once when it is idle.
     pub max_rss: Option<u64>,
+    /// Check idle processes with FCGI_GET_VALUES (per-slot sockets only).
+    pub health_check: Option<crate::health::HealthCheck>,
     /// Stop processes above `min_procs` idle this long.
     pub idle_timeout: Duration,
     /// What to do with descendants.
@@ -67,6 +69,8 @@ pub enum Reason {
     MaxRequests,
     /// Its resident memory went over max_rss.
     MaxRss,
+    /// It did not answer the health check while idle.
+    HealthCheck,
     /// It sat idle above min_procs.
     IdleTimeout,
     /// relight is shutting down, or the backend was removed or changed.
@@ -84,6 +88,7 @@ impl Reason {
             Reason::RequestTimeout => "request_timeout",
             Reason::MaxRequests => "max_requests",
             Reason::MaxRss => "max_rss",
+            Reason::HealthCheck => "health_check",
             Reason::IdleTimeout => "idle_timeout",
             Reason::Shutdown => "shutdown",
             Reason::SpawnFailed => "spawn_failed",

@@ -128,6 +128,8 @@ pub(crate) struct Running {
     pub requests: u64,
     pub current: Option<String>,
     pub last_used: Instant,
+    /// When the health check last asked it (or when it started).
+    pub checked: Instant,
     /// Set when relight decided to end it, so the exit is explained by that, not the signal.
     pub kill_reason: Option<(Reason, String)>,
     /// Fires with the exit record when the reaper reports the death.
@@ -146,6 +148,7 @@ impl Running {
             requests: 0,
             current: None,
             last_used: now,
+            checked: now,
             kill_reason: None,
             death,
         }
@@ -285,6 +288,30 @@ impl Slot {
         run.current = Some(what.to_owned());
         run.last_used = Instant::now();
         Some(run)
+    }
+
+    /// The health check takes the free process (as a request would, but it is not a use: the
+    /// idle time goes on), and what a lease kept open to it is closed, so that it accepts.
+    pub(crate) fn lease_probe(&mut self) -> Option<&Running> {
+        self.proc.as_ref()?;
+        self.apply(Event::Leased);
+        self.kept = None;
+        let run = self.proc.as_mut()?;
+        run.current = Some("(health check)".to_owned());
+        run.checked = Instant::now();
+        Some(run)
+    }
+
+    /// The health check of process `pid` is done: it is free again (not counted as served).
+    pub(crate) fn release_probe(&mut self, pid: i32) -> Released {
+        let Some(run) = self.proc.as_mut().filter(|r| r.pid == pid) else {
+            return Released::Stale;
+        };
+        run.current = None;
+        if matches!(self.state, SlotState::Busy | SlotState::Stopping) {
+            self.apply(Event::Released);
+        }
+        Released::Free
     }
 
     /// The request on process `pid` is done (`failed`: on the backend's side; it is not

@@ -382,7 +382,13 @@ impl Supervisor {
         );
         slot.stop(reason, detail);
         signal_group(pid, sig, grace);
-        if reason == Reason::RequestTimeout && !stopping && !retired && slot.set_aside() {
+        // A process stuck in a request, or wedged while idle, does not accept: its successor
+        // can serve from the same socket at once.
+        if matches!(reason, Reason::RequestTimeout | Reason::HealthCheck)
+            && !stopping
+            && !retired
+            && slot.set_aside()
+        {
             self.spawn_in(&mut inner, id);
         }
         self.changed.notify_waiters();
@@ -600,15 +606,17 @@ async fn reaper(sup: std::sync::Weak<Supervisor>, mut sigchld: tokio::signal::un
 }
 
 /// Once a second: stops processes of dynamic pools that sat idle past the idle timeout, down
-/// to min_procs, and recycles idle processes whose resident memory is over their pool's
-/// max_rss (a busy one is checked when its request ends). A process is stopped only if it is
-/// still idle when the stop is applied: a request may have taken it meanwhile.
+/// to min_procs, recycles idle processes whose resident memory is over their pool's max_rss
+/// (a busy one is checked when its request ends), and starts the health check of idle
+/// processes that are due (`health`). A process is stopped only if it is still idle when the
+/// stop is applied: a request may have taken it meanwhile.
 async fn sweeper(sup: std::sync::Weak<Supervisor>) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(sup) = sup.upgrade() else { return };
         let mut idle = Vec::new();
         let mut measure = Vec::new();
+        let mut check = Vec::new();
         {
             let inner = sup.lock();
             if inner.stopping {
@@ -634,8 +642,17 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
                     {
                         idle.push((id, run.pid, pool.config.idle_timeout));
                         running -= 1;
-                    } else if let Some(max) = pool.config.max_rss {
+                        continue;
+                    }
+                    if let Some(max) = pool.config.max_rss {
                         measure.push((id, run.pid, max));
+                    }
+                    if let Some(h) = pool.config.health_check
+                        && !pool.config.shared_socket
+                        && run.last_used.elapsed() >= h.every
+                        && run.checked.elapsed() >= h.every
+                    {
+                        check.push((id, h.timeout));
                     }
                 }
             }
@@ -649,6 +666,16 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
                 let detail = crate::slot::over_max_rss(rss, max, "while idle");
                 sup.kill_if_idle(id, pid, Reason::MaxRss, detail);
             }
+        }
+        for (id, timeout) in check {
+            let Some(lease) = sup.take_for_probe(id) else {
+                continue;
+            };
+            tokio::spawn(async move {
+                if let Err(why) = crate::health::ask(lease.addr(), timeout).await {
+                    lease.kill(Reason::HealthCheck, format!("health check: {why}"));
+                }
+            });
         }
     }
 }

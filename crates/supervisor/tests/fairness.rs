@@ -29,6 +29,7 @@ fn one_process_pool(dir: &std::path::Path) -> PoolConfig {
         kill_grace: Duration::from_secs(1),
         max_requests: None,
         max_rss: None,
+        health_check: None,
         idle_timeout: Duration::from_secs(60),
         descendants: DescendantPolicy::Kill,
     }

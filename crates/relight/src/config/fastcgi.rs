@@ -74,6 +74,12 @@ pub struct FastcgiConfig {
     /// Recycle a process whose resident memory grows over this ("200M"): after its request,
     /// or at once when idle (checked every second and when a request ends).
     pub max_rss: Option<Size>,
+    /// Check each process idle this long with FCGI_GET_VALUES, and recycle one that does not
+    /// answer within `health_check_timeout` (off unless set; "0" is off too).
+    pub health_check: Option<Timeout>,
+    /// How long the health check waits for the answer.
+    #[serde(default = "default_health_check_timeout")]
+    pub health_check_timeout: Timeout,
     /// A dynamic pool stops processes above min_procs idle this long.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout: Timeout,
@@ -162,6 +168,8 @@ impl FastcgiConfig {
             socket_mode: None,
             max_requests: None,
             max_rss: None,
+            health_check: None,
+            health_check_timeout: default_health_check_timeout(),
             idle_timeout: default_idle_timeout(),
             descendants: Descendants::default(),
             connect_timeout: default_connect_timeout(),
@@ -222,6 +230,9 @@ fn default_queue_timeout() -> Timeout {
 }
 fn default_kill_grace() -> Timeout {
     Timeout(Duration::from_secs(2))
+}
+fn default_health_check_timeout() -> Timeout {
+    Timeout(Duration::from_secs(5))
 }
 fn default_idle_timeout() -> Timeout {
     Timeout(Duration::from_secs(60))

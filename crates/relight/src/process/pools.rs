@@ -149,6 +149,12 @@ pub(crate) fn pool_config(
         kill_grace: c.kill_grace.0,
         max_requests: c.max_requests,
         max_rss: c.max_rss.map(|s| s.0),
+        health_check: c.health_check.filter(|t| !t.0.is_zero()).map(|every| {
+            supervisor::HealthCheck {
+                every: every.0,
+                timeout: c.health_check_timeout.0,
+            }
+        }),
         idle_timeout: c.idle_timeout.0,
         descendants: match c.descendants {
             Descendants::Kill => DescendantPolicy::Kill,

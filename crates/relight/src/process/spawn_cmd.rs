@@ -152,6 +152,8 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, SpawnError> {
         kill_grace: kill_grace.0,
         max_requests: None,
         max_rss: None,
+        // One socket for every process: a check cannot choose the process it asks.
+        health_check: None,
         idle_timeout: Duration::from_secs(3600),
         descendants,
     })

@@ -165,12 +165,13 @@ const STATES: [SlotState; 5] = [
     SlotState::Backoff,
     SlotState::Stopping,
 ];
-const REASONS: [Reason; 8] = [
+const REASONS: [Reason; 9] = [
     Reason::Exited,
     Reason::Signaled,
     Reason::RequestTimeout,
     Reason::MaxRequests,
     Reason::MaxRss,
+    Reason::HealthCheck,
     Reason::IdleTimeout,
     Reason::Shutdown,
     Reason::SpawnFailed,
