@@ -12,7 +12,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("config", &["http"]),
     ("log", &["http"]),
     ("files", &["http", "config"]),
-    ("gateway", &["http", "config"]),
+    ("gateway", &["http", "config", "log"]),
     ("process", &["http", "config"]),
     (
         "request",

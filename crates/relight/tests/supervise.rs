@@ -34,12 +34,17 @@ struct Setup {
 }
 
 fn echo_backend(tag: &str, extra: &str) -> Setup {
+    echo_backend_with(tag, "", extra)
+}
+
+/// [`echo_backend`] with `server_extra` keys in `[server]`.
+fn echo_backend_with(tag: &str, server_extra: &str, extra: &str) -> Setup {
     let www = docroot();
     let dir = TempDir::new(tag);
     let echo = own_copy(&dir, "fcgi_echo", "echo");
     let r = Relight::start(
         www.path(),
-        "",
+        server_extra,
         &spawned("app", "[\"/app\"]", &echo, &dir.join("app.sock"), extra),
     );
     Setup { www, dir, echo, r }
@@ -837,6 +842,9 @@ fn a_failed_connect_is_retried_on_another_slot() {
     );
 }
 
+/// Without cgroups (turned off here; the same where relight may not make one), a descendant
+/// that leaves its process group survives its process's death: reported, then stopped when
+/// relight stops.
 #[test]
 fn descendants_that_leave_the_group_are_reported_then_stopped_at_shutdown() {
     let Setup {
@@ -844,7 +852,11 @@ fn descendants_that_leave_the_group_are_reported_then_stopped_at_shutdown() {
         dir: _dir,
         echo: _echo,
         mut r,
-    } = echo_backend("daemon", "procs = 1\nkill_grace = \"500ms\"");
+    } = echo_backend_with(
+        "daemon",
+        "cgroups = false",
+        "procs = 1\nkill_grace = \"500ms\"",
+    );
     assert_eq!(curl(&[&r.url("/app?mode=daemon")]).text(), "started\n");
     let daemon = wait_for(Duration::from_secs(2), "the daemon", || {
         ps("sleep 100001")
@@ -885,6 +897,61 @@ fn descendants_that_leave_the_group_are_reported_then_stopped_at_shutdown() {
             .contains("stopping descendants outside the backends' process groups"),
         "{}",
         r.error_log()
+    );
+}
+
+/// With cgroups (where relight may make them), the descendant that called setsid() is in its
+/// process's cgroup and is killed with it when that process dies; nothing of the backend's is
+/// left in relight's cgroups after shutdown.
+#[test]
+fn a_descendant_that_leaves_its_group_dies_with_its_process_in_its_cgroup() {
+    let Setup {
+        www: _www,
+        dir: _dir,
+        echo: _echo,
+        mut r,
+    } = echo_backend("cgdaemon", "procs = 1\nkill_grace = \"500ms\"");
+    if let Some(line) = r
+        .error_log()
+        .lines()
+        .find(|l| l.contains("containment: process groups"))
+    {
+        eprintln!("SKIPPED a_descendant_that_leaves_its_group_dies...: {line}");
+        return;
+    }
+    assert_eq!(
+        curl(&[&r.url("/app?mode=daemon&n=100003")]).text(),
+        "started\n"
+    );
+    let daemon = wait_for(Duration::from_secs(2), "the daemon", || {
+        ps("sleep 100003")
+            .into_iter()
+            .find(|e| e.cmd == "sleep 100003")
+    });
+    let base = format!("relight.{}/app.0/slot-0.", r.proc.pid());
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", daemon.pid)).unwrap();
+    assert!(cgroup.contains(&base), "{cgroup}");
+    assert_eq!(curl(&[&r.url("/app?mode=crash")]).status, 502);
+    wait_for(Duration::from_secs(5), "the daemon killed", || {
+        (!ps("sleep 100003").iter().any(|e| e.pid == daemon.pid)).then_some(())
+    });
+    assert!(!r.error_log().contains("left running"), "{}", r.error_log());
+    let mount = r
+        .error_log()
+        .lines()
+        .find_map(|l| {
+            l.split_once("in a cgroup of its own under ")
+                .map(|(_, p)| p.trim().to_string())
+        })
+        .expect("the containment line");
+    assert!(std::path::Path::new(&mount).is_dir());
+    r.proc.signal("TERM");
+    r.proc
+        .wait_exit(Duration::from_secs(10))
+        .expect("relight exits");
+    assert!(
+        !std::path::Path::new(&mount).exists(),
+        "relight's cgroups are removed at shutdown"
     );
 }
 

@@ -50,6 +50,8 @@ pub struct PoolConfig {
     pub max_rss: Option<u64>,
     /// Check idle processes with FCGI_GET_VALUES (per-slot sockets only).
     pub health_check: Option<crate::health::HealthCheck>,
+    /// memory.max and pids.max of the pool's cgroup (when relight has cgroups).
+    pub limits: crate::cgroup::Limits,
     /// Stop processes above `min_procs` idle this long.
     pub idle_timeout: Duration,
     /// What to do with descendants.
@@ -146,6 +148,8 @@ pub(crate) struct Pool {
     pub freed: Arc<tokio::sync::Notify>,
     /// While every slot of a `relight spawn` pool backs off: what answers 503 on its socket.
     pub stand_in: Option<crate::stand_in::StandIn>,
+    /// The pool's cgroup, when relight has cgroups: each process gets one below it.
+    pub cgroup: Option<std::path::PathBuf>,
 }
 
 /// How a process's wait status reads in a log line.

@@ -112,6 +112,26 @@ impl Supervisor {
         }
         // Reap what is left now rather than wait for the SIGCHLD task.
         self.reap();
+        // Anything still in relight's cgroups (a descendant that escaped even the subreaper)
+        // is killed with them, unless descendants are kept; then the cgroups go.
+        let base = self
+            .lock()
+            .cgroups
+            .as_ref()
+            .ok()
+            .map(|c| c.base().to_path_buf());
+        if let Some(base) = base {
+            if !keep_all {
+                crate::cgroup::kill(&base);
+            }
+            for _ in 0..100 {
+                self.reap();
+                if crate::cgroup::remove_tree(&base) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         report.stopped -= report
             .killed
             .iter()

@@ -130,6 +130,8 @@ pub(crate) struct Running {
     pub last_used: Instant,
     /// When the health check last asked it (or when it started).
     pub checked: Instant,
+    /// Its own cgroup (and its descendants'), when relight has cgroups.
+    pub cgroup: Option<std::path::PathBuf>,
     /// Set when relight decided to end it, so the exit is explained by that, not the signal.
     pub kill_reason: Option<(Reason, String)>,
     /// Fires with the exit record when the reaper reports the death.
@@ -149,6 +151,7 @@ impl Running {
             current: None,
             last_used: now,
             checked: now,
+            cgroup: None,
             kill_reason: None,
             death,
         }

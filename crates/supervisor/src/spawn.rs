@@ -1,13 +1,15 @@
 //! Starting one backend process as lighttpd's mod_fastcgi does: the slot's listening socket as
 //! fd 0, stdout on /dev/null, stderr to a pipe relight reads, its own process group, the
-//! configured environment, working directory and user. Only `std::process::Command`: the one
-//! reaper waits for it, nobody else.
+//! configured environment, working directory and user; and, where relight has cgroups, in a
+//! cgroup of its own, entered between fork and exec (while still root, so before the user is
+//! changed). Only `std::process::Command`: the one reaper waits for it, nobody else.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// How to start the processes of a pool.
@@ -36,9 +38,9 @@ pub struct Started {
     pub stderr: Option<OwnedFd>,
 }
 
-/// Starts a process with `listen` (a dup of it) as fd 0. The caller must hold the reaper's
-/// lock, so the pid is registered before its exit can be reaped.
-pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd) -> io::Result<Started> {
+/// Starts a process with `listen` (a dup of it) as fd 0, in cgroup `cgroup` if given. The
+/// caller must hold the reaper's lock, so the pid is registered before its exit can be reaped.
+pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd, cgroup: Option<&Path>) -> io::Result<Started> {
     let fd0 = listen.try_clone()?;
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
@@ -49,21 +51,23 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd) -> io::Result<Started> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .process_group(0);
+    // Made before the fork: the child may not allocate.
+    let procs = cgroup
+        .map(|c| CString::new(c.join("cgroup.procs").as_os_str().as_bytes()))
+        .transpose()?;
+    let (uid, gid) = (spec.uid, spec.gid);
     // SAFETY: `pre_exec` runs the closure in the child between fork and exec, where only
-    // async-signal-safe calls are allowed; `cloexec_inherited` makes only close_range(2) or
-    // fcntl(2) system calls and touches no memory shared with the parent.
+    // async-signal-safe calls are allowed: `cloexec_inherited`, `enter_cgroup` and
+    // `drop_privileges` make only system calls, on memory made before the fork.
     #[allow(unsafe_code)]
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             cloexec_inherited();
-            Ok(())
+            if let Some(procs) = &procs {
+                enter_cgroup(procs)?;
+            }
+            drop_privileges(uid, gid)
         });
-    }
-    if let Some(gid) = spec.gid {
-        cmd.gid(gid);
-    }
-    if let Some(uid) = spec.uid {
-        cmd.uid(uid);
     }
     let mut child = cmd.spawn()?;
     let stderr = child.stderr.take().map(OwnedFd::from);
@@ -72,6 +76,50 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd) -> io::Result<Started> {
         pid: child.id() as i32,
         stderr,
     })
+}
+
+/// Moves the calling process (the child, before exec) into the cgroup whose `cgroup.procs` is
+/// `procs`: everything it starts from now on is born there.
+#[allow(unsafe_code)]
+fn enter_cgroup(procs: &CString) -> io::Result<()> {
+    // SAFETY: open(2), write(2) and close(2) on a path and a buffer that outlive the calls.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // "0": the writing process itself.
+        let n = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = io::Error::last_os_error();
+        libc::close(fd);
+        if n != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+/// Becomes `gid` and `uid`, as std's `Command::uid`/`gid` do (setgid, then without supplementary
+/// groups, then setuid), but after [`enter_cgroup`]: moving into a cgroup needs root.
+#[allow(unsafe_code)]
+fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
+    // SAFETY: setgid(2), getuid(2), setgroups(2) with no groups, setuid(2): system calls only.
+    unsafe {
+        if let Some(g) = gid
+            && libc::setgid(g) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        if let Some(u) = uid {
+            if libc::getuid() == 0 && libc::setgroups(0, std::ptr::null()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::setuid(u) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Marks every descriptor above stderr close-on-exec, so that nothing relight inherited or

@@ -54,6 +54,13 @@ pub(crate) struct Inner {
     adoptees: HashSet<i32>,
     /// Shutting down: nothing is started again.
     pub(crate) stopping: bool,
+    /// relight's cgroups, when it may write them (else `Err` says why not).
+    pub(crate) cgroups: Result<crate::cgroup::Cgroups, String>,
+    /// How many pools were made (names their cgroups).
+    made: usize,
+    /// Cgroups of dead processes that still held descendants (kept by policy, or not yet
+    /// reaped): removed by the sweeper once empty.
+    pub(crate) dead_cgroups: Vec<std::path::PathBuf>,
 }
 
 impl Inner {
@@ -75,6 +82,38 @@ impl Inner {
 
     pub(crate) fn slot_mut(&mut self, id: SlotId) -> Option<&mut Slot> {
         self.pools.get_mut(id.pool.0)?.slots.get_mut(id.index)
+    }
+
+    /// Appends a built pool, with its cgroup (and its limits) when relight has cgroups; a limit
+    /// that cannot be applied is logged as an error, naming the backend and why.
+    pub(crate) fn add_pool(&mut self, mut pool: Pool) -> PoolId {
+        let n = self.made;
+        self.made += 1;
+        let limits = pool.config.limits;
+        let name = pool.config.name.clone();
+        let unapplied = |why: &str| {
+            tracing::error!("backend \"{name}\": memory_max/pids_max not applied: {why}");
+        };
+        match &self.cgroups {
+            Ok(c) => match c.pool(&name, n, limits) {
+                Ok((dir, problems)) => {
+                    for p in problems {
+                        unapplied(&p);
+                    }
+                    pool.cgroup = Some(dir);
+                }
+                Err(e) => tracing::error!(
+                    "backend \"{name}\": cannot create its cgroup under {}: {e}; its processes are contained by process group only",
+                    c.base().display()
+                ),
+            },
+            Err(why) if limits != crate::cgroup::Limits::default() => {
+                unapplied(&format!("they need a cgroup v2 relight may write ({why})"));
+            }
+            Err(_) => {}
+        }
+        self.pools.push(pool);
+        PoolId(self.pools.len() - 1)
     }
 }
 
@@ -102,25 +141,45 @@ pub struct ReloadReport {
 impl Supervisor {
     /// Creates every slot's socket, starts `min_procs` processes per pool and the reaper.
     /// Must run inside a tokio runtime. A program that is missing or dies at once does not stop
-    /// the start: its slots back off and retry for ever.
-    pub fn start(configs: Vec<PoolConfig>) -> Result<Arc<Supervisor>, StartError> {
+    /// the start: its slots back off and retry for ever. With `cgroups`, each process is
+    /// contained in a cgroup v2 of its own where relight may make one (`crate::cgroup`).
+    pub fn start(configs: Vec<PoolConfig>, cgroups: bool) -> Result<Arc<Supervisor>, StartError> {
         // Orphaned descendants must come back to us to be reaped and reported.
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             tracing::warn!("cannot become a child subreaper ({e}): orphans of backends go to init");
         }
         let sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
             .map_err(StartError::Signal)?;
-        let mut pools = Vec::new();
+        let cgroups = if cgroups {
+            crate::cgroup::Cgroups::setup()
+        } else {
+            Err("turned off (cgroups = false)".to_owned())
+        };
+        match &cgroups {
+            Ok(c) => tracing::info!(
+                "containment: each backend process in a cgroup of its own under {}",
+                c.base().display()
+            ),
+            Err(why) if !configs.is_empty() => {
+                tracing::info!("containment: process groups (no cgroup v2 for relight: {why})")
+            }
+            Err(_) => {}
+        }
+        let mut inner = Inner {
+            pools: Vec::new(),
+            owners: HashMap::new(),
+            adoptees: HashSet::new(),
+            stopping: false,
+            cgroups,
+            made: 0,
+            dead_cgroups: Vec::new(),
+        };
         for config in configs {
-            pools.push(build_pool(config, &mut HashMap::new())?);
+            let pool = build_pool(config, &mut HashMap::new())?;
+            inner.add_pool(pool);
         }
         let sup = Arc::new(Supervisor {
-            inner: Mutex::new(Inner {
-                pools,
-                owners: HashMap::new(),
-                adoptees: HashSet::new(),
-                stopping: false,
-            }),
+            inner: Mutex::new(inner),
             changed: Notify::new(),
         });
         {
@@ -156,9 +215,22 @@ impl Supervisor {
         slot.spawning();
         let Some(fd) = slot.fd.as_ref() else { return };
         let s = id.index;
-        match spawn::spawn(&config.spec, fd) {
+        let leaf = pool.cgroup.as_ref().and_then(|dir| {
+            crate::cgroup::Cgroups::leaf(dir, s)
+                .inspect_err(|e| {
+                    tracing::warn!(
+                        "backend \"{}\" slot {s}: cannot create a cgroup in {}: {e}; this process is contained by its process group only",
+                        config.name,
+                        dir.display()
+                    );
+                })
+                .ok()
+        });
+        match spawn::spawn(&config.spec, fd, leaf.as_deref()) {
             Ok(started) => {
-                slot.started(Running::new(started.pid));
+                let mut run = Running::new(started.pid);
+                run.cgroup = leaf;
+                slot.started(run);
                 inner.owners.insert(started.pid, id);
                 tracing::info!(
                     "backend \"{}\" slot {s}: started pid {} ({}) on {}",
@@ -172,6 +244,9 @@ impl Supervisor {
                 }
             }
             Err(e) => {
+                if let Some(leaf) = &leaf {
+                    let _ = std::fs::remove_dir(leaf);
+                }
                 let delay = slot.backoff.on_exit(Duration::ZERO, 0);
                 tracing::error!(
                     "backend \"{}\" slot {s}: cannot start {}: {e}; retrying in {delay:?}",
@@ -248,11 +323,26 @@ impl Supervisor {
         let stopping = inner.stopping || inner.pool(id.pool).retired;
         // One look at every process: the dead process's group, and descendants that left the
         // group and were just re-parented to us (a double-forked daemon).
+        // With cgroups, its cgroup holds every descendant, whatever group it moved to.
         let me = std::process::id() as i32;
+        let leaf = {
+            let slot = &inner.pool(id.pool).slots[id.index];
+            slot.proc
+                .iter()
+                .chain(slot.aside.iter())
+                .find(|r| r.pid == pid)
+                .and_then(|r| r.cgroup.clone())
+        };
+        let in_leaf: HashSet<i32> = leaf
+            .as_deref()
+            .map(crate::cgroup::members)
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let procs = procfs::all();
         let members: Vec<(i32, String)> = procs
             .iter()
-            .filter(|m| m.pgid == pid)
+            .filter(|m| m.pgid == pid || in_leaf.contains(&m.pid))
             .map(|m| (m.pid, m.cmdline.clone()))
             .collect();
         let escaped: Vec<(i32, String)> = procs
@@ -260,6 +350,7 @@ impl Supervisor {
             .filter(|m| {
                 m.ppid == me
                     && m.pgid != pid
+                    && !in_leaf.contains(&m.pid)
                     && !inner.owners.contains_key(&m.pid)
                     && !inner.adoptees.contains(&m.pid)
             })
@@ -315,8 +406,14 @@ impl Supervisor {
         ));
 
         // Doing it.
+        let mut kept_cgroup = None;
         if decision.signal_group {
-            signal_group(pid, config.kill_signal, config.kill_grace);
+            contain(pid, leaf, config.kill_signal, config.kill_grace);
+        } else if let Some(leaf) = leaf
+            && !crate::cgroup::remove_tree(&leaf)
+        {
+            // Descendants kept by policy: removed once they are gone.
+            kept_cgroup = Some(leaf);
         }
         let _ = run.death.send(Some(record.clone()));
         *slot.restarts.entry(record.reason).or_default() += 1;
@@ -337,6 +434,7 @@ impl Supervisor {
                 stand_in_if_down(pool);
             }
         }
+        inner.dead_cgroups.extend(kept_cgroup);
         self.changed.notify_waiters();
     }
 
@@ -380,8 +478,9 @@ impl Supervisor {
             id.index,
             sig.as_str()
         );
+        let leaf = run.cgroup.clone();
         slot.stop(reason, detail);
-        signal_group(pid, sig, grace);
+        contain(pid, leaf, sig, grace);
         // A process stuck in a request, or wedged while idle, does not accept: its successor
         // can serve from the same socket at once.
         if matches!(reason, Reason::RequestTimeout | Reason::HealthCheck)
@@ -432,9 +531,8 @@ impl Supervisor {
             // Sockets of the old pool that the new one does not use are closed.
             close_sockets(reuse);
             let pool = pool?;
-            let p = PoolId(inner.pools.len());
             let min = pool.config.min_procs;
-            inner.pools.push(pool);
+            let p = inner.add_pool(pool);
             for index in 0..min {
                 self.spawn_in(&mut inner, SlotId { pool: p, index });
             }
@@ -453,9 +551,10 @@ impl Supervisor {
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let mut fds = HashMap::new();
         for slot in &mut pool.slots {
+            let leaf = slot.proc.as_ref().and_then(|r| r.cgroup.clone());
             let (pid, fd) = slot.retire(why);
             if let Some(pid) = pid {
-                signal_group(pid, sig, grace);
+                contain(pid, leaf, sig, grace);
             }
             if let Some(fd) = fd {
                 fds.entry(slot.addr.clone()).or_insert(fd);
@@ -527,6 +626,7 @@ fn build_pool(
         waiting: Arc::default(),
         freed: Arc::default(),
         stand_in: None,
+        cgroup: None,
     })
 }
 
@@ -570,14 +670,18 @@ fn close_sockets(fds: HashMap<SlotAddr, OwnedFd>) {
     }
 }
 
-/// Sends `sig` to a process group, and SIGKILL after `grace` if any member is still there.
-fn signal_group(pgid: i32, sig: Signal, grace: Duration) {
+/// Stops process `pgid`'s group with `sig`, and with it everything in its cgroup `leaf` (a
+/// descendant that left the group stays in the cgroup); after `grace`, SIGKILL to what is left
+/// of both. The cgroup is removed once it is empty.
+fn contain(pgid: i32, leaf: Option<std::path::PathBuf>, sig: Signal, grace: Duration) {
     let _ = killpg(Pid::from_raw(pgid), sig);
-    if sig == Signal::SIGKILL {
-        return;
+    if let Some(leaf) = &leaf {
+        crate::cgroup::signal(leaf, sig);
     }
     tokio::spawn(async move {
-        tokio::time::sleep(grace).await;
+        if sig != Signal::SIGKILL {
+            tokio::time::sleep(grace).await;
+        }
         let left = procfs::group_members(pgid);
         if !left.is_empty() {
             tracing::warn!(
@@ -591,6 +695,32 @@ fn signal_group(pgid: i32, sig: Signal, grace: Duration) {
             );
             let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
+        let Some(leaf) = leaf else { return };
+        let left = crate::cgroup::members(&leaf);
+        if !left.is_empty() {
+            tracing::warn!(
+                "cgroup {} still has {} after {grace:?}: SIGKILL",
+                leaf.display(),
+                fmt_procs(
+                    &left
+                        .iter()
+                        .map(|&p| (p, procfs::cmdline(p).unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                )
+            );
+            crate::cgroup::kill(&leaf);
+        }
+        // Its processes leave it as they are reaped.
+        for _ in 0..100 {
+            if crate::cgroup::remove_tree(&leaf) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!(
+            "cgroup {} is still not empty; left in place",
+            leaf.display()
+        );
     });
 }
 
@@ -618,10 +748,13 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
         let mut measure = Vec::new();
         let mut check = Vec::new();
         {
-            let inner = sup.lock();
+            let mut inner = sup.lock();
             if inner.stopping {
                 return;
             }
+            inner
+                .dead_cgroups
+                .retain(|dir| !crate::cgroup::remove_tree(dir));
             for (p, pool) in inner.pools.iter().enumerate() {
                 let p = PoolId(p);
                 let mut running = pool.slots.iter().filter(|s| s.proc.is_some()).count();

@@ -30,6 +30,7 @@ fn one_process_pool(dir: &std::path::Path) -> PoolConfig {
         max_requests: None,
         max_rss: None,
         health_check: None,
+        limits: Default::default(),
         idle_timeout: Duration::from_secs(60),
         descendants: DescendantPolicy::Kill,
     }
@@ -39,7 +40,7 @@ fn one_process_pool(dir: &std::path::Path) -> PoolConfig {
 async fn a_freed_process_goes_to_the_longest_waiter() {
     let dir = std::env::temp_dir().join(format!("supervisor-fair-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let sup: Arc<Supervisor> = Supervisor::start(vec![one_process_pool(&dir)]).unwrap();
+    let sup: Arc<Supervisor> = Supervisor::start(vec![one_process_pool(&dir)], false).unwrap();
     let wait = Duration::from_secs(5);
     let first = sup.acquire("b", wait, "first").await.unwrap();
 

@@ -135,6 +135,8 @@ fn target(b: &FastcgiConfig) -> Result<(), String> {
         ("max_requests", b.max_requests.is_some()),
         ("max_rss", b.max_rss.is_some()),
         ("health_check", b.health_check.is_some()),
+        ("memory_max", b.memory_max.is_some()),
+        ("pids_max", b.pids_max.is_some()),
         ("request_timeout", b.request_timeout.is_some()),
         ("env", !b.env.is_empty()),
         ("copy_env", !b.copy_env.is_empty()),

@@ -77,6 +77,11 @@ pub struct FastcgiConfig {
     /// Check each process idle this long with FCGI_GET_VALUES, and recycle one that does not
     /// answer within `health_check_timeout` (off unless set; "0" is off too).
     pub health_check: Option<Timeout>,
+    /// The most memory the backend's processes may use together (cgroup v2 memory.max; needs
+    /// relight's cgroups and their memory controller).
+    pub memory_max: Option<Size>,
+    /// The most processes and threads the backend may have together (cgroup v2 pids.max).
+    pub pids_max: Option<u64>,
     /// How long the health check waits for the answer.
     #[serde(default = "default_health_check_timeout")]
     pub health_check_timeout: Timeout,
@@ -169,6 +174,8 @@ impl FastcgiConfig {
             max_requests: None,
             max_rss: None,
             health_check: None,
+            memory_max: None,
+            pids_max: None,
             health_check_timeout: default_health_check_timeout(),
             idle_timeout: default_idle_timeout(),
             descendants: Descendants::default(),

@@ -41,6 +41,11 @@ pub struct ServerConfig {
     /// served as it was for that second. `false` opens and stats every file per request.
     #[serde(default = "default_true")]
     pub file_cache: bool,
+    /// Contain each spawned process in a cgroup v2 of its own where relight may make one
+    /// (systemd's Delegate=yes, a container, root): a descendant that leaves its process group
+    /// is still stopped with it, and memory_max/pids_max apply. `false`: process groups only.
+    #[serde(default = "default_true")]
+    pub cgroups: bool,
     /// A request the static files answer 404 is served as this URL path instead, with the
     /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
     pub error_handler_404: Option<String>,
@@ -107,6 +112,7 @@ impl ServerConfig {
             max_keep_alive_requests: default_max_keep_alive_requests(),
             server_name: None,
             file_cache: true,
+            cgroups: true,
             error_handler_404: None,
             header_timeout: default_header_timeout(),
             keep_alive_timeout: default_keep_alive_timeout(),

@@ -149,6 +149,10 @@ pub(crate) fn pool_config(
         kill_grace: c.kill_grace.0,
         max_requests: c.max_requests,
         max_rss: c.max_rss.map(|s| s.0),
+        limits: supervisor::CgroupLimits {
+            memory_max: c.memory_max.map(|s| s.0),
+            pids_max: c.pids_max,
+        },
         health_check: c.health_check.filter(|t| !t.0.is_zero()).map(|every| {
             supervisor::HealthCheck {
                 every: every.0,

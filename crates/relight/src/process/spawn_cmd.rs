@@ -154,6 +154,7 @@ pub fn pool_config(args: &SpawnArgs) -> Result<PoolConfig, SpawnError> {
         max_rss: None,
         // One socket for every process: a check cannot choose the process it asks.
         health_check: None,
+        limits: supervisor::CgroupLimits::default(),
         idle_timeout: Duration::from_secs(3600),
         descendants,
     })
@@ -169,7 +170,7 @@ pub async fn run(pool: PoolConfig) -> Result<(), SpawnError> {
     };
     let mut sigint = signal(SignalKind::interrupt()).map_err(io)?;
     let mut sigterm = signal(SignalKind::terminate()).map_err(io)?;
-    let sup = Supervisor::start(vec![pool])?;
+    let sup = Supervisor::start(vec![pool], true)?;
     tokio::select! {
         _ = sigint.recv() => tracing::info!("SIGINT: stopping"),
         _ = sigterm.recv() => tracing::info!("SIGTERM: stopping"),

@@ -218,7 +218,7 @@ impl Server {
         let sup = if pools.is_empty() {
             None
         } else {
-            Some(Supervisor::start(pools)?)
+            Some(Supervisor::start(pools, config.server.cgroups)?)
         };
         Ok(Server {
             current: Arc::new(RwLock::new(Arc::new(State::new(
@@ -274,7 +274,7 @@ impl Server {
         };
         match (&self.sup, pools.is_empty()) {
             (None, true) => {}
-            (None, false) => match Supervisor::start(pools) {
+            (None, false) => match Supervisor::start(pools, config.server.cgroups) {
                 Ok(s) => self.sup = Some(s),
                 Err(e) => {
                     tracing::error!("SIGUSR1: not reloading: {e}");

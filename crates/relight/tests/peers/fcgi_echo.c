@@ -20,6 +20,7 @@
  *   mode=short       answers "Content-Length: 1000" and 10 bytes
  *   mode=sendfile&path=P  answers "X-Sendfile: P" and no body
  *   mode=daemon      system("setsid sleep 100001 &"): a descendant that leaves its process group
+ *                    (n=S: "sleep S" instead)
  *   mode=grow&n=MB   allocates and touches MB MiB (kept for its life), then answers its pid
  *   mode=growafter&n=MB  answers its pid, then 300 ms later grows by MB MiB while idle
  * As an authorizer (FCGI_ROLE=AUTHORIZER): a QUERY_STRING with "allow" gets 200 and
@@ -112,7 +113,11 @@ int main(void) {
             const char *p = strstr(qs, "path=");
             FCGX_FPrintF(req.out, "X-Sendfile: %s\r\n\r\n", p ? p + 5 : "");
         } else if (starts(mode, "daemon")) {
-            system("setsid sleep 100001 &");
+            /* n=SECONDS picks the sleep, so that tests running at once tell theirs apart. */
+            const char *n = strstr(qs, "n=");
+            char cmd[64];
+            snprintf(cmd, sizeof cmd, "setsid sleep %ld &", n ? atol(n + 2) : 100001L);
+            system(cmd);
             FCGX_FPrintF(req.out, "Content-Type: text/plain\r\n\r\nstarted\n");
         } else if (starts(mode, "slow")) {
             usleep(500 * 1000);
