@@ -2,10 +2,13 @@
  *   .../hello  answers "Hello from libfcgi" (13 + 5 bytes of body)
  *   .../64k    answers 64 KiB
  *   .../echo   reads the request body, then answers it
+ *   .../slow   answers "slow" after 200 ms (the soak's requests that are in flight when a
+ *              process is killed or a client leaves)
  * anything else: 404. Built by bench/run.sh with -O2 -lfcgi. */
 #include <fcgiapp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char big[64 * 1024];
 
@@ -20,6 +23,9 @@ int main(void) {
         if (!uri) uri = "";
         if (strstr(uri, "/hello")) {
             FCGX_PutS("Content-Type: text/plain\r\n\r\nHello from libfcgi\n", req.out);
+        } else if (strstr(uri, "/slow")) {
+            usleep(200 * 1000);
+            FCGX_PutS("Content-Type: text/plain\r\n\r\nslow\n", req.out);
         } else if (strstr(uri, "/64k")) {
             FCGX_PutS("Content-Type: application/octet-stream\r\n\r\n", req.out);
             FCGX_PutStr(big, sizeof big, req.out);
