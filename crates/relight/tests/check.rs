@@ -165,6 +165,24 @@ fn backends_must_make_sense() {
     );
     refused(
         &dir,
+        "health.toml",
+        &format!(
+            "{base}[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"/bin/true\"]\nsocket = \"/tmp/x.sock\"\nhealth_check = \"10s\"\nhealth_check_timeout = \"0s\"\n"
+        ),
+        "10:24",
+        "invalid duration \"0s\": must be more than zero",
+    );
+    refused(
+        &dir,
+        "memory.toml",
+        &format!(
+            "{base}[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\naddress = \"unix:/x\"\nmemory_max = \"1G\"\n"
+        ),
+        "5:8",
+        "fastcgi \"app\": memory_max applies to spawned backends (command), not to an external address",
+    );
+    refused(
+        &dir,
         "scope-names.toml",
         &format!("{base}[[scope]]\nwhen = []\nfastcgi = [\"nope\"]\n"),
         "6:12",

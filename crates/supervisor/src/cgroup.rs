@@ -71,11 +71,12 @@ fn own_cgroup() -> Result<PathBuf, String> {
 
 impl Cgroups {
     /// Makes `relight.<pid>` under relight's own cgroup; the error says why there is none
-    /// (for the one line at start). Cgroups of an earlier relight that is gone are emptied
-    /// (what it left running is killed) and removed first.
-    pub(crate) fn setup() -> Result<Cgroups, String> {
+    /// (for the one line at start). Cgroups of an earlier relight that is gone are removed
+    /// first, and what it left running in them is killed, unless `keep` (a backend keeps its
+    /// descendants: they are then only named in the log).
+    pub(crate) fn setup(keep: bool) -> Result<Cgroups, String> {
         let parent = own_cgroup()?;
-        remove_stale(&parent);
+        remove_stale(&parent, keep);
         let base = parent.join(format!("relight.{}", std::process::id()));
         match fs::create_dir(&base) {
             Ok(()) => {}
@@ -210,10 +211,14 @@ pub(crate) fn members(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
-/// Sends `sig` to every process in cgroup `dir`.
-pub(crate) fn signal(dir: &Path, sig: Signal) {
+/// Sends `sig` to every process in cgroup `dir` that is not in process group `pgid` (the
+/// group gets it from killpg: a process must not get the kill signal twice, a second SIGTERM
+/// or SIGINT means "now" to some programs).
+pub(crate) fn signal_outside_group(dir: &Path, sig: Signal, pgid: i32) {
     for pid in members(dir) {
-        let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        if crate::procfs::process(pid).is_some_and(|p| p.pgid != pgid) {
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), sig);
+        }
     }
 }
 
@@ -225,7 +230,8 @@ pub(crate) fn kill(dir: &Path) {
         .and_then(|mut f| f.write_all(b"1"));
 }
 
-/// Removes cgroup `dir` and its children, deepest first; false if one still holds a process.
+/// Removes cgroup `dir` and its children, deepest first; false if one still holds a process
+/// (one already gone counts as removed).
 pub(crate) fn remove_tree(dir: &Path) -> bool {
     let mut all_gone = true;
     if let Ok(entries) = fs::read_dir(dir) {
@@ -235,12 +241,16 @@ pub(crate) fn remove_tree(dir: &Path) -> bool {
             }
         }
     }
-    all_gone && fs::remove_dir(dir).is_ok()
+    all_gone
+        && match fs::remove_dir(dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
+        }
 }
 
 /// Empties and removes the cgroups of relights that are gone (a crash leaves its backends
-/// running in them, holding what they held).
-fn remove_stale(parent: &Path) {
+/// running in them, holding what they held); with `keep`, what runs there is left alone.
+fn remove_stale(parent: &Path, keep: bool) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
@@ -257,6 +267,13 @@ fn remove_stale(parent: &Path) {
             continue;
         }
         let left = tree_members(&e.path());
+        if !left.is_empty() && keep {
+            tracing::info!(
+                "cgroup {} of a relight that is gone still holds {left:?}: left running (descendants = \"keep\")",
+                e.path().display()
+            );
+            continue;
+        }
         if !left.is_empty() {
             tracing::warn!(
                 "cgroup {} of a relight that is gone still holds {left:?}: SIGKILL",

@@ -302,12 +302,20 @@ impl Supervisor {
         })
     }
 
-    /// The health check takes the process of slot `id` if it is free (and not kept for a
-    /// waiting request).
-    pub(crate) fn take_for_probe(self: &Arc<Self>, id: SlotId) -> Option<Lease> {
+    /// The health check takes process `pid` of slot `id` if it is still there, free (and not
+    /// kept for a waiting request), and was not checked within `every`.
+    pub(crate) fn take_for_probe(
+        self: &Arc<Self>,
+        id: SlotId,
+        pid: i32,
+        every: Duration,
+    ) -> Option<Lease> {
         let mut inner = self.lock();
         let slot = inner.slot_mut(id)?;
-        if !slot.is_free(false) {
+        let due = slot.proc.as_ref().is_some_and(|r| {
+            r.pid == pid && r.inherited_from.is_none() && r.checked.elapsed() >= every
+        });
+        if !due || !slot.is_free(false) {
             return None;
         }
         let addr = slot.addr.clone();

@@ -132,6 +132,9 @@ pub(crate) struct Running {
     pub checked: Instant,
     /// Its own cgroup (and its descendants'), when relight has cgroups.
     pub cgroup: Option<std::path::PathBuf>,
+    /// The predecessor whose queued request it serves first (that request's lease names the
+    /// predecessor); `None` once that lease ended.
+    pub inherited_from: Option<i32>,
     /// Set when relight decided to end it, so the exit is explained by that, not the signal.
     pub kill_reason: Option<(Reason, String)>,
     /// Fires with the exit record when the reaper reports the death.
@@ -152,6 +155,7 @@ impl Running {
             last_used: now,
             checked: now,
             cgroup: None,
+            inherited_from: None,
             kill_reason: None,
             death,
         }
@@ -192,6 +196,9 @@ pub(crate) struct Slot {
     pub reserved: bool,
     /// Processes told to stop and set aside ([`Slot::set_aside`]) until they are reaped.
     pub aside: Vec<Running>,
+    /// A process that died with a request queued on the socket: the next process started
+    /// serves that request first.
+    pub inherit: Option<i32>,
 }
 
 /// How a recycle for memory is explained: resident memory `rss` over `max` (bytes), `when`.
@@ -232,6 +239,7 @@ impl Slot {
             kept: None,
             reserved: false,
             aside: Vec::new(),
+            inherit: None,
         }
     }
 
@@ -329,6 +337,14 @@ impl Slot {
         rss_over: Option<(u64, u64)>,
     ) -> Released {
         let Some(run) = self.proc.as_mut().filter(|r| r.pid == pid) else {
+            // The request its predecessor left queued is done: this process is idle now.
+            if let Some(run) = self.proc.as_mut().filter(|r| r.inherited_from == Some(pid)) {
+                run.inherited_from = None;
+                run.last_used = Instant::now();
+            }
+            if self.inherit == Some(pid) {
+                self.inherit = None;
+            }
             return Released::Stale;
         };
         run.last_used = Instant::now();
@@ -562,6 +578,30 @@ mod tests {
             )
         );
         assert_eq!(s.state(), Ready, "free until the recycle stops it");
+    }
+
+    #[test]
+    fn a_successor_serving_its_predecessors_queued_request_is_busy_until_that_lease_ends() {
+        let mut s = slot();
+        s.started(Running::new(7));
+        s.lease("GET /queued");
+        s.died();
+        s.inherit = Some(7);
+        let mut next = Running::new(8);
+        next.inherited_from = s.inherit.take();
+        s.started(next);
+        assert_eq!(s.proc.as_ref().unwrap().inherited_from, Some(7));
+        assert_eq!(
+            s.release(7, false, None, None),
+            Released::Stale,
+            "the lease names the predecessor"
+        );
+        assert_eq!(
+            s.proc.as_ref().unwrap().inherited_from,
+            None,
+            "idle from now on"
+        );
+        assert_eq!(s.requests, 0, "not counted for the successor");
     }
 
     #[test]

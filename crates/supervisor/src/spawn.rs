@@ -46,7 +46,6 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd, cgroup: Option<&Path>) -> io::R
     cmd.args(&spec.args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&spec.cwd)
         .stdin(Stdio::from(fd0))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -55,18 +54,27 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd, cgroup: Option<&Path>) -> io::R
     let procs = cgroup
         .map(|c| CString::new(c.join("cgroup.procs").as_os_str().as_bytes()))
         .transpose()?;
+    let cwd = CString::new(spec.cwd.as_os_str().as_bytes())?;
     let (uid, gid) = (spec.uid, spec.gid);
     // SAFETY: `pre_exec` runs the closure in the child between fork and exec, where only
-    // async-signal-safe calls are allowed: `cloexec_inherited`, `enter_cgroup` and
-    // `drop_privileges` make only system calls, on memory made before the fork.
+    // async-signal-safe calls are allowed: `cloexec_inherited`, `enter_cgroup`,
+    // `drop_privileges` and chdir(2) make only system calls, on memory made before the fork.
     #[allow(unsafe_code)]
     unsafe {
         cmd.pre_exec(move || {
             cloexec_inherited();
+            // Best effort: the parent checks that the process is in its cgroup and falls back
+            // to its process group if not.
             if let Some(procs) = &procs {
-                enter_cgroup(procs)?;
+                let _ = enter_cgroup(procs);
             }
-            drop_privileges(uid, gid)
+            drop_privileges(uid, gid)?;
+            // After the privilege drop, as std orders it: a directory the user may not enter
+            // fails the start.
+            if libc::chdir(cwd.as_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
         });
     }
     let mut child = cmd.spawn()?;
@@ -100,7 +108,8 @@ fn enter_cgroup(procs: &CString) -> io::Result<()> {
 }
 
 /// Becomes `gid` and `uid`, as std's `Command::uid`/`gid` do (setgid, then without supplementary
-/// groups, then setuid), but after [`enter_cgroup`]: moving into a cgroup needs root.
+/// groups where that is allowed, then setuid), but after [`enter_cgroup`]: moving into a cgroup
+/// needs root.
 #[allow(unsafe_code)]
 fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
     // SAFETY: setgid(2), getuid(2), setgroups(2) with no groups, setuid(2): system calls only.
@@ -111,8 +120,9 @@ fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
             return Err(io::Error::last_os_error());
         }
         if let Some(u) = uid {
-            if libc::getuid() == 0 && libc::setgroups(0, std::ptr::null()) != 0 {
-                return Err(io::Error::last_os_error());
+            if libc::getuid() == 0 {
+                // As std: refused in a user namespace that denies it, and that is not fatal.
+                let _ = libc::setgroups(0, std::ptr::null());
             }
             if libc::setuid(u) != 0 {
                 return Err(io::Error::last_os_error());

@@ -150,8 +150,11 @@ impl Supervisor {
         }
         let sigchld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child())
             .map_err(StartError::Signal)?;
+        let keep = configs
+            .iter()
+            .any(|c| c.descendants == crate::pool::DescendantPolicy::Keep);
         let cgroups = if cgroups {
-            crate::cgroup::Cgroups::setup()
+            crate::cgroup::Cgroups::setup(keep)
         } else {
             Err("turned off (cgroups = false)".to_owned())
         };
@@ -229,7 +232,22 @@ impl Supervisor {
         match spawn::spawn(&config.spec, fd, leaf.as_deref()) {
             Ok(started) => {
                 let mut run = Running::new(started.pid);
-                run.cgroup = leaf;
+                run.inherited_from = slot.inherit.take();
+                if let Some(dir) = leaf {
+                    // The child enters it before exec; if it could not, its process group is
+                    // all there is.
+                    if crate::cgroup::members(&dir).contains(&started.pid) {
+                        run.cgroup = Some(dir);
+                    } else {
+                        tracing::warn!(
+                            "backend \"{}\" slot {s}: pid {} could not enter its cgroup {}; it is contained by its process group only",
+                            config.name,
+                            started.pid,
+                            dir.display()
+                        );
+                        let _ = std::fs::remove_dir(&dir);
+                    }
+                }
                 slot.started(run);
                 inner.owners.insert(started.pid, id);
                 tracing::info!(
@@ -375,6 +393,11 @@ impl Supervisor {
             slot.died_aside(pid)
         };
         let Some(run) = died else { return };
+        // The request queued for it is served by its successor: the successor is known to be
+        // busy with it until that request's lease ends (`Slot::release`).
+        if queued && run.current.is_some() {
+            slot.inherit = Some(pid);
+        }
 
         // What happened, and what to do.
         let reason = run
@@ -408,7 +431,7 @@ impl Supervisor {
         // Doing it.
         let mut kept_cgroup = None;
         if decision.signal_group {
-            contain(pid, leaf, config.kill_signal, config.kill_grace);
+            contain(self, pid, leaf, config.kill_signal, config.kill_grace);
         } else if let Some(leaf) = leaf
             && !crate::cgroup::remove_tree(&leaf)
         {
@@ -466,9 +489,16 @@ impl Supervisor {
         let retired = pool.retired;
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let slot = &mut pool.slots[id.index];
-        let Some(run) = slot.proc.as_ref().filter(|r| r.pid == pid) else {
+        // The lease of a request its predecessor left queued names the predecessor: it means
+        // the process now serving that request.
+        let Some(run) = slot
+            .proc
+            .as_ref()
+            .filter(|r| r.pid == pid || r.inherited_from == Some(pid))
+        else {
             return;
         };
+        let pid = run.pid;
         if run.kill_reason.is_some() || (only_if_idle && slot.state() != SlotState::Ready) {
             return;
         }
@@ -480,7 +510,7 @@ impl Supervisor {
         );
         let leaf = run.cgroup.clone();
         slot.stop(reason, detail);
-        contain(pid, leaf, sig, grace);
+        contain(self, pid, leaf, sig, grace);
         // A process stuck in a request, or wedged while idle, does not accept: its successor
         // can serve from the same socket at once.
         if matches!(reason, Reason::RequestTimeout | Reason::HealthCheck)
@@ -544,7 +574,12 @@ impl Supervisor {
 
     /// Stops a pool for good: its processes get the kill signal (SIGKILL after the grace
     /// period) and are not restarted. Returns its listening sockets by address, for a successor.
-    fn retire(&self, inner: &mut Inner, p: PoolId, why: &str) -> HashMap<SlotAddr, OwnedFd> {
+    fn retire(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        p: PoolId,
+        why: &str,
+    ) -> HashMap<SlotAddr, OwnedFd> {
         let pool = inner.pool_mut(p);
         pool.retired = true;
         pool.stand_in = None;
@@ -554,7 +589,7 @@ impl Supervisor {
             let leaf = slot.proc.as_ref().and_then(|r| r.cgroup.clone());
             let (pid, fd) = slot.retire(why);
             if let Some(pid) = pid {
-                contain(pid, leaf, sig, grace);
+                contain(self, pid, leaf, sig, grace);
             }
             if let Some(fd) = fd {
                 fds.entry(slot.addr.clone()).or_insert(fd);
@@ -564,6 +599,10 @@ impl Supervisor {
             "backend \"{}\": {why}: stopping its processes",
             pool.config.name
         );
+        // Its cgroup goes once its processes' are gone.
+        if let Some(dir) = pool.cgroup.clone() {
+            inner.dead_cgroups.push(dir);
+        }
         fds
     }
 }
@@ -673,11 +712,18 @@ fn close_sockets(fds: HashMap<SlotAddr, OwnedFd>) {
 /// Stops process `pgid`'s group with `sig`, and with it everything in its cgroup `leaf` (a
 /// descendant that left the group stays in the cgroup); after `grace`, SIGKILL to what is left
 /// of both. The cgroup is removed once it is empty.
-fn contain(pgid: i32, leaf: Option<std::path::PathBuf>, sig: Signal, grace: Duration) {
+fn contain(
+    sup: &Arc<Supervisor>,
+    pgid: i32,
+    leaf: Option<std::path::PathBuf>,
+    sig: Signal,
+    grace: Duration,
+) {
     let _ = killpg(Pid::from_raw(pgid), sig);
     if let Some(leaf) = &leaf {
-        crate::cgroup::signal(leaf, sig);
+        crate::cgroup::signal_outside_group(leaf, sig, pgid);
     }
+    let sup = Arc::downgrade(sup);
     tokio::spawn(async move {
         if sig != Signal::SIGKILL {
             tokio::time::sleep(grace).await;
@@ -717,10 +763,15 @@ fn contain(pgid: i32, leaf: Option<std::path::PathBuf>, sig: Signal, grace: Dura
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // A process that does not die at once from SIGKILL (in uninterruptible sleep): the
+        // sweeper removes the cgroup when it is empty.
         tracing::warn!(
-            "cgroup {} is still not empty; left in place",
+            "cgroup {} is still not empty 5 s after SIGKILL; removed when it is",
             leaf.display()
         );
+        if let Some(sup) = sup.upgrade() {
+            sup.lock().dead_cgroups.push(leaf);
+        }
     });
 }
 
@@ -759,10 +810,11 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
                 let p = PoolId(p);
                 let mut running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
                 for slot in pool.slots.iter().rev() {
+                    // A process serving a request its predecessor left queued is not idle.
                     let Some(run) = slot
                         .proc
                         .as_ref()
-                        .filter(|_| slot.state() == SlotState::Ready)
+                        .filter(|r| slot.state() == SlotState::Ready && r.inherited_from.is_none())
                     else {
                         continue;
                     };
@@ -785,7 +837,7 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
                         && run.last_used.elapsed() >= h.every
                         && run.checked.elapsed() >= h.every
                     {
-                        check.push((id, h.timeout));
+                        check.push((id, run.pid, h));
                     }
                 }
             }
@@ -800,12 +852,12 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
                 sup.kill_if_idle(id, pid, Reason::MaxRss, detail);
             }
         }
-        for (id, timeout) in check {
-            let Some(lease) = sup.take_for_probe(id) else {
+        for (id, pid, h) in check {
+            let Some(lease) = sup.take_for_probe(id, pid, h.every) else {
                 continue;
             };
             tokio::spawn(async move {
-                if let Err(why) = crate::health::ask(lease.addr(), timeout).await {
+                if let Err(why) = crate::health::ask(lease.addr(), h.timeout).await {
                     lease.kill(Reason::HealthCheck, format!("health check: {why}"));
                 }
             });

@@ -75,7 +75,7 @@ pub struct FastcgiConfig {
     /// or at once when idle (checked every second and when a request ends).
     pub max_rss: Option<Size>,
     /// Check each process idle this long with FCGI_GET_VALUES, and recycle one that does not
-    /// answer within `health_check_timeout` (off unless set; "0" is off too).
+    /// answer within `health_check_timeout` (off unless set).
     pub health_check: Option<Timeout>,
     /// The most memory the backend's processes may use together (cgroup v2 memory.max; needs
     /// relight's cgroups and their memory controller).

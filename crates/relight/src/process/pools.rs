@@ -153,11 +153,9 @@ pub(crate) fn pool_config(
             memory_max: c.memory_max.map(|s| s.0),
             pids_max: c.pids_max,
         },
-        health_check: c.health_check.filter(|t| !t.0.is_zero()).map(|every| {
-            supervisor::HealthCheck {
-                every: every.0,
-                timeout: c.health_check_timeout.0,
-            }
+        health_check: c.health_check.map(|every| supervisor::HealthCheck {
+            every: every.0,
+            timeout: c.health_check_timeout.0,
         }),
         idle_timeout: c.idle_timeout.0,
         descendants: match c.descendants {

@@ -63,7 +63,7 @@ pub(crate) struct Framing {
     line: Vec<u8>,
     /// The largest chunk a request may announce.
     chunk_limit: u64,
-    /// The error hyper's next read returns.
+    /// A refused chunk: every read from then on fails with it.
     error: Option<ChunkTooLarge>,
 }
 
@@ -162,18 +162,26 @@ impl Framing {
         buf: &mut ReadBuf<'_>,
         mut read: impl FnMut(&mut Context<'_>, &mut ReadBuf<'_>) -> Poll<io::Result<()>>,
     ) -> Poll<io::Result<()>> {
-        if let Some(e) = self.error.take() {
+        // Once a chunk is refused, every read fails: nothing after it reaches hyper.
+        if let Some(e) = self.error {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
         }
-        if matches!(self.state, State::Off) && self.carry.is_empty() {
-            return read(cx, buf);
+        if matches!(self.state, State::Off) {
+            if self.carry.is_empty() {
+                return read(cx, buf);
+            }
+            // What was kept back goes first, as it is, without waiting for new bytes.
+            let n = buf.remaining().min(self.carry.len());
+            buf.put_slice(&self.carry[..n]);
+            self.carry.drain(..n);
+            return Poll::Ready(Ok(()));
         }
         loop {
             let start = buf.filled().len();
             let carried = self.carry.len();
             if buf.remaining() <= carried {
                 // No room to read after them (a head at hyper's limit): hand them over as
-                // they are.
+                // they are (the next read hands over the rest).
                 self.state = State::Off;
                 let n = buf.remaining().min(carried);
                 buf.put_slice(&self.carry[..n]);
@@ -203,13 +211,15 @@ impl Framing {
                     n
                 }
             };
-            self.carry
-                .extend_from_slice(&buf.filled()[start + keep..end]);
+            if self.error.is_none() {
+                self.carry
+                    .extend_from_slice(&buf.filled()[start + keep..end]);
+            }
             buf.set_filled(start + keep);
             if keep > 0 {
                 return Poll::Ready(Ok(()));
             }
-            if let Some(e) = self.error.take() {
+            if let Some(e) = self.error {
                 return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)));
             }
             // All kept back: read on.
