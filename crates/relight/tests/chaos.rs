@@ -84,7 +84,8 @@ fn random_kills_under_load() {
     let addr = r.addr();
     // Warm up, then take the baseline of relight's descriptors.
     for _ in 0..20 {
-        assert_eq!(get(&addr, "/app?mode=pid", Duration::from_secs(5)), Ok(200));
+        let first = get(&addr, "/app?mode=pid", Duration::from_secs(5));
+        assert_eq!(first, Ok(200), "error log:\n{}", r.error_log());
     }
     let fds_before = fd_count(r.proc.pid());
     let stop = Arc::new(AtomicBool::new(false));
@@ -180,7 +181,8 @@ fn random_kills_under_load() {
         (backend_pids(&echo).len() == 4).then_some(())
     });
     for _ in 0..20 {
-        assert_eq!(get(&addr, "/app?mode=pid", Duration::from_secs(5)), Ok(200));
+        let first = get(&addr, "/app?mode=pid", Duration::from_secs(5));
+        assert_eq!(first, Ok(200), "error log:\n{}", r.error_log());
     }
     std::thread::sleep(Duration::from_millis(200));
     assert!(
@@ -212,7 +214,8 @@ fn time_from_death_to_next_good_response() {
     let addr = r.addr();
     let mut times = Vec::new();
     for _ in 0..20 {
-        assert_eq!(get(&addr, "/app?mode=pid", Duration::from_secs(5)), Ok(200));
+        let first = get(&addr, "/app?mode=pid", Duration::from_secs(5));
+        assert_eq!(first, Ok(200), "error log:\n{}", r.error_log());
         let pid = backend_pids(&echo)[0];
         let t = Instant::now();
         std::process::Command::new("kill")

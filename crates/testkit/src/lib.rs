@@ -91,13 +91,26 @@ pub fn cargo_build(cargo: &str, target_tmpdir: &str, args: &[&str]) -> PathBuf {
     Path::new(target_tmpdir).with_file_name("debug")
 }
 
-/// A free TCP port on loopback.
+/// A free TCP port on loopback, below the kernel's ephemeral range: a port the kernel hands
+/// out for `bind(0)` is also what it picks for the local end of an outgoing connection, so a
+/// test making many connections could take it before the server under test binds it (and a
+/// connect to it could then even connect to itself). Ports are handed out in turn within the
+/// process, from an offset by pid (test binaries run one after another).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32768);
+    let (first, span) = (10_000, low.saturating_sub(10_000).max(1000));
+    let start = std::process::id() as usize * 7919;
+    for _ in 0..span {
+        let port = first + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        if TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+    panic!("no free port in {first}..{}", first + span)
 }
 
 /// A child process killed on drop.
@@ -163,7 +176,9 @@ pub fn spawn_fcgi_unix(program: &Path, socket: &Path, args: &[&str]) -> Proc {
 pub fn wait_listening(addr: &str, d: Duration) {
     let end = Instant::now() + d;
     while Instant::now() < end {
-        if TcpStream::connect(addr).is_ok() {
+        // A connection to itself (the kernel may pick the port as the local end) is no
+        // listener.
+        if TcpStream::connect(addr).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok()) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));

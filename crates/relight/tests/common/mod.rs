@@ -55,8 +55,14 @@ impl Relight {
             .stderr(Stdio::from(stderr))
             .spawn()
             .unwrap();
-        let proc = Proc { child };
+        let mut proc = Proc { child };
         wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!(
+                "relight exited ({status}) instead of listening on {port}: {}",
+                std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default()
+            );
+        }
         Relight {
             proc,
             port,
