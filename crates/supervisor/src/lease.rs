@@ -344,7 +344,10 @@ impl Supervisor {
     ) {
         let wake = {
             let mut inner = self.lock();
-            let pool = inner.pool_mut(id.pool);
+            // The pool a reload retired is forgotten once its processes are gone.
+            let Some(pool) = inner.pools.get_mut(&id.pool) else {
+                return;
+            };
             let max = pool.config.max_requests;
             let waiters = pool.waiting.load(Ordering::Acquire) > 0;
             let freed = pool.freed.clone();

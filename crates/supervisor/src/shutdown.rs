@@ -32,7 +32,7 @@ impl Supervisor {
         {
             let mut inner = self.lock();
             inner.stopping = true;
-            for pool in &mut inner.pools {
+            for pool in inner.pools.values_mut() {
                 pool.stand_in = None;
                 for slot in &mut pool.slots {
                     if let Some(pid) = slot.stop(Reason::Shutdown, "shutdown".into()) {
@@ -76,7 +76,7 @@ impl Supervisor {
         let keep_all = self
             .lock()
             .pools
-            .iter()
+            .values()
             .all(|p| p.config.descendants == DescendantPolicy::Keep);
         let me = std::process::id() as i32;
         let escaped = || -> Vec<(i32, String)> {
@@ -138,7 +138,7 @@ impl Supervisor {
             .filter(|(pid, _)| groups.contains(pid))
             .count();
         let inner = self.lock();
-        for pool in &inner.pools {
+        for pool in inner.pools.values() {
             for slot in &pool.slots {
                 if let SlotAddr::Unix(path) = &slot.addr {
                     let _ = std::fs::remove_file(path);

@@ -32,9 +32,9 @@ use crate::backoff::Backoff;
 use crate::pool::{ExitRecord, Reason};
 use crate::socket::SlotAddr;
 
-/// A pool, by its place among the supervisor's pools (a reload appends; a retired pool keeps
-/// its place until relight exits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A pool, by the order pools were made in (never reused: a retired pool is forgotten once
+/// its processes are gone, and an id that named it then names nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct PoolId(pub usize);
 
 /// A slot of a pool.

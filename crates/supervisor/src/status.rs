@@ -42,12 +42,18 @@ pub struct PoolStatus {
 }
 
 impl Supervisor {
+    /// How many pools a reload retired still have a process that has not been reaped (a pool
+    /// is forgotten with its last process).
+    pub fn retired_pools(&self) -> usize {
+        self.lock().pools.values().filter(|p| p.retired).count()
+    }
+
     /// A snapshot of every pool (but those a reload retired) for the status page.
     pub fn status(&self) -> Vec<PoolStatus> {
         let inner = self.lock();
         inner
             .pools
-            .iter()
+            .values()
             .filter(|pool| !pool.retired)
             .map(|pool| PoolStatus {
                 name: pool.config.name.clone(),

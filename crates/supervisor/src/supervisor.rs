@@ -9,7 +9,7 @@
 //! [`crate::lease`]'s, stopping everything [`crate::shutdown`]'s; this module does what they
 //! decide: spawn, signal, reap, reload.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,7 +46,9 @@ pub enum StartError {
 /// Everything the lock guards.
 #[derive(Debug)]
 pub(crate) struct Inner {
-    pub(crate) pools: Vec<Pool>,
+    /// Every pool by id, in the order they were made; a retired pool leaves once its last
+    /// process is reaped ([`Inner::prune`]), so reloads do not accumulate them.
+    pub(crate) pools: BTreeMap<PoolId, Pool>,
     /// Which slot each running process is in.
     owners: HashMap<i32, SlotId>,
     /// Adopted descendants already reported (they left their backend's process group and were
@@ -68,20 +70,37 @@ impl Inner {
     pub(crate) fn live_pool(&self, name: &str) -> Option<PoolId> {
         self.pools
             .iter()
-            .position(|p| !p.retired && p.config.name == name)
-            .map(PoolId)
+            .find(|(_, p)| !p.retired && p.config.name == name)
+            .map(|(&id, _)| id)
     }
 
+    /// Pool `p`, which must exist: a live pool, or one with a process in it (the pool of a
+    /// process the reaper reports, of a lease whose process is alive).
     pub(crate) fn pool(&self, p: PoolId) -> &Pool {
-        &self.pools[p.0]
+        &self.pools[&p]
     }
 
+    /// [`Inner::pool`], to change.
     pub(crate) fn pool_mut(&mut self, p: PoolId) -> &mut Pool {
-        &mut self.pools[p.0]
+        self.pools
+            .get_mut(&p)
+            .expect("a pool with a process in it exists")
     }
 
     pub(crate) fn slot_mut(&mut self, id: SlotId) -> Option<&mut Slot> {
-        self.pools.get_mut(id.pool.0)?.slots.get_mut(id.index)
+        self.pools.get_mut(&id.pool)?.slots.get_mut(id.index)
+    }
+
+    /// Forgets the retired pools that have no process left (set-aside ones included): what
+    /// still names one (a lease or a timer of a process that is gone) finds it missing and
+    /// does nothing, as it would for a stale pid.
+    pub(crate) fn prune(&mut self) {
+        self.pools.retain(|_, p| {
+            !p.retired
+                || p.slots
+                    .iter()
+                    .any(|s| s.proc.is_some() || !s.aside.is_empty())
+        });
     }
 
     /// Appends a built pool, with its cgroup (and its limits) when relight has cgroups; a limit
@@ -112,8 +131,9 @@ impl Inner {
             }
             Err(_) => {}
         }
-        self.pools.push(pool);
-        PoolId(self.pools.len() - 1)
+        let id = PoolId(n);
+        self.pools.insert(id, pool);
+        id
     }
 }
 
@@ -169,7 +189,7 @@ impl Supervisor {
             Err(_) => {}
         }
         let mut inner = Inner {
-            pools: Vec::new(),
+            pools: BTreeMap::new(),
             owners: HashMap::new(),
             adoptees: HashSet::new(),
             stopping: false,
@@ -187,15 +207,10 @@ impl Supervisor {
         });
         {
             let mut inner = sup.lock();
-            for p in 0..inner.pools.len() {
-                for index in 0..inner.pools[p].config.min_procs {
-                    sup.spawn_in(
-                        &mut inner,
-                        SlotId {
-                            pool: PoolId(p),
-                            index,
-                        },
-                    );
+            let ids: Vec<PoolId> = inner.pools.keys().copied().collect();
+            for pool in ids {
+                for index in 0..inner.pool(pool).config.min_procs {
+                    sup.spawn_in(&mut inner, SlotId { pool, index });
                 }
             }
         }
@@ -210,7 +225,10 @@ impl Supervisor {
 
     /// Starts a process in slot `id`. On failure the slot backs off.
     pub(crate) fn spawn_in(self: &Arc<Self>, inner: &mut Inner, id: SlotId) {
-        let pool = &mut inner.pools[id.pool.0];
+        let pool = inner
+            .pools
+            .get_mut(&id.pool)
+            .expect("a slot is started in a pool that exists");
         // A process will take the socket's connections again.
         pool.stand_in = None;
         let config = &pool.config;
@@ -301,7 +319,10 @@ impl Supervisor {
             tokio::time::sleep(delay).await;
             let Some(sup) = sup.upgrade() else { return };
             let mut inner = sup.lock();
-            let pool = inner.pool(id.pool);
+            // A retired pool may be gone.
+            let Some(pool) = inner.pools.get(&id.pool) else {
+                return;
+            };
             let slot = &pool.slots[id.index];
             if !inner.stopping
                 && !pool.retired
@@ -332,6 +353,7 @@ impl Supervisor {
                 Ok(_) => continue,
             }
         }
+        inner.prune();
     }
 
     /// A backend process died: what happened ([`exit::record`]), what to do
@@ -375,7 +397,7 @@ impl Supervisor {
             .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
             .collect();
         inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
-        let pool = &mut inner.pools[id.pool.0];
+        let pool = inner.pool_mut(id.pool);
         let config = &pool.config;
         let slot = &mut pool.slots[id.index];
         // The slot's process, or one set aside for a successor (its death changes nothing in
@@ -485,7 +507,10 @@ impl Supervisor {
     ) {
         let mut inner = self.lock();
         let stopping = inner.stopping;
-        let pool = &mut inner.pools[id.pool.0];
+        // A retired pool whose processes are all gone is forgotten: nothing to kill.
+        let Some(pool) = inner.pools.get_mut(&id.pool) else {
+            return;
+        };
         let retired = pool.retired;
         let (sig, grace) = (pool.config.kill_signal, pool.config.kill_grace);
         let slot = &mut pool.slots[id.index];
@@ -533,9 +558,11 @@ impl Supervisor {
     ) -> Result<ReloadReport, StartError> {
         let mut report = ReloadReport::default();
         let mut inner = self.lock();
-        let live: Vec<PoolId> = (0..inner.pools.len())
-            .map(PoolId)
-            .filter(|&p| !inner.pool(p).retired)
+        let live: Vec<PoolId> = inner
+            .pools
+            .iter()
+            .filter(|(_, p)| !p.retired)
+            .map(|(&id, _)| id)
             .collect();
         for &p in &live {
             if !configs.iter().any(|c| c.name == inner.pool(p).config.name) {
@@ -567,6 +594,7 @@ impl Supervisor {
                 self.spawn_in(&mut inner, SlotId { pool: p, index });
             }
         }
+        inner.prune();
         drop(inner);
         self.changed.notify_waiters();
         Ok(report)
@@ -806,8 +834,7 @@ async fn sweeper(sup: std::sync::Weak<Supervisor>) {
             inner
                 .dead_cgroups
                 .retain(|dir| !crate::cgroup::remove_tree(dir));
-            for (p, pool) in inner.pools.iter().enumerate() {
-                let p = PoolId(p);
+            for (&p, pool) in &inner.pools {
                 let mut running = pool.slots.iter().filter(|s| s.proc.is_some()).count();
                 for slot in pool.slots.iter().rev() {
                     // A process serving a request its predecessor left queued is not idle.

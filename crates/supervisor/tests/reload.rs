@@ -1,0 +1,74 @@
+//! Reloads that replace a backend do not accumulate: a retired pool is forgotten once its
+//! last process is reaped, and a lease that outlives its pool ends quietly.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use supervisor::{BaseAddr, DescendantPolicy, PoolConfig, SpawnSpec, Supervisor};
+
+fn pool(dir: &std::path::Path, max_requests: u64) -> PoolConfig {
+    PoolConfig {
+        name: "b".into(),
+        spec: SpawnSpec {
+            program: "/bin/sleep".into(),
+            args: vec!["1000".into()],
+            env: Vec::new(),
+            cwd: "/".into(),
+            uid: None,
+            gid: None,
+        },
+        addr: BaseAddr::Unix(dir.join("b.sock")),
+        shared_socket: false,
+        min_procs: 1,
+        max_procs: 1,
+        backlog: 16,
+        socket_mode: None,
+        kill_signal: nix::sys::signal::Signal::SIGTERM,
+        kill_grace: Duration::from_secs(1),
+        // What changes from one reload to the next.
+        max_requests: Some(max_requests),
+        max_rss: None,
+        health_check: None,
+        limits: Default::default(),
+        idle_timeout: Duration::from_secs(60),
+        descendants: DescendantPolicy::Kill,
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn replaced_pools_are_forgotten_once_their_processes_are_gone() {
+    let dir = std::env::temp_dir().join(format!("supervisor-reload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sup: Arc<Supervisor> = Supervisor::start(vec![pool(&dir, 1000)], false).unwrap();
+    // A request holds the first process across the reloads.
+    let held = sup
+        .acquire("b", Duration::from_secs(5), "held")
+        .await
+        .expect("the first process");
+    for n in 0..20 {
+        let report = sup.reconcile(vec![pool(&dir, 2000 + n)]).unwrap();
+        assert_eq!(report.changed, vec!["b".to_string()]);
+        // Each new process is started before the next reload.
+        let lease = sup.acquire("b", Duration::from_secs(5), "between").await;
+        drop(lease.expect("the new pool serves"));
+    }
+    assert!(sup.retired_pools() > 0, "the replaced pools are stopping");
+    let end = Instant::now() + Duration::from_secs(10);
+    while sup.retired_pools() > 0 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        sup.retired_pools(),
+        0,
+        "every replaced pool's process was reaped, and the pools forgotten"
+    );
+    // The lease of the first pool's process, which is gone with its pool, ends quietly.
+    drop(held);
+    assert!(
+        sup.acquire("b", Duration::from_secs(5), "after")
+            .await
+            .is_ok()
+    );
+    sup.shutdown(Duration::from_secs(2)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
