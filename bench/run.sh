@@ -38,6 +38,9 @@ echo "bench: building (release)"
 cargo build -q --release -p relight --bin relight
 cargo build -q --release -p fcgi-app --example hello
 RELIGHT="$ROOT/target/release/relight"
+# The same without the optional features (TLS, HTTP/2): the smallest build, for its size.
+cargo build -q --release -p relight --bin relight --no-default-features --target-dir "$ROOT/target/minimal"
+MINIMAL_SIZE=$(stat -c %s "$ROOT/target/minimal/release/relight")
 APP_HELLO="$ROOT/target/release/examples/hello"
 cc -O2 -o "$W/backend" bench/backend.c -lfcgi
 BACKEND="$W/backend"
@@ -416,7 +419,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "  sendfile on); \"relight threads=2\": relight on tokio's work-stealing runtime with two"
   echo "  threads; \"relight (no backend)\": the same body answered by relight itself (\`[[answer]]\`),"
   echo "  the ceiling of the HTTP front end"
-  echo "- binary: relight has no optional cargo features (no TLS yet), so this one size is all of it"
+  echo "- binary: the size above has the default features (TLS with rustls/ring, HTTP/2); without them (\`--no-default-features\`): $MINIMAL_SIZE bytes"
   echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
   echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | rounds req/s |"

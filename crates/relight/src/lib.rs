@@ -9,7 +9,8 @@
 //! - `files`, `gateway`, [`process`]: static files; the exchanges with backends; the processes
 //!   relight spawns (pools, `relight spawn`, privileges, socket activation).
 //! - `request`: one request, as an ordered list of named steps, from its target to its answer.
-//! - [`server`]: the server's life: listeners, connections, reload, shutdown.
+//! - [`server`]: the server's life: listeners, connections, reload, shutdown; [`tls`]: HTTPS's
+//!   certificates and handshake (`tls_off.rs` in a build without the `tls` feature).
 //! - `main.rs`: the command line, where errors become one message and an exit code.
 
 pub mod config;
@@ -20,3 +21,5 @@ pub mod log;
 pub mod process;
 pub(crate) mod request;
 pub mod server;
+#[cfg_attr(not(feature = "tls"), path = "tls_off.rs")]
+pub mod tls;

@@ -93,7 +93,13 @@ fn print_features() {
     println!("Event handlers:\n\t+ epoll (tokio)");
     println!("Network handler:\n\t+ hyper 1 (HTTP/1.0, HTTP/1.1)");
     println!(
-        "Features:\n\t+ FastCGI (external and spawned backends, supervised)\n\t+ lighttpd.conf reader\n\t- TLS\n\t- HTTP/2"
+        "Features:\n\t+ FastCGI (external and spawned backends, supervised)\n\t+ lighttpd.conf reader\n\t{} TLS (rustls, ring)\n\t{} HTTP/2",
+        if cfg!(feature = "tls") { "+" } else { "-" },
+        if cfg!(feature = "http2") && cfg!(feature = "tls") {
+            "+"
+        } else {
+            "-"
+        }
     );
 }
 
@@ -125,6 +131,11 @@ fn main() -> ExitCode {
     };
     for n in &loaded.notes {
         eprintln!("relight: note: {n}");
+    }
+    // The certificates, so that `-t` finds what the start would refuse.
+    if let Err(e) = relight::tls::check(&loaded.config) {
+        eprintln!("relight: {e}");
+        return ExitCode::FAILURE;
     }
     for w in &loaded.warnings {
         eprintln!("relight: warning: {w}");

@@ -14,6 +14,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("files", &["http", "config"]),
     ("gateway", &["http", "config", "log"]),
     ("process", &["http", "config"]),
+    // HTTPS's certificates and handshake; `tls_off.rs` is the same module without the feature.
+    ("tls", &["http", "config"]),
+    ("tls_off", &["http", "config"]),
     (
         "request",
         &["http", "config", "files", "gateway", "process"],
@@ -21,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "server",
         &[
-            "http", "config", "files", "gateway", "process", "request", "log",
+            "http", "config", "files", "gateway", "process", "request", "log", "tls",
         ],
     ),
 ];

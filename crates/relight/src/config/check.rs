@@ -26,10 +26,18 @@ fn server(config: &Config) -> Result<(), Error> {
     let s = &config.server;
     // What is missing has no position of its own: the start of the file.
     let origin = config.pos(&super::Loc::Span(0..0));
-    if s.listen.is_empty() {
+    if s.listen.is_empty() && config.tls.is_empty() {
         return Err(Error::new(
             origin,
             "server.listen: at least one address is needed",
+        ));
+    }
+    if let Some(t) = config.tls.first()
+        && !cfg!(feature = "tls")
+    {
+        return Err(config.error(
+            &t.listen.loc,
+            "tls: this relight was built without TLS (the `tls` feature)",
         ));
     }
     if s.max_header_size.0 < 8192 {

@@ -105,6 +105,8 @@ pub struct Facts<'a> {
     pub remote: SocketAddr,
     /// The address the request came in on.
     pub local: SocketAddr,
+    /// Whether it came over TLS (`$HTTP["scheme"] == "https"`).
+    pub https: bool,
 }
 
 fn field(name: &str) -> Result<Field, ConditionError> {
@@ -172,7 +174,13 @@ impl Condition {
             Field::Url => f.path,
             Field::QueryString => f.query.unwrap_or(""),
             Field::Method => f.method.as_str(),
-            Field::Scheme => "http",
+            Field::Scheme => {
+                if f.https {
+                    "https"
+                } else {
+                    "http"
+                }
+            }
             Field::Host => {
                 host = host_of(f.headers);
                 &host
@@ -292,6 +300,17 @@ mod tests {
         Condition::compile(&config(field, op, value)).unwrap()
     }
 
+    #[test]
+    fn the_scheme_is_the_connections() {
+        let h = HeaderMap::new();
+        let mut f = facts("/", &h, "10.1.2.3:5555");
+        let https = cond("scheme", "==", "https");
+        assert!(!https.holds(&f, &mut None));
+        f.https = true;
+        assert!(https.holds(&f, &mut None));
+        assert!(!cond("scheme", "==", "http").holds(&f, &mut None));
+    }
+
     fn facts<'a>(path: &'a str, headers: &'a HeaderMap, remote: &str) -> Facts<'a> {
         Facts {
             path,
@@ -300,6 +319,7 @@ mod tests {
             headers,
             remote: remote.parse().unwrap(),
             local: "127.0.0.1:8080".parse().unwrap(),
+            https: false,
         }
     }
 

@@ -1,6 +1,6 @@
 //! The configuration relight runs on, whichever language it was written in: the model both
 //! readers fill (here: [`Config`], [`Settings`], [`ScopeConfig`]; `server.rs`: [`ServerConfig`];
-//! `fastcgi.rs`: [`FastcgiConfig`]), the readers ([`toml`] for relight's own format,
+//! `fastcgi.rs`: [`FastcgiConfig`]; `tls.rs`: [`TlsConfig`]), the readers ([`toml`] for relight's own format,
 //! [`lighttpd`] for lighttpd.conf), the checks they share ([`check`], what `relight -t` runs),
 //! the values that check themselves while read (`values.rs`) and the conditions of scopes
 //! (`condition.rs`). [`load`] reads a file in either language. Nothing here knows about
@@ -16,6 +16,7 @@ mod fastcgi;
 pub mod lighttpd;
 pub mod load;
 mod server;
+mod tls;
 pub(crate) mod toml;
 mod values;
 
@@ -27,6 +28,7 @@ pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig};
 pub use load::{Format, Loaded, load};
 pub use server::ServerConfig;
+pub use tls::{MinVersion, TlsConfig, host_matches};
 pub use values::{
     At, BackendAddr, Headers, KillSignal, Limit, ListenAddr, Loc, MatchRule, Pattern, Pos, Size,
     SocketMode, Timeout,
@@ -90,6 +92,8 @@ pub struct Config {
     pub scope: Vec<ScopeConfig>,
     /// Fixed responses for exact paths (nginx's `return`): health checks, robots.txt.
     pub answer: Vec<AnswerConfig>,
+    /// HTTPS listeners and their certificates.
+    pub tls: Vec<TlsConfig>,
     /// The directory of the configuration file (relative paths in it start there).
     pub config_dir: PathBuf,
     /// The configuration file itself (read again on SIGUSR1).

@@ -12,7 +12,9 @@ use super::{At, ListenAddr, Size, Timeout, default_true};
 /// `[server]`: what is not per request. (`[server]` also holds the global [`Settings`].)
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
-    /// Addresses to listen on.
+    /// Addresses to listen on (plain HTTP); `[[tls]]` adds its HTTPS ones. At least one
+    /// address in all.
+    #[serde(default)]
     pub listen: Vec<ListenAddr>,
     /// The error log file; stderr when absent.
     pub error_log: Option<PathBuf>,

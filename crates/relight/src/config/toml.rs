@@ -18,7 +18,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{
     AnswerConfig, At, ConditionConfig, Config, Error, FastcgiConfig, Pos, ScopeConfig,
-    ServerConfig, Settings, check,
+    ServerConfig, Settings, TlsConfig, check,
 };
 
 /// The file as the first reading sees it: every table but the settings.
@@ -32,6 +32,8 @@ struct File {
     scope: Vec<Scope>,
     #[serde(default)]
     answer: Vec<AnswerConfig>,
+    #[serde(default)]
+    tls: Vec<TlsConfig>,
 }
 
 /// A `[[scope]]`'s own keys (its settings are read by the second reading).
@@ -108,6 +110,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
             })
             .collect(),
         answer: file.answer,
+        tls: file.tls,
         config_dir: std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()),
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         toml_text: Some(Arc::from(text)),
@@ -138,6 +141,14 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         }
         for dir in s.aliases.iter_mut().flat_map(|a| a.values_mut()) {
             *dir = base.join(&*dir);
+        }
+    }
+    for t in &mut config.tls {
+        for p in [Some(&mut t.certificate), t.key.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            p.value = base.join(&p.value);
         }
     }
     let s = &mut config.server;

@@ -53,11 +53,16 @@ pub(super) async fn accept_loop(
             Ok((stream, remote)) => {
                 failing.worked();
                 bursts.opened();
-                let local = stream.local_addr().ok().or(local).unwrap_or(remote);
+                let at = stream.local_addr().ok().or(local).unwrap_or(remote);
+                let conn = Conn {
+                    remote,
+                    local: at,
+                    https: false,
+                };
                 let state = state.clone();
                 let stop = stop.clone();
                 tokio::spawn(async move {
-                    serve_connection(state, stream, Conn { remote, local }, stop).await;
+                    serve_connection(state, stream, conn, local, stop).await;
                     drop(permit);
                 });
             }
@@ -71,38 +76,87 @@ pub(super) async fn accept_loop(
     }
 }
 
+/// Serves one client connection: HTTP/1 on plain listeners; on HTTPS ones the TLS handshake
+/// (within the header timeout), then HTTP/2 if the client chose it by ALPN, else HTTP/1.
 async fn serve_connection(
     cur: Current,
     stream: TcpStream,
-    conn: Conn,
-    mut stop: watch::Receiver<bool>,
+    mut conn: Conn,
+    listener: Option<std::net::SocketAddr>,
+    stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
     let state = current(&cur);
     let s = &state.config().server;
+    let tls = listener.and_then(|a| state.tls.listener(&a).cloned());
     let stream = Arc::new(stream);
-    let shared = Arc::new(ConnShared::new(stream.clone()));
-    let io = ConnIo::new(
-        stream,
-        shared.clone(),
-        s.keep_alive_timeout.0,
-        s.write_timeout.0,
-        state.handler.largest_body(),
-    );
-    let svc = service_fn(move |req| {
-        let state = current(&cur);
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(state, req, conn, shared).await) }
-    });
-    let http = http1::Builder::new()
+    let shared = Arc::new(ConnShared::new(stream.clone(), tls.is_none()));
+    let (keep_alive, write_timeout) = (s.keep_alive_timeout.0, s.write_timeout.0);
+    let header_timeout = s.header_timeout.0;
+    let largest_body = state.handler.largest_body();
+    let Some(tls) = tls else {
+        let io = ConnIo::new(
+            stream,
+            shared.clone(),
+            keep_alive,
+            write_timeout,
+            largest_body,
+        );
+        return serve_http1(cur, io, conn, shared, stop, true).await;
+    };
+    drop(state);
+    // The request framing is followed above TLS, in the bytes hyper reads.
+    let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
+    #[cfg(feature = "tls")]
+    {
+        let tls_stream = match crate::tls::handshake(&tls, io, header_timeout).await {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::info!("{}: {e}", conn.remote);
+                return;
+            }
+        };
+        conn.https = true;
+        if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            #[cfg(feature = "http2")]
+            return serve_http2(cur, tls_stream, conn, shared, stop).await;
+        }
+        let io = super::framing::Framed::new(tls_stream, largest_body);
+        serve_http1(cur, io, conn, shared, stop, false).await
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (io, header_timeout, &mut conn);
+        match *tls {}
+    }
+}
+
+/// Serves HTTP/1 on `io` until the client is done or `stop`; `writev`: body chunks reach
+/// `io` as they are (needed for the file placeholders of a plain connection, conn.rs).
+async fn serve_http1<I>(
+    cur: Current,
+    io: I,
+    conn: Conn,
+    shared: Arc<ConnShared>,
+    mut stop: watch::Receiver<bool>,
+    writev: bool,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let state = current(&cur);
+    let s = &state.config().server;
+    let mut builder = http1::Builder::new();
+    builder
         .timer(TokioTimer::new())
         .header_read_timeout(s.header_timeout.0)
         .max_buf_size(s.max_header_size.0 as usize)
         .keep_alive(s.max_keep_alive_requests != 1)
-        .half_close(true)
-        // Body chunks reach the socket as they are: file placeholders among them (conn.rs).
-        .writev(true)
-        .serve_connection(TokioIo::new(io), svc);
+        .half_close(true);
+    if writev {
+        builder.writev(true);
+    }
+    drop(state);
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, shared));
     tokio::pin!(http);
     let result = tokio::select! {
         r = http.as_mut() => r,
@@ -114,6 +168,63 @@ async fn serve_connection(
     if let Err(e) = result {
         tracing::debug!("connection from {}: {e}", conn.remote);
     }
+}
+
+/// Serves HTTP/2 on `io` until the client is done or `stop`: each stream is one request
+/// through the same pipeline; at most 128 streams at once, a header list no larger than
+/// `max_header_size`, and hyper's defences against streams reset in floods.
+#[cfg(all(feature = "tls", feature = "http2"))]
+async fn serve_http2<I>(
+    cur: Current,
+    io: I,
+    conn: Conn,
+    shared: Arc<ConnShared>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let max_header = current(&cur).config().server.max_header_size.0;
+    let mut builder =
+        hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS)
+        .max_header_list_size(u32::try_from(max_header).unwrap_or(u32::MAX));
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, shared));
+    tokio::pin!(http);
+    let result = tokio::select! {
+        r = http.as_mut() => r,
+        _ = stop.changed() => {
+            http.as_mut().graceful_shutdown();
+            http.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!("HTTP/2 connection from {}: {e}", conn.remote);
+    }
+}
+
+/// The most HTTP/2 streams a client may have open at once on one connection.
+#[cfg(all(feature = "tls", feature = "http2"))]
+const MAX_STREAMS: u32 = 128;
+
+/// The service of one connection: each request through [`respond`], with the state current
+/// when it arrives.
+fn service(
+    cur: Current,
+    conn: Conn,
+    shared: Arc<ConnShared>,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Response<Watched>,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response<Watched>, Infallible>> + Send,
+> + Clone {
+    service_fn(move |req| {
+        let state = current(&cur);
+        let shared = shared.clone();
+        async move { Ok::<_, Infallible>(respond(state, req, conn, shared).await) }
+    })
 }
 
 /// Runs when a response body is done: ends the request on the connection and writes the
@@ -187,7 +298,9 @@ async fn respond(
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
-    if let Body::File { via, .. } = resp.body_mut() {
+    if let Body::File { via, .. } = resp.body_mut()
+        && shared.sends_files()
+    {
         *via = Some(shared.clone() as Arc<dyn SendsFiles>);
     }
     let status = resp.status().as_u16();

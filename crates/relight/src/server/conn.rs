@@ -43,6 +43,8 @@ pub(crate) struct ConnShared {
     read_since_idle: AtomicBool,
     requests: AtomicUsize,
     file_send: Mutex<FileSend>,
+    /// Files go out by sendfile(2) (a plain connection; TLS must encrypt them in user space).
+    sendfile: bool,
 }
 
 /// The file range whose placeholder hyper holds, and the body waiting to yield the next one.
@@ -78,8 +80,9 @@ fn placeholder_offset(buf: &[u8]) -> Option<usize> {
 }
 
 impl ConnShared {
-    /// The shared state of a connection on `stream`.
-    pub(crate) fn new(stream: Arc<TcpStream>) -> ConnShared {
+    /// The shared state of a connection on `stream`; `sendfile`: files are sent with
+    /// sendfile(2) (a plain connection).
+    pub(crate) fn new(stream: Arc<TcpStream>, sendfile: bool) -> ConnShared {
         ConnShared {
             stream,
             watch: Mutex::new(None),
@@ -87,6 +90,7 @@ impl ConnShared {
             read_since_idle: AtomicBool::new(false),
             requests: AtomicUsize::new(0),
             file_send: Mutex::new(FileSend::default()),
+            sendfile,
         }
     }
 
@@ -147,6 +151,11 @@ impl ConnShared {
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.read_since_idle.store(false, Ordering::Release);
         }
+    }
+
+    /// Whether file bodies go out by sendfile(2) on this connection.
+    pub(crate) fn sends_files(&self) -> bool {
+        self.sendfile
     }
 
     fn is_idle(&self) -> bool {
@@ -241,6 +250,13 @@ impl ConnIo {
 }
 
 impl ConnIo {
+    /// The same socket without the request framing reader: for a connection whose HTTP
+    /// bytes are not the socket's (TLS: the reader follows them above it).
+    pub(crate) fn without_framing(mut self) -> ConnIo {
+        self.framing = super::framing::Framing::off();
+        self
+    }
+
     /// Runs a write; while it cannot make progress the write timer runs, and when it fires the
     /// write fails with `TimedOut`.
     fn write_timed(

@@ -19,9 +19,10 @@
 //! what hyper alone would see. It changes no byte but the names of refused framing headers.
 
 use std::io;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::ReadBuf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::http::body::ChunkTooLarge;
 
@@ -151,6 +152,14 @@ impl Framing {
             line: Vec::new(),
             chunk_limit,
             error: None,
+        }
+    }
+
+    /// A reader that passes every byte through (for what it must not follow).
+    pub(crate) fn off() -> Framing {
+        Framing {
+            state: State::Off,
+            ..Framing::new(0)
         }
     }
 
@@ -543,6 +552,68 @@ fn digits(v: &[u8]) -> Option<u64> {
             .then(|| n.checked_mul(10)?.checked_add(u64::from(c - b'0')))
             .flatten()
     })
+}
+
+/// A stream whose reads are followed by a [`Framing`] reader: the HTTP/1 bytes of a TLS
+/// connection, above TLS (a plain connection's socket has the reader built in, conn.rs).
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct Framed<T> {
+    inner: T,
+    framing: Framing,
+}
+
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+impl<T> Framed<T> {
+    /// `inner`, refusing chunks announced longer than `chunk_limit`.
+    pub(crate) fn new(inner: T, chunk_limit: u64) -> Framed<T> {
+        Framed {
+            inner,
+            framing: Framing::new(chunk_limit),
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Framed<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let inner = &mut this.inner;
+        this.framing
+            .poll_read(cx, buf, |cx, buf| Pin::new(&mut *inner).poll_read(cx, buf))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Framed<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,9 @@ pub enum StartError {
         /// Why.
         source: io::Error,
     },
+    /// A `[[tls]]` entry's certificate or key cannot be used.
+    #[error("{0}")]
+    Tls(crate::config::Error),
     /// The access log could not be opened.
     #[error("access_log {path}: {source}")]
     AccessLog {
@@ -86,6 +89,8 @@ pub enum StartError {
 pub(crate) struct State {
     handler: Handler,
     access_log: Option<Arc<AccessLog>>,
+    /// The certificates of the HTTPS listeners.
+    tls: crate::tls::Tls,
 }
 
 impl State {
@@ -95,6 +100,7 @@ impl State {
         config: Config,
         sup: Option<&Arc<Supervisor>>,
         access_log: Option<Arc<AccessLog>>,
+        tls: crate::tls::Tls,
     ) -> Result<State, StartError> {
         let root = config.document_root().to_path_buf();
         if let Err(source) = root.canonicalize() {
@@ -104,6 +110,7 @@ impl State {
         Ok(State {
             handler,
             access_log,
+            tls,
         })
     }
 
@@ -153,6 +160,19 @@ fn access_log_for(
         })
 }
 
+/// Every address relight listens on: `server.listen`'s, then the HTTPS ones not among them.
+fn listen_addrs(config: &Config, tls: &crate::tls::Tls) -> Vec<SocketAddr> {
+    let mut addrs: Vec<SocketAddr> = config.server.listen.iter().map(|a| a.0).collect();
+    let mut https: Vec<SocketAddr> = tls.addrs().copied().collect();
+    https.sort();
+    for a in https {
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    addrs
+}
+
 /// A running server's listeners, bound and ready.
 pub struct Server {
     current: Current,
@@ -183,16 +203,15 @@ impl Server {
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        for addr in &config.server.listen {
-            if inherited.contains(&addr.0) {
+        // The certificates are read before privileges are dropped (a key is often root's only).
+        let tls = crate::tls::Tls::load(&config).map_err(StartError::Tls)?;
+        for addr in listen_addrs(&config, &tls) {
+            if inherited.contains(&addr) {
                 continue;
             }
-            let l = TcpListener::bind(addr.0)
+            let l = TcpListener::bind(addr)
                 .await
-                .map_err(|source| StartError::Bind {
-                    addr: addr.0,
-                    source,
-                })?;
+                .map_err(|source| StartError::Bind { addr, source })?;
             listeners.push(l);
         }
         // Everything that needs root happens before the drop: listeners, logs, the pid file.
@@ -225,6 +244,7 @@ impl Server {
                 config,
                 sup.as_ref(),
                 access,
+                tls,
             )?))),
             listeners,
             sup,
@@ -258,11 +278,20 @@ impl Server {
                 return;
             }
         };
-        if config.server.listen != old.config().server.listen
+        // New certificates for new connections; ones that cannot be used leave everything as it
+        // was (the error names the file and why).
+        let tls = match crate::tls::Tls::load(&config) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::error!("SIGUSR1: not reloading, keeping the current certificates: {e}");
+                return;
+            }
+        };
+        if listen_addrs(&config, &tls) != listen_addrs(old.config(), &old.tls)
             || config.server.max_connections != old.config().server.max_connections
         {
             tracing::warn!(
-                "SIGUSR1: server.listen and server.max_connections take effect at the next start; keeping the current ones"
+                "SIGUSR1: the listen addresses (server.listen and [[tls]] listen) and server.max_connections take effect at the next start; keeping the current ones"
             );
         }
         let pools = match pools_of(&config) {
@@ -299,7 +328,7 @@ impl Server {
                 return;
             }
         };
-        match State::new(config, self.sup.as_ref(), access) {
+        match State::new(config, self.sup.as_ref(), access, tls) {
             Ok(state) => {
                 *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
                 tracing::info!("SIGUSR1: configuration reloaded from {}", path.display());
@@ -332,11 +361,15 @@ impl Server {
                 stop_rx.clone(),
             ));
         }
-        for a in &start.config().server.listen {
+        for a in listen_addrs(start.config(), &start.tls) {
+            let scheme = if start.tls.listener(&a).is_some() {
+                "https"
+            } else {
+                "http"
+            };
             tracing::info!(
-                "relight {} listening on http://{}",
+                "relight {} listening on {scheme}://{a}",
                 env!("CARGO_PKG_VERSION"),
-                a.0
             );
         }
         drop(start);

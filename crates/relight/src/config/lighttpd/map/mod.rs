@@ -84,6 +84,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         fastcgi: backends.list,
         scope: scopes,
         answer: Vec::new(),
+        tls: Vec::new(),
         config_dir,
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         toml_text: None,

@@ -1,0 +1,300 @@
+//! HTTPS and HTTP/2 with real clients: certificates made by `openssl`, requests by curl (HTTP/1.1
+//! and HTTP/2 by ALPN, SNI by --resolve) and `openssl s_client`; a libfcgi backend sees the
+//! scheme. Bad input: plain HTTP to the TLS port, a stalled and a garbage handshake.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A self-signed certificate (EC P-256) for `names`, as `dir/<tag>.crt` and `dir/<tag>.key`.
+fn certificate(dir: &Path, tag: &str, names: &[&str]) -> (PathBuf, PathBuf) {
+    let (crt, key) = (
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+    );
+    let san: Vec<String> = names.iter().map(|n| format!("DNS:{n}")).collect();
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj"])
+        .arg(format!("/CN={}", names[0]))
+        .arg("-addext")
+        .arg(format!("subjectAltName={}", san.join(",")))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    (crt, key)
+}
+
+/// curl over HTTPS to `port` for `host` (resolved to loopback), trusting `ca`; `extra` before
+/// the URL. Returns the response and the HTTP version curl used.
+fn https(port: u16, host: &str, path: &str, ca: &Path, extra: &[&str]) -> (CurlResponse, String) {
+    let resolve = format!("{host}:{port}:127.0.0.1");
+    let url = format!("https://{host}:{port}{path}");
+    let ca = ca.display().to_string();
+    let mut args = vec!["--resolve", &resolve, "--cacert", &ca];
+    args.extend_from_slice(extra);
+    let version = curl(
+        &[
+            &args[..],
+            &["-o", "/dev/null", "-w", "%{http_version}", &url],
+        ]
+        .concat(),
+    );
+    let r = curl(&[&args[..], &[url.as_str()]].concat());
+    (r, version.text())
+}
+
+/// A relight with one HTTPS listener on a free port; returns it and that port.
+fn start(dir: &TempDir, www: &Path, tls: &str, rest: &str) -> (Relight, u16) {
+    let port = free_port();
+    let r = Relight::start(
+        www,
+        "header_timeout = \"2s\"",
+        &format!("{rest}\n[[tls]]\nlisten = [\"127.0.0.1:{port}\"]\n{tls}"),
+    );
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+    let _ = dir;
+    (r, port)
+}
+
+#[test]
+fn https_serves_files_and_fastcgi_over_http1_and_http2() {
+    let www = docroot();
+    let dir = TempDir::new("tls");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let echo = c_peer("fcgi_echo");
+    let backend = format!(
+        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\n",
+        echo.display(),
+        dir.join("app.sock").display()
+    );
+    let (r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        &backend,
+    );
+    for (flag, want) in [("--http1.1", "1.1"), ("--http2", "2")] {
+        let (page, version) = https(port, "localhost", "/hello.txt", &crt, &[flag]);
+        assert_eq!(page.status, 200, "{flag}: {page:?}");
+        assert_eq!(page.text(), "hello, world\n");
+        assert_eq!(version, want, "{flag}: ALPN chose HTTP/{version}");
+        let (app, _) = https(port, "localhost", "/app?x=1", &crt, &[flag]);
+        assert_eq!(app.status, 200, "{flag}: {app:?}");
+        let p = app.params();
+        assert_eq!(p.get("HTTPS").map(String::as_str), Some("on"), "{p:?}");
+        assert_eq!(p.get("REQUEST_SCHEME").map(String::as_str), Some("https"));
+        assert_eq!(p.get("SERVER_PORT"), Some(&port.to_string()));
+        assert_eq!(p.get("QUERY_STRING").map(String::as_str), Some("x=1"));
+    }
+    // A POST body over HTTP/2 reaches the backend whole.
+    let body = "a".repeat(100_000);
+    let (echoed, _) = https(
+        port,
+        "localhost",
+        "/app?mode=echo",
+        &crt,
+        &["--http2", "--data-binary", &body],
+    );
+    assert_eq!(echoed.status, 200);
+    assert_eq!(echoed.body.len(), body.len());
+    // The plain listener is still plain, and its backend params say so.
+    let plain = curl(&[&r.url("/app")]);
+    assert_eq!(plain.params().get("HTTPS"), None);
+    assert_eq!(
+        plain.params().get("REQUEST_SCHEME").map(String::as_str),
+        Some("http")
+    );
+}
+
+#[test]
+fn the_certificate_is_chosen_by_server_name() {
+    let www = docroot();
+    let dir = TempDir::new("sni");
+    let (a_crt, a_key) = certificate(dir.path(), "a", &["a.example.org"]);
+    let (b_crt, b_key) = certificate(dir.path(), "b", &["*.b.example.org"]);
+    let port = free_port();
+    let entry = |crt: &Path, key: &Path, hosts: &str| {
+        format!(
+            "[[tls]]\nlisten = [\"127.0.0.1:{port}\"]\nhosts = [{hosts}]\ncertificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        )
+    };
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "{}{}",
+            entry(&a_crt, &a_key, "\"a.example.org\""),
+            entry(&b_crt, &b_key, "\"*.b.example.org\"")
+        ),
+    );
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+    // curl checks the certificate against the name: the right one was sent for each.
+    let (a, _) = https(port, "a.example.org", "/hello.txt", &a_crt, &[]);
+    assert_eq!(a.status, 200, "{a:?}");
+    let (b, _) = https(port, "www.b.example.org", "/hello.txt", &b_crt, &[]);
+    assert_eq!(b.status, 200, "{b:?}");
+    // A name no entry has, with no default: the handshake fails with an alert, and the log
+    // names the name.
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "5", "--cacert"])
+        .arg(&a_crt)
+        .arg("--resolve")
+        .arg(format!("other.example.org:{port}:127.0.0.1"))
+        .arg(format!("https://other.example.org:{port}/"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(35), "{out:?}");
+    wait_for(Duration::from_secs(5), "the refusal in the log", || {
+        r.error_log()
+            .contains("no certificate for the server name \"other.example.org\"")
+            .then_some(())
+    });
+    // And the server goes on.
+    let (again, _) = https(port, "a.example.org", "/hello.txt", &a_crt, &[]);
+    assert_eq!(again.status, 200);
+}
+
+#[test]
+fn bad_handshakes_are_closed_and_the_server_goes_on() {
+    let www = docroot();
+    let dir = TempDir::new("tlsbad");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let (r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        "",
+    );
+    let addr = format!("127.0.0.1:{port}");
+    // Plain HTTP to the TLS port: no HTTP answer, the connection is closed (after an alert).
+    let answer = raw(
+        &addr,
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(
+        !answer.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    // Garbage records.
+    let garbage = raw(
+        &addr,
+        &[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3],
+        Duration::from_secs(5),
+    );
+    assert!(garbage.len() < 100, "{garbage:?}");
+    // A client that sends half a hello and stalls is closed at the header timeout (2 s).
+    let mut stalled = TcpStream::connect(&addr).unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let t = Instant::now();
+    let mut buf = [0u8; 64];
+    let n = stalled.read(&mut buf).unwrap_or(0);
+    assert!(
+        n < 64 && t.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        t.elapsed()
+    );
+    assert!(
+        t.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
+    // Meanwhile and after, HTTPS and plain HTTP are served.
+    let (ok, _) = https(port, "localhost", "/hello.txt", &crt, &[]);
+    assert_eq!(ok.status, 200);
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    let log = r.error_log();
+    assert!(log.contains("no TLS handshake within 2s"), "{log}");
+}
+
+#[test]
+fn a_certificate_that_cannot_be_used_is_an_error_at_its_line() {
+    let dir = TempDir::new("tlscheck");
+    let (crt, _key) = certificate(dir.path(), "one", &["localhost"]);
+    let (_, other_key) = certificate(dir.path(), "two", &["localhost"]);
+    let www = docroot();
+    for (tls, want) in [
+        // No key file, and none in the certificate's.
+        (
+            format!("certificate = \"{}\"\n", crt.display()),
+            "5:15: private key",
+        ),
+        (
+            format!(
+                "certificate = \"{}\"\nkey = \"{}\"\n",
+                dir.join("missing.crt").display(),
+                other_key.display()
+            ),
+            "5:15: certificate",
+        ),
+        // Another certificate's key.
+        (
+            format!(
+                "certificate = \"{}\"\nkey = \"{}\"\n",
+                crt.display(),
+                other_key.display()
+            ),
+            "6:7: private key",
+        ),
+    ] {
+        let cfg = dir.join("relight.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[server]\ndocument_root = \"{}\"\n[[tls]]\nlisten = [\"127.0.0.1:1\"]\n{tls}",
+                www.path().display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+            .arg("-t")
+            .arg("-f")
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{tls}: {err}");
+        assert!(
+            err.contains(&format!("relight.toml:{want}")),
+            "{tls}: want {want:?} in {err}"
+        );
+    }
+}
