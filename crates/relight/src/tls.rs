@@ -293,3 +293,38 @@ fn refusing() -> Arc<ServerConfig> {
 pub fn check(config: &Config) -> Result<(), Error> {
     Tls::load(config).map(drop)
 }
+
+/// What `conn` negotiated, named as lighttpd's mod_openssl (OpenSSL) names it for backends.
+pub(crate) fn info(conn: &rustls::ServerConnection) -> crate::http::TlsInfo {
+    use rustls::CipherSuite as S;
+    let protocol = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
+        _ => "TLSv1.3",
+    };
+    let (cipher, bits) = match conn.negotiated_cipher_suite().map(|s| s.suite()) {
+        Some(S::TLS13_AES_128_GCM_SHA256) => ("TLS_AES_128_GCM_SHA256", "128"),
+        Some(S::TLS13_AES_256_GCM_SHA384) => ("TLS_AES_256_GCM_SHA384", "256"),
+        Some(S::TLS13_CHACHA20_POLY1305_SHA256) => ("TLS_CHACHA20_POLY1305_SHA256", "256"),
+        Some(S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) => {
+            ("ECDHE-ECDSA-AES128-GCM-SHA256", "128")
+        }
+        Some(S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384) => {
+            ("ECDHE-ECDSA-AES256-GCM-SHA384", "256")
+        }
+        Some(S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) => {
+            ("ECDHE-ECDSA-CHACHA20-POLY1305", "256")
+        }
+        Some(S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) => ("ECDHE-RSA-AES128-GCM-SHA256", "128"),
+        Some(S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) => ("ECDHE-RSA-AES256-GCM-SHA384", "256"),
+        Some(S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256) => {
+            ("ECDHE-RSA-CHACHA20-POLY1305", "256")
+        }
+        // The ring provider has no other suite.
+        _ => ("", ""),
+    };
+    crate::http::TlsInfo {
+        protocol,
+        cipher,
+        bits,
+    }
+}

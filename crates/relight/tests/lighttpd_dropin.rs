@@ -684,7 +684,7 @@ fn command_line_as_lighttpd_users_type_it() {
     std::fs::write(
         &cfg,
         format!(
-            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nssl.engine = \"enable\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
+            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nssl.stapling-file = \"x\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
             www.path().display()
         ),
     )
@@ -702,7 +702,7 @@ fn command_line_as_lighttpd_users_type_it() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!(
-            "{}:4:1: ssl.engine: not supported by relight",
+            "{}:4:1: ssl.stapling-file: not supported by relight",
             cfg.display()
         )),
         "{err}"

@@ -91,6 +91,6 @@ fn a_key_lighttpd_does_not_know_is_called_a_typo() {
     let (status, why) = status_of("server.documentroot", "\"/tmp\"");
     assert_eq!(status, "warned");
     assert!(why.contains("unknown config-key"), "{why}");
-    let (_, why) = status_of("ssl.engine", "\"enable\"");
+    let (_, why) = status_of("ssl.stapling-file", "\"x\"");
     assert!(why.contains("not supported by relight"), "{why}");
 }

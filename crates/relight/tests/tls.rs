@@ -298,3 +298,103 @@ fn a_certificate_that_cannot_be_used_is_an_error_at_its_line() {
         );
     }
 }
+
+/// A lighttpd.conf with an HTTPS socket block, two names with their own certificates (one
+/// `ssl.pemfile` with the key in it, one with `ssl.privkey`) and a FastCGI backend.
+fn ssl_conf(dir: &Path, www: &Path, plain: u16, tls: u16, echo: &Path, certs: &Path) -> String {
+    format!(
+        r#"server.modules = ( "mod_openssl", "mod_fastcgi", "mod_setenv", "mod_staticfile" )
+server.document-root = "{www}"
+server.port = {plain}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+mimetype.assign = ( ".txt" => "text/plain" )
+$SERVER["socket"] == "127.0.0.1:{tls}" {{
+  ssl.engine = "enable"
+  ssl.pemfile = "{certs}/default.pem"
+  ssl.openssl.ssl-conf-cmd = ( "MinProtocol" => "TLSv1.2" )
+  $HTTP["host"] == "a.example.org" {{
+    ssl.pemfile = "{certs}/a.pem"
+  }}
+  $HTTP["host"] == "b.example.org" {{
+    ssl.pemfile = "{certs}/b.crt"
+    ssl.privkey = "{certs}/b.key"
+  }}
+}}
+$HTTP["scheme"] == "https" {{
+  setenv.add-response-header = ( "X-Scheme" => "https" )
+}}
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+"#,
+        www = www.display(),
+        dir = dir.display(),
+        echo = echo.display(),
+        certs = certs.display(),
+    )
+}
+
+#[test]
+fn an_ssl_lighttpd_conf_serves_as_lighttpd_does() {
+    let www = docroot();
+    let certs = TempDir::new("ltcerts");
+    let pem = |tag: &str, name: &str| {
+        let (crt, key) = certificate(certs.path(), tag, &[name]);
+        let both = [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat();
+        std::fs::write(certs.join(&format!("{tag}.pem")), both).unwrap();
+        crt
+    };
+    let default_crt = pem("default", "localhost");
+    let a_crt = pem("a", "a.example.org");
+    let b_crt = pem("b", "b.example.org");
+    let echo = c_peer("fcgi_echo");
+    let (dl, dr) = (TempDir::new("lt-ssl"), TempDir::new("rl-ssl"));
+    let (pl, tl, pr, tr) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(
+        dl.join("lighttpd.conf"),
+        ssl_conf(dl.path(), www.path(), pl, tl, &echo, certs.path()),
+    )
+    .unwrap();
+    std::fs::write(
+        dr.join("lighttpd.conf"),
+        ssl_conf(dr.path(), www.path(), pr, tr, &echo, certs.path()),
+    )
+    .unwrap();
+    let _lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+    wait_listening(&format!("127.0.0.1:{tl}"), Duration::from_secs(5));
+    let relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+    wait_listening(&format!("127.0.0.1:{tr}"), Duration::from_secs(5));
+    let comparable = |mut p: std::collections::BTreeMap<String, String>| {
+        for k in ["REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "SERVER_SOFTWARE"] {
+            p.remove(k);
+        }
+        p
+    };
+    for (host, ca) in [
+        ("localhost", &default_crt),
+        ("a.example.org", &a_crt),
+        ("b.example.org", &b_crt),
+    ] {
+        for path in ["/hello.txt", "/app/x?q=1"] {
+            let (theirs, _) = https(tl, host, path, ca, &["--http1.1"]);
+            let (ours, _) = https(tr, host, path, ca, &["--http1.1"]);
+            assert_eq!(theirs.status, 200, "lighttpd {host}{path}: {theirs:?}");
+            assert_eq!(ours.status, theirs.status, "{host}{path}: {ours:?}");
+            assert_eq!(ours.header("x-scheme").as_deref(), Some("https"));
+            assert_eq!(theirs.header("x-scheme").as_deref(), Some("https"));
+            if path == "/hello.txt" {
+                assert_eq!(ours.body, theirs.body);
+            } else {
+                assert_eq!(
+                    comparable(ours.params()),
+                    comparable(theirs.params()),
+                    "{host}{path}: backend params, relight (left) vs lighttpd (right)"
+                );
+            }
+        }
+    }
+    // The plain listener: no X-Scheme, and HTTPS unset for the backend, in both.
+    let plain = curl(&[&format!("http://127.0.0.1:{pr}/app")]);
+    assert_eq!(plain.header("x-scheme"), None);
+    assert_eq!(plain.params().get("HTTPS"), None);
+    let _ = relight;
+}

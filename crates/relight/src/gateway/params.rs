@@ -36,8 +36,8 @@ pub(crate) struct CgiRequest<'a> {
     pub remote: SocketAddr,
     /// The address the client connected to.
     pub local: SocketAddr,
-    /// Whether the client connection is TLS.
-    pub https: bool,
+    /// What the client connection's TLS negotiated; `None`: plain HTTP.
+    pub tls: Option<crate::http::TlsInfo>,
     /// The request headers.
     pub headers: &'a HeaderMap,
     /// The request body's length (what CONTENT_LENGTH says).
@@ -121,7 +121,10 @@ pub(crate) fn encode_request_head(
         (b"SERVER_PROTOCOL", version_str(r.version).as_bytes()),
         (b"SERVER_SOFTWARE", r.server_software.as_bytes()),
         (b"GATEWAY_INTERFACE", b"CGI/1.1"),
-        (b"REQUEST_SCHEME", if r.https { b"https" } else { b"http" }),
+        (
+            b"REQUEST_SCHEME",
+            if r.tls.is_some() { b"https" } else { b"http" },
+        ),
         (b"SERVER_NAME", host.as_bytes()),
         (b"SERVER_ADDR", server_addr.as_bytes()),
         (b"SERVER_PORT", server_port.as_bytes()),
@@ -141,8 +144,12 @@ pub(crate) fn encode_request_head(
         fixed.push((b"PATH_INFO", r.path_info.as_bytes()));
         fixed.push((b"PATH_TRANSLATED", path_translated.as_bytes()));
     }
-    if r.https {
+    if let Some(t) = &r.tls {
         fixed.push((b"HTTPS", b"on"));
+        fixed.push((b"SSL_PROTOCOL", t.protocol.as_bytes()));
+        fixed.push((b"SSL_CIPHER", t.cipher.as_bytes()));
+        fixed.push((b"SSL_CIPHER_USEKEYSIZE", t.bits.as_bytes()));
+        fixed.push((b"SSL_CIPHER_ALGKEYSIZE", t.bits.as_bytes()));
     }
     if let Some(u) = r.remote_user {
         fixed.push((b"REMOTE_USER", u.as_bytes()));

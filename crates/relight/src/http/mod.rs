@@ -8,6 +8,19 @@ pub(crate) mod date;
 pub(crate) mod pages;
 pub(crate) mod urlpath;
 
+/// What a request's TLS connection negotiated, as lighttpd's mod_openssl names it for
+/// backends (SSL_PROTOCOL, SSL_CIPHER, SSL_CIPHER_USEKEYSIZE and SSL_CIPHER_ALGKEYSIZE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TlsInfo {
+    /// `TLSv1.3` or `TLSv1.2`.
+    pub protocol: &'static str,
+    /// The cipher suite, by OpenSSL's name (`TLS_AES_256_GCM_SHA384`,
+    /// `ECDHE-RSA-AES128-GCM-SHA256`).
+    pub cipher: &'static str,
+    /// The cipher's key size in bits.
+    pub bits: &'static str,
+}
+
 /// The host name of a Host header: without the port, keeping IPv6 brackets.
 pub(crate) fn host_name(host: &str) -> &str {
     if host.starts_with('[') {

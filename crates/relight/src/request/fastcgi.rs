@@ -63,7 +63,7 @@ pub(crate) fn cgi_request<'r>(
         server_software: &s.server_tag,
         remote: req.conn.remote,
         local: req.conn.local,
-        https: req.conn.https,
+        tls: req.conn.tls,
         headers: &req.parts.headers,
         content_length: 0,
         broken_script_filename: false,

@@ -63,8 +63,8 @@ pub(crate) struct Conn {
     pub remote: SocketAddr,
     /// The address the client connected to.
     pub local: SocketAddr,
-    /// Whether the connection is TLS (HTTPS).
-    pub https: bool,
+    /// What the connection's TLS negotiated; `None`: plain HTTP.
+    pub tls: Option<crate::http::TlsInfo>,
 }
 
 /// One request as the steps after site selection see it: what came in, and what the steps
@@ -236,7 +236,7 @@ pub(crate) mod testing {
         Conn {
             remote: remote.parse().unwrap(),
             local: "127.0.0.1:8080".parse().unwrap(),
-            https: false,
+            tls: None,
         }
     }
 

@@ -128,7 +128,7 @@ pub(crate) fn select(
         headers: &parts.headers,
         remote: conn.remote,
         local: conn.local,
-        https: conn.https,
+        https: conn.tls.is_some(),
     };
     match scopes.site(&facts) {
         Ok(site) => ControlFlow::Continue(site),

@@ -165,7 +165,7 @@ mod tests {
         Conn {
             remote: "127.0.0.1:5000".parse().unwrap(),
             local: "127.0.0.1:80".parse().unwrap(),
-            https: false,
+            tls: None,
         }
     }
 

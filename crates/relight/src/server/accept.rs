@@ -57,7 +57,7 @@ pub(super) async fn accept_loop(
                 let conn = Conn {
                     remote,
                     local: at,
-                    https: false,
+                    tls: None,
                 };
                 let state = state.clone();
                 let stop = stop.clone();
@@ -116,7 +116,7 @@ async fn serve_connection(
                 return;
             }
         };
-        conn.https = true;
+        conn.tls = Some(crate::tls::info(tls_stream.get_ref().1));
         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             #[cfg(feature = "http2")]
             return serve_http2(cur, tls_stream, conn, shared, stop).await;

@@ -121,7 +121,8 @@ pub(super) fn map_blocks(
             settings: mapped.settings,
         };
         for (k, _, p) in &b.settings {
-            if !k.starts_with("var.") && !bx.used.contains(&k.as_str()) {
+            // ssl.* keys are tls.rs's (map_tls said what it had to about each).
+            if !k.starts_with("var.") && !k.starts_with("ssl.") && !bx.used.contains(&k.as_str()) {
                 bx.warnings.push(if crate::config::lighttpd::keys::is_known(k) {
                     format!(
                         "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"

@@ -2,7 +2,8 @@
 //! becomes the same setting; every other key, module and conditional block is reported by name
 //! with where it was set (a warning, or an error under `-tt`). Nothing is dropped in silence.
 //! One file per group of keys: [`server`] (global only), [`settings`] (per request, in any
-//! block), [`fastcgi`], [`auth`], and [`blocks`] for the conditional blocks. The result is
+//! block), [`fastcgi`], [`auth`], [`tls`] (`ssl.*`, in every block), and [`blocks`] for the
+//! conditional blocks. The result is
 //! checked as a TOML file is ([`crate::config::check`]).
 
 mod auth;
@@ -10,6 +11,7 @@ mod blocks;
 mod fastcgi;
 mod server;
 mod settings;
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -68,8 +70,19 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
     let mut server = ServerConfig::defaults();
     server.chroot = chroot;
     let ip = server::map_server(&mut cx, &mut server)?;
+    // map_server's first listener is server.port's.
+    let main = server.listen[0].0;
+    let mut tls = tls::map_tls(lc, main, ip)?;
+    cx.warnings.append(&mut tls.warnings);
+    cx.notes.append(&mut tls.notes);
+    cx.used.push("server.h2proto");
     for (key, _, pos) in &g.settings {
-        if key.starts_with("var.") || key.starts_with("debug.") || cx.used.contains(&key.as_str()) {
+        // The ssl.* keys are tls::map_tls's, which said what it had to about each.
+        if key.starts_with("var.")
+            || key.starts_with("debug.")
+            || key.starts_with("ssl.")
+            || cx.used.contains(&key.as_str())
+        {
             continue;
         }
         cx.warnings
@@ -84,7 +97,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         fastcgi: backends.list,
         scope: scopes,
         answer: Vec::new(),
-        tls: Vec::new(),
+        tls: tls.tls,
         config_dir,
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         toml_text: None,

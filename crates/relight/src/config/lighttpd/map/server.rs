@@ -21,6 +21,7 @@ const MODULES: &[&str] = &[
     "mod_fastcgi",
     "mod_auth",
     "mod_authn_file",
+    "mod_openssl",
 ];
 
 /// Modules that are accepted because relight does their job another way.
@@ -31,7 +32,6 @@ const MODULES_NOTED: &[(&str, &str)] = &[
         "relight's status page is server.status_path (/server-status)",
     ),
     ("mod_deflate", "relight does not compress responses"),
-    ("mod_openssl", "relight does not serve TLS yet"),
 ];
 
 /// Global keys accepted because relight does their job another way, and how.
@@ -67,7 +67,6 @@ const KEYS_NOTED: &[(&str, &str)] = &[
         "server.chunkqueue-chunk-sz",
         "relight sizes its own buffers",
     ),
-    ("server.h2proto", "relight speaks HTTP/1.1 and HTTP/1.0"),
     ("server.h2c", "relight speaks HTTP/1.1 and HTTP/1.0"),
     (
         "server.protocol-http11",
@@ -89,7 +88,10 @@ const KEYS_NOTED: &[(&str, &str)] = &[
         "server.http-parseopt-host-normalize",
         "relight compares hosts in lower case without the port",
     ),
-    ("server.feature-flags", "relight has no feature flags"),
+    (
+        "server.feature-flags",
+        "relight reads its \"server.h2proto\" only",
+    ),
     (
         "server.graceful-restart-bg",
         "SIGUSR1 reloads in place, keeping the listening sockets and unchanged backends",

@@ -1,0 +1,326 @@
+//! lighttpd's mod_openssl keys (`ssl.*`) as `[[tls]]` entries, in every block they may be in:
+//!
+//! - `ssl.engine = "enable"` in the global scope makes the main listener (`server.port`) HTTPS;
+//!   in a `$SERVER["socket"] == ":443"` block, that socket (which inherits the global `ssl.*`
+//!   keys it does not set, `ssl.engine` too, as in lighttpd);
+//! - `ssl.pemfile` (certificate and key in one file, or the key in `ssl.privkey`) is the
+//!   certificate of those listeners; in a `$HTTP["host"] == "name"` block (inside a socket block
+//!   or not) it is the certificate for that name (SNI) on the HTTPS listeners it applies to;
+//! - `ssl.openssl.ssl-conf-cmd`'s `MinProtocol` becomes `min_version`;
+//!   `server.feature-flags`' `"server.h2proto" => "disable"` (or `server.h2proto = "disable"`)
+//!   turns HTTP/2 off;
+//! - keys whose job rustls does by design (no renegotiation, no SSLv2/v3, its own curves,
+//!   cipher order and session cache) are noted; the others are warned about, by name;
+//!   `ssl.verifyclient.activate` is refused, as relight does not verify client certificates yet
+//!   (accepting unverified clients would open what the setting closes).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use super::{enabled, err};
+use crate::config::lighttpd::{Block, Condition, Error, LighttpdConfig, Pos, Value};
+use crate::config::{At, ListenAddr, Loc, MinVersion, TlsConfig};
+
+/// Keys rustls makes moot, and why.
+const MOOT: &[(&str, &str)] = &[
+    (
+        "ssl.honor-cipher-order",
+        "rustls chooses among its suites (all forward-secret AEAD) in its own order",
+    ),
+    (
+        "ssl.disable-client-renegotiation",
+        "rustls never renegotiates",
+    ),
+    ("ssl.use-sslv2", "rustls speaks TLS 1.2 and 1.3 only"),
+    ("ssl.use-sslv3", "rustls speaks TLS 1.2 and 1.3 only"),
+    (
+        "ssl.ec-curve",
+        "rustls offers X25519, P-256 and P-384 (ring)",
+    ),
+    ("ssl.dh-file", "rustls has no finite-field Diffie-Hellman"),
+    ("ssl.read-ahead", "relight reads TLS records as they come"),
+    ("ssl.empty-fragments", "rustls needs no CBC workaround"),
+    (
+        "ssl.session-cache",
+        "relight resumes sessions by tickets and a session cache",
+    ),
+    (
+        "ssl.ca-file",
+        "it is for verifying client certificates (the chain is served from ssl.pemfile)",
+    ),
+];
+
+/// What the `ssl.*` keys of the configuration make, and what was said about them.
+#[derive(Default)]
+pub(super) struct Mapped {
+    pub tls: Vec<TlsConfig>,
+    pub warnings: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// The `ssl.*` keys of one block (with the global ones under a socket block's).
+struct Keys<'a> {
+    engine: Option<(bool, &'a Pos)>,
+    pemfile: Option<(&'a str, &'a Pos)>,
+    privkey: Option<(&'a str, &'a Pos)>,
+    min: Option<MinVersion>,
+}
+
+/// Maps every `ssl.*` key of `lc`; `main` is the address of `server.port`, `ip` the address of
+/// a `":port"` socket block.
+pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Result<Mapped, Error> {
+    let mut out = Mapped::default();
+    let g = lc.global();
+    let http2 = h2proto(g);
+    for b in &lc.blocks {
+        other_keys(b, &mut out)?;
+    }
+    let global = keys(g, None)?;
+    // The HTTPS listeners, with their own keys.
+    let mut https: Vec<(SocketAddr, Keys<'_>, &Pos)> = Vec::new();
+    if let Some((true, pos)) = global.engine {
+        https.push((main, keys(g, None)?, pos));
+    }
+    for b in &lc.blocks[1..] {
+        let Some(addr) = socket_of(b, ip) else {
+            continue;
+        };
+        if b.conditions.len() != 1 {
+            continue;
+        }
+        let k = keys(b, Some(g))?;
+        if let Some((true, pos)) = k.engine {
+            https.retain(|(a, _, _)| *a != addr);
+            https.push((addr, k, pos));
+        }
+    }
+    for (addr, k, pos) in &https {
+        let Some((pem, pem_pos)) = k.pemfile else {
+            return err(
+                pos,
+                format!("ssl.engine = \"enable\" for {addr}: ssl.pemfile is not set"),
+            );
+        };
+        out.tls
+            .push(entry(vec![*addr], Vec::new(), pem, pem_pos, k, http2));
+    }
+    // Certificates by server name.
+    for b in &lc.blocks[1..] {
+        let Some((pem, pem_pos)) = b
+            .get_with_pos("ssl.pemfile")
+            .and_then(|(v, p)| v.as_str().map(|s| (s, p)))
+        else {
+            continue;
+        };
+        let hosts: Vec<&Condition> = b
+            .conditions
+            .iter()
+            .filter(|c| c.field == "HTTP[\"host\"]")
+            .collect();
+        let socket = socket_of(b, ip);
+        if hosts.is_empty() {
+            if socket.is_none() {
+                out.warnings.push(format!(
+                    "{pem_pos}: ssl.pemfile inside ({}): relight chooses certificates by listener or by $HTTP[\"host\"] == \"name\"; ignored",
+                    described(b)
+                ));
+            }
+            continue;
+        }
+        let names: Option<Vec<String>> = hosts
+            .iter()
+            .map(|c| (c.op == "==" && !c.negated).then(|| c.pattern.to_ascii_lowercase()))
+            .collect();
+        let Some(names) = names else {
+            out.warnings.push(format!(
+                "{pem_pos}: ssl.pemfile inside ({}): relight chooses certificates by exact host names (and \"*.\" wildcards) only; ignored",
+                described(b)
+            ));
+            continue;
+        };
+        let addrs: Vec<SocketAddr> = match socket {
+            Some(a) => vec![a],
+            None => https.iter().map(|(a, _, _)| *a).collect(),
+        };
+        if addrs.is_empty() {
+            out.notes.push(format!(
+                "{pem_pos}: ssl.pemfile inside ({}): no listener has ssl.engine = \"enable\"; not used",
+                described(b)
+            ));
+            continue;
+        }
+        // The key is the block's own (or in its pemfile); the oldest version the block's, else
+        // its socket's, else the global one.
+        let own = keys(b, None)?;
+        let socket_min = socket
+            .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
+            .and_then(|(_, k, _)| k.min);
+        let k = Keys {
+            engine: None,
+            pemfile: None,
+            privkey: own.privkey,
+            min: own.min.or(socket_min).or(global.min),
+        };
+        out.tls.push(entry(addrs, names, pem, pem_pos, &k, http2));
+    }
+    if https.is_empty() {
+        for key in ["ssl.pemfile", "ssl.privkey"] {
+            if let Some((_, pos)) = g.get_with_pos(key) {
+                out.notes.push(format!(
+                    "{pos}: {key}: no listener has ssl.engine = \"enable\"; not used"
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The `[[tls]]` entry for `addrs` and `hosts`.
+fn entry(
+    addrs: Vec<SocketAddr>,
+    hosts: Vec<String>,
+    pem: &str,
+    pem_pos: &Pos,
+    k: &Keys<'_>,
+    http2: bool,
+) -> TlsConfig {
+    TlsConfig {
+        listen: At::new(
+            addrs.into_iter().map(ListenAddr).collect(),
+            Loc::Pos(pem_pos.clone()),
+        ),
+        hosts: hosts
+            .into_iter()
+            .map(|h| At::new(h, Loc::Pos(pem_pos.clone())))
+            .collect(),
+        certificate: At::new(PathBuf::from(pem), Loc::Pos(pem_pos.clone())),
+        key: k
+            .privkey
+            .map(|(p, pos)| At::new(PathBuf::from(p), Loc::Pos(pos.clone()))),
+        min_version: k.min.unwrap_or_default(),
+        http2,
+    }
+}
+
+/// The address of `b`'s `$SERVER["socket"] == "..."` condition, if it has one.
+fn socket_of(b: &Block, ip: IpAddr) -> Option<SocketAddr> {
+    let c = b
+        .conditions
+        .iter()
+        .find(|c| c.field == "SERVER[\"socket\"]" && c.op == "==" && !c.negated)?;
+    match c.pattern.strip_prefix(':') {
+        Some(p) => p.parse::<u16>().ok().map(|p| SocketAddr::new(ip, p)),
+        None => c.pattern.parse().ok(),
+    }
+}
+
+fn described(b: &Block) -> String {
+    b.conditions
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// The TLS keys of `b`, each taken from `global` where `b` does not set it.
+fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> {
+    let get = |key: &str| {
+        b.get_with_pos(key)
+            .or_else(|| global.and_then(|g| g.get_with_pos(key)))
+    };
+    let string = |key: &str| -> Result<Option<(&'a str, &'a Pos)>, Error> {
+        match get(key) {
+            None => Ok(None),
+            Some((Value::Str(s), p)) => Ok(Some((s.as_str(), p))),
+            Some((v, p)) => err(p, format!("{key} must be a string, not {}", v.kind())),
+        }
+    };
+    let engine = match get("ssl.engine") {
+        None => None,
+        Some((v, p)) => match enabled(v) {
+            Some(on) => Some((on, p)),
+            None => return err(p, "ssl.engine must be \"enable\" or \"disable\"".into()),
+        },
+    };
+    let mut min = None;
+    if let Some((v, p)) = get("ssl.openssl.ssl-conf-cmd") {
+        for (k, v) in v.as_array().into_iter().flatten() {
+            if k.as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("MinProtocol"))
+            {
+                min = Some(match v.as_str() {
+                    Some("TLSv1.3") => MinVersion::Tls13,
+                    // Older ones are below what rustls speaks: 1.2 is the floor anyway.
+                    Some("TLSv1.2" | "TLSv1.1" | "TLSv1" | "TLSv1.0" | "None") => MinVersion::Tls12,
+                    other => {
+                        return err(
+                            p,
+                            format!(
+                                "ssl.openssl.ssl-conf-cmd MinProtocol {other:?}: expected \"TLSv1.2\" or \"TLSv1.3\""
+                            ),
+                        );
+                    }
+                });
+            }
+        }
+    }
+    Ok(Keys {
+        engine,
+        pemfile: string("ssl.pemfile")?,
+        privkey: string("ssl.privkey")?,
+        min,
+    })
+}
+
+/// Whether HTTP/2 stays on: `server.h2proto` or `server.feature-flags`' `"server.h2proto"`.
+fn h2proto(g: &Block) -> bool {
+    let flag = g.get("server.feature-flags").and_then(|v| {
+        v.as_array()?
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some("server.h2proto"))
+            .and_then(|(_, v)| enabled(v))
+    });
+    flag.or_else(|| g.get("server.h2proto").and_then(enabled))
+        .unwrap_or(true)
+}
+
+/// What is said about the `ssl.*` keys of `b` that are not certificates or listeners.
+fn other_keys(b: &Block, out: &mut Mapped) -> Result<(), Error> {
+    for (key, v, pos) in &b.settings {
+        if !key.starts_with("ssl.") {
+            continue;
+        }
+        match key.as_str() {
+            "ssl.engine" | "ssl.pemfile" | "ssl.privkey" => {}
+            "ssl.verifyclient.activate" => {
+                if enabled(v) == Some(true) {
+                    return err(
+                        pos,
+                        "ssl.verifyclient.activate: relight does not verify client certificates yet; refusing to start rather than accept clients unverified".into(),
+                    );
+                }
+            }
+            k if k.starts_with("ssl.verifyclient.") => out.notes.push(format!(
+                "{pos}: {k}: applies only with ssl.verifyclient.activate, which is not set"
+            )),
+            "ssl.openssl.ssl-conf-cmd" => {
+                for (k, _) in v.as_array().into_iter().flatten() {
+                    let k = k.as_deref().unwrap_or("");
+                    if !k.eq_ignore_ascii_case("MinProtocol") {
+                        out.warnings.push(format!(
+                            "{pos}: ssl.openssl.ssl-conf-cmd {k:?}: relight maps MinProtocol only (rustls' suites are all forward-secret AEAD); ignored"
+                        ));
+                    }
+                }
+            }
+            "ssl.cipher-list" => out.warnings.push(format!(
+                "{pos}: ssl.cipher-list: relight offers rustls' suites (TLS 1.3: AES-GCM, ChaCha20-Poly1305; TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305); the list is not applied"
+            )),
+            k => match MOOT.iter().find(|(m, _)| *m == k) {
+                Some((_, why)) => out.notes.push(format!("{pos}: {k}: accepted; {why}")),
+                None => out.warnings.push(format!("{pos}: {k}: {}", super::unsupported(k))),
+            },
+        }
+    }
+    Ok(())
+}
