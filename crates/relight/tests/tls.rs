@@ -398,3 +398,50 @@ fn an_ssl_lighttpd_conf_serves_as_lighttpd_does() {
     assert_eq!(plain.params().get("HTTPS"), None);
     let _ = relight;
 }
+
+#[test]
+fn sigusr1_loads_new_certificates_and_keeps_the_old_ones_if_the_new_cannot_be_used() {
+    let www = docroot();
+    let dir = TempDir::new("tlsreload");
+    let (old_crt, _) = certificate(dir.path(), "old", &["localhost"]);
+    let (crt, key) = (dir.join("site.crt"), dir.join("site.key"));
+    std::fs::copy(&old_crt, &crt).unwrap();
+    std::fs::copy(dir.join("old.key"), &key).unwrap();
+    let (r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        "",
+    );
+    let ok = |ca: &Path| https(port, "localhost", "/hello.txt", ca, &[]).0.status == 200;
+    assert!(ok(&old_crt));
+    // A renewed certificate, in place: served to new connections after SIGUSR1.
+    let (new_crt, new_key) = certificate(dir.path(), "new", &["localhost"]);
+    std::fs::copy(&new_crt, &crt).unwrap();
+    std::fs::copy(&new_key, &key).unwrap();
+    r.proc.signal("USR1");
+    wait_for(Duration::from_secs(5), "the reload", || {
+        r.error_log()
+            .contains("SIGUSR1: configuration reloaded")
+            .then_some(())
+    });
+    assert!(ok(&new_crt), "the new certificate is served");
+    assert!(!ok(&old_crt), "the old one is not");
+    // A key that is not the certificate's: nothing is reloaded, the log says why, and the
+    // certificate in use goes on.
+    let (_, stray_key) = certificate(dir.path(), "stray", &["localhost"]);
+    std::fs::copy(&stray_key, &key).unwrap();
+    r.proc.signal("USR1");
+    wait_for(Duration::from_secs(5), "the refusal", || {
+        r.error_log()
+            .contains("not reloading, keeping the current certificates")
+            .then_some(())
+    });
+    let log = r.error_log();
+    assert!(log.contains("it is not the key of that certificate"), "{log}");
+    assert!(ok(&new_crt), "still served with the certificate in use");
+}
