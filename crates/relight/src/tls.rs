@@ -45,10 +45,17 @@ impl Tls {
     /// Loads every `[[tls]]` entry of `config`; the error names the entry's key that is wrong
     /// and why (a file that cannot be read, holds no certificate or key, or a key that is not
     /// the certificate's).
+    /// A `self_signed` entry whose files do not exist gets a new certificate, written there.
     pub(crate) fn load(config: &Config) -> Result<Tls, Error> {
+        Tls::load_with(config, true)
+    }
+
+    /// [`Tls::load`]; `write`: self-signed certificates that are made are written (else they
+    /// are made only to check that they can be).
+    fn load_with(config: &Config, write: bool) -> Result<Tls, Error> {
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         for t in &config.tls {
-            let server = Arc::new(server_config(config, t)?);
+            let server = Arc::new(server_config(config, t, write)?);
             let hosts: Vec<String> = t
                 .hosts
                 .iter()
@@ -128,12 +135,13 @@ fn versions(min: MinVersion) -> &'static [&'static rustls::SupportedProtocolVers
 }
 
 /// The rustls configuration of one entry.
-fn server_config(config: &Config, t: &TlsConfig) -> Result<ServerConfig, Error> {
+fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerConfig, Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let key = certified_key(config, t, &provider)?;
+    let key = certified_key(config, t, &provider, write)?;
+    let cert = t.cert_file(&config.config_dir);
     let mut server = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions(t.min_version))
-        .map_err(|e| config.error(&t.certificate.loc, format!("tls: {e}")))?
+        .map_err(|e| config.error(&cert.loc, format!("tls: {e}")))?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Fixed(Arc::new(key))));
     server.alpn_protocols = if t.http2 && cfg!(feature = "http2") {
@@ -142,7 +150,7 @@ fn server_config(config: &Config, t: &TlsConfig) -> Result<ServerConfig, Error> 
         vec![b"http/1.1".to_vec()]
     };
     server.ticketer = rustls::crypto::ring::Ticketer::new()
-        .map_err(|e| config.error(&t.certificate.loc, format!("tls: session tickets: {e}")))?;
+        .map_err(|e| config.error(&cert.loc, format!("tls: session tickets: {e}")))?;
     Ok(server)
 }
 
@@ -151,8 +159,21 @@ fn certified_key(
     config: &Config,
     t: &TlsConfig,
     provider: &CryptoProvider,
+    write: bool,
 ) -> Result<CertifiedKey, Error> {
-    let cert = &t.certificate;
+    let cert = &t.cert_file(&config.config_dir);
+    let key_file = &t.key_file(&config.config_dir);
+    if t.certificate.is_none() && !t.self_signed {
+        return Err(config.error(
+            &t.listen.loc,
+            "tls: `certificate` is not set (or set self_signed = true)",
+        ));
+    }
+    if t.self_signed && !(cert.value.exists() && key_file.value.exists()) {
+        let (chain, key) = self_signed(config, t, &cert.value, &key_file.value, write)?;
+        return CertifiedKey::from_der(chain, key, provider)
+            .map_err(|e| config.error(&t.listen.loc, format!("tls: self-signed: {e}")));
+    }
     let chain = CertificateDer::pem_file_iter(&cert.value)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| {
@@ -170,7 +191,6 @@ fn certified_key(
             ),
         ));
     }
-    let key_file = t.key_file();
     let key = PrivateKeyDer::from_pem_file(&key_file.value).map_err(|e| {
         let why = match e {
             rustls::pki_types::pem::Error::NoItemsFound => {
@@ -199,6 +219,70 @@ fn certified_key(
             ),
         )
     })
+}
+
+/// A new key and self-signed certificate for entry `t`, written to `cert` and `key` (mode 0600)
+/// if `write`.
+fn self_signed(
+    config: &Config,
+    t: &TlsConfig,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    write: bool,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let fail = |what: String| config.error(&t.listen.loc, format!("tls: self-signed: {what}"));
+    let mut names: Vec<String> = t.hosts.iter().map(|h| h.value.clone()).collect();
+    if names.is_empty() {
+        names.push("localhost".into());
+        if let Ok(h) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+            let h = h.trim();
+            if !h.is_empty() && h != "localhost" {
+                names.push(h.to_string());
+            }
+        }
+        for a in &t.listen.value {
+            if !a.0.ip().is_unspecified() && !names.contains(&a.0.ip().to_string()) {
+                names.push(a.0.ip().to_string());
+            }
+        }
+    }
+    let mut params =
+        rcgen::CertificateParams::new(names.clone()).map_err(|e| fail(e.to_string()))?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0].clone());
+    let pair = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
+    let made = params.self_signed(&pair).map_err(|e| fail(e.to_string()))?;
+    if write {
+        for (path, pem) in [(cert, made.pem()), (key, pair.serialize_pem())] {
+            write_private(path, pem.as_bytes())
+                .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
+        }
+        tracing::info!(
+            "tls: made a self-signed certificate for {names:?}: {} (key {})",
+            cert.display(),
+            key.display()
+        );
+    }
+    let der_key = PrivateKeyDer::try_from(pair.serialize_der()).map_err(|e| fail(e.to_string()))?;
+    Ok((vec![made.der().clone()], der_key))
+}
+
+/// Writes `bytes` to a new `path` (replacing one that is there) readable by its owner only.
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 /// One certificate for every client of a configuration.
@@ -291,7 +375,7 @@ fn refusing() -> Arc<ServerConfig> {
 /// Checks that every `[[tls]]` entry's certificate and key load and belong together (what
 /// `relight -t` and the start run); the error is at the entry's key.
 pub fn check(config: &Config) -> Result<(), Error> {
-    Tls::load(config).map(drop)
+    Tls::load_with(config, false).map(drop)
 }
 
 /// What `conn` negotiated, named as lighttpd's mod_openssl (OpenSSL) names it for backends.

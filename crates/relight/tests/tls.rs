@@ -442,6 +442,67 @@ fn sigusr1_loads_new_certificates_and_keeps_the_old_ones_if_the_new_cannot_be_us
             .then_some(())
     });
     let log = r.error_log();
-    assert!(log.contains("it is not the key of that certificate"), "{log}");
+    assert!(
+        log.contains("it is not the key of that certificate"),
+        "{log}"
+    );
     assert!(ok(&new_crt), "still served with the certificate in use");
+}
+
+#[test]
+fn self_signed_makes_a_certificate_on_first_start_and_reuses_it() {
+    let www = docroot();
+    let dir = TempDir::new("selfsigned");
+    let port = free_port();
+    let cfg = dir.join("relight.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\ndocument_root = \"{}\"\nerror_log = \"{}\"\n[[tls]]\nlisten = [\"127.0.0.1:{port}\"]\nself_signed = true\n",
+            www.path().display(),
+            dir.join("error.log").display()
+        ),
+    )
+    .unwrap();
+    // `relight -t` writes nothing.
+    let t = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-t", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(t.status.success(), "{t:?}");
+    let (crt, key) = (
+        dir.join("relight-selfsigned.crt"),
+        dir.join("relight-selfsigned.key"),
+    );
+    assert!(!crt.exists());
+    let first = {
+        let r = Relight::start_file(&cfg, port);
+        let (page, _) = https(port, "localhost", "/hello.txt", &crt, &[]);
+        assert_eq!(page.status, 200, "{page:?}");
+        // The certificate names the listen address too.
+        let by_ip = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(&crt)
+            .arg(format!("https://127.0.0.1:{port}/hello.txt"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&by_ip.stdout), "200");
+        drop(r);
+        std::fs::read(&crt).unwrap()
+    };
+    for f in [&crt, &key] {
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(f).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+    }
+    // The next start uses the same certificate.
+    let _r = Relight::start_file(&cfg, port);
+    let (page, _) = https(port, "localhost", "/hello.txt", &crt, &[]);
+    assert_eq!(page.status, 200);
+    assert_eq!(
+        std::fs::read(&crt).unwrap(),
+        first,
+        "reused, not made again"
+    );
 }

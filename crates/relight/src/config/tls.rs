@@ -23,8 +23,9 @@ pub struct TlsConfig {
     #[serde(default)]
     pub hosts: Vec<At<String>>,
     /// The certificate chain (PEM), the server's own certificate first; it may hold the
-    /// private key too (lighttpd's `ssl.pemfile`), then `key` can be left out.
-    pub certificate: At<PathBuf>,
+    /// private key too (lighttpd's `ssl.pemfile`), then `key` can be left out. Needed unless
+    /// `self_signed`.
+    pub certificate: Option<At<PathBuf>>,
     /// The private key (PEM: PKCS#8, PKCS#1 RSA or SEC1 EC; RSA, ECDSA or Ed25519).
     pub key: Option<At<PathBuf>>,
     /// The oldest protocol accepted: `"1.2"` (default) or `"1.3"`.
@@ -33,7 +34,19 @@ pub struct TlsConfig {
     /// Offer HTTP/2 (ALPN `h2`) besides HTTP/1.1.
     #[serde(default = "default_true")]
     pub http2: bool,
+    /// A device's first boot: when the certificate and key files do not exist, make a key and
+    /// a self-signed certificate for `hosts` (else `localhost`, the machine's name and the
+    /// listen addresses), and write them there (mode 0600; by default
+    /// `relight-selfsigned.crt` and `.key` beside the configuration file), to be used from then
+    /// on.
+    #[serde(default)]
+    pub self_signed: bool,
 }
+
+/// Where a self-signed certificate goes when `certificate` is not set.
+pub const SELF_SIGNED_CERT: &str = "relight-selfsigned.crt";
+/// Where its key goes when `key` is not set.
+pub const SELF_SIGNED_KEY: &str = "relight-selfsigned.key";
 
 /// The oldest TLS version a listener accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -48,9 +61,22 @@ pub enum MinVersion {
 }
 
 impl TlsConfig {
-    /// The file the private key is read from: `key`, else the certificate file.
-    pub fn key_file(&self) -> &At<PathBuf> {
-        self.key.as_ref().unwrap_or(&self.certificate)
+    /// The certificate file: `certificate`, else (self-signed) the default beside the
+    /// configuration in `dir`.
+    pub fn cert_file(&self, dir: &std::path::Path) -> At<PathBuf> {
+        self.certificate
+            .clone()
+            .unwrap_or_else(|| At::new(dir.join(SELF_SIGNED_CERT), self.listen.loc.clone()))
+    }
+
+    /// The file the private key is read from: `key`, else the certificate file (or, for a
+    /// self-signed one without either, the default key file beside the configuration).
+    pub fn key_file(&self, dir: &std::path::Path) -> At<PathBuf> {
+        match (&self.key, &self.certificate) {
+            (Some(k), _) => k.clone(),
+            (None, Some(c)) if !self.self_signed => c.clone(),
+            (None, _) => At::new(dir.join(SELF_SIGNED_KEY), self.listen.loc.clone()),
+        }
     }
 }
 

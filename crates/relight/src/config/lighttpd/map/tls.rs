@@ -193,12 +193,13 @@ fn entry(
             .into_iter()
             .map(|h| At::new(h, Loc::Pos(pem_pos.clone())))
             .collect(),
-        certificate: At::new(PathBuf::from(pem), Loc::Pos(pem_pos.clone())),
+        certificate: Some(At::new(PathBuf::from(pem), Loc::Pos(pem_pos.clone()))),
         key: k
             .privkey
             .map(|(p, pos)| At::new(PathBuf::from(p), Loc::Pos(pos.clone()))),
         min_version: k.min.unwrap_or_default(),
         http2,
+        self_signed: false,
     }
 }
 
