@@ -303,7 +303,7 @@ fn a_certificate_that_cannot_be_used_is_an_error_at_its_line() {
 /// `ssl.pemfile` with the key in it, one with `ssl.privkey`) and a FastCGI backend.
 fn ssl_conf(dir: &Path, www: &Path, plain: u16, tls: u16, echo: &Path, certs: &Path) -> String {
     format!(
-        r#"server.modules = ( "mod_openssl", "mod_fastcgi", "mod_setenv", "mod_staticfile" )
+        r#"server.modules = ( "mod_openssl", "mod_redirect", "mod_fastcgi", "mod_setenv", "mod_staticfile" )
 server.document-root = "{www}"
 server.port = {plain}
 server.bind = "127.0.0.1"
@@ -323,6 +323,9 @@ $SERVER["socket"] == "127.0.0.1:{tls}" {{
 }}
 $HTTP["scheme"] == "https" {{
   setenv.add-response-header = ( "X-Scheme" => "https" )
+}}
+$HTTP["scheme"] == "http" {{
+  url.redirect = ( "^/moved" => "https://${{url.authority}}${{url.path}}${{qsa}}" )
 }}
 fastcgi.server = ( "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
 "#,
@@ -392,6 +395,24 @@ fn an_ssl_lighttpd_conf_serves_as_lighttpd_does() {
             }
         }
     }
+    // HTTP to HTTPS as lighttpd users write it: the same Location (but for the port).
+    let moved = |port: u16| {
+        let r = curl(&[&format!("http://127.0.0.1:{port}/moved/a%20b?x=1&y=2")]);
+        (
+            r.status,
+            r.header("location")
+                .unwrap_or_default()
+                .replace(&port.to_string(), "PORT"),
+        )
+    };
+    assert_eq!(
+        moved(pl),
+        (
+            301,
+            "https://127.0.0.1:PORT/moved/a%20b?x=1&y=2".to_string()
+        )
+    );
+    assert_eq!(moved(pr), moved(pl));
     // The plain listener: no X-Scheme, and HTTPS unset for the backend, in both.
     let plain = curl(&[&format!("http://127.0.0.1:{pr}/app")]);
     assert_eq!(plain.header("x-scheme"), None);
@@ -504,5 +525,57 @@ fn self_signed_makes_a_certificate_on_first_start_and_reuses_it() {
         std::fs::read(&crt).unwrap(),
         first,
         "reused, not made again"
+    );
+}
+
+#[test]
+fn https_redirect_sends_plain_http_to_the_tls_port() {
+    let www = docroot();
+    std::fs::create_dir_all(www.join(".well-known")).unwrap();
+    std::fs::write(www.join(".well-known/token"), "t").unwrap();
+    let dir = TempDir::new("toredirect");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let port = free_port();
+    let r = Relight::start(
+        www.path(),
+        "https_redirect = true",
+        &format!(
+            "[[tls]]\nlisten = [\"127.0.0.1:{port}\"]\ncertificate = \"{}\"\nkey = \"{}\"\n\
+             [[scope]]\nwhen = [{{ field = \"url\", op = \"=^\", value = \"/.well-known/\" }}]\nhttps_redirect = false\n",
+            crt.display(),
+            key.display()
+        ),
+    );
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+    let plain = curl(&["-H", "Host: localhost:8080", &r.url("/dir/a%20b?x=1")]);
+    assert_eq!(plain.status, 301, "{plain:?}");
+    assert_eq!(
+        plain.header("location").as_deref(),
+        Some(format!("https://localhost:{port}/dir/a%20b?x=1").as_str())
+    );
+    // Followed, it is served over HTTPS.
+    let (followed, _) = https(port, "localhost", "/hello.txt", &crt, &[]);
+    assert_eq!(followed.status, 200);
+    // Where a scope turns it off, plain HTTP is served.
+    assert_eq!(curl(&[&r.url("/.well-known/token")]).status, 200);
+    // Without any [[tls]], the setting is an error at start.
+    let cfg = dir.join("bad.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:1\"]\ndocument_root = \"{}\"\nhttps_redirect = true\n",
+            www.path().display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-t", "-f"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("https_redirect: there is no [[tls]]"),
+        "{out:?}"
     );
 }

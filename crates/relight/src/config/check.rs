@@ -32,6 +32,15 @@ fn server(config: &Config) -> Result<(), Error> {
             "server.listen: at least one address is needed",
         ));
     }
+    let redirects = std::iter::once(&config.settings)
+        .chain(config.scope.iter().map(|s| &s.settings))
+        .any(|s| s.https_redirect == Some(true));
+    if redirects && config.tls.is_empty() {
+        return Err(Error::new(
+            origin.clone(),
+            "https_redirect: there is no [[tls]] listener to redirect to",
+        ));
+    }
     if let Some(t) = config.tls.first()
         && !cfg!(feature = "tls")
     {

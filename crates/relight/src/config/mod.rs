@@ -180,6 +180,10 @@ pub struct Settings {
     /// HTTP Basic authentication for URL prefixes (lighttpd's auth.require); the first rule
     /// whose prefix matches decides.
     pub auth: Option<Vec<AuthRule>>,
+    /// Answer a request that came over plain HTTP with 301 to the same URL over HTTPS (on the
+    /// first `[[tls]]` address's port), before rewrites and redirects (`[[answer]]`s still
+    /// answer over HTTP).
+    pub https_redirect: Option<bool>,
 }
 
 impl Settings {
@@ -202,6 +206,7 @@ impl Settings {
             fastcgi_params: Some(Default::default()),
             max_request_body: Some(Size(1 << 30)),
             auth: Some(Vec::new()),
+            https_redirect: Some(false),
         }
     }
 
@@ -230,6 +235,7 @@ impl Settings {
             fastcgi_params,
             max_request_body,
             auth,
+            https_redirect,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -249,6 +255,7 @@ impl Settings {
         take(&mut self.fastcgi_params, fastcgi_params);
         take(&mut self.max_request_body, max_request_body);
         take(&mut self.auth, auth);
+        take(&mut self.https_redirect, https_redirect);
     }
 
     /// Whether any of the static file settings is set (they make a file handler of their

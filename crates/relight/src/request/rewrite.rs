@@ -1,7 +1,9 @@
 //! Step 4, URL rewriting and redirection (lighttpd's mod_rewrite and mod_redirect): regular
 //! expressions on the request target "path?query", applied before anything else looks at the
 //! path. `$0`..`$9` in a replacement are the rule's captures; `%0`..`%9` those of the last
-//! regex condition of the scope the rules come from (empty when there is none). A redirect
+//! regex condition of the scope the rules come from (empty when there is none); `${url.scheme}`,
+//! `${url.authority}`, `${url.port}`, `${url.path}`, `${url.query}` the request's (lighttpd
+//! 1.4.50's), and `${qsa}` its query string appended (`?q`, or `&q` after a `?`). A redirect
 //! answers; a rewrite changes the target, and the settings are chosen again for the new one, as
 //! lighttpd's conditions see the rewritten target.
 
@@ -29,16 +31,63 @@ pub(crate) enum Outcome {
     Redirect(u16, String),
 }
 
-/// Expands `$n` (from `caps`) and `%n` (from `cond`) in `template`.
+/// The parts of the request URL a replacement may name (`${url.path}`, ...).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Url<'a> {
+    /// `http` or `https`.
+    pub scheme: &'a str,
+    /// The Host header (or the absolute-form target's authority), port included.
+    pub authority: &'a str,
+    /// The port the request came in on.
+    pub port: u16,
+    /// The path as received (percent-encoded).
+    pub path: &'a str,
+    /// The query string, without `?`.
+    pub query: Option<&'a str>,
+}
+
+/// Expands `$n` (from `caps`), `%n` (from `cond`) and `${url.*}`/`${qsa}` (from `url`; left as
+/// written without one) in `template`.
 pub(crate) fn expand(
     template: &str,
     caps: &regex_lite::Captures<'_>,
     cond: Option<&[String]>,
+    url: Option<&Url<'_>>,
 ) -> String {
     let mut out = String::with_capacity(template.len());
-    let mut chars = template.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek().and_then(|d| d.to_digit(10))) {
+    let mut chars = template.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '$'
+            && let Some(url) = url
+            && let Some((name, len)) = template[i..]
+                .strip_prefix("${")
+                .and_then(|rest| rest.find('}').map(|end| (&rest[..end], end + 3)))
+        {
+            let value = match name {
+                "url.scheme" => Some(url.scheme.to_string()),
+                "url.authority" => Some(url.authority.to_string()),
+                "url.port" => Some(url.port.to_string()),
+                "url.path" => Some(url.path.to_string()),
+                "url.query" => Some(url.query.unwrap_or("").to_string()),
+                "qsa" => Some(match url.query {
+                    Some(q) if !q.is_empty() => {
+                        format!("{}{q}", if out.contains('?') { '&' } else { '?' })
+                    }
+                    _ => String::new(),
+                }),
+                _ => None,
+            };
+            if let Some(v) = value {
+                out.push_str(&v);
+                // Skip the rest of `${name}` (its first char is consumed already).
+                for _ in 1..len {
+                    chars.next();
+                }
+                continue;
+            }
+        }
+        let c = (c, chars.peek().and_then(|(_, d)| d.to_digit(10)));
+        match c {
             ('$', Some(n)) => {
                 chars.next();
                 out.push_str(caps.get(n as usize).map_or("", |m| m.as_str()));
@@ -50,7 +99,7 @@ pub(crate) fn expand(
                         .map_or("", String::as_str),
                 );
             }
-            _ => out.push(c),
+            (c, _) => out.push(c),
         }
     }
     out
@@ -66,10 +115,11 @@ pub(crate) fn apply(
     (redirects, redirect_caps): Scoped<'_, RedirectRule>,
     (rewrites, rewrite_caps): Scoped<'_, RewriteRule>,
     is_file: impl Fn(&str) -> bool,
+    url: Option<&Url<'_>>,
 ) -> Outcome {
     for r in redirects {
         if let Some(caps) = r.pattern.0.captures(target) {
-            return Outcome::Redirect(r.code, expand(&r.to, &caps, redirect_caps));
+            return Outcome::Redirect(r.code, expand(&r.to, &caps, redirect_caps, url));
         }
     }
     let mut current = target.to_owned();
@@ -82,7 +132,7 @@ pub(crate) fn apply(
             if r.if_not_file && is_file(current.split('?').next().unwrap_or("")) {
                 continue;
             }
-            current = expand(&r.to, &caps, rewrite_caps);
+            current = expand(&r.to, &caps, rewrite_caps, url);
             changed = true;
             if r.repeat {
                 continue 'again;
@@ -101,17 +151,45 @@ pub(crate) fn apply(
 /// Applies the settings' redirects and rewrites to the request's target.
 pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     let site = &req.site;
+    if let Some(port) = site.https_redirect
+        && req.conn.tls.is_none()
+    {
+        return ControlFlow::Break(to_https(req, port));
+    }
     if site.redirect.is_empty() && site.rewrite.is_empty() {
         return ControlFlow::Continue(());
     }
     let target = req.target.encoded();
     let files = &site.files;
     let is_file = |p: &str| urlpath::normalize(p).is_ok_and(|p| files.is_local_file(&p));
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (target.as_str(), None),
+    };
+    let authority = req
+        .parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.parts.uri.authority().map(|a| a.as_str()))
+        .unwrap_or("");
+    let url = Url {
+        scheme: if req.conn.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        authority,
+        port: req.conn.local.port(),
+        path,
+        query,
+    };
     let rewritten = match apply(
         &target,
         (&site.redirect, site.redirect_caps.as_deref()),
         (&site.rewrite, site.rewrite_caps.as_deref()),
         is_file,
+        Some(&url),
     ) {
         Outcome::Unchanged => return ControlFlow::Continue(()),
         Outcome::Redirect(code, location) => {
@@ -147,6 +225,34 @@ pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     ControlFlow::Continue(())
 }
 
+/// 301 to the request's URL over HTTPS on `port`.
+fn to_https(req: &Req, port: u16) -> http::Response<crate::http::body::Body> {
+    let host = req
+        .parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or(req.parts.uri.authority().map(|a| a.as_str()))
+        .map_or_else(
+            || req.conn.local.ip().to_string(),
+            |h| crate::http::host_name(h).to_string(),
+        );
+    let port = if port == 443 {
+        String::new()
+    } else {
+        format!(":{port}")
+    };
+    let location = format!("https://{host}{port}{}", req.target.encoded());
+    let mut r = status_page(StatusCode::MOVED_PERMANENTLY);
+    match HeaderValue::from_str(&location) {
+        Ok(v) => {
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => status_page(StatusCode::BAD_REQUEST),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,11 +274,11 @@ mod tests {
             rw("^/new/(.*)$", "/newer/$1", false, false),
         ];
         assert_eq!(
-            apply("/old/a?b=1", (&[], None), (&rules, None), |_| false),
+            apply("/old/a?b=1", (&[], None), (&rules, None), |_| false, None),
             Outcome::Rewritten("/new/a?b=1".into())
         );
         assert_eq!(
-            apply("/x", (&[], None), (&rules, None), |_| false),
+            apply("/x", (&[], None), (&rules, None), |_| false, None),
             Outcome::Unchanged
         );
         let repeat = [
@@ -180,7 +286,7 @@ mod tests {
             rw("^/new/(.*)$", "/newer/$1", false, false),
         ];
         assert_eq!(
-            apply("/old/a", (&[], None), (&repeat, None), |_| false),
+            apply("/old/a", (&[], None), (&repeat, None), |_| false, None),
             Outcome::Rewritten("/newer/a".into())
         );
     }
@@ -189,16 +295,22 @@ mod tests {
     fn if_not_file_and_loops() {
         let rules = [rw("^/(.*)$", "/index.php?q=$1", false, true)];
         assert_eq!(
-            apply("/exists.css", (&[], None), (&rules, None), |p| p
-                == "/exists.css"),
+            apply(
+                "/exists.css",
+                (&[], None),
+                (&rules, None),
+                |p| p == "/exists.css",
+                None
+            ),
             Outcome::Unchanged
         );
         assert_eq!(
-            apply("/page", (&[], None), (&rules, None), |_| false),
+            apply("/page", (&[], None), (&rules, None), |_| false, None),
             Outcome::Rewritten("/index.php?q=page".into())
         );
         let looping = [rw("^(.*)$", "$1x", true, false)];
-        let Outcome::Rewritten(t) = apply("/", (&[], None), (&looping, None), |_| false) else {
+        let Outcome::Rewritten(t) = apply("/", (&[], None), (&looping, None), |_| false, None)
+        else {
             panic!()
         };
         assert_eq!(t.len(), 1 + MAX_REWRITES, "a loop stops");
@@ -212,14 +324,68 @@ mod tests {
             code: 302,
         }];
         assert_eq!(
-            apply("/legacy/x", (&red, None), (&[], None), |_| false),
+            apply("/legacy/x", (&red, None), (&[], None), |_| false, None),
             Outcome::Redirect(302, "http://example.com/x".into())
         );
         let cond = ["www.example.org".to_string(), "example.org".to_string()];
         assert_eq!(
-            apply("/legacy/y", (&red, Some(&cond)), (&[], None), |_| false),
+            apply(
+                "/legacy/y",
+                (&red, Some(&cond)),
+                (&[], None),
+                |_| false,
+                None
+            ),
             Outcome::Redirect(302, "http://example.com/yexample.org".into())
         );
+    }
+
+    #[test]
+    fn url_parts_as_lighttpd_names_them() {
+        let red = [RedirectRule {
+            pattern: Pattern::try_from("^/(.*)".to_string()).unwrap(),
+            to: "https://${url.authority}${url.path}${qsa}".into(),
+            code: 301,
+        }];
+        let url = |query| Url {
+            scheme: "http",
+            authority: "device.local:8080",
+            port: 8080,
+            path: "/a%20b",
+            query,
+        };
+        assert_eq!(
+            apply(
+                "/a%20b?x=1",
+                (&red, None),
+                (&[], None),
+                |_| false,
+                Some(&url(Some("x=1")))
+            ),
+            Outcome::Redirect(301, "https://device.local:8080/a%20b?x=1".into())
+        );
+        assert_eq!(
+            apply(
+                "/a%20b",
+                (&red, None),
+                (&[], None),
+                |_| false,
+                Some(&url(None))
+            ),
+            Outcome::Redirect(301, "https://device.local:8080/a%20b".into())
+        );
+        let caps = red[0].pattern.0.captures("/a").unwrap();
+        assert_eq!(
+            expand(
+                "/new?from=${url.scheme}:${url.port}${qsa}&q=${url.query}${nope}$1",
+                &caps,
+                None,
+                Some(&url(Some("x=1")))
+            ),
+            "/new?from=http:8080&x=1&q=x=1${nope}a"
+        );
+        // Without the request's URL (or in a capture), `${...}` stays as written.
+        assert_eq!(expand("${url.path}", &caps, None, None), "${url.path}");
     }
 
     use crate::request::testing::{answered, handler, req};

@@ -78,6 +78,8 @@ pub(crate) struct Resolved {
     pub max_request_body: u64,
     /// Basic authentication rules.
     pub auth: Vec<AuthRule>,
+    /// Plain HTTP requests are redirected to HTTPS on this port.
+    pub https_redirect: Option<u16>,
     /// The scopes (indices among those met) whose rewrite and redirect rules these are.
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
@@ -107,6 +109,8 @@ pub(crate) struct Scopes {
     global: Settings,
     global_backends: Vec<Arc<Backend>>,
     file_cache: bool,
+    /// The port `https_redirect` sends clients to: the first `[[tls]]` address's.
+    https_port: Option<u16>,
     base: Arc<Resolved>,
     scopes: Vec<Scope>,
     /// The settings of combinations of scopes met so far, by the scopes' indices.
@@ -185,10 +189,16 @@ impl Scopes {
             });
         }
         let file_cache = config.server.file_cache;
+        let https_port = config
+            .tls
+            .first()
+            .and_then(|t| t.listen.value.first())
+            .map(|a| a.0.port());
         let base = resolve(
             &config.settings,
             global_backends.clone(),
             file_cache,
+            https_port,
             None,
             None,
         )?;
@@ -196,6 +206,7 @@ impl Scopes {
             global: config.settings.clone(),
             global_backends,
             file_cache,
+            https_port,
             base: Arc::new(base),
             scopes,
             combinations: Mutex::new(HashMap::new()),
@@ -274,6 +285,7 @@ impl Scopes {
             &settings,
             backends,
             self.file_cache,
+            self.https_port,
             rewrite_from,
             redirect_from,
         )?);
@@ -287,6 +299,7 @@ fn resolve(
     s: &Settings,
     backends: Vec<Arc<Backend>>,
     file_cache: bool,
+    https_port: Option<u16>,
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
 ) -> Result<Resolved, ScopeError> {
@@ -325,6 +338,7 @@ fn resolve(
             .collect(),
         max_request_body: s.max_request_body.map_or(u64::MAX, |s| s.0),
         auth: s.auth.clone().unwrap_or_default(),
+        https_redirect: https_port.filter(|_| s.https_redirect == Some(true)),
         rewrite_from,
         redirect_from,
     })
