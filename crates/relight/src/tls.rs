@@ -149,6 +149,9 @@ fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerCo
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    // The server's order of suites (rustls': AES-256-GCM, AES-128-GCM, ChaCha20-Poly1305; ECDSA
+    // before RSA for TLS 1.2), not the client's (what testssl.sh calls a server cipher order).
+    server.ignore_client_order = true;
     server.ticketer = rustls::crypto::ring::Ticketer::new()
         .map_err(|e| config.error(&cert.loc, format!("tls: session tickets: {e}")))?;
     Ok(server)

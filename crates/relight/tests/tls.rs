@@ -579,3 +579,207 @@ fn https_redirect_sends_plain_http_to_the_tls_port() {
         "{out:?}"
     );
 }
+
+/// Runs the hostile HTTP/2 client (tests/peers/h2_hostile.py, Debian's python3-h2) against
+/// `port`: its one-line report of what the server did.
+fn h2_hostile(port: u16, mode: &str, n: usize, path: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/h2_hostile.py");
+    let out = Command::new("/usr/bin/python3")
+        .arg(script)
+        .args(["127.0.0.1", &port.to_string(), mode, &n.to_string(), path])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{mode}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The count `name=N` in a report of [`h2_hostile`].
+fn count(report: &str, name: &str) -> usize {
+    report
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix(&format!("{name}=")))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {report:?}"))
+}
+
+#[test]
+fn http2_floods_are_bounded_and_other_connections_go_on() {
+    let www = docroot();
+    let dir = TempDir::new("h2flood");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let echo = c_peer("fcgi_echo");
+    let (r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        &format!(
+            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 2\nqueue_timeout = \"2s\"\n",
+            echo.display(),
+            dir.join("app.sock").display()
+        ),
+    );
+    let pid = r.proc.pid();
+    let rss_before = proc_status_kib(pid, "VmRSS:");
+    // "Rapid reset" (CVE-2023-44487): streams opened and reset at once are cut off with
+    // GOAWAY.
+    let rapid = h2_hostile(port, "rapid-reset", 2000, "/app?mode=pid");
+    assert!(rapid.starts_with("goaway"), "{rapid}");
+    // More streams than allowed (128): the rest are refused, each with RST_STREAM.
+    let streams = h2_hostile(port, "streams", 300, "/app?mode=sleep&n=3000");
+    assert!(count(&streams, "rst") >= 300 - 128, "{streams}");
+    // A header list far over max_header_size: no response, the connection or stream ends.
+    let big = h2_hostile(port, "headers", 200_000, "/hello.txt");
+    assert_eq!(count(&big, "headers"), 0, "{big}");
+    // SETTINGS and PING floods are answered as they come, nothing piles up.
+    for mode in ["settings", "ping"] {
+        let flood = h2_hostile(port, mode, 20_000, "/");
+        assert!(!flood.starts_with("closed"), "{mode}: {flood}");
+    }
+    // Other clients were served throughout, and memory came back; h2load, 100 streams at once
+    // on each of 4 connections, gets every answer.
+    let h2load = Command::new("h2load")
+        .args(["-n", "2000", "-c", "4", "-m", "100"])
+        .arg(format!("https://127.0.0.1:{port}/hello.txt"))
+        .output()
+        .expect("h2load runs (nghttp2-client)");
+    let text = String::from_utf8_lossy(&h2load.stdout);
+    assert!(
+        text.contains("2000 total, 2000 started, 2000 done, 2000 succeeded"),
+        "{text}"
+    );
+    let (ok, version) = https(port, "localhost", "/hello.txt", &crt, &["--http2"]);
+    assert_eq!((ok.status, version.as_str()), (200, "2"));
+    let rss_after = proc_status_kib(pid, "VmRSS:");
+    assert!(
+        rss_after < rss_before + 16 * 1024,
+        "RSS {rss_before} -> {rss_after} KiB"
+    );
+}
+
+#[test]
+fn a_reset_stream_gives_up_its_backend_request_and_keeps_the_process() {
+    let www = docroot();
+    let dir = TempDir::new("h2reset");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let echo = c_peer("fcgi_echo");
+    let (r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        &format!(
+            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n",
+            echo.display(),
+            dir.join("app.sock").display()
+        ),
+    );
+    let (first, _) = https(port, "localhost", "/app?mode=pid", &crt, &["--http2"]);
+    assert_eq!(first.status, 200);
+    // The stream is reset 300 ms into a 1.5 s backend request; the connection stays open.
+    let report = h2_hostile(port, "reset-after", 300, "/app?mode=sleep&n=1500");
+    assert!(report.starts_with("open"), "{report}");
+    wait_for(Duration::from_secs(5), "the request given up", || {
+        r.error_log()
+            .contains("GET /app?mode=sleep&n=1500: client went away before the response")
+            .then_some(())
+    });
+    // The process was not killed for it (lighttpd's semantics): the same pid answers next.
+    let (next, _) = https(port, "localhost", "/app?mode=pid", &crt, &["--http2"]);
+    assert_eq!(next.text(), first.text());
+}
+
+#[test]
+fn testssl_rates_nothing_high_or_critical_but_the_test_certificate() {
+    let www = docroot();
+    let dir = TempDir::new("testssl");
+    // RSA, as most deployed certificates (ECDSA is covered by the other tests).
+    let (crt, key) = (dir.join("rsa.crt"), dir.join("rsa.key"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&crt)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let (_r, port) = start(
+        &dir,
+        www.path(),
+        &format!(
+            "certificate = \"{}\"\nkey = \"{}\"\n",
+            crt.display(),
+            key.display()
+        ),
+        "",
+    );
+    let json = dir.join("testssl.json");
+    // Protocols, cipher categories, forward secrecy, server preferences and defaults, and
+    // every vulnerability check; no DNS (no network here), no questions asked.
+    let out = Command::new("testssl")
+        .args([
+            "--quiet",
+            "--color",
+            "0",
+            "--warnings",
+            "batch",
+            "--nodns",
+            "none",
+        ])
+        .args(["-p", "-s", "-f", "-P", "-S", "-U", "--jsonfile"])
+        .arg(&json)
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .expect("testssl runs (Debian's testssl.sh)");
+    let report = std::fs::read_to_string(&json).unwrap_or_else(|e| {
+        panic!(
+            "no report ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    // Findings are objects with "id", "severity" and "finding"; the certificate's own (a
+    // self-signed test certificate, valid two days, no OCSP: "cert_*") are the test's, not
+    // relight's.
+    let findings: Vec<(String, String, String)> = report
+        .split('{')
+        .filter_map(|o| {
+            let field = |name: &str| {
+                let at = o.find(&format!("\"{name}\""))?;
+                let rest = &o[at + name.len() + 2..];
+                let start = rest.find('"')? + 1;
+                let end = start + rest[start..].find('"')?;
+                Some(rest[start..end].to_string())
+            };
+            Some((field("id")?, field("severity")?, field("finding")?))
+        })
+        .collect();
+    assert!(findings.len() > 20, "{report}");
+    let bad: Vec<_> = findings
+        .iter()
+        .filter(|(id, sev, _)| (sev == "HIGH" || sev == "CRITICAL") && !id.starts_with("cert_"))
+        .collect();
+    assert!(bad.is_empty(), "{bad:?}");
+    let offered = |id: &str| findings.iter().find(|f| f.0 == id).map(|f| f.2.clone());
+    assert_eq!(offered("TLS1").as_deref(), Some("not offered"));
+    assert_eq!(offered("TLS1_3").as_deref(), Some("offered with final"));
+}
