@@ -20,7 +20,7 @@ ROUNDS="${ROUNDS:-3}"
 PROCS="${PROCS:-2}"
 CONNS=32
 
-PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd nginx-light spawn-fcgi multiwatch python3 curl)
+PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd lighttpd-mod-openssl nginx-light spawn-fcgi multiwatch python3 curl openssl nghttp2-client)
 . scripts/debian-packages.sh
 ensure_packages bench "${PKGS[@]}"
 
@@ -63,6 +63,15 @@ PORT_LIGHTTPD=18902
 PORT_NGINX_RELIGHT=18903
 PORT_NGINX_SPAWNFCGI=18904
 PORT_RELIGHT_2T=18906
+# HTTPS (and HTTP/2 by ALPN) listeners of the same processes.
+PORT_RELIGHT_TLS=18921
+PORT_LIGHTTPD_TLS=18922
+PORT_NGINX_TLS=18923
+# One certificate for all (ECDSA P-256, as a device would make today).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$W/tls.key" -out "$W/tls.crt" 2>/dev/null
+cat "$W/tls.crt" "$W/tls.key" >"$W/tls.pem"
 
 # ---- the servers -------------------------------------------------------------------------
 cat >"$W/relight.toml" <<EOF
@@ -78,26 +87,36 @@ command = ["$BACKEND"]
 socket = "$W/relight.sock"
 procs = $PROCS
 
+[[tls]]
+listen = ["127.0.0.1:$PORT_RELIGHT_TLS"]
+certificate = "$W/tls.crt"
+key = "$W/tls.key"
+
 # The ceiling: the same body as the backend's hello, answered by relight itself.
 [[answer]]
 path = "/raw/hello"
 body = "Hello from libfcgi"
 EOF
 # The same with a work-stealing runtime on two threads (the default is one thread).
-sed -e "s|127.0.0.1:$PORT_RELIGHT|127.0.0.1:$PORT_RELIGHT_2T|; s|relight.sock|relight-2t.sock|; s|relight-error.log|relight-2t-error.log|" \
+sed -e "s|127.0.0.1:$PORT_RELIGHT\"|127.0.0.1:$PORT_RELIGHT_2T\"|; s|relight.sock|relight-2t.sock|; s|relight-error.log|relight-2t-error.log|" \
+  -e "/^\[\[tls\]\]/,/^key/d" \
   -e 's|^listen = |threads = 2\nlisten = |' "$W/relight.toml" >"$W/relight-2t.toml"
 
 cat >"$W/lighttpd.conf" <<EOF
-server.modules = ( "mod_fastcgi" )
+server.modules = ( "mod_fastcgi", "mod_openssl" )
 server.document-root = "$W/www"
 server.port = $PORT_LIGHTTPD
 server.bind = "127.0.0.1"
 server.errorlog = "$W/lighttpd-error.log"
+\$SERVER["socket"] == "127.0.0.1:$PORT_LIGHTTPD_TLS" {
+  ssl.engine = "enable"
+  ssl.pemfile = "$W/tls.pem"
+}
 fastcgi.server = ( "/fcgi" => (( "bin-path" => "$BACKEND", "socket" => "$W/lighttpd.sock",
                                  "max-procs" => $PROCS, "check-local" => "disable" )) )
 EOF
 
-nginx_conf() { # port socket name
+nginx_conf() { # port socket name [tls port]
   cat >"$W/nginx-$3.conf" <<EOF
 user root;
 worker_processes $PROCS;
@@ -118,6 +137,9 @@ http {
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:$1;
+    ${4:+listen 127.0.0.1:$4 ssl http2;}
+    ${4:+ssl_certificate $W/tls.crt;}
+    ${4:+ssl_certificate_key $W/tls.key;}
     root $W/www;
     location /fcgi {
       include /etc/nginx/fastcgi_params;
@@ -127,7 +149,7 @@ http {
 }
 EOF
 }
-nginx_conf $PORT_NGINX_RELIGHT "$W/spawn.sock" relight
+nginx_conf $PORT_NGINX_RELIGHT "$W/spawn.sock" relight $PORT_NGINX_TLS
 nginx_conf $PORT_NGINX_SPAWNFCGI "$W/spawnfcgi.sock" spawnfcgi
 
 wait_port() {
@@ -155,7 +177,8 @@ start spawnfcgi spawn-fcgi -n -s "$W/spawnfcgi.sock" -- /usr/bin/multiwatch -f "
 for _ in $(seq 1 100); do [ -S "$W/spawn.sock" ] && [ -S "$W/spawnfcgi.sock" ] && break; sleep 0.05; done
 start nginx_relight nginx -g "daemon off;" -c "$W/nginx-relight.conf"
 start nginx_spawnfcgi nginx -g "daemon off;" -c "$W/nginx-spawnfcgi.conf"
-for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI $PORT_RELIGHT_2T; do wait_port "$p"; done
+for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI $PORT_RELIGHT_2T \
+  $PORT_RELIGHT_TLS $PORT_LIGHTTPD_TLS $PORT_NGINX_TLS; do wait_port "$p"; done
 sleep 1
 # Memory at rest, before any request.
 IDLE_RELIGHT=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_relight/status")
@@ -164,20 +187,20 @@ IDLE_LIGHTTPD=$(awk '/^VmRSS:/ {print $2}' "/proc/$PID_lighttpd/status")
 # The processes of each setup: the front end's, and the backends'.
 front_pids() { # setup
   case $1 in
-    relight | "relight (no backend)") echo "$PID_relight" ;;
+    relight | "relight (no backend)" | "relight https") echo "$PID_relight" ;;
     "relight threads=2") echo "$PID_relight_2t" ;;
-    lighttpd) echo "$PID_lighttpd" ;;
-    nginx+relight) pgrep -g "$PID_nginx_relight" -d ' ' nginx ;;
+    lighttpd | "lighttpd https") echo "$PID_lighttpd" ;;
+    nginx+relight | "nginx+relight https") pgrep -g "$PID_nginx_relight" -d ' ' nginx ;;
     nginx+spawn-fcgi) pgrep -g "$PID_nginx_spawnfcgi" -d ' ' nginx ;;
   esac
 }
 backend_pids() { # setup
   local group
   case $1 in
-    relight | "relight (no backend)") group=$PID_relight ;;
+    relight | "relight (no backend)" | "relight https") group=$PID_relight ;;
     "relight threads=2") group=$PID_relight_2t ;;
-    lighttpd) group=$PID_lighttpd ;;
-    nginx+relight) group=$PID_spawn ;;
+    lighttpd | "lighttpd https") group=$PID_lighttpd ;;
+    nginx+relight | "nginx+relight https") group=$PID_spawn ;;
     nginx+spawn-fcgi) group=$PID_spawnfcgi ;;
   esac
   # Spawned backends run in their own process groups under relight; find them by parent.
@@ -208,7 +231,13 @@ port_of() {
     lighttpd) echo $PORT_LIGHTTPD ;;
     nginx+relight) echo $PORT_NGINX_RELIGHT ;;
     nginx+spawn-fcgi) echo $PORT_NGINX_SPAWNFCGI ;;
+    "relight https") echo $PORT_RELIGHT_TLS ;;
+    "lighttpd https") echo $PORT_LIGHTTPD_TLS ;;
+    "nginx+relight https") echo $PORT_NGINX_TLS ;;
   esac
+}
+scheme_of() {
+  case $1 in *https) echo https ;; *) echo http ;; esac
 }
 
 SETUPS=(lighttpd relight nginx+relight nginx+spawn-fcgi)
@@ -220,11 +249,12 @@ run_wrk() {
   local scenario=$1 setup=$2 path=$3 conns=$4 script=${5:-}
   local port
   port=$(port_of "$setup")
-  local url="http://127.0.0.1:$port$path"
+  local url
+  url="$(scheme_of "$setup")://127.0.0.1:$port$path"
   local code
   local data=()
   [ "$script" = "$W/post.lua" ] && data=(--data-binary @"$W/post.body")
-  code=$(curl -s -o /dev/null -w '%{http_code}' "${data[@]}" "$url")
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "${data[@]}" "$url")
   if [ "$code" != 200 ]; then
     echo "bench: $setup $path answered $code" >&2
     exit 1
@@ -247,6 +277,27 @@ run_wrk() {
   echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB ${errors}"
 }
 
+# h2load one setup over HTTP/2 (TLS, ALPN h2): scenario setup path; 4 connections of 100
+# streams each, for DURATION seconds.
+run_h2load() {
+  local scenario=$1 setup=$2 path=$3
+  local port
+  port=$(port_of "$setup")
+  (sleep "$((DURATION / 2))"; echo "$(rss_kib $(front_pids "$setup")) $(rss_kib $(backend_pids "$setup"))" >"$W/rss") &
+  local sampler=$!
+  h2load -c 4 -m 100 -D "$DURATION" "https://127.0.0.1:$port$path" >"$W/h2load.out" 2>&1
+  wait "$sampler"
+  local rps failed
+  rps=$(awk '/^finished in/ {print $4}' "$W/h2load.out")
+  failed=$(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) print $i}' "$W/h2load.out")
+  local p50="" p99="" errors=""
+  [ "${failed:-0}" != 0 ] && errors="failed: $failed"
+  read -r front back <"$W/rss"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" >>"$RESULTS"
+  echo "bench: $scenario / $setup: $rps req/s, front ${front} KiB ${errors}"
+}
+
+HTTPS_SETUPS=("lighttpd https" "relight https" "nginx+relight https")
 for round in $(seq 1 "$ROUNDS"); do
   echo "bench: round $round of $ROUNDS"
   for s in "${SETUPS[@]}" "relight threads=2"; do run_wrk "FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
@@ -257,6 +308,11 @@ for round in $(seq 1 "$ROUNDS"); do
   # A connect/request/close flood: what accepting a connection costs.
   for s in lighttpd relight nginx+relight; do run_wrk "static 1 KiB, a connection per request" "$s" /1k.bin "$CONNS" "$W/close.lua"; done
   for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
+  for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
+  for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS static 1 KiB" "$s" /1k.bin "$CONNS"; done
+  # Every request a new connection: a full TLS handshake each (wrk resumes no session).
+  for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS handshakes (a connection per request)" "$s" /1k.bin "$CONNS" "$W/close.lua"; done
+  for s in "${HTTPS_SETUPS[@]}"; do run_h2load "HTTP/2 static 1 KiB, h2load 4x100 streams" "$s" /1k.bin; done
 done
 # Each setup's median round (by req/s), with every round's req/s.
 MEDIANS="$W/medians.tsv"
@@ -279,12 +335,18 @@ idle_conns() { # setup → KiB per connection
   port=$(port_of "$1")
   local before after
   before=$(rss_kib $(front_pids "$1"))
-  python3 - "$port" 1000 "$W/idle.ready" <<'EOF' &
-import socket, sys, time
-port, n, ready = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+  python3 - "$port" 1000 "$W/idle.ready" "$(scheme_of "$1")" <<'EOF' &
+import socket, ssl, sys, time
+port, n, ready, scheme = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["http/1.1"])
 conns = []
 for _ in range(n):
     s = socket.create_connection(("127.0.0.1", port))
+    if scheme == "https":
+        s = ctx.wrap_socket(s)
     s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
     conns.append(s)
 for s in conns:
@@ -303,7 +365,7 @@ EOF
   rm -f "$W/idle.ready"
   echo "$before $after"
 }
-for s in lighttpd relight nginx+relight; do
+for s in lighttpd relight nginx+relight "lighttpd https" "relight https"; do
   read -r b a < <(idle_conns "$s")
   per=$(awk -v b="$b" -v a="$a" 'BEGIN { printf "%.1f", (a - b) / 1000 }')
   printf '%s\t%s\t%s\t%s\t%s\t%s\n' "1000 idle keep-alive connections" "$s" "$b" "$a" "$per" "" >>"$W/idle.tsv"
@@ -381,10 +443,10 @@ crashloop() { # name config → % of one core over 5 s
   awk -v a="$t0" -v b="$t1" -v t="$tck" 'BEGIN { printf "%.2f %%", (b - a) / t / 5 * 100 }'
 }
 # The bench's configurations with /bin/false as the backend, on ports and sockets of their own.
-sed -e "s|$BACKEND|/bin/false|; s|127.0.0.1:$PORT_RELIGHT|127.0.0.1:18911|; s|relight.sock|crash.sock|; s|relight-error.log|crash-relight.log|" \
-  "$W/relight.toml" >"$W/crash.toml"
-sed -e "s|$BACKEND|/bin/false|; s|$PORT_LIGHTTPD|18912|; s|lighttpd.sock|crash-lighttpd.sock|; s|lighttpd-error.log|crash-lighttpd.log|" \
-  "$W/lighttpd.conf" >"$W/crash-lighttpd.conf"
+sed -e "s|$BACKEND|/bin/false|; s|127.0.0.1:$PORT_RELIGHT\"|127.0.0.1:18911\"|; s|relight.sock|crash.sock|; s|relight-error.log|crash-relight.log|" \
+  -e "/^\[\[tls\]\]/,/^key/d" "$W/relight.toml" >"$W/crash.toml"
+sed -e "s|$BACKEND|/bin/false|; s|= $PORT_LIGHTTPD\$|= 18912|; s|lighttpd.sock|crash-lighttpd.sock|; s|lighttpd-error.log|crash-lighttpd.log|" \
+  -e '/^\$SERVER/,/^}/d' "$W/lighttpd.conf" >"$W/crash-lighttpd.conf"
 cpu_relight=$(crashloop relight "exec $RELIGHT -D -f $W/crash.toml")
 cpu_lighttpd=$(crashloop lighttpd "exec lighttpd -D -f $W/crash-lighttpd.conf")
 echo "bench: crash loop CPU: relight $cpu_relight, lighttpd $cpu_lighttpd"
@@ -418,19 +480,22 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "  nginx with relight spawn; nginx with spawn-fcgi + multiwatch (nginx: $PROCS workers,"
   echo "  sendfile on); \"relight threads=2\": relight on tokio's work-stealing runtime with two"
   echo "  threads; \"relight (no backend)\": the same body answered by relight itself (\`[[answer]]\`),"
-  echo "  the ceiling of the HTTP front end"
+  echo "  the ceiling of the HTTP front end; \"… https\": the TLS listeners of the same processes"
+  echo "  (one ECDSA P-256 certificate; lighttpd with mod_openssl, nginx \`listen ssl http2\`);"
+  echo "  handshakes: wrk with \`Connection: close\` (a full handshake per request, no resumption);"
+  echo "  HTTP/2: h2load, 4 connections of 100 streams each, ${DURATION}s (no latency figures)"
   echo "- binary: the size above has the default features (TLS with rustls/ring, HTTP/2); without them (\`--no-default-features\`): $MINIMAL_SIZE bytes"
   echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
   echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | rounds req/s |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
   while IFS=$'\t' read -r sc setup rps p50 p99 front back rounds errors; do
-    base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $3}' "$MEDIANS")
-    base_front=$(awk -F'\t' -v s="$sc" '$1 == s && $2 == "lighttpd" {print $6}' "$MEDIANS")
+    base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && ($2 == "lighttpd" || $2 == "lighttpd https") {print $3}' "$MEDIANS")
+    base_front=$(awk -F'\t' -v s="$sc" '$1 == s && ($2 == "lighttpd" || $2 == "lighttpd https") {print $6}' "$MEDIANS")
     echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back | $rounds |${errors:+ $errors}"
   done <"$MEDIANS"
   echo
-  echo "| 1000 idle keep-alive connections | RSS before KiB | with 1000 KiB | KiB per connection |"
+  echo "| 1000 idle keep-alive connections (https: TLS 1.3, HTTP/1.1) | RSS before KiB | with 1000 KiB | KiB per connection |"
   echo "|---|---|---|---|"
   while IFS=$'\t' read -r _ setup b a per _; do
     echo "| $setup | $b | $a | $per |"
