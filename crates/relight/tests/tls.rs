@@ -783,3 +783,216 @@ fn testssl_rates_nothing_high_or_critical_but_the_test_certificate() {
     assert_eq!(offered("TLS1").as_deref(), Some("not offered"));
     assert_eq!(offered("TLS1_3").as_deref(), Some("offered with final"));
 }
+
+/// A CA (`dir/ca.crt`, `.key`) and a client certificate it signed for `subject`
+/// (`dir/<tag>.crt`, `.key`, serial 0x5A); made with openssl, as a device maker would.
+fn client_certificate(dir: &Path, ca: &str, tag: &str, subject: &str) -> (PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    if !dir.join(format!("{ca}.crt")).exists() {
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/O=Relight/CN={ca}"),
+            "-keyout",
+            &format!("{ca}.key"),
+            "-out",
+            &format!("{ca}.crt"),
+        ]);
+    }
+    std::fs::write(
+        dir.join("client.ext"),
+        "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=clientAuth\n",
+    )
+    .unwrap();
+    run(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        &format!("{tag}.key"),
+        "-out",
+        &format!("{tag}.csr"),
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &format!("{tag}.csr"),
+        "-CA",
+        &format!("{ca}.crt"),
+        "-CAkey",
+        &format!("{ca}.key"),
+        "-set_serial",
+        "0x5A",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+        "-out",
+        &format!("{tag}.crt"),
+    ]);
+    (
+        dir.join(format!("{tag}.crt")),
+        dir.join(format!("{tag}.key")),
+    )
+}
+
+#[test]
+fn client_certificates_are_verified_and_described_to_backends() {
+    let www = docroot();
+    let dir = TempDir::new("clientcert");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let (device, device_key) =
+        client_certificate(dir.path(), "ca", "device", "/C=DE/O=Relight/CN=device-1");
+    let (stranger, stranger_key) =
+        client_certificate(dir.path(), "otherca", "stranger", "/CN=stranger");
+    let echo = c_peer("fcgi_echo");
+    let backend = format!(
+        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\n",
+        echo.display(),
+        dir.join("app.sock").display()
+    );
+    let tls = |verify: &str| {
+        format!(
+            "certificate = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\nclient_verify = \"{verify}\"\nclient_username = \"SSL_CLIENT_S_DN_CN\"\n",
+            crt.display(),
+            key.display(),
+            dir.join("ca.crt").display()
+        )
+    };
+    let as_client = |port: u16, cert: Option<(&Path, &Path)>| {
+        let (c, k);
+        let mut extra: Vec<&str> = Vec::new();
+        if let Some((cert, key)) = cert {
+            c = cert.display().to_string();
+            k = key.display().to_string();
+            extra.extend(["--cert", &c, "--key", &k]);
+        }
+        https(port, "localhost", "/app", &crt, &extra).0
+    };
+    {
+        let (_r, port) = start(&dir, www.path(), &tls("required"), &backend);
+        let ok = as_client(port, Some((&device, &device_key)));
+        assert_eq!(ok.status, 200, "{ok:?}");
+        let p = ok.params();
+        for (k, v) in [
+            ("SSL_CLIENT_VERIFY", "SUCCESS"),
+            ("SSL_CLIENT_S_DN", "C = DE, O = Relight, CN = device-1"),
+            ("SSL_CLIENT_S_DN_CN", "device-1"),
+            ("SSL_CLIENT_S_DN_O", "Relight"),
+            ("SSL_CLIENT_M_SERIAL", "5A"),
+            ("REMOTE_USER", "device-1"),
+            ("AUTH_TYPE", "SSL_CLIENT_VERIFY"),
+        ] {
+            assert_eq!(p.get(k).map(String::as_str), Some(v), "{k} in {p:?}");
+        }
+        // No certificate, or one of another CA: refused in the handshake.
+        assert_eq!(as_client(port, None).status, 0);
+        assert_eq!(as_client(port, Some((&stranger, &stranger_key))).status, 0);
+    }
+    let (_r, port) = start(&dir, www.path(), &tls("optional"), &backend);
+    let anonymous = as_client(port, None);
+    assert_eq!(anonymous.status, 200);
+    assert_eq!(
+        anonymous
+            .params()
+            .get("SSL_CLIENT_VERIFY")
+            .map(String::as_str),
+        Some("NONE")
+    );
+    assert_eq!(anonymous.params().get("REMOTE_USER"), None);
+    assert_eq!(as_client(port, Some((&stranger, &stranger_key))).status, 0);
+}
+
+#[test]
+fn client_certificates_as_lighttpd_describes_them() {
+    let www = docroot();
+    let certs = TempDir::new("ltclient");
+    let (crt, key) = certificate(certs.path(), "site", &["localhost"]);
+    std::fs::write(
+        certs.join("site.pem"),
+        [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat(),
+    )
+    .unwrap();
+    let (device, device_key) = client_certificate(
+        certs.path(),
+        "ca",
+        "device",
+        "/C=DE/ST=Bayern/O=Relight Test/OU=Devices/CN=device-1",
+    );
+    let echo = c_peer("fcgi_echo");
+    let conf = |dir: &Path, plain: u16, tls: u16| {
+        format!(
+            r#"server.modules = ( "mod_openssl", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {plain}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+$SERVER["socket"] == "127.0.0.1:{tls}" {{
+  ssl.engine = "enable"
+  ssl.pemfile = "{certs}/site.pem"
+  ssl.verifyclient.activate = "enable"
+  ssl.verifyclient.ca-file = "{certs}/ca.crt"
+  ssl.verifyclient.enforce = "disable"
+  ssl.verifyclient.username = "SSL_CLIENT_S_DN_CN"
+  ssl.verifyclient.exportcert = "enable"
+}}
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            certs = certs.path().display(),
+            echo = echo.display(),
+        )
+    };
+    let (dl, dr) = (TempDir::new("lt-cc"), TempDir::new("rl-cc"));
+    let (pl, tl, pr, tr) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(dl.join("lighttpd.conf"), conf(dl.path(), pl, tl)).unwrap();
+    std::fs::write(dr.join("lighttpd.conf"), conf(dr.path(), pr, tr)).unwrap();
+    let _lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+    wait_listening(&format!("127.0.0.1:{tl}"), Duration::from_secs(5));
+    let _relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+    wait_listening(&format!("127.0.0.1:{tr}"), Duration::from_secs(5));
+    let (c, k) = (
+        device.display().to_string(),
+        device_key.display().to_string(),
+    );
+    let client: &[&str] = &["--cert", &c, "--key", &k];
+    let ssl_params = |port: u16, args: &[&str]| {
+        let (r, _) = https(port, "localhost", "/app", &crt, args);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.params()
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("SSL_CLIENT") || k == "REMOTE_USER" || k == "AUTH_TYPE")
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    for args in [client, &[][..]] {
+        let theirs = ssl_params(tl, args);
+        let ours = ssl_params(tr, args);
+        assert_eq!(ours, theirs, "relight (left) vs lighttpd (right), {args:?}");
+    }
+}

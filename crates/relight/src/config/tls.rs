@@ -34,6 +34,22 @@ pub struct TlsConfig {
     /// Offer HTTP/2 (ALPN `h2`) besides HTTP/1.1.
     #[serde(default = "default_true")]
     pub http2: bool,
+    /// Ask clients for a certificate and verify it against these CA certificates (PEM; lighttpd's
+    /// ssl.verifyclient.activate with ssl.verifyclient.ca-file or ssl.ca-file). Backends get
+    /// SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN and its attributes, SSL_CLIENT_M_SERIAL.
+    pub client_ca: Option<At<PathBuf>>,
+    /// With `client_ca`: `"required"` (a client without a valid certificate is refused in the
+    /// handshake; lighttpd's ssl.verifyclient.enforce, on by default there too) or
+    /// `"optional"` (one without a certificate is let in, SSL_CLIENT_VERIFY=NONE).
+    #[serde(default)]
+    pub client_verify: ClientVerify,
+    /// REMOTE_USER for backends from this variable of the client certificate, e.g.
+    /// `"SSL_CLIENT_S_DN_CN"` (lighttpd's ssl.verifyclient.username).
+    pub client_username: Option<String>,
+    /// Pass the client's certificate to backends as SSL_CLIENT_CERT (PEM; lighttpd's
+    /// ssl.verifyclient.exportcert).
+    #[serde(default)]
+    pub client_export_cert: bool,
     /// A device's first boot: when the certificate and key files do not exist, make a key and
     /// a self-signed certificate for `hosts` (else `localhost`, the machine's name and the
     /// listen addresses), and write them there (mode 0600; by default
@@ -47,6 +63,17 @@ pub struct TlsConfig {
 pub const SELF_SIGNED_CERT: &str = "relight-selfsigned.crt";
 /// Where its key goes when `key` is not set.
 pub const SELF_SIGNED_KEY: &str = "relight-selfsigned.key";
+
+/// Whether a client certificate is required.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientVerify {
+    /// A client without a valid certificate is refused in the handshake.
+    #[default]
+    Required,
+    /// A client without a certificate is let in; one with an invalid one is refused.
+    Optional,
+}
 
 /// The oldest TLS version a listener accepts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

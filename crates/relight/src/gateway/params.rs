@@ -48,6 +48,9 @@ pub(crate) struct CgiRequest<'a> {
     pub broken_script_filename: bool,
     /// The user Basic authentication let in (REMOTE_USER, AUTH_TYPE).
     pub remote_user: Option<&'a str>,
+    /// The client's TLS certificate, as backends are told of it (SSL_CLIENT_*; REMOTE_USER
+    /// from it when Basic authentication set none).
+    pub client_cert: Option<&'a crate::http::ClientCert>,
     /// Extra parameters from the configuration (lighttpd's setenv.add-environment); they do
     /// not replace the CGI ones.
     pub extra: &'a [(String, String)],
@@ -154,6 +157,12 @@ pub(crate) fn encode_request_head(
     if let Some(u) = r.remote_user {
         fixed.push((b"REMOTE_USER", u.as_bytes()));
         fixed.push((b"AUTH_TYPE", b"Basic"));
+    } else if let Some(u) = r.client_cert.and_then(|c| c.user.as_deref()) {
+        fixed.push((b"REMOTE_USER", u.as_bytes()));
+        fixed.push((b"AUTH_TYPE", b"SSL_CLIENT_VERIFY"));
+    }
+    for (k, v) in r.client_cert.iter().flat_map(|c| &c.vars) {
+        fixed.push((k.as_bytes(), v.as_bytes()));
     }
     if let Some(u) = r.redirect_uri {
         fixed.push((b"REDIRECT_URI", u.as_bytes()));

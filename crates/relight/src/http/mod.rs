@@ -8,6 +8,17 @@ pub(crate) mod date;
 pub(crate) mod pages;
 pub(crate) mod urlpath;
 
+/// What backends are told of a client's TLS certificate (lighttpd's mod_openssl names:
+/// SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN, SSL_CLIENT_S_DN_CN, ...), and the REMOTE_USER taken
+/// from one of them. Put in each request's extensions by the connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientCert {
+    /// The variables, in order.
+    pub vars: Vec<(String, String)>,
+    /// REMOTE_USER, when the configuration names the variable it comes from.
+    pub user: Option<String>,
+}
+
 /// What a request's TLS connection negotiated, as lighttpd's mod_openssl names it for
 /// backends (SSL_PROTOCOL, SSL_CIPHER, SSL_CIPHER_USEKEYSIZE and SSL_CIPHER_ALGKEYSIZE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -69,6 +69,11 @@ pub(crate) fn cgi_request<'r>(
         broken_script_filename: false,
         redirect_status: 200,
         remote_user: req.remote_user.as_deref(),
+        client_cert: req
+            .parts
+            .extensions
+            .get::<std::sync::Arc<crate::http::ClientCert>>()
+            .map(|c| &**c),
         extra: &req.site.fastcgi_params,
     };
     if let Some(root) = &backend.document_root {

@@ -20,6 +20,7 @@ use tokio::sync::{Semaphore, watch};
 
 use super::conn::{ConnIo, ConnShared};
 use super::{Current, current};
+use crate::http::ClientCert;
 use crate::http::body::{Body, Finish, SendsFiles, Tracked};
 use crate::log::{AccessEntry, AccessLog};
 use crate::request::Conn;
@@ -102,14 +103,14 @@ async fn serve_connection(
             write_timeout,
             largest_body,
         );
-        return serve_http1(cur, io, conn, shared, stop, true).await;
+        return serve_http1(cur, io, conn, None, shared, stop, true).await;
     };
     drop(state);
     // The request framing is followed above TLS, in the bytes hyper reads.
     let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
     #[cfg(feature = "tls")]
     {
-        let tls_stream = match crate::tls::handshake(&tls, io, header_timeout).await {
+        let (tls_stream, entry) = match crate::tls::handshake(&tls, io, header_timeout).await {
             Ok(t) => t,
             Err(e) => {
                 tracing::info!("{}: {e}", conn.remote);
@@ -117,12 +118,13 @@ async fn serve_connection(
             }
         };
         conn.tls = Some(crate::tls::info(tls_stream.get_ref().1));
+        let client = entry.client(tls_stream.get_ref().1).map(Arc::new);
         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             #[cfg(feature = "http2")]
-            return serve_http2(cur, tls_stream, conn, shared, stop).await;
+            return serve_http2(cur, tls_stream, conn, client, shared, stop).await;
         }
         let io = super::framing::Framed::new(tls_stream, largest_body);
-        serve_http1(cur, io, conn, shared, stop, false).await
+        serve_http1(cur, io, conn, client, shared, stop, false).await
     }
     #[cfg(not(feature = "tls"))]
     {
@@ -137,6 +139,7 @@ async fn serve_http1<I>(
     cur: Current,
     io: I,
     conn: Conn,
+    client: Option<Arc<ClientCert>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
     writev: bool,
@@ -156,7 +159,7 @@ async fn serve_http1<I>(
         builder.writev(true);
     }
     drop(state);
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, shared));
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
     tokio::pin!(http);
     let result = tokio::select! {
         r = http.as_mut() => r,
@@ -178,6 +181,7 @@ async fn serve_http2<I>(
     cur: Current,
     io: I,
     conn: Conn,
+    client: Option<Arc<ClientCert>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
 ) where
@@ -190,7 +194,7 @@ async fn serve_http2<I>(
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS)
         .max_header_list_size(u32::try_from(max_header).unwrap_or(u32::MAX));
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, shared));
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
     tokio::pin!(http);
     let result = tokio::select! {
         r = http.as_mut() => r,
@@ -209,10 +213,11 @@ async fn serve_http2<I>(
 const MAX_STREAMS: u32 = 128;
 
 /// The service of one connection: each request through [`respond`], with the state current
-/// when it arrives.
+/// when it arrives (and the client's certificate, if it showed one, in its extensions).
 fn service(
     cur: Current,
     conn: Conn,
+    client: Option<Arc<ClientCert>>,
     shared: Arc<ConnShared>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -220,7 +225,10 @@ fn service(
     Error = Infallible,
     Future = impl Future<Output = Result<Response<Watched>, Infallible>> + Send,
 > + Clone {
-    service_fn(move |req| {
+    service_fn(move |mut req: Request<Incoming>| {
+        if let Some(c) = &client {
+            req.extensions_mut().insert(c.clone());
+        }
         let state = current(&cur);
         let shared = shared.clone();
         async move { Ok::<_, Infallible>(respond(state, req, conn, shared).await) }

@@ -9,17 +9,17 @@
 //! - `ssl.openssl.ssl-conf-cmd`'s `MinProtocol` becomes `min_version`;
 //!   `server.feature-flags`' `"server.h2proto" => "disable"` (or `server.h2proto = "disable"`)
 //!   turns HTTP/2 off;
+//! - `ssl.verifyclient.activate` with `ssl.verifyclient.ca-file` (or `ssl.ca-file`),
+//!   `.enforce`, `.username` and `.exportcert` become the entry's `client_*` settings;
 //! - keys whose job rustls does by design (no renegotiation, no SSLv2/v3, its own curves,
-//!   cipher order and session cache) are noted; the others are warned about, by name;
-//!   `ssl.verifyclient.activate` is refused, as relight does not verify client certificates yet
-//!   (accepting unverified clients would open what the setting closes).
+//!   cipher order and session cache) are noted; the others are warned about, by name.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::{enabled, err};
 use crate::config::lighttpd::{Block, Condition, Error, LighttpdConfig, Pos, Value};
-use crate::config::{At, ListenAddr, Loc, MinVersion, TlsConfig};
+use crate::config::{At, ClientVerify, ListenAddr, Loc, MinVersion, TlsConfig};
 
 /// Keys rustls makes moot, and why.
 const MOOT: &[(&str, &str)] = &[
@@ -45,8 +45,8 @@ const MOOT: &[(&str, &str)] = &[
         "relight resumes sessions by tickets and a session cache",
     ),
     (
-        "ssl.ca-file",
-        "it is for verifying client certificates (the chain is served from ssl.pemfile)",
+        "ssl.verifyclient.depth",
+        "rustls verifies client chains to its own depth limit",
     ),
 ];
 
@@ -64,6 +64,16 @@ struct Keys<'a> {
     pemfile: Option<(&'a str, &'a Pos)>,
     privkey: Option<(&'a str, &'a Pos)>,
     min: Option<MinVersion>,
+    client: Option<Client>,
+}
+
+/// Client certificate verification (`ssl.verifyclient.*`).
+#[derive(Clone)]
+struct Client {
+    ca: At<PathBuf>,
+    verify: ClientVerify,
+    username: Option<String>,
+    export: bool,
 }
 
 /// Maps every `ssl.*` key of `lc`; `main` is the address of `server.port`, `ip` the address of
@@ -72,8 +82,13 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
     let mut out = Mapped::default();
     let g = lc.global();
     let http2 = h2proto(g);
+    let verifying = lc.blocks.iter().any(|b| {
+        b.get("ssl.verifyclient.activate")
+            .and_then(enabled)
+            .unwrap_or(false)
+    });
     for b in &lc.blocks {
-        other_keys(b, &mut out)?;
+        other_keys(b, verifying, &mut out)?;
     }
     let global = keys(g, None)?;
     // The HTTPS listeners, with their own keys.
@@ -155,11 +170,15 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
         let socket_min = socket
             .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
             .and_then(|(_, k, _)| k.min);
+        let socket_client = socket
+            .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
+            .and_then(|(_, k, _)| k.client.clone());
         let k = Keys {
             engine: None,
             pemfile: None,
             privkey: own.privkey,
             min: own.min.or(socket_min).or(global.min),
+            client: own.client.or(socket_client).or(global.client.clone()),
         };
         out.tls.push(entry(addrs, names, pem, pem_pos, &k, http2));
     }
@@ -200,6 +219,13 @@ fn entry(
         min_version: k.min.unwrap_or_default(),
         http2,
         self_signed: false,
+        client_ca: k.client.as_ref().map(|c| c.ca.clone()),
+        client_verify: k
+            .client
+            .as_ref()
+            .map_or_else(Default::default, |c| c.verify),
+        client_username: k.client.as_ref().and_then(|c| c.username.clone()),
+        client_export_cert: k.client.as_ref().is_some_and(|c| c.export),
     }
 }
 
@@ -265,11 +291,52 @@ fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> 
             }
         }
     }
+    let client = match get("ssl.verifyclient.activate") {
+        Some((v, pos)) if enabled(v) == Some(true) => {
+            let Some((ca, ca_pos)) = string("ssl.verifyclient.ca-file")?.or(string("ssl.ca-file")?)
+            else {
+                return err(
+                    pos,
+                    "ssl.verifyclient.activate: ssl.verifyclient.ca-file (or ssl.ca-file) names no CA to verify clients against".into(),
+                );
+            };
+            let enforce = match get("ssl.verifyclient.enforce") {
+                None => true,
+                Some((v, p)) => enabled(v).ok_or_else(|| {
+                    Error::new(
+                        p.clone(),
+                        "ssl.verifyclient.enforce must be \"enable\" or \"disable\"",
+                    )
+                })?,
+            };
+            let export = match get("ssl.verifyclient.exportcert") {
+                None => false,
+                Some((v, p)) => enabled(v).ok_or_else(|| {
+                    Error::new(
+                        p.clone(),
+                        "ssl.verifyclient.exportcert must be \"enable\" or \"disable\"",
+                    )
+                })?,
+            };
+            Some(Client {
+                ca: At::new(PathBuf::from(ca), Loc::Pos(ca_pos.clone())),
+                verify: if enforce {
+                    ClientVerify::Required
+                } else {
+                    ClientVerify::Optional
+                },
+                username: string("ssl.verifyclient.username")?.map(|(u, _)| u.to_string()),
+                export,
+            })
+        }
+        _ => None,
+    };
     Ok(Keys {
         engine,
         pemfile: string("ssl.pemfile")?,
         privkey: string("ssl.privkey")?,
         min,
+        client,
     })
 }
 
@@ -286,23 +353,27 @@ fn h2proto(g: &Block) -> bool {
 }
 
 /// What is said about the `ssl.*` keys of `b` that are not certificates or listeners.
-fn other_keys(b: &Block, out: &mut Mapped) -> Result<(), Error> {
+fn other_keys(b: &Block, verifying: bool, out: &mut Mapped) -> Result<(), Error> {
     for (key, v, pos) in &b.settings {
         if !key.starts_with("ssl.") {
             continue;
         }
         match key.as_str() {
-            "ssl.engine" | "ssl.pemfile" | "ssl.privkey" => {}
-            "ssl.verifyclient.activate" => {
-                if enabled(v) == Some(true) {
-                    return err(
-                        pos,
-                        "ssl.verifyclient.activate: relight does not verify client certificates yet; refusing to start rather than accept clients unverified".into(),
-                    );
-                }
-            }
-            k if k.starts_with("ssl.verifyclient.") => out.notes.push(format!(
-                "{pos}: {k}: applies only with ssl.verifyclient.activate, which is not set"
+            "ssl.engine" | "ssl.pemfile" | "ssl.privkey" | "ssl.verifyclient.activate" => {}
+            "ssl.ca-file" if verifying => {}
+            "ssl.ca-file" => out.notes.push(format!(
+                "{pos}: ssl.ca-file: accepted; it is for verifying client certificates (ssl.verifyclient.activate is not set; the chain is served from ssl.pemfile)"
+            )),
+            "ssl.verifyclient.ca-file"
+            | "ssl.verifyclient.enforce"
+            | "ssl.verifyclient.username"
+            | "ssl.verifyclient.exportcert"
+                if verifying => {}
+            "ssl.verifyclient.ca-file"
+            | "ssl.verifyclient.enforce"
+            | "ssl.verifyclient.username"
+            | "ssl.verifyclient.exportcert" => out.notes.push(format!(
+                "{pos}: {key}: applies only with ssl.verifyclient.activate, which is not set"
             )),
             "ssl.openssl.ssl-conf-cmd" => {
                 for (k, _) in v.as_array().into_iter().flatten() {

@@ -4,6 +4,9 @@
 //! configuration is read, with the error at the entry's key; a running server loads them again
 //! on a reload (SIGUSR1), and keeps the ones it has when that fails.
 //!
+//! With `client_ca`, clients are asked for a certificate that rustls (webpki) verifies against
+//! those CAs; what backends are told of it is read by [`x509`].
+//!
 //! Each configuration offers TLS 1.3 and 1.2 (or 1.3 only), rustls' default cipher suites
 //! (AEAD with forward secrecy only), ALPN `h2` and `http/1.1`, and session resumption by
 //! tickets whose key rotates (rustls' ticketer: a new key every 6 hours, the previous one still
@@ -24,7 +27,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
-use crate::config::{Config, Error, MinVersion, TlsConfig, host_matches};
+use crate::config::{ClientVerify, Config, Error, MinVersion, TlsConfig, host_matches};
+
+mod x509;
 
 /// The TLS of every HTTPS address of a configuration.
 #[derive(Debug, Default)]
@@ -36,9 +41,22 @@ pub(crate) struct Tls {
 #[derive(Debug)]
 pub(crate) struct Listener {
     /// The entries with `hosts`, in the file's order.
-    named: Vec<(Vec<String>, Arc<ServerConfig>)>,
+    named: Vec<(Vec<String>, Arc<Entry>)>,
     /// The entry without `hosts`; `None`: a name no entry has is refused.
-    default: Option<Arc<ServerConfig>>,
+    default: Option<Arc<Entry>>,
+}
+
+/// One `[[tls]]` entry, ready: its rustls configuration and what backends are told of a
+/// client certificate.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    config: Arc<ServerConfig>,
+    /// The variable whose value is REMOTE_USER (`client_username`).
+    username: Option<String>,
+    /// SSL_CLIENT_CERT too.
+    export_cert: bool,
+    /// Clients are asked for a certificate.
+    verifies: bool,
 }
 
 impl Tls {
@@ -55,7 +73,12 @@ impl Tls {
     fn load_with(config: &Config, write: bool) -> Result<Tls, Error> {
         let mut listeners: HashMap<SocketAddr, Listener> = HashMap::new();
         for t in &config.tls {
-            let server = Arc::new(server_config(config, t, write)?);
+            let server = Arc::new(Entry {
+                config: Arc::new(server_config(config, t, write)?),
+                username: t.client_username.clone(),
+                export_cert: t.client_export_cert,
+                verifies: t.client_ca.is_some(),
+            });
             let hosts: Vec<String> = t
                 .hosts
                 .iter()
@@ -112,7 +135,7 @@ impl Tls {
 impl Listener {
     /// The configuration for a client that asked for `name` (lowercase): the first entry
     /// naming it, else the default.
-    fn choose(&self, name: Option<&str>) -> Option<&Arc<ServerConfig>> {
+    fn choose(&self, name: Option<&str>) -> Option<&Arc<Entry>> {
         name.and_then(|n| {
             self.named
                 .iter()
@@ -139,11 +162,36 @@ fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerCo
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let key = certified_key(config, t, &provider, write)?;
     let cert = t.cert_file(&config.config_dir);
-    let mut server = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions(t.min_version))
-        .map_err(|e| config.error(&cert.loc, format!("tls: {e}")))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(Fixed(Arc::new(key))));
+        .map_err(|e| config.error(&cert.loc, format!("tls: {e}")))?;
+    let builder = match &t.client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => {
+            let fail = |why: String| {
+                config.error(&ca.loc, format!("client_ca {}: {why}", ca.value.display()))
+            };
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(&ca.value).map_err(|e| fail(e.to_string()))? {
+                roots
+                    .add(c.map_err(|e| fail(e.to_string()))?)
+                    .map_err(|e| fail(e.to_string()))?;
+            }
+            if roots.is_empty() {
+                return Err(fail("no certificate in it".into()));
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            );
+            let verifier = match t.client_verify {
+                ClientVerify::Required => verifier,
+                ClientVerify::Optional => verifier.allow_unauthenticated(),
+            };
+            builder.with_client_cert_verifier(verifier.build().map_err(|e| fail(e.to_string()))?)
+        }
+    };
+    let mut server = builder.with_cert_resolver(Arc::new(Fixed(Arc::new(key))));
     server.alpn_protocols = if t.http2 && cfg!(feature = "http2") {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -305,7 +353,7 @@ pub(crate) async fn handshake<IO>(
     listener: &Listener,
     io: IO,
     within: Duration,
-) -> Result<TlsStream<IO>, String>
+) -> Result<(TlsStream<IO>, Arc<Entry>), String>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
@@ -334,7 +382,7 @@ where
         .client_hello()
         .server_name()
         .map(str::to_ascii_lowercase);
-    let Some(config) = listener.choose(name.as_deref()) else {
+    let Some(entry) = listener.choose(name.as_deref()) else {
         // No certificate for it: the handshake fails with an alert (rustls finds no
         // certificate to offer), never with a certificate for another name.
         let _ = tokio::time::timeout_at(deadline, start.into_stream(refusing())).await;
@@ -344,10 +392,90 @@ where
                 .to_string(),
         });
     };
-    tokio::time::timeout_at(deadline, start.into_stream(config.clone()))
+    let stream = tokio::time::timeout_at(deadline, start.into_stream(entry.config.clone()))
         .await
         .map_err(|_| late())?
-        .map_err(|e| format!("TLS: {e}"))
+        .map_err(|e| format!("TLS: {e}"))?;
+    Ok((stream, entry.clone()))
+}
+
+impl Entry {
+    /// What backends are told of the client's certificate on `conn` (lighttpd's mod_openssl
+    /// names): `None` where clients are not asked for one.
+    pub(crate) fn client(
+        &self,
+        conn: &rustls::ServerConnection,
+    ) -> Option<crate::http::ClientCert> {
+        if !self.verifies {
+            return None;
+        }
+        let mut vars = Vec::new();
+        let Some(cert) = conn.peer_certificates().and_then(|c| c.first()) else {
+            vars.push(("SSL_CLIENT_VERIFY".to_string(), "NONE".to_string()));
+            return Some(crate::http::ClientCert { vars, user: None });
+        };
+        // rustls verified it, or the handshake would have failed.
+        vars.push(("SSL_CLIENT_VERIFY".to_string(), "SUCCESS".to_string()));
+        if let Some(d) = x509::describe(cert) {
+            vars.push(("SSL_CLIENT_S_DN".to_string(), x509::one_line(&d.subject)));
+            for (k, v) in d.subject.iter().flatten() {
+                vars.push((format!("SSL_CLIENT_S_DN_{k}"), v.clone()));
+            }
+            vars.push(("SSL_CLIENT_M_SERIAL".to_string(), d.serial));
+        }
+        if self.export_cert {
+            use base64_pem::pem;
+            vars.push(("SSL_CLIENT_CERT".to_string(), pem(cert)));
+        }
+        let user = self
+            .username
+            .as_ref()
+            .and_then(|name| vars.iter().find(|(k, _)| k == name))
+            .map(|(_, v)| v.clone());
+        Some(crate::http::ClientCert { vars, user })
+    }
+}
+
+/// PEM of a DER certificate (for SSL_CLIENT_CERT).
+mod base64_pem {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+    /// `-----BEGIN CERTIFICATE-----`, the base64 in lines of 64, `-----END CERTIFICATE-----`.
+    pub(super) fn pem(der: &[u8]) -> String {
+        let mut b64 = String::with_capacity(der.len() * 4 / 3 + 4);
+        for chunk in der.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, &b)| a | (u32::from(b) << (16 - 8 * i)));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    b64.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                } else {
+                    b64.push('=');
+                }
+            }
+        }
+        let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in b64.as_bytes().chunks(64) {
+            out.push_str(std::str::from_utf8(line).unwrap_or_default());
+            out.push('\n');
+        }
+        out.push_str("-----END CERTIFICATE-----\n");
+        out
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn base64_as_rfc_4648_says() {
+            let body = |s: &str| super::pem(s.as_bytes()).lines().nth(1).unwrap().to_string();
+            assert_eq!(body("f"), "Zg==");
+            assert_eq!(body("fo"), "Zm8=");
+            assert_eq!(body("foo"), "Zm9v");
+            assert_eq!(body("foobar"), "Zm9vYmFy");
+        }
+    }
 }
 
 /// A configuration with no certificate: its handshakes end in an alert.
