@@ -290,7 +290,8 @@ run_h2load() {
   local rps failed
   rps=$(awk '/^finished in/ {print $4}' "$W/h2load.out")
   failed=$(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) print $i}' "$W/h2load.out")
-  local p50="" p99="" errors=""
+  # No latency figures from h2load's summary here: "-" keeps the columns in place.
+  local p50="-" p99="-" errors=""
   [ "${failed:-0}" != 0 ] && errors="failed: $failed"
   read -r front back <"$W/rss"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" >>"$RESULTS"

@@ -996,3 +996,35 @@ fastcgi.server = ( "/app" => (( "socket" => "{dir}/app.sock", "bin-path" => "{ec
         assert_eq!(ours, theirs, "relight (left) vs lighttpd (right), {args:?}");
     }
 }
+
+#[test]
+fn h2c_with_prior_knowledge_on_a_plain_listener_when_asked() {
+    let www = docroot();
+    let version = |r: &Relight, extra: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+            ])
+            .args(extra.split_whitespace())
+            .arg(r.url("/hello.txt"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let on = Relight::start(www.path(), "h2c = true", "");
+    assert_eq!(version(&on, "--http2-prior-knowledge"), "200 2");
+    // HTTP/1.1 on the same listener is what it was (files by sendfile included).
+    assert_eq!(version(&on, "--http1.1"), "200 1.1");
+    let big = www.join("big.bin");
+    std::fs::write(&big, vec![7u8; 3 << 20]).unwrap();
+    let body = curl(&["--http2-prior-knowledge", &on.url("/big.bin")]);
+    assert_eq!(body.body.len(), 3 << 20);
+    // Off (the default): the preface is not HTTP/1, and no HTTP/2 is spoken.
+    let off = Relight::start(www.path(), "", "");
+    assert_ne!(version(&off, "--http2-prior-knowledge"), "200 2");
+    assert_eq!(version(&off, "--http1.1"), "200 1.1");
+}

@@ -95,6 +95,10 @@ pub struct ServerConfig {
     /// Serve the status page and metrics to any client, not only loopback.
     #[serde(default)]
     pub status_public: bool,
+    /// Serve HTTP/2 with prior knowledge (h2c) on the plain listeners too: a connection whose
+    /// first bytes are HTTP/2's preface is HTTP/2 (HTTPS listeners offer h2 by ALPN anyway).
+    #[serde(default)]
+    pub h2c: bool,
     /// The `Server` header and SERVER_SOFTWARE; `""` sends no `Server` header.
     #[serde(default = "default_server_tag")]
     pub server_tag: String,
@@ -130,6 +134,7 @@ impl ServerConfig {
             status_path: default_status_path(),
             metrics_path: default_metrics_path(),
             status_public: false,
+            h2c: false,
             server_tag: default_server_tag(),
         }
     }

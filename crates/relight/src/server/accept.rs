@@ -90,11 +90,24 @@ async fn serve_connection(
     let state = current(&cur);
     let s = &state.config().server;
     let tls = listener.and_then(|a| state.tls.listener(&a).cloned());
+    // HTTP/2 with prior knowledge on a plain listener, where allowed: the client's first bytes
+    // are HTTP/2's preface.
+    #[cfg(feature = "http2")]
+    let h2c = tls.is_none() && s.h2c && starts_with_preface(&stream, s.header_timeout.0).await;
+    #[cfg(not(feature = "http2"))]
+    let h2c = false;
     let stream = Arc::new(stream);
-    let shared = Arc::new(ConnShared::new(stream.clone(), tls.is_none()));
+    let shared = Arc::new(ConnShared::new(stream.clone(), tls.is_none() && !h2c));
     let (keep_alive, write_timeout) = (s.keep_alive_timeout.0, s.write_timeout.0);
     let header_timeout = s.header_timeout.0;
     let largest_body = state.handler.largest_body();
+    #[cfg(feature = "http2")]
+    if h2c {
+        drop(state);
+        let io =
+            ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
+        return serve_http2(cur, io, conn, None, shared, stop).await;
+    }
     let Some(tls) = tls else {
         let io = ConnIo::new(
             stream,
@@ -176,7 +189,7 @@ async fn serve_http1<I>(
 /// Serves HTTP/2 on `io` until the client is done or `stop`: each stream is one request
 /// through the same pipeline; at most 128 streams at once, a header list no larger than
 /// `max_header_size`, and hyper's defences against streams reset in floods.
-#[cfg(all(feature = "tls", feature = "http2"))]
+#[cfg(feature = "http2")]
 async fn serve_http2<I>(
     cur: Current,
     io: I,
@@ -208,8 +221,33 @@ async fn serve_http2<I>(
     }
 }
 
+/// HTTP/2's connection preface (RFC 9113 §3.4).
+#[cfg(feature = "http2")]
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether the first bytes the client sends (looked at, not read) are HTTP/2's preface;
+/// false as soon as they differ, or if they do not come within `within`.
+#[cfg(feature = "http2")]
+async fn starts_with_preface(stream: &TcpStream, within: Duration) -> bool {
+    let look = async {
+        let mut buf = [0u8; 24];
+        loop {
+            let n = stream.peek(&mut buf).await.unwrap_or(0);
+            if n == 0 || buf[..n] != PREFACE[..n] {
+                return false;
+            }
+            if n == PREFACE.len() {
+                return true;
+            }
+            // Part of it: the rest is on its way (peek would see the same bytes at once).
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    };
+    tokio::time::timeout(within, look).await.unwrap_or(false)
+}
+
 /// The most HTTP/2 streams a client may have open at once on one connection.
-#[cfg(all(feature = "tls", feature = "http2"))]
+#[cfg(feature = "http2")]
 const MAX_STREAMS: u32 = 128;
 
 /// The service of one connection: each request through [`respond`], with the state current
