@@ -106,7 +106,7 @@ async fn serve_connection(
         drop(state);
         let io =
             ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
-        return serve_http2(cur, io, conn, None, shared, stop).await;
+        return serve_http2(cur, Box::new(io), conn, None, shared, stop).await;
     }
     let Some(tls) = tls else {
         let io = ConnIo::new(
@@ -134,7 +134,7 @@ async fn serve_connection(
         let client = entry.client(tls_stream.get_ref().1).map(Arc::new);
         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             #[cfg(feature = "http2")]
-            return serve_http2(cur, tls_stream, conn, client, shared, stop).await;
+            return serve_http2(cur, Box::new(tls_stream), conn, client, shared, stop).await;
         }
         let io = super::framing::Framed::new(tls_stream, largest_body);
         serve_http1(cur, io, conn, client, shared, stop, false).await
@@ -190,16 +190,14 @@ async fn serve_http1<I>(
 /// through the same pipeline; at most 128 streams at once, a header list no larger than
 /// `max_header_size`, and hyper's defences against streams reset in floods.
 #[cfg(feature = "http2")]
-async fn serve_http2<I>(
+async fn serve_http2(
     cur: Current,
-    io: I,
+    io: Box<dyn Stream>,
     conn: Conn,
     client: Option<Arc<ClientCert>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
-) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let max_header = current(&cur).config().server.max_header_size.0;
     let mut builder =
         hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
@@ -220,6 +218,14 @@ async fn serve_http2<I>(
         tracing::debug!("HTTP/2 connection from {}: {e}", conn.remote);
     }
 }
+
+/// A connection's byte stream, whichever it is (h2c's socket, TLS): HTTP/2 is served on this
+/// one type, so hyper's and h2's code is in the binary once, not once per stream type.
+#[cfg(feature = "http2")]
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+
+#[cfg(feature = "http2")]
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
 
 /// HTTP/2's connection preface (RFC 9113 §3.4).
 #[cfg(feature = "http2")]
