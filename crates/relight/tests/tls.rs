@@ -274,6 +274,15 @@ fn a_certificate_that_cannot_be_used_is_an_error_at_its_line() {
             ),
             "6:7: private key",
         ),
+        // A TLS 1.2 suite rustls does not have.
+        (
+            format!(
+                "certificate = \"{}\"\nkey = \"{}\"\ntls12_ciphers = [\"AES256-SHA\"]\n",
+                crt.display(),
+                dir.join("one.key").display()
+            ),
+            "7:17: tls12_ciphers: \"AES256-SHA\" is not a TLS 1.2 suite rustls has",
+        ),
     ] {
         let cfg = dir.join("relight.toml");
         std::fs::write(
@@ -1027,4 +1036,75 @@ fn h2c_with_prior_knowledge_on_a_plain_listener_when_asked() {
     let off = Relight::start(www.path(), "", "");
     assert_ne!(version(&off, "--http2-prior-knowledge"), "200 2");
     assert_eq!(version(&off, "--http1.1"), "200 1.1");
+}
+
+/// The TLS 1.2 suite `openssl s_client -tls1_2` negotiates with `port` (its default offer), or
+/// "" if the handshake fails.
+fn tls12_suite(port: u16, client_ciphers: Option<&str>) -> String {
+    let mut cmd = Command::new("openssl");
+    cmd.args([
+        "s_client",
+        "-connect",
+        &format!("127.0.0.1:{port}"),
+        "-tls1_2",
+    ]);
+    if let Some(c) = client_ciphers {
+        cmd.args(["-cipher", c]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix("Cipher    : "))
+        .filter(|c| *c != "0000")
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn cipher_lists_choose_tls12_suites_as_lighttpd_does() {
+    let www = docroot();
+    let certs = TempDir::new("ciphers");
+    let (crt, key) = certificate(certs.path(), "site", &["localhost"]);
+    std::fs::write(
+        certs.join("site.pem"),
+        [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat(),
+    )
+    .unwrap();
+    // (the list, a suite it leaves out)
+    for (list, left_out) in [
+        ("EECDH+CHACHA20", Some("ECDHE-ECDSA-AES256-GCM-SHA384")),
+        ("ECDHE-ECDSA-AES128-GCM-SHA256:HIGH", None),
+        (
+            "HIGH:!AES256:!CHACHA20",
+            Some("ECDHE-ECDSA-CHACHA20-POLY1305"),
+        ),
+    ] {
+        let conf = |dir: &Path, plain: u16, tls: u16| {
+            format!(
+                "server.modules = ( \"mod_openssl\" )\nserver.document-root = \"{}\"\nserver.port = {plain}\nserver.bind = \"127.0.0.1\"\nserver.errorlog = \"{}/error.log\"\n$SERVER[\"socket\"] == \"127.0.0.1:{tls}\" {{\n  ssl.engine = \"enable\"\n  ssl.pemfile = \"{}/site.pem\"\n  ssl.cipher-list = \"{list}\"\n}}\n",
+                www.path().display(),
+                dir.display(),
+                certs.path().display()
+            )
+        };
+        let (dl, dr) = (TempDir::new("lt-ciph"), TempDir::new("rl-ciph"));
+        let (pl, tl, pr, tr) = (free_port(), free_port(), free_port(), free_port());
+        std::fs::write(dl.join("lighttpd.conf"), conf(dl.path(), pl, tl)).unwrap();
+        std::fs::write(dr.join("lighttpd.conf"), conf(dr.path(), pr, tr)).unwrap();
+        let _l = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+        wait_listening(&format!("127.0.0.1:{tl}"), Duration::from_secs(5));
+        let _r = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+        wait_listening(&format!("127.0.0.1:{tr}"), Duration::from_secs(5));
+        let theirs = tls12_suite(tl, None);
+        assert!(!theirs.is_empty(), "{list}: lighttpd negotiated nothing");
+        assert_eq!(tls12_suite(tr, None), theirs, "{list}");
+        // A client that offers only a suite the list leaves out is refused by both.
+        if let Some(out) = left_out {
+            assert_eq!(tls12_suite(tl, Some(out)), "", "{list}: lighttpd");
+            assert_eq!(tls12_suite(tr, Some(out)), "", "{list}: relight");
+        }
+    }
 }

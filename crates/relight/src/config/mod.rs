@@ -28,7 +28,9 @@ pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig};
 pub use load::{Format, Loaded, load};
 pub use server::ServerConfig;
-pub use tls::{ClientVerify, MinVersion, TlsConfig, host_matches};
+pub use tls::{
+    ClientVerify, MinVersion, TLS12_SUITES, TlsConfig, host_matches, openssl_cipher_list,
+};
 pub use values::{
     At, BackendAddr, Headers, KillSignal, Limit, ListenAddr, Loc, MatchRule, Pattern, Pos, Size,
     SocketMode, Timeout,

@@ -31,6 +31,10 @@ pub struct TlsConfig {
     /// The oldest protocol accepted: `"1.2"` (default) or `"1.3"`.
     #[serde(default)]
     pub min_version: MinVersion,
+    /// The TLS 1.2 cipher suites offered, by OpenSSL's names, in order of preference (default:
+    /// all six rustls has, see [`TLS12_SUITES`]); TLS 1.3's are not affected (as OpenSSL's
+    /// cipher list does not). Empty: TLS 1.3 only.
+    pub tls12_ciphers: Option<At<Vec<String>>>,
     /// Offer HTTP/2 (ALPN `h2`) besides HTTP/1.1.
     #[serde(default = "default_true")]
     pub http2: bool,
@@ -57,6 +61,98 @@ pub struct TlsConfig {
     /// on.
     #[serde(default)]
     pub self_signed: bool,
+}
+
+/// The TLS 1.2 suites rustls offers (ring provider), by OpenSSL's names, in rustls' order,
+/// each with the OpenSSL cipher-string words that select it.
+pub const TLS12_SUITES: &[(&str, &[&str])] = &[
+    (
+        "ECDHE-ECDSA-AES256-GCM-SHA384",
+        &["aECDSA", "ECDSA", "AES256", "AESGCM", "AES", "SHA384"],
+    ),
+    (
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        &["aECDSA", "ECDSA", "AES128", "AESGCM", "AES", "SHA256"],
+    ),
+    (
+        "ECDHE-ECDSA-CHACHA20-POLY1305",
+        &["aECDSA", "ECDSA", "CHACHA20"],
+    ),
+    (
+        "ECDHE-RSA-AES256-GCM-SHA384",
+        &["aRSA", "AES256", "AESGCM", "AES", "SHA384"],
+    ),
+    (
+        "ECDHE-RSA-AES128-GCM-SHA256",
+        &["aRSA", "AES128", "AESGCM", "AES", "SHA256"],
+    ),
+    ("ECDHE-RSA-CHACHA20-POLY1305", &["aRSA", "CHACHA20"]),
+];
+
+/// Words every one of [`TLS12_SUITES`] answers to (ECDHE key exchange, AEAD, strong).
+const EVERY_SUITE: &[&str] = &[
+    "ALL",
+    "DEFAULT",
+    "COMPLEMENTOFDEFAULT",
+    "HIGH",
+    "ECDHE",
+    "EECDH",
+    "kECDHE",
+    "kEECDH",
+    "ECDH",
+    "AEAD",
+    "TLSv1.2",
+    "FIPS",
+];
+
+/// The TLS 1.2 suites an OpenSSL cipher string (`ssl.cipher-list`) selects among
+/// [`TLS12_SUITES`], in the order it gives them: words add the suites they select (`A+B`: both
+/// must hold), `-word` takes them out, `!word` takes them out for good, `+word` moves them to
+/// the end; `@STRENGTH` and `@SECLEVEL=n` change nothing here (every suite is 128 bits or
+/// more, forward-secret and AEAD). A word naming only what rustls does not have (RSA key
+/// exchange, CBC, 3DES, DHE, ...) selects nothing.
+pub fn openssl_cipher_list(list: &str) -> Vec<&'static str> {
+    let selects = |suite: &(&str, &[&str]), word: &str| {
+        word.split('+')
+            .filter(|w| !w.is_empty())
+            .all(|w| suite.0 == w || suite.1.contains(&w) || EVERY_SUITE.contains(&w))
+    };
+    let mut chosen: Vec<&'static (&'static str, &'static [&'static str])> = Vec::new();
+    let mut banned: Vec<&'static str> = Vec::new();
+    for word in list
+        .split([':', ',', ' ', ';'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        if word.starts_with('@') {
+            continue;
+        }
+        let (op, w) = match word.as_bytes()[0] {
+            b'!' | b'-' | b'+' => (word.as_bytes()[0], &word[1..]),
+            _ => (b'=', word),
+        };
+        match op {
+            b'!' => {
+                chosen.retain(|s| !selects(s, w));
+                banned.extend(TLS12_SUITES.iter().filter(|s| selects(s, w)).map(|s| s.0));
+            }
+            b'-' => chosen.retain(|s| !selects(s, w)),
+            b'+' => {
+                let (moved, kept): (Vec<_>, Vec<_>) =
+                    chosen.into_iter().partition(|s| selects(s, w));
+                chosen = kept.into_iter().chain(moved).collect();
+            }
+            _ => {
+                for s in TLS12_SUITES {
+                    if selects(s, w) && !banned.contains(&s.0) && !chosen.iter().any(|c| c.0 == s.0)
+                    {
+                        chosen.push(s);
+                    }
+                }
+            }
+        }
+    }
+    chosen.into_iter().map(|s| s.0).collect()
 }
 
 /// Where a self-signed certificate goes when `certificate` is not set.
@@ -121,6 +217,40 @@ pub fn host_matches(pattern: &str, host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::host_matches;
+
+    #[test]
+    fn openssl_cipher_strings_select_rustls_suites() {
+        use super::openssl_cipher_list as list;
+        let all: Vec<&str> = super::TLS12_SUITES.iter().map(|s| s.0).collect();
+        assert_eq!(list("HIGH:!aNULL:!MD5"), all);
+        assert_eq!(list("DEFAULT"), all);
+        assert_eq!(
+            list("ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA256"),
+            [
+                "ECDHE-RSA-AES128-GCM-SHA256",
+                "ECDHE-ECDSA-AES128-GCM-SHA256"
+            ]
+        );
+        assert_eq!(
+            list("EECDH+AESGCM:EDH+AESGCM"),
+            [
+                "ECDHE-ECDSA-AES256-GCM-SHA384",
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                "ECDHE-RSA-AES256-GCM-SHA384",
+                "ECDHE-RSA-AES128-GCM-SHA256"
+            ]
+        );
+        assert_eq!(
+            list("HIGH:!CHACHA20:-aRSA:+AES256"),
+            [
+                "ECDHE-ECDSA-AES128-GCM-SHA256",
+                "ECDHE-ECDSA-AES256-GCM-SHA384"
+            ]
+        );
+        // !word bans for good; what rustls does not have selects nothing.
+        assert_eq!(list("!aRSA:ALL"), &all[..3]);
+        assert!(list("AES256-SHA:DHE-RSA-AES256-GCM-SHA384:3DES").is_empty());
+    }
 
     #[test]
     fn a_wildcard_is_one_label() {

@@ -159,11 +159,39 @@ fn versions(min: MinVersion) -> &'static [&'static rustls::SupportedProtocolVers
 
 /// The rustls configuration of one entry.
 fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerConfig, Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    let mut min_version = t.min_version;
+    if let Some(list) = &t.tls12_ciphers {
+        for name in &list.value {
+            if !crate::config::TLS12_SUITES.iter().any(|(n, _)| n == name) {
+                let names: Vec<&str> = crate::config::TLS12_SUITES.iter().map(|s| s.0).collect();
+                return Err(config.error(
+                    &list.loc,
+                    format!(
+                        "tls12_ciphers: {name:?} is not a TLS 1.2 suite rustls has ({})",
+                        names.join(", ")
+                    ),
+                ));
+            }
+        }
+        // TLS 1.3's suites as they are, then the TLS 1.2 ones listed, in the list's order.
+        let rank = |s: &rustls::SupportedCipherSuite| match s {
+            rustls::SupportedCipherSuite::Tls13(_) => Some(0),
+            _ => openssl_name(s.suite())
+                .and_then(|(n, _)| list.value.iter().position(|l| l == n))
+                .map(|i| i + 1),
+        };
+        provider.cipher_suites.retain(|s| rank(s).is_some());
+        provider.cipher_suites.sort_by_key(|s| rank(s));
+        if list.value.is_empty() {
+            min_version = MinVersion::Tls13;
+        }
+    }
+    let provider = Arc::new(provider);
     let key = certified_key(config, t, &provider, write)?;
     let cert = t.cert_file(&config.config_dir);
     let builder = ServerConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(versions(t.min_version))
+        .with_protocol_versions(versions(min_version))
         .map_err(|e| config.error(&cert.loc, format!("tls: {e}")))?;
     let builder = match &t.client_ca {
         None => builder.with_no_client_auth(),
@@ -511,35 +539,54 @@ pub fn check(config: &Config) -> Result<(), Error> {
 
 /// What `conn` negotiated, named as lighttpd's mod_openssl (OpenSSL) names it for backends.
 pub(crate) fn info(conn: &rustls::ServerConnection) -> crate::http::TlsInfo {
-    use rustls::CipherSuite as S;
     let protocol = match conn.protocol_version() {
         Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2",
         _ => "TLSv1.3",
     };
-    let (cipher, bits) = match conn.negotiated_cipher_suite().map(|s| s.suite()) {
-        Some(S::TLS13_AES_128_GCM_SHA256) => ("TLS_AES_128_GCM_SHA256", "128"),
-        Some(S::TLS13_AES_256_GCM_SHA384) => ("TLS_AES_256_GCM_SHA384", "256"),
-        Some(S::TLS13_CHACHA20_POLY1305_SHA256) => ("TLS_CHACHA20_POLY1305_SHA256", "256"),
-        Some(S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256) => {
-            ("ECDHE-ECDSA-AES128-GCM-SHA256", "128")
-        }
-        Some(S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384) => {
-            ("ECDHE-ECDSA-AES256-GCM-SHA384", "256")
-        }
-        Some(S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256) => {
-            ("ECDHE-ECDSA-CHACHA20-POLY1305", "256")
-        }
-        Some(S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) => ("ECDHE-RSA-AES128-GCM-SHA256", "128"),
-        Some(S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) => ("ECDHE-RSA-AES256-GCM-SHA384", "256"),
-        Some(S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256) => {
-            ("ECDHE-RSA-CHACHA20-POLY1305", "256")
-        }
+    let (cipher, bits) = conn
+        .negotiated_cipher_suite()
+        .and_then(|s| openssl_name(s.suite()))
         // The ring provider has no other suite.
-        _ => ("", ""),
-    };
+        .unwrap_or(("", ""));
     crate::http::TlsInfo {
         protocol,
         cipher,
         bits,
+    }
+}
+
+/// OpenSSL's name of a suite (what lighttpd calls it), and its key size in bits.
+fn openssl_name(suite: rustls::CipherSuite) -> Option<(&'static str, &'static str)> {
+    use rustls::CipherSuite as S;
+    Some(match suite {
+        S::TLS13_AES_128_GCM_SHA256 => ("TLS_AES_128_GCM_SHA256", "128"),
+        S::TLS13_AES_256_GCM_SHA384 => ("TLS_AES_256_GCM_SHA384", "256"),
+        S::TLS13_CHACHA20_POLY1305_SHA256 => ("TLS_CHACHA20_POLY1305_SHA256", "256"),
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 => ("ECDHE-ECDSA-AES128-GCM-SHA256", "128"),
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 => ("ECDHE-ECDSA-AES256-GCM-SHA384", "256"),
+        S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256 => {
+            ("ECDHE-ECDSA-CHACHA20-POLY1305", "256")
+        }
+        S::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 => ("ECDHE-RSA-AES128-GCM-SHA256", "128"),
+        S::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384 => ("ECDHE-RSA-AES256-GCM-SHA384", "256"),
+        S::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => ("ECDHE-RSA-CHACHA20-POLY1305", "256"),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// config::TLS12_SUITES names exactly the TLS 1.2 suites of rustls' ring provider, in its
+    /// order.
+    #[test]
+    fn the_suite_table_is_rustls_own() {
+        let ring: Vec<&str> = rustls::crypto::ring::default_provider()
+            .cipher_suites
+            .iter()
+            .filter(|s| matches!(s, rustls::SupportedCipherSuite::Tls12(_)))
+            .filter_map(|s| super::openssl_name(s.suite()).map(|(n, _)| n))
+            .collect();
+        let table: Vec<&str> = crate::config::TLS12_SUITES.iter().map(|s| s.0).collect();
+        assert_eq!(ring, table);
     }
 }

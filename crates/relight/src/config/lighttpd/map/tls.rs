@@ -6,7 +6,10 @@
 //! - `ssl.pemfile` (certificate and key in one file, or the key in `ssl.privkey`) is the
 //!   certificate of those listeners; in a `$HTTP["host"] == "name"` block (inside a socket block
 //!   or not) it is the certificate for that name (SNI) on the HTTPS listeners it applies to;
-//! - `ssl.openssl.ssl-conf-cmd`'s `MinProtocol` becomes `min_version`;
+//! - `ssl.openssl.ssl-conf-cmd`'s `MinProtocol` becomes `min_version`; `ssl.cipher-list` (or
+//!   its `CipherString`) is evaluated as OpenSSL would over rustls' TLS 1.2 suites
+//!   ([`crate::config::openssl_cipher_list`]) and becomes `tls12_ciphers` (noted with the
+//!   result);
 //!   `server.feature-flags`' `"server.h2proto" => "disable"` (or `server.h2proto = "disable"`)
 //!   turns HTTP/2 off;
 //! - `ssl.verifyclient.activate` with `ssl.verifyclient.ca-file` (or `ssl.ca-file`),
@@ -65,6 +68,8 @@ struct Keys<'a> {
     privkey: Option<(&'a str, &'a Pos)>,
     min: Option<MinVersion>,
     client: Option<Client>,
+    /// The OpenSSL cipher string and where it was set.
+    ciphers: Option<(String, &'a Pos)>,
 }
 
 /// Client certificate verification (`ssl.verifyclient.*`).
@@ -179,6 +184,7 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
             privkey: own.privkey,
             min: own.min.or(socket_min).or(global.min),
             client: own.client.or(socket_client).or(global.client.clone()),
+            ciphers: own.ciphers.or(global.ciphers.clone()),
         };
         out.tls.push(entry(addrs, names, pem, pem_pos, &k, http2));
     }
@@ -226,6 +232,15 @@ fn entry(
             .map_or_else(Default::default, |c| c.verify),
         client_username: k.client.as_ref().and_then(|c| c.username.clone()),
         client_export_cert: k.client.as_ref().is_some_and(|c| c.export),
+        tls12_ciphers: k.ciphers.as_ref().map(|(list, pos)| {
+            At::new(
+                crate::config::openssl_cipher_list(list)
+                    .into_iter()
+                    .map(String::from)
+                    .collect(),
+                Loc::Pos((*pos).clone()),
+            )
+        }),
     }
 }
 
@@ -270,8 +285,15 @@ fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> 
         },
     };
     let mut min = None;
+    let mut ciphers = string("ssl.cipher-list")?.map(|(c, p)| (c.to_string(), p));
     if let Some((v, p)) = get("ssl.openssl.ssl-conf-cmd") {
         for (k, v) in v.as_array().into_iter().flatten() {
+            if k.as_deref()
+                .is_some_and(|k| k.eq_ignore_ascii_case("CipherString"))
+                && let Some(list) = v.as_str()
+            {
+                ciphers = Some((list.to_string(), p));
+            }
             if k.as_deref()
                 .is_some_and(|k| k.eq_ignore_ascii_case("MinProtocol"))
             {
@@ -337,6 +359,7 @@ fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> 
         privkey: string("ssl.privkey")?,
         min,
         client,
+        ciphers,
     })
 }
 
@@ -350,6 +373,26 @@ fn h2proto(g: &Block) -> bool {
     });
     flag.or_else(|| g.get("server.h2proto").and_then(enabled))
         .unwrap_or(true)
+}
+
+/// The note saying what an OpenSSL cipher string selects among rustls' TLS 1.2 suites.
+fn note_ciphers(out: &mut Mapped, pos: &Pos, key: &str, v: &Value) {
+    let Some(list) = v.as_str() else {
+        out.warnings
+            .push(format!("{pos}: {key}: not a string; ignored"));
+        return;
+    };
+    let chosen = crate::config::openssl_cipher_list(list);
+    out.notes.push(if chosen.is_empty() {
+        format!(
+            "{pos}: {key} {list:?} selects none of rustls' TLS 1.2 suites: TLS 1.3 only (its suites are not set by the cipher list, as in OpenSSL)"
+        )
+    } else {
+        format!(
+            "{pos}: {key} {list:?}: TLS 1.2 suites {} (rustls has only ECDHE with AES-GCM or ChaCha20-Poly1305); TLS 1.3's unchanged",
+            chosen.join(":")
+        )
+    });
 }
 
 /// What is said about the `ssl.*` keys of `b` that are not certificates or listeners.
@@ -376,18 +419,18 @@ fn other_keys(b: &Block, verifying: bool, out: &mut Mapped) -> Result<(), Error>
                 "{pos}: {key}: applies only with ssl.verifyclient.activate, which is not set"
             )),
             "ssl.openssl.ssl-conf-cmd" => {
-                for (k, _) in v.as_array().into_iter().flatten() {
+                for (k, cmd) in v.as_array().into_iter().flatten() {
                     let k = k.as_deref().unwrap_or("");
-                    if !k.eq_ignore_ascii_case("MinProtocol") {
+                    if k.eq_ignore_ascii_case("CipherString") {
+                        note_ciphers(out, pos, "ssl.openssl.ssl-conf-cmd CipherString", cmd);
+                    } else if !k.eq_ignore_ascii_case("MinProtocol") {
                         out.warnings.push(format!(
                             "{pos}: ssl.openssl.ssl-conf-cmd {k:?}: relight maps MinProtocol only (rustls' suites are all forward-secret AEAD); ignored"
                         ));
                     }
                 }
             }
-            "ssl.cipher-list" => out.warnings.push(format!(
-                "{pos}: ssl.cipher-list: relight offers rustls' suites (TLS 1.3: AES-GCM, ChaCha20-Poly1305; TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305); the list is not applied"
-            )),
+            "ssl.cipher-list" => note_ciphers(out, pos, "ssl.cipher-list", v),
             k => match MOOT.iter().find(|(m, _)| *m == k) {
                 Some((_, why)) => out.notes.push(format!("{pos}: {k}: accepted; {why}")),
                 None => out.warnings.push(format!("{pos}: {k}: {}", super::unsupported(k))),
