@@ -188,7 +188,8 @@ async fn serve_http1<I>(
 
 /// Serves HTTP/2 on `io` until the client is done or `stop`: each stream is one request
 /// through the same pipeline; at most 128 streams at once, a header list no larger than
-/// `max_header_size`, and hyper's defences against streams reset in floods.
+/// `max_header_size`, bounded flow-control windows and send buffers, and hyper's defences
+/// against streams reset in floods.
 #[cfg(feature = "http2")]
 async fn serve_http2(
     cur: Current,
@@ -204,7 +205,13 @@ async fn serve_http2(
     builder
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_STREAMS)
-        .max_header_list_size(u32::try_from(max_header).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(max_header).unwrap_or(u32::MAX))
+        // What a client may send before relight reads it: 256 KiB per stream, 1 MiB per
+        // connection (request bodies wait in the window, not in relight's memory); and at
+        // most 256 KiB of response queued per stream for a client that reads slowly.
+        .initial_stream_window_size(256 << 10)
+        .initial_connection_window_size(1 << 20)
+        .max_send_buf_size(256 << 10);
     let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
     tokio::pin!(http);
     let result = tokio::select! {
