@@ -652,6 +652,12 @@ fn http2_floods_are_bounded_and_other_connections_go_on() {
         let flood = h2_hostile(port, mode, 20_000, "/");
         assert!(!flood.starts_with("closed"), "{mode}: {flood}");
     }
+    // A connection that asks nothing, only PINGs, is closed (GOAWAY) at the header timeout (2 s
+    // here); one whose streams were reset as they came counts as idle too.
+    let t = Instant::now();
+    let idle = h2_hostile(port, "idle", 10, "/");
+    assert!(idle.starts_with("goaway"), "{idle}");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     // Other clients were served throughout, and memory came back; h2load, 100 streams at once
     // on each of 4 connections, gets every answer.
     let h2load = Command::new("h2load")

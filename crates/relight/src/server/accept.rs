@@ -199,7 +199,15 @@ async fn serve_http2(
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let max_header = current(&cur).config().server.max_header_size.0;
+    let (max_header, first_within, idle_within) = {
+        let state = current(&cur);
+        let s = &state.config().server;
+        (
+            s.max_header_size.0,
+            s.header_timeout.0,
+            s.keep_alive_timeout.0,
+        )
+    };
     let mut builder =
         hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder
@@ -212,13 +220,31 @@ async fn serve_http2(
         .initial_stream_window_size(256 << 10)
         .initial_connection_window_size(1 << 20)
         .max_send_buf_size(256 << 10);
+    let watched = shared.clone();
     let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
     tokio::pin!(http);
+    // hyper's HTTP/2 has no idle timeout, and a client's PINGs and window updates are reads:
+    // the connection is closed (GOAWAY) once it has had no request in flight for the
+    // keep-alive timeout, or none at all within the header timeout.
+    let idle = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let (idle, had) = watched.idle_for();
+            if idle >= if had { idle_within } else { first_within } {
+                return;
+            }
+        }
+    };
     let result = tokio::select! {
         r = http.as_mut() => r,
         _ = stop.changed() => {
             http.as_mut().graceful_shutdown();
             http.await
+        }
+        () = idle => {
+            http.as_mut().graceful_shutdown();
+            // A client that ignores the GOAWAY and opens no stream is closed after a grace.
+            tokio::time::timeout(first_within, http).await.unwrap_or(Ok(()))
         }
     };
     if let Err(e) = result {
@@ -286,6 +312,24 @@ fn service(
     })
 }
 
+/// A request counted on its connection until its response body takes the count over.
+struct Started(Option<Arc<ConnShared>>);
+
+impl Started {
+    /// The response's body ends the request now ([`Done`]).
+    fn handed_over(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            shared.request_finished();
+        }
+    }
+}
+
 /// Runs when a response body is done: ends the request on the connection and writes the
 /// access log line.
 struct Done {
@@ -310,6 +354,9 @@ async fn respond(
     shared: Arc<ConnShared>,
 ) -> Response<Watched> {
     let nth = shared.request_started();
+    // Ends the request on the connection if this future is dropped before the response's
+    // body takes that over (an HTTP/2 stream reset while the handler waits).
+    let started = Started(Some(shared.clone()));
     let entry = state.access_log.as_ref().map(|log| {
         (
             log.clone(),
@@ -363,6 +410,7 @@ async fn respond(
         *via = Some(shared.clone() as Arc<dyn SendsFiles>);
     }
     let status = resp.status().as_u16();
+    started.handed_over();
     let done = Done {
         shared,
         access: entry.map(|(log, mut e)| {

@@ -45,6 +45,8 @@ pub(crate) struct ConnShared {
     file_send: Mutex<FileSend>,
     /// Files go out by sendfile(2) (a plain connection; TLS must encrypt them in user space).
     sendfile: bool,
+    /// When a request last started or finished (HTTP/2's idle timeout counts from it).
+    last_change: Mutex<std::time::Instant>,
 }
 
 /// The file range whose placeholder hyper holds, and the body waiting to yield the next one.
@@ -91,6 +93,7 @@ impl ConnShared {
             requests: AtomicUsize::new(0),
             file_send: Mutex::new(FileSend::default()),
             sendfile,
+            last_change: Mutex::new(std::time::Instant::now()),
         }
     }
 
@@ -143,14 +146,28 @@ impl ConnShared {
     /// A request started; returns how many the connection has seen, this one included.
     pub(crate) fn request_started(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
+        *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
         self.requests.fetch_add(1, Ordering::AcqRel) + 1
     }
 
     /// A response finished (sent or abandoned).
     pub(crate) fn request_finished(&self) {
+        *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.read_since_idle.store(false, Ordering::Release);
         }
+    }
+
+    /// How long the connection has had no request in flight (zero while one is), and whether
+    /// it has had any: what HTTP/2's idle timeout looks at (its reads, PINGs and window
+    /// updates included, say nothing about requests).
+    pub(crate) fn idle_for(&self) -> (std::time::Duration, bool) {
+        let had = self.requests.load(Ordering::Acquire) > 0;
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return (std::time::Duration::ZERO, had);
+        }
+        let since = *self.last_change.lock().unwrap_or_else(|p| p.into_inner());
+        (since.elapsed(), had)
     }
 
     /// Whether file bodies go out by sendfile(2) on this connection.

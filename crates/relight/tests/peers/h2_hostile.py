@@ -11,6 +11,8 @@ Connects with TLS (no certificate check), ALPN h2, sends the preface and its SET
     headers N        one request whose header list is N bytes (in CONTINUATION frames)
     streams N        N requests for PATH, none read
     reset-after N    one request for PATH, RST_STREAM(CANCEL) after N ms, then a PING
+    idle N           no request; a PING every 500 ms for N seconds (the report ends early
+                     when the server ends the connection)
 
 and prints what the server did, one line: "goaway CODE" if it sent GOAWAY, "closed" if it
 closed without one, else "open", followed by counts of the frames it sent ("rst=R
@@ -188,6 +190,13 @@ def main():
         r.pump(n / 1000)
         send(s, r, RstStreamFrame(1, error_code=8).serialize())
         send(s, r, PingFrame(0, opaque_data=b"12345678").serialize())
+    elif mode == "idle":
+        end = time.time() + n
+        i = 0
+        while time.time() < end and r.goaway is None and not r.closed:
+            send(s, r, PingFrame(0, opaque_data=i.to_bytes(8, "big")).serialize())
+            i += 1
+            r.pump(0.5)
     else:
         sys.exit(f"unknown mode {mode}")
     r.pump(1.0)
