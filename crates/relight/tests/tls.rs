@@ -161,6 +161,16 @@ fn the_certificate_is_chosen_by_server_name() {
     assert_eq!(a.status, 200, "{a:?}");
     let (b, _) = https(port, "www.b.example.org", "/hello.txt", &b_crt, &[]);
     assert_eq!(b.status, 200, "{b:?}");
+    // A request naming another site than the handshake did (and so another certificate entry,
+    // which may verify clients differently) is misdirected: 421.
+    let (other, _) = https(
+        port,
+        "a.example.org",
+        "/hello.txt",
+        &a_crt,
+        &["-H", "Host: www.b.example.org"],
+    );
+    assert_eq!(other.status, 421, "{other:?}");
     // A name no entry has, with no default: the handshake fails with an alert, and the log
     // names the name.
     let out = Command::new("curl")

@@ -106,7 +106,7 @@ async fn serve_connection(
         drop(state);
         let io =
             ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
-        return serve_http2(cur, Box::new(io), conn, None, shared, stop).await;
+        return serve_http2(cur, Box::new(io), conn, None, None, shared, stop).await;
     }
     let Some(tls) = tls else {
         let io = ConnIo::new(
@@ -116,7 +116,7 @@ async fn serve_connection(
             write_timeout,
             largest_body,
         );
-        return serve_http1(cur, io, conn, None, shared, stop, true).await;
+        return serve_http1(cur, io, conn, None, None, shared, stop, true).await;
     };
     drop(state);
     // The request framing is followed above TLS, in the bytes hyper reads.
@@ -132,12 +132,16 @@ async fn serve_connection(
         };
         conn.tls = Some(crate::tls::info(tls_stream.get_ref().1));
         let client = entry.client(tls_stream.get_ref().1).map(Arc::new);
+        let site = Some(Arc::new(TlsSite {
+            listener: tls.clone(),
+            entry,
+        }));
         if tls_stream.get_ref().1.alpn_protocol() == Some(b"h2") {
             #[cfg(feature = "http2")]
-            return serve_http2(cur, Box::new(tls_stream), conn, client, shared, stop).await;
+            return serve_http2(cur, Box::new(tls_stream), conn, client, site, shared, stop).await;
         }
         let io = super::framing::Framed::new(tls_stream, largest_body);
-        serve_http1(cur, io, conn, client, shared, stop, false).await
+        serve_http1(cur, io, conn, client, site, shared, stop, false).await
     }
     #[cfg(not(feature = "tls"))]
     {
@@ -148,11 +152,13 @@ async fn serve_connection(
 
 /// Serves HTTP/1 on `io` until the client is done or `stop`; `writev`: body chunks reach
 /// `io` as they are (needed for the file placeholders of a plain connection, conn.rs).
+#[allow(clippy::too_many_arguments)]
 async fn serve_http1<I>(
     cur: Current,
     io: I,
     conn: Conn,
     client: Option<Arc<ClientCert>>,
+    site: Option<Arc<TlsSite>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
     writev: bool,
@@ -172,7 +178,7 @@ async fn serve_http1<I>(
         builder.writev(true);
     }
     drop(state);
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared));
     tokio::pin!(http);
     let result = tokio::select! {
         r = http.as_mut() => r,
@@ -196,6 +202,7 @@ async fn serve_http2(
     io: Box<dyn Stream>,
     conn: Conn,
     client: Option<Arc<ClientCert>>,
+    site: Option<Arc<TlsSite>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -221,7 +228,7 @@ async fn serve_http2(
         .initial_connection_window_size(1 << 20)
         .max_send_buf_size(256 << 10);
     let watched = shared.clone();
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, shared));
+    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared));
     tokio::pin!(http);
     // hyper's HTTP/2 has no idle timeout, and a client's PINGs and window updates are reads:
     // the connection is closed (GOAWAY) once it has had no request in flight for the
@@ -295,6 +302,7 @@ fn service(
     cur: Current,
     conn: Conn,
     client: Option<Arc<ClientCert>>,
+    site: Option<Arc<TlsSite>>,
     shared: Arc<ConnShared>,
 ) -> impl hyper::service::Service<
     Request<Incoming>,
@@ -306,10 +314,40 @@ fn service(
         if let Some(c) = &client {
             req.extensions_mut().insert(c.clone());
         }
+        let misdirected = site.as_ref().is_some_and(|s| !s.serves(&req));
         let state = current(&cur);
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(state, req, conn, shared).await) }
+        async move { Ok::<_, Infallible>(respond(state, req, conn, shared, misdirected).await) }
     })
+}
+
+/// The TLS site a connection's handshake chose: its listener and certificate entry.
+struct TlsSite {
+    #[cfg(feature = "tls")]
+    listener: Arc<crate::tls::Listener>,
+    #[cfg(feature = "tls")]
+    entry: Arc<crate::tls::Entry>,
+}
+
+impl TlsSite {
+    /// Whether `req`'s host chooses the same certificate entry as the handshake did.
+    fn serves(&self, req: &Request<Incoming>) -> bool {
+        #[cfg(feature = "tls")]
+        {
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or(req.uri().authority().map(|a| a.as_str()))
+                .map(|h| crate::http::host_name(h).to_ascii_lowercase());
+            self.listener.serves(&self.entry, host.as_deref())
+        }
+        #[cfg(not(feature = "tls"))]
+        {
+            let _ = req;
+            true
+        }
+    }
 }
 
 /// A request counted on its connection until its response body takes the count over.
@@ -352,6 +390,7 @@ async fn respond(
     req: Request<Incoming>,
     conn: Conn,
     shared: Arc<ConnShared>,
+    misdirected: bool,
 ) -> Response<Watched> {
     let nth = shared.request_started();
     // Ends the request on the connection if this future is dropped before the response's
@@ -379,7 +418,13 @@ async fn respond(
     let watch = shared.clone();
     let mut gone: Pin<Box<dyn Future<Output = ()> + Send>> =
         Box::pin(async move { watch.client_gone().await });
-    let mut resp = if let Some(why) = super::framing::refused(req.headers()) {
+    let mut resp = if misdirected {
+        tracing::info!(
+            "{}: \"{method} {uri}\": the Host is not a name of the certificate chosen in the TLS handshake: 421",
+            conn.remote
+        );
+        crate::http::pages::status_page(http::StatusCode::MISDIRECTED_REQUEST)
+    } else if let Some(why) = super::framing::refused(req.headers()) {
         tracing::info!("{}: \"{method} {uri}\": {why}: 400", conn.remote);
         let mut r = crate::http::pages::status_page(http::StatusCode::BAD_REQUEST);
         r.headers_mut()

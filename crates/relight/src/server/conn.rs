@@ -161,6 +161,7 @@ impl ConnShared {
     /// How long the connection has had no request in flight (zero while one is), and whether
     /// it has had any: what HTTP/2's idle timeout looks at (its reads, PINGs and window
     /// updates included, say nothing about requests).
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     pub(crate) fn idle_for(&self) -> (std::time::Duration, bool) {
         let had = self.requests.load(Ordering::Acquire) > 0;
         if self.in_flight.load(Ordering::Acquire) > 0 {

@@ -427,6 +427,17 @@ where
     Ok((stream, entry.clone()))
 }
 
+impl Listener {
+    /// Whether a request for `host` (its Host header, lowercase, no port) may be served on a
+    /// connection whose handshake chose `entry`: the name must choose the same certificate
+    /// entry (with its client verification), else the request is misdirected (421), as a
+    /// client could otherwise name one site in its handshake and ask another.
+    pub(crate) fn serves(&self, entry: &Arc<Entry>, host: Option<&str>) -> bool {
+        self.choose(host)
+            .is_some_and(|chosen| Arc::ptr_eq(chosen, entry))
+    }
+}
+
 impl Entry {
     /// What backends are told of the client's certificate on `conn` (lighttpd's mod_openssl
     /// names): `None` where clients are not asked for one.
