@@ -91,18 +91,7 @@ pub const TLS12_SUITES: &[(&str, &[&str])] = &[
 
 /// Words every one of [`TLS12_SUITES`] answers to (ECDHE key exchange, AEAD, strong).
 const EVERY_SUITE: &[&str] = &[
-    "ALL",
-    "DEFAULT",
-    "COMPLEMENTOFDEFAULT",
-    "HIGH",
-    "ECDHE",
-    "EECDH",
-    "kECDHE",
-    "kEECDH",
-    "ECDH",
-    "AEAD",
-    "TLSv1.2",
-    "FIPS",
+    "ALL", "DEFAULT", "HIGH", "ECDHE", "EECDH", "kECDHE", "kEECDH", "ECDH", "AEAD", "TLSv1.2",
 ];
 
 /// The TLS 1.2 suites an OpenSSL cipher string (`ssl.cipher-list`) selects among
@@ -112,10 +101,15 @@ const EVERY_SUITE: &[&str] = &[
 /// more, forward-secret and AEAD). A word naming only what rustls does not have (RSA key
 /// exchange, CBC, 3DES, DHE, ...) selects nothing.
 pub fn openssl_cipher_list(list: &str) -> Vec<&'static str> {
+    // FIPS: the AES-GCM suites (no ChaCha20); COMPLEMENTOFDEFAULT (what DEFAULT leaves
+    // out): none of these.
     let selects = |suite: &(&str, &[&str]), word: &str| {
-        word.split('+')
-            .filter(|w| !w.is_empty())
-            .all(|w| suite.0 == w || suite.1.contains(&w) || EVERY_SUITE.contains(&w))
+        word.split('+').filter(|w| !w.is_empty()).all(|w| {
+            suite.0 == w
+                || suite.1.contains(&w)
+                || EVERY_SUITE.contains(&w)
+                || (w == "FIPS" && suite.1.contains(&"AESGCM"))
+        })
     };
     let mut chosen: Vec<&'static (&'static str, &'static [&'static str])> = Vec::new();
     let mut banned: Vec<&'static str> = Vec::new();
@@ -192,8 +186,8 @@ impl TlsConfig {
             .unwrap_or_else(|| At::new(dir.join(SELF_SIGNED_CERT), self.listen.loc.clone()))
     }
 
-    /// The file the private key is read from: `key`, else the certificate file (or, for a
-    /// self-signed one without either, the default key file beside the configuration).
+    /// The file the private key is read from: `key`, else the certificate file; for a
+    /// self-signed entry without `key`, the default key file beside the configuration.
     pub fn key_file(&self, dir: &std::path::Path) -> At<PathBuf> {
         match (&self.key, &self.certificate) {
             (Some(k), _) => k.clone(),
@@ -250,6 +244,9 @@ mod tests {
         // !word bans for good; what rustls does not have selects nothing.
         assert_eq!(list("!aRSA:ALL"), &all[..3]);
         assert!(list("AES256-SHA:DHE-RSA-AES256-GCM-SHA384:3DES").is_empty());
+        assert_eq!(list("ALL:!COMPLEMENTOFDEFAULT:!eNULL"), all);
+        assert!(list("FIPS").iter().all(|s| !s.contains("CHACHA20")));
+        assert_eq!(list("FIPS").len(), 4);
     }
 
     #[test]

@@ -144,7 +144,7 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         }
     }
     for t in &mut config.tls {
-        for p in [t.certificate.as_mut(), t.key.as_mut()]
+        for p in [t.certificate.as_mut(), t.key.as_mut(), t.client_ca.as_mut()]
             .into_iter()
             .flatten()
         {

@@ -40,7 +40,7 @@ pub(crate) struct Url<'a> {
     pub authority: &'a str,
     /// The port the request came in on.
     pub port: u16,
-    /// The path as received (percent-encoded).
+    /// The path (normalized, then percent-encoded again).
     pub path: &'a str,
     /// The query string, without `?`.
     pub query: Option<&'a str>,
@@ -65,7 +65,20 @@ pub(crate) fn expand(
         {
             let value = match name {
                 "url.scheme" => Some(url.scheme.to_string()),
-                "url.authority" => Some(url.authority.to_string()),
+                // The Host is the client's: anything but a host name's characters is
+                // percent-encoded, so it cannot add to a query or path.
+                "url.authority" => Some(
+                    url.authority
+                        .bytes()
+                        .map(|b| {
+                            if b.is_ascii_alphanumeric() || b".-_:[]".contains(&b) {
+                                (b as char).to_string()
+                            } else {
+                                format!("%{b:02X}")
+                            }
+                        })
+                        .collect(),
+                ),
                 "url.port" => Some(url.port.to_string()),
                 "url.path" => Some(url.path.to_string()),
                 "url.query" => Some(url.query.unwrap_or("").to_string()),

@@ -1,7 +1,9 @@
 //! Connections: the accept loop of each listener (up to max_connections at once; more wait in
-//! the listen backlog), one hyper HTTP/1 connection per client on [`ConnIo`], and around each
-//! request what the connection owns: its count of requests (keep-alive's limit), the file
-//! bodies it sends itself, and the access log line written when the response is done.
+//! the listen backlog), and per client: the TLS handshake on an HTTPS address, then one hyper
+//! HTTP/1 or HTTP/2 connection (ALPN `h2`, or h2c's preface where allowed) on [`ConnIo`], and
+//! around each request what the connection owns: its count of requests (keep-alive's limit),
+//! the file bodies it sends itself, the TLS site it was made for (a request for another is
+//! 421), and the access log line written when the response is done.
 
 use std::convert::Infallible;
 use std::future::Future;

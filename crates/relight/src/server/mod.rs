@@ -287,6 +287,19 @@ impl Server {
                 return;
             }
         };
+        // Which bound address speaks TLS is fixed at start: a listener must not turn from
+        // HTTPS to plain HTTP (or back) under its clients.
+        let https = |t: &crate::tls::Tls| {
+            let mut a: Vec<SocketAddr> = t.addrs().copied().collect();
+            a.sort();
+            a
+        };
+        if https(&tls) != https(&old.tls) {
+            tracing::error!(
+                "SIGUSR1: not reloading: the HTTPS addresses ([[tls]] listen) changed; they take effect at the next start"
+            );
+            return;
+        }
         if listen_addrs(&config, &tls) != listen_addrs(old.config(), &old.tls)
             || config.server.max_connections != old.config().server.max_connections
         {

@@ -333,8 +333,21 @@ fn self_signed(
     let pair = rcgen::KeyPair::generate().map_err(|e| fail(e.to_string()))?;
     let made = params.self_signed(&pair).map_err(|e| fail(e.to_string()))?;
     if write {
+        // Owned by the user relight becomes (server.user), so that a reload, which reads them
+        // after the privilege drop, can.
+        let owner = config
+            .server
+            .user
+            .as_ref()
+            .filter(|_| nix::unistd::Uid::effective().is_root())
+            .and_then(|u| nix::unistd::User::from_name(&u.value).ok().flatten());
         for (path, pem) in [(cert, made.pem()), (key, pair.serialize_pem())] {
             write_private(path, pem.as_bytes())
+                .and_then(|()| match &owner {
+                    Some(u) => nix::unistd::chown(path, Some(u.uid), Some(u.gid))
+                        .map_err(std::io::Error::from),
+                    None => Ok(()),
+                })
                 .map_err(|e| fail(format!("cannot write {}: {e}", path.display())))?;
         }
         tracing::info!(
@@ -347,7 +360,8 @@ fn self_signed(
     Ok((vec![made.der().clone()], der_key))
 }
 
-/// Writes `bytes` to a new `path` (replacing one that is there) readable by its owner only.
+/// Writes `bytes` to `path` (replacing what is there), readable by its owner only (a file that
+/// existed is set to that mode too).
 fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -360,6 +374,7 @@ fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     f.write_all(bytes)?;
     f.sync_all()
 }

@@ -24,7 +24,18 @@ pub(crate) fn one_line(name: &[Vec<(String, String)>]) -> String {
     let value = |v: &str| {
         let special =
             v.contains([',', '+', '<', '>', ';']) || v.starts_with(['#', ' ']) || v.ends_with(' ');
-        let escaped = v.replace('\\', "\\\\").replace('"', "\\\"");
+        let mut escaped = String::with_capacity(v.len());
+        for c in v.chars() {
+            match c {
+                '\\' => escaped.push_str("\\\\"),
+                '"' => escaped.push_str("\\\""),
+                // Control characters as OpenSSL writes them: \0D for CR.
+                c if c.is_control() && (c as u32) < 0x100 => {
+                    escaped.push_str(&format!("\\{:02X}", c as u32));
+                }
+                c => escaped.push(c),
+            }
+        }
         if special {
             format!("\"{escaped}\"")
         } else {
@@ -93,15 +104,16 @@ pub(crate) fn describe(der: &[u8]) -> Option<Described> {
     let (SEQUENCE, subject, _) = element(rest)? else {
         return None;
     };
+    // BN_bn2hex: whole bytes, leading zero bytes dropped (0x0F2E3D is "0F2E3D").
     let digits: String = serial
         .iter()
         .skip_while(|&&b| b == 0)
         .map(|b| format!("{b:02X}"))
         .collect();
-    let serial = match digits.strip_prefix('0') {
-        Some(d) if !d.is_empty() => d.to_string(),
-        _ if digits.is_empty() => "0".to_string(),
-        _ => digits,
+    let serial = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits
     };
     Some(Described {
         subject: name(subject)?,
@@ -148,7 +160,15 @@ fn short_name(oid: &[u8]) -> String {
         (&[0x55, 0x04, 0x0a], "O"),
         (&[0x55, 0x04, 0x0b], "OU"),
         (&[0x55, 0x04, 0x0c], "title"),
+        (&[0x55, 0x04, 0x0f], "businessCategory"),
+        (&[0x55, 0x04, 0x11], "postalCode"),
+        (&[0x55, 0x04, 0x29], "name"),
         (&[0x55, 0x04, 0x2a], "GN"),
+        (&[0x55, 0x04, 0x2b], "initials"),
+        (&[0x55, 0x04, 0x2c], "generationQualifier"),
+        (&[0x55, 0x04, 0x2e], "dnQualifier"),
+        (&[0x55, 0x04, 0x41], "pseudonym"),
+        (&[0x55, 0x04, 0x61], "organizationIdentifier"),
         (
             &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x01],
             "emailAddress",
@@ -243,6 +263,9 @@ YM6uEMlt96xVPwIgQ2sb4GwYCgEhLppf1LgPC11/TTh3fSMjhUNI6ziYKnI=
         assert_eq!(one_line(&d.subject), line);
         assert_eq!(one_line(&d.issuer), line);
         assert_eq!(d.serial, "1F2E3D");
+        // A control character in a value is escaped, never passed on raw.
+        let crlf = vec![vec![("CN".to_string(), "a\r\nb".to_string())]];
+        assert_eq!(one_line(&crlf), "CN = a\\0D\\0Ab");
         assert_eq!(d.subject[4], [("CN".to_string(), "client-7".to_string())]);
     }
 

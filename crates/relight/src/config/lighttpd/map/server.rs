@@ -67,7 +67,6 @@ const KEYS_NOTED: &[(&str, &str)] = &[
         "server.chunkqueue-chunk-sz",
         "relight sizes its own buffers",
     ),
-    ("server.h2c", "relight speaks HTTP/1.1 and HTTP/1.0"),
     (
         "server.protocol-http11",
         "relight speaks HTTP/1.1 and HTTP/1.0",
@@ -297,6 +296,11 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
             );
         }
         server.error_handler_404 = Some(h);
+    }
+    if let Some((v, pos)) = cx.get("server.h2c") {
+        server.h2c = super::enabled(v).ok_or_else(|| {
+            Error::new(pos.clone(), "server.h2c must be \"enable\" or \"disable\"")
+        })?;
     }
     if let Some((v, pos)) = cx.get("server.modules") {
         for m in string_list(v, "server.modules", pos)? {

@@ -130,6 +130,24 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
             .get_with_pos("ssl.pemfile")
             .and_then(|(v, p)| v.as_str().map(|s| (s, p)))
         else {
+            // Client verification is set per certificate entry: set in a host block that has
+            // no certificate of its own, it would apply to nothing, and that host would be
+            // served unverified.
+            if let Some((_, pos)) = b
+                .settings
+                .iter()
+                .find(|(k, _, _)| k.starts_with("ssl.verifyclient."))
+                .map(|(k, _, p)| (k, p))
+                && b.conditions.iter().any(|c| c.field == "HTTP[\"host\"]")
+            {
+                return err(
+                    pos,
+                    format!(
+                        "ssl.verifyclient.* inside ({}) without an ssl.pemfile of its own: relight verifies clients per certificate; set it in the $SERVER[\"socket\"] block, or give this host its own ssl.pemfile (refusing rather than serving the host unverified)",
+                        described(b)
+                    ),
+                );
+            }
             continue;
         };
         let hosts: Vec<&Condition> = b
@@ -403,6 +421,14 @@ fn other_keys(b: &Block, verifying: bool, out: &mut Mapped) -> Result<(), Error>
         }
         match key.as_str() {
             "ssl.engine" | "ssl.pemfile" | "ssl.privkey" | "ssl.verifyclient.activate" => {}
+            "ssl.ca-crl-file" | "ssl.verifyclient.ca-crl-file" if verifying => {
+                return err(
+                    pos,
+                    format!(
+                        "{key}: relight does not check certificate revocation lists yet; refusing to start rather than accept revoked client certificates"
+                    ),
+                );
+            }
             "ssl.ca-file" if verifying => {}
             "ssl.ca-file" => out.notes.push(format!(
                 "{pos}: ssl.ca-file: accepted; it is for verifying client certificates (ssl.verifyclient.activate is not set; the chain is served from ssl.pemfile)"
