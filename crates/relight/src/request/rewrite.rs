@@ -179,13 +179,7 @@ pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
         Some((p, q)) => (p, Some(q)),
         None => (target.as_str(), None),
     };
-    let authority = req
-        .parts
-        .headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or(req.parts.uri.authority().map(|a| a.as_str()))
-        .unwrap_or("");
+    let authority = host_header(req).unwrap_or("");
     let url = Url {
         scheme: if req.conn.tls.is_some() {
             "https"
@@ -238,18 +232,21 @@ pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     ControlFlow::Continue(())
 }
 
-/// 301 to the request's URL over HTTPS on `port`.
-fn to_https(req: &Req, port: u16) -> http::Response<crate::http::body::Body> {
-    let host = req
-        .parts
+/// The request's Host (the target step has put an absolute-form target's authority there, an
+/// HTTP/2 request's `:authority` too).
+fn host_header(req: &Req) -> Option<&str> {
+    req.parts
         .headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .or(req.parts.uri.authority().map(|a| a.as_str()))
-        .map_or_else(
-            || req.conn.local.ip().to_string(),
-            |h| crate::http::host_name(h).to_string(),
-        );
+}
+
+/// 301 to the request's URL over HTTPS on `port`.
+fn to_https(req: &Req, port: u16) -> http::Response<crate::http::body::Body> {
+    let host = host_header(req).map_or_else(
+        || req.conn.local.ip().to_string(),
+        |h| crate::http::host_name(h).to_string(),
+    );
     let port = if port == 443 {
         String::new()
     } else {
