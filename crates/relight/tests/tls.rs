@@ -46,6 +46,36 @@ fn certificate(dir: &Path, tag: &str, names: &[&str]) -> (PathBuf, PathBuf) {
     (crt, key)
 }
 
+/// The `certificate` and `key` lines of a `[[tls]]` entry.
+fn cert_lines(crt: &Path, key: &Path) -> String {
+    format!(
+        "certificate = \"{}\"\nkey = \"{}\"\n",
+        crt.display(),
+        key.display()
+    )
+}
+
+/// A `[[fastcgi]]` backend "app" for `/app`: the echo peer, spawned on `dir/app.sock`, with
+/// `extra` lines.
+fn echo_app(dir: &Path, extra: &str) -> String {
+    format!(
+        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\n{extra}",
+        c_peer("fcgi_echo").display(),
+        dir.join("app.sock").display()
+    )
+}
+
+/// `crt` and `key` in one PEM file, `dir/<tag>.pem` (lighttpd's ssl.pemfile with the key in it).
+fn pem_with_key(dir: &Path, tag: &str, crt: &Path, key: &Path) -> PathBuf {
+    let pem = dir.join(format!("{tag}.pem"));
+    std::fs::write(
+        &pem,
+        [std::fs::read(crt).unwrap(), std::fs::read(key).unwrap()].concat(),
+    )
+    .unwrap();
+    pem
+}
+
 /// curl over HTTPS to `port` for `host` (resolved to loopback), trusting `ca`; `extra` before
 /// the URL. Returns the response and the HTTP version curl used.
 fn https(port: u16, host: &str, path: &str, ca: &Path, extra: &[&str]) -> (CurlResponse, String) {
@@ -83,22 +113,8 @@ fn https_serves_files_and_fastcgi_over_http1_and_http2() {
     let www = docroot();
     let dir = TempDir::new("tls");
     let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
-    let echo = c_peer("fcgi_echo");
-    let backend = format!(
-        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\n",
-        echo.display(),
-        dir.join("app.sock").display()
-    );
-    let (r, port) = start(
-        &dir,
-        www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        &backend,
-    );
+    let backend = echo_app(dir.path(), "");
+    let (r, port) = start(&dir, www.path(), &cert_lines(&crt, &key), &backend);
     for (flag, want) in [("--http1.1", "1.1"), ("--http2", "2")] {
         let (page, version) = https(port, "localhost", "/hello.txt", &crt, &[flag]);
         assert_eq!(page.status, 200, "{flag}: {page:?}");
@@ -197,16 +213,7 @@ fn bad_handshakes_are_closed_and_the_server_goes_on() {
     let www = docroot();
     let dir = TempDir::new("tlsbad");
     let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
-    let (r, port) = start(
-        &dir,
-        www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        "",
-    );
+    let (r, port) = start(&dir, www.path(), &cert_lines(&crt, &key), "");
     let addr = format!("127.0.0.1:{port}");
     // Plain HTTP to the TLS port: no HTTP answer, the connection is closed (after an alert).
     let answer = raw(
@@ -276,14 +283,7 @@ fn a_certificate_that_cannot_be_used_is_an_error_at_its_line() {
             "5:15: certificate",
         ),
         // Another certificate's key.
-        (
-            format!(
-                "certificate = \"{}\"\nkey = \"{}\"\n",
-                crt.display(),
-                other_key.display()
-            ),
-            "6:7: private key",
-        ),
+        (cert_lines(&crt, &other_key), "6:7: private key"),
         // A TLS 1.2 suite rustls does not have.
         (
             format!(
@@ -361,8 +361,7 @@ fn an_ssl_lighttpd_conf_serves_as_lighttpd_does() {
     let certs = TempDir::new("ltcerts");
     let pem = |tag: &str, name: &str| {
         let (crt, key) = certificate(certs.path(), tag, &[name]);
-        let both = [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat();
-        std::fs::write(certs.join(&format!("{tag}.pem")), both).unwrap();
+        pem_with_key(certs.path(), tag, &crt, &key);
         crt
     };
     let default_crt = pem("default", "localhost");
@@ -447,16 +446,7 @@ fn sigusr1_loads_new_certificates_and_keeps_the_old_ones_if_the_new_cannot_be_us
     let (crt, key) = (dir.join("site.crt"), dir.join("site.key"));
     std::fs::copy(&old_crt, &crt).unwrap();
     std::fs::copy(dir.join("old.key"), &key).unwrap();
-    let (r, port) = start(
-        &dir,
-        www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        "",
-    );
+    let (r, port) = start(&dir, www.path(), &cert_lines(&crt, &key), "");
     let ok = |ca: &Path| https(port, "localhost", "/hello.txt", ca, &[]).0.status == 200;
     assert!(ok(&old_crt));
     // A renewed certificate, in place: served to new connections after SIGUSR1.
@@ -630,20 +620,11 @@ fn http2_floods_are_bounded_and_other_connections_go_on() {
     let www = docroot();
     let dir = TempDir::new("h2flood");
     let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
-    let echo = c_peer("fcgi_echo");
     let (r, port) = start(
         &dir,
         www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        &format!(
-            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 2\nqueue_timeout = \"2s\"\n",
-            echo.display(),
-            dir.join("app.sock").display()
-        ),
+        &cert_lines(&crt, &key),
+        &echo_app(dir.path(), "procs = 2\nqueue_timeout = \"2s\"\n"),
     );
     let pid = r.proc.pid();
     let rss_before = proc_status_kib(pid, "VmRSS:");
@@ -694,20 +675,11 @@ fn a_reset_stream_gives_up_its_backend_request_and_keeps_the_process() {
     let www = docroot();
     let dir = TempDir::new("h2reset");
     let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
-    let echo = c_peer("fcgi_echo");
     let (r, port) = start(
         &dir,
         www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        &format!(
-            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 1\n",
-            echo.display(),
-            dir.join("app.sock").display()
-        ),
+        &cert_lines(&crt, &key),
+        &echo_app(dir.path(), "procs = 1\n"),
     );
     let (first, _) = https(port, "localhost", "/app?mode=pid", &crt, &["--http2"]);
     assert_eq!(first.status, 200);
@@ -747,16 +719,7 @@ fn testssl_rates_nothing_high_or_critical_but_the_test_certificate() {
         .output()
         .unwrap();
     assert!(made.status.success());
-    let (_r, port) = start(
-        &dir,
-        www.path(),
-        &format!(
-            "certificate = \"{}\"\nkey = \"{}\"\n",
-            crt.display(),
-            key.display()
-        ),
-        "",
-    );
+    let (_r, port) = start(&dir, www.path(), &cert_lines(&crt, &key), "");
     let json = dir.join("testssl.json");
     // Protocols, cipher categories, forward secrecy, server preferences and defaults, and
     // every vulnerability check; no DNS (no network here), no questions asked.
@@ -895,12 +858,7 @@ fn client_certificates_are_verified_and_described_to_backends() {
         client_certificate(dir.path(), "ca", "device", "/C=DE/O=Relight/CN=device-1");
     let (stranger, stranger_key) =
         client_certificate(dir.path(), "otherca", "stranger", "/CN=stranger");
-    let echo = c_peer("fcgi_echo");
-    let backend = format!(
-        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\n",
-        echo.display(),
-        dir.join("app.sock").display()
-    );
+    let backend = echo_app(dir.path(), "");
     let tls = |verify: &str| {
         format!(
             "certificate = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\nclient_verify = \"{verify}\"\nclient_username = \"SSL_CLIENT_S_DN_CN\"\n",
@@ -958,11 +916,7 @@ fn client_certificates_as_lighttpd_describes_them() {
     let www = docroot();
     let certs = TempDir::new("ltclient");
     let (crt, key) = certificate(certs.path(), "site", &["localhost"]);
-    std::fs::write(
-        certs.join("site.pem"),
-        [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat(),
-    )
-    .unwrap();
+    pem_with_key(certs.path(), "site", &crt, &key);
     let (device, device_key) = client_certificate(
         certs.path(),
         "ca",
@@ -1084,11 +1038,7 @@ fn cipher_lists_choose_tls12_suites_as_lighttpd_does() {
     let www = docroot();
     let certs = TempDir::new("ciphers");
     let (crt, key) = certificate(certs.path(), "site", &["localhost"]);
-    std::fs::write(
-        certs.join("site.pem"),
-        [std::fs::read(&crt).unwrap(), std::fs::read(&key).unwrap()].concat(),
-    )
-    .unwrap();
+    pem_with_key(certs.path(), "site", &crt, &key);
     // (the list, a suite it leaves out)
     for (list, left_out) in [
         ("EECDH+CHACHA20", Some("ECDHE-ECDSA-AES256-GCM-SHA384")),
