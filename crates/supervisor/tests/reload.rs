@@ -4,34 +4,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use supervisor::{BaseAddr, DescendantPolicy, PoolConfig, SpawnSpec, Supervisor};
+mod common;
 
+use common::one_process_pool;
+use supervisor::{PoolConfig, Supervisor};
+
+/// The shared one-process pool, with `max_requests` (what changes from one reload to the
+/// next).
 fn pool(dir: &std::path::Path, max_requests: u64) -> PoolConfig {
     PoolConfig {
-        name: "b".into(),
-        spec: SpawnSpec {
-            program: "/bin/sleep".into(),
-            args: vec!["1000".into()],
-            env: Vec::new(),
-            cwd: "/".into(),
-            uid: None,
-            gid: None,
-        },
-        addr: BaseAddr::Unix(dir.join("b.sock")),
-        shared_socket: false,
-        min_procs: 1,
-        max_procs: 1,
-        backlog: 16,
-        socket_mode: None,
-        kill_signal: nix::sys::signal::Signal::SIGTERM,
-        kill_grace: Duration::from_secs(1),
-        // What changes from one reload to the next.
         max_requests: Some(max_requests),
-        max_rss: None,
-        health_check: None,
-        limits: Default::default(),
-        idle_timeout: Duration::from_secs(60),
-        descendants: DescendantPolicy::Kill,
+        ..one_process_pool(dir)
     }
 }
 
