@@ -60,6 +60,14 @@ def request(enc, stream, path, extra=()):
     return enc.encode(headers)
 
 
+def get(enc, stream, path):
+    """A whole GET on `stream`: one HEADERS frame, END_HEADERS and END_STREAM set."""
+    h = HeadersFrame(stream, request(enc, stream, path))
+    h.flags.add("END_HEADERS")
+    h.flags.add("END_STREAM")
+    return h.serialize()
+
+
 class Reader:
     """Reads the server's frames; counts them."""
 
@@ -119,6 +127,8 @@ def send(s, r, data):
     try:
         s.sendall(data)
     except (ConnectionError, ssl.SSLError, OSError):
+        # What the server sent before it closed (its GOAWAY) may still be there to read.
+        r.pump(0.2)
         r.closed = True
 
 
@@ -131,10 +141,7 @@ def main():
     if mode == "rapid-reset":
         for i in range(n):
             sid = 1 + 2 * i
-            h = HeadersFrame(sid, request(enc, sid, path))
-            h.flags.add("END_HEADERS")
-            h.flags.add("END_STREAM")
-            send(s, r, h.serialize() + RstStreamFrame(sid, error_code=8).serialize())
+            send(s, r, get(enc, sid, path) + RstStreamFrame(sid, error_code=8).serialize())
             if r.closed:
                 break
             if i % 100 == 0:
@@ -175,18 +182,11 @@ def main():
     elif mode == "streams":
         # Never read: a window of 0 for every stream's data keeps responses pending.
         for i in range(n):
-            sid = 1 + 2 * i
-            h = HeadersFrame(sid, request(enc, sid, path))
-            h.flags.add("END_HEADERS")
-            h.flags.add("END_STREAM")
-            send(s, r, h.serialize())
+            send(s, r, get(enc, 1 + 2 * i, path))
             if r.closed:
                 break
     elif mode == "reset-after":
-        h = HeadersFrame(1, request(enc, 1, path))
-        h.flags.add("END_HEADERS")
-        h.flags.add("END_STREAM")
-        send(s, r, h.serialize() + WindowUpdateFrame(0, window_increment=1 << 20).serialize())
+        send(s, r, get(enc, 1, path) + WindowUpdateFrame(0, window_increment=1 << 20).serialize())
         r.pump(n / 1000)
         send(s, r, RstStreamFrame(1, error_code=8).serialize())
         send(s, r, PingFrame(0, opaque_data=b"12345678").serialize())
