@@ -230,8 +230,10 @@ async fn serve_http2(
         .initial_connection_window_size(1 << 20)
         .max_send_buf_size(256 << 10);
     let watched = shared.clone();
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared));
-    tokio::pin!(http);
+    let (io, corker) = super::cork::cork(io);
+    let mut http = corker.drive(
+        builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared)),
+    );
     // hyper's HTTP/2 has no idle timeout, and a client's PINGs and window updates are reads:
     // the connection is closed (GOAWAY) once it has had no request in flight for the
     // keep-alive timeout, or none at all within the header timeout.
@@ -245,13 +247,13 @@ async fn serve_http2(
         }
     };
     let result = tokio::select! {
-        r = http.as_mut() => r,
+        r = &mut http => r,
         _ = stop.changed() => {
-            http.as_mut().graceful_shutdown();
+            http.inner().graceful_shutdown();
             http.await
         }
         () = idle => {
-            http.as_mut().graceful_shutdown();
+            http.inner().graceful_shutdown();
             // A client that ignores the GOAWAY and opens no stream is closed after a grace.
             tokio::time::timeout(first_within, http).await.unwrap_or(Ok(()))
         }
@@ -319,7 +321,10 @@ fn service(
         let misdirected = site.as_ref().is_some_and(|s| !s.serves(&req));
         let state = current(&cur);
         let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(state, req, conn, shared, misdirected).await) }
+        // Boxed: the request's future is large (the whole pipeline), and HTTP/2 moves it into
+        // a task of its own; a pointer moves cheaper than kilobytes.
+        let respond = Box::pin(respond(state, req, conn, shared, misdirected));
+        async move { Ok::<_, Infallible>(respond.await) }
     })
 }
 
@@ -417,9 +422,13 @@ async fn respond(
     // dropped with everything it holds (the backend connection, the process), at once.
     // One watch for the wait and, for a body streamed from a gateway, the body after it (it is
     // set up the first time it is polled: a request answered at once never sets it up).
-    let watch = shared.clone();
-    let mut gone: Pin<Box<dyn Future<Output = ()> + Send>> =
-        Box::pin(async move { watch.client_gone().await });
+    // Not on HTTP/2: there hyper drops this future when the stream is reset or the
+    // connection ends, and the socket's state says nothing about one stream.
+    let mut gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>> =
+        (req.version() != http::Version::HTTP_2).then(|| {
+            let watch = shared.clone();
+            Box::pin(async move { watch.client_gone().await }) as Pin<Box<_>>
+        });
     let mut resp = if misdirected {
         tracing::info!(
             "{}: \"{method} {uri}\": the Host is not a name of the certificate chosen in the TLS handshake: 421",
@@ -432,11 +441,11 @@ async fn respond(
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         r
-    } else {
+    } else if let Some(gone) = gone.as_mut() {
         tokio::select! {
             biased;
             r = state.handler.handle(req, conn) => r,
-            () = &mut gone => {
+            () = gone => {
                 tracing::info!(
                     "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
                     conn.remote
@@ -444,6 +453,8 @@ async fn respond(
                 client_closed()
             }
         }
+    } else {
+        state.handler.handle(req, conn).await
     };
     let max = state.config().server.max_keep_alive_requests;
     if max > 0 && nth >= max {
@@ -467,7 +478,7 @@ async fn respond(
     };
     // A body streamed from a gateway may wait long for its next bytes: meanwhile the client
     // is watched too.
-    let gone = matches!(resp.body(), Body::Stream(_)).then_some(gone);
+    let gone = gone.filter(|_| matches!(resp.body(), Body::Stream(_)));
     resp.map(|b| Watched {
         inner: Tracked::new(b, done),
         gone,

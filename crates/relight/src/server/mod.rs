@@ -5,6 +5,8 @@
 
 mod accept;
 pub(crate) mod conn;
+#[cfg(feature = "http2")]
+mod cork;
 mod framing;
 mod memory;
 
