@@ -79,6 +79,9 @@ pub enum Reason {
     Shutdown,
     /// It could not be started at all.
     SpawnFailed,
+    /// A process run for one request (CGI) whose request ended first (its client left, or
+    /// the response was complete while it still ran).
+    Abandoned,
 }
 
 impl Reason {
@@ -94,6 +97,7 @@ impl Reason {
             Reason::IdleTimeout => "idle_timeout",
             Reason::Shutdown => "shutdown",
             Reason::SpawnFailed => "spawn_failed",
+            Reason::Abandoned => "abandoned",
         }
     }
 

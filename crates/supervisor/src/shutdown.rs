@@ -41,6 +41,14 @@ impl Supervisor {
                     }
                 }
             }
+            // The processes run for one request (CGI) stop with the rest.
+            for pid in inner.once_pids() {
+                if let Some(entry) = inner.once_mut(pid) {
+                    entry.stopped = Some((Reason::Shutdown, "shutdown".into()));
+                    groups.push(pid);
+                    let _ = killpg(Pid::from_raw(pid), entry.kill_signal);
+                }
+            }
         }
         self.changed.notify_waiters();
         let deadline = Instant::now() + grace;

@@ -2,7 +2,8 @@
 //! fd 0, stdout on /dev/null, stderr to a pipe relight reads, its own process group, the
 //! configured environment, working directory and user; and, where relight has cgroups, in a
 //! cgroup of its own, entered between fork and exec (while still root, so before the user is
-//! changed). Only `std::process::Command`: the one reaper waits for it, nobody else.
+//! changed). A CGI process is started the same way with pipes for stdin and stdout instead
+//! ([`spawn_piped`]). Only `std::process::Command`: the one reaper waits for it, nobody else.
 
 use std::ffi::{CString, OsString};
 use std::io;
@@ -42,12 +43,34 @@ pub struct Started {
 /// caller must hold the reaper's lock, so the pid is registered before its exit can be reaped.
 pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd, cgroup: Option<&Path>) -> io::Result<Started> {
     let fd0 = listen.try_clone()?;
+    let (started, _, _) = start(spec, Stdio::from(fd0), Stdio::null(), cgroup)?;
+    Ok(started)
+}
+
+/// A process started for one request (CGI): its stdin and stdout are pipes, returned with it
+/// (relight's ends: stdin's write end, stdout's read end). The caller holds the reaper's lock.
+pub(crate) fn spawn_piped(spec: &SpawnSpec) -> io::Result<(Started, OwnedFd, OwnedFd)> {
+    match start(spec, Stdio::piped(), Stdio::piped(), None)? {
+        (started, Some(stdin), Some(stdout)) => Ok((started, stdin, stdout)),
+        // std always makes the pipes asked for.
+        _ => Err(io::Error::other("the process's pipes were not made")),
+    }
+}
+
+/// Starts `spec` with `stdin` and `stdout` as given, stderr to a pipe, in its own process group
+/// (and cgroup `cgroup`); returns relight's ends of the piped ones.
+fn start(
+    spec: &SpawnSpec,
+    stdin: Stdio,
+    stdout: Stdio,
+    cgroup: Option<&Path>,
+) -> io::Result<(Started, Option<OwnedFd>, Option<OwnedFd>)> {
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::from(fd0))
-        .stdout(Stdio::null())
+        .stdin(stdin)
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .process_group(0);
     // Made before the fork: the child may not allocate.
@@ -79,11 +102,14 @@ pub fn spawn(spec: &SpawnSpec, listen: &OwnedFd, cgroup: Option<&Path>) -> io::R
     }
     let mut child = cmd.spawn()?;
     let stderr = child.stderr.take().map(OwnedFd::from);
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    let stdout = child.stdout.take().map(OwnedFd::from);
     // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
-    Ok(Started {
+    let started = Started {
         pid: child.id() as i32,
         stderr,
-    })
+    };
+    Ok((started, stdin, stdout))
 }
 
 /// Moves the calling process (the child, before exec) into the cgroup whose `cgroup.procs` is

@@ -1,5 +1,6 @@
-//! A spawned process's stderr, line by line into the error log, tagged with backend, slot and
-//! pid, and rate-limited: a process that floods stderr cannot fill the disk or slow the server.
+//! A spawned process's stderr, line by line into the error log, tagged with what it is
+//! (backend, slot and pid; or CGI script and pid), and rate-limited: a process that floods
+//! stderr cannot fill the disk or slow the server.
 //! What is dropped is counted and said once the flood is over.
 
 use std::os::fd::OwnedFd;
@@ -12,12 +13,12 @@ const LINES_PER_SECOND: u32 = 50;
 /// The longest line logged; longer lines are cut.
 const MAX_LINE: usize = 4096;
 
-/// Reads `fd` until EOF, logging each line.
-pub(crate) fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
+/// Reads `fd` until EOF, logging each line after `tag` (what the process is).
+pub(crate) fn forward(fd: OwnedFd, tag: String) {
     let receiver = match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!("backend \"{backend}\" slot {slot} pid {pid}: cannot read stderr: {e}");
+            tracing::warn!("{tag}: cannot read stderr: {e}");
             return;
         }
     };
@@ -39,7 +40,7 @@ pub(crate) fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
             if tokio::time::Instant::now() >= window_end {
                 if dropped > 0 {
                     tracing::warn!(
-                        "backend \"{backend}\" slot {slot} pid {pid}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
+                        "{tag}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
                     );
                     dropped = 0;
                 }
@@ -56,21 +57,16 @@ pub(crate) fn forward(fd: OwnedFd, backend: String, slot: usize, pid: i32) {
                 dropped += 1;
             } else {
                 let text = String::from_utf8_lossy(&line);
-                tracing::warn!(
-                    "backend \"{backend}\" slot {slot} pid {pid} stderr: {}",
-                    text.trim_end_matches(['\n', '\r'])
-                );
+                tracing::warn!("{tag} stderr: {}", text.trim_end_matches(['\n', '\r']));
             }
             line.clear();
         }
         if !line.is_empty() {
             let text = String::from_utf8_lossy(&line);
-            tracing::warn!("backend \"{backend}\" slot {slot} pid {pid} stderr: {text}");
+            tracing::warn!("{tag} stderr: {text}");
         }
         if dropped > 0 {
-            tracing::warn!(
-                "backend \"{backend}\" slot {slot} pid {pid}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)"
-            );
+            tracing::warn!("{tag}: {dropped} stderr lines dropped (over {LINES_PER_SECOND}/s)");
         }
     });
 }

@@ -51,6 +51,8 @@ pub(crate) struct Inner {
     pub(crate) pools: BTreeMap<PoolId, Pool>,
     /// Which slot each running process is in.
     owners: HashMap<i32, SlotId>,
+    /// The running processes started for one request (CGI), by pid.
+    once: HashMap<i32, crate::once::OnceEntry>,
     /// Adopted descendants already reported (they left their backend's process group and were
     /// re-parented to us), so each is reported once, with the death that orphaned it.
     adoptees: HashSet<i32>,
@@ -66,6 +68,21 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Registers a process started for one request (under the lock that spawned it).
+    pub(crate) fn add_once(&mut self, pid: i32, entry: crate::once::OnceEntry) {
+        self.once.insert(pid, entry);
+    }
+
+    /// The running one-request process `pid`.
+    pub(crate) fn once_mut(&mut self, pid: i32) -> Option<&mut crate::once::OnceEntry> {
+        self.once.get_mut(&pid)
+    }
+
+    /// The pids of the running one-request processes.
+    pub(crate) fn once_pids(&self) -> Vec<i32> {
+        self.once.keys().copied().collect()
+    }
+
     /// The pool serving backend `name` (not one a reload retired).
     pub(crate) fn live_pool(&self, name: &str) -> Option<PoolId> {
         self.pools
@@ -191,6 +208,7 @@ impl Supervisor {
         let mut inner = Inner {
             pools: BTreeMap::new(),
             owners: HashMap::new(),
+            once: HashMap::new(),
             adoptees: HashSet::new(),
             stopping: false,
             cgroups,
@@ -276,7 +294,8 @@ impl Supervisor {
                     slot.addr
                 );
                 if let Some(fd) = started.stderr {
-                    stderr::forward(fd, config.name.clone(), s, started.pid);
+                    let tag = format!("backend \"{}\" slot {s} pid {}", config.name, started.pid);
+                    stderr::forward(fd, tag);
                 }
             }
             Err(e) => {
@@ -341,8 +360,13 @@ impl Supervisor {
             match waitpid(None::<Pid>, Some(WaitPidFlag::WNOHANG)) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _))) => {
-                    match inner.owners.remove(&pid.as_raw()) {
-                        Some(id) => self.on_exit(&mut inner, id, pid.as_raw(), &status),
+                    let raw = pid.as_raw();
+                    if let Some(entry) = inner.once.remove(&raw) {
+                        self.on_once_exit(&mut inner, entry, raw, &status);
+                        continue;
+                    }
+                    match inner.owners.remove(&raw) {
+                        Some(id) => self.on_exit(&mut inner, id, raw, &status),
                         None => {
                             inner.adoptees.remove(&pid.as_raw());
                             let (_, detail) = describe_status(&status);
@@ -392,6 +416,7 @@ impl Supervisor {
                     && m.pgid != pid
                     && !in_leaf.contains(&m.pid)
                     && !inner.owners.contains_key(&m.pid)
+                    && !inner.once.contains_key(&m.pid)
                     && !inner.adoptees.contains(&m.pid)
             })
             .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
@@ -481,6 +506,88 @@ impl Supervisor {
         }
         inner.dead_cgroups.extend(kept_cgroup);
         self.changed.notify_waiters();
+    }
+
+    /// A process started for one request exited: what it left running in its group is
+    /// contained by its policy, descendants that left the group are noted, the request learns
+    /// how it ended, and an end that is news (not a clean exit 0 with nothing left) is logged.
+    fn on_once_exit(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        mut entry: crate::once::OnceEntry,
+        pid: i32,
+        status: &WaitStatus,
+    ) {
+        let me = std::process::id() as i32;
+        let procs = procfs::all();
+        let members: Vec<(i32, String)> = procs
+            .iter()
+            .filter(|m| m.pgid == pid)
+            .map(|m| (m.pid, m.cmdline.clone()))
+            .collect();
+        let escaped: Vec<(i32, String)> = procs
+            .iter()
+            .filter(|m| {
+                m.ppid == me
+                    && m.pgid != pid
+                    && !inner.owners.contains_key(&m.pid)
+                    && !inner.once.contains_key(&m.pid)
+                    && !inner.adoptees.contains(&m.pid)
+            })
+            .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
+            .collect();
+        inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
+        let (status_reason, status_detail) = describe_status(status);
+        let success = matches!(status, WaitStatus::Exited(_, 0)) && entry.stopped.is_none();
+        let (reason, detail) = entry
+            .stopped
+            .take()
+            .unwrap_or((status_reason, status_detail));
+        let kill = entry.descendants == crate::pool::DescendantPolicy::Kill;
+        if kill && !members.is_empty() {
+            contain(self, pid, None, entry.kill_signal, entry.kill_grace);
+        }
+        let (killed, mut left) = if kill {
+            (members, Vec::new())
+        } else {
+            (Vec::new(), members)
+        };
+        left.extend(escaped);
+        let exit = Arc::new(crate::once::OnceExit {
+            pid,
+            reason,
+            detail,
+            success,
+            runtime: entry.started.elapsed(),
+            killed,
+            left,
+        });
+        let mut line = format!(
+            "{} pid {pid} ended: {}, after {:.3}s",
+            entry.tag,
+            exit.detail,
+            exit.runtime.as_secs_f64()
+        );
+        if !exit.killed.is_empty() {
+            line.push_str(&format!(
+                "; {} its process group: {}",
+                entry.kill_signal.as_str(),
+                fmt_procs(&exit.killed)
+            ));
+        }
+        if !exit.left.is_empty() {
+            line.push_str(&format!("; left running: {}", fmt_procs(&exit.left)));
+        }
+        match exit.reason {
+            _ if success && exit.killed.is_empty() && exit.left.is_empty() => {
+                tracing::debug!("{line}")
+            }
+            Reason::Exited => tracing::info!("{line}"),
+            _ => tracing::warn!("{line}"),
+        }
+        if let Some(done) = entry.done.take() {
+            let _ = done.send(exit);
+        }
     }
 
     /// Ends process `pid` of slot `id` (its whole group): the kill signal, then SIGKILL after
@@ -740,7 +847,7 @@ fn close_sockets(fds: HashMap<SlotAddr, OwnedFd>) {
 /// Stops process `pgid`'s group with `sig`, and with it everything in its cgroup `leaf` (a
 /// descendant that left the group stays in the cgroup); after `grace`, SIGKILL to what is left
 /// of both. The cgroup is removed once it is empty.
-fn contain(
+pub(crate) fn contain(
     sup: &Arc<Supervisor>,
     pgid: i32,
     leaf: Option<std::path::PathBuf>,

@@ -1,7 +1,7 @@
 //! The configuration relight runs on, whichever language it was written in: the model both
 //! readers fill (here: [`Config`], [`Settings`], [`ScopeConfig`]; `server.rs`: [`ServerConfig`];
-//! `fastcgi.rs`: [`FastcgiConfig`]; `tls.rs`: [`TlsConfig`]), the readers ([`toml`] for relight's own format,
-//! [`lighttpd`] for lighttpd.conf), the checks they share ([`check`], what `relight -t` runs),
+//! `fastcgi.rs`: [`FastcgiConfig`]; `cgi.rs`: [`CgiConfig`]; `tls.rs`: [`TlsConfig`]), the
+//! readers ([`toml`] for relight's own format, [`lighttpd`] for lighttpd.conf), the checks they share ([`check`], what `relight -t` runs),
 //! the values that check themselves while read (`values.rs`) and the conditions of scopes
 //! (`condition.rs`). [`load`] reads a file in either language. Nothing here knows about
 //! requests or sockets.
@@ -10,6 +10,7 @@
 //! global ones (the defaults of [`Settings::defaults`] under them), a `[[scope]]` or a lighttpd
 //! conditional block the ones it sets, and [`Settings::over`] merges them, in one place.
 
+mod cgi;
 pub(crate) mod check;
 mod condition;
 mod fastcgi;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use cgi::CgiConfig;
 pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig};
 pub use load::{Format, Loaded, load};
@@ -89,6 +91,8 @@ pub struct Config {
     pub settings: Settings,
     /// FastCGI backends, tried in order.
     pub fastcgi: Vec<FastcgiConfig>,
+    /// CGI rules, tried in order after the FastCGI backends.
+    pub cgi: Vec<CgiConfig>,
     /// Settings for the requests that meet conditions (lighttpd's conditional blocks), in
     /// order: every scope whose conditions hold puts its settings over the global ones.
     pub scope: Vec<ScopeConfig>,
@@ -280,6 +284,8 @@ pub struct ScopeConfig {
     pub when: Vec<ConditionConfig>,
     /// The backends (by name) that serve these requests, in order, instead of the global ones.
     pub fastcgi: Option<Vec<At<String>>>,
+    /// The CGI rules (by name) for these requests, in order, instead of the global ones.
+    pub cgi: Option<Vec<At<String>>>,
     /// The settings.
     pub settings: Settings,
 }

@@ -17,7 +17,7 @@ use serde::de::{DeserializeOwned, Visitor};
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    AnswerConfig, At, ConditionConfig, Config, Error, FastcgiConfig, Pos, ScopeConfig,
+    AnswerConfig, At, CgiConfig, ConditionConfig, Config, Error, FastcgiConfig, Pos, ScopeConfig,
     ServerConfig, Settings, TlsConfig, check,
 };
 
@@ -28,6 +28,8 @@ struct File {
     server: ServerConfig,
     #[serde(default)]
     fastcgi: Vec<FastcgiConfig>,
+    #[serde(default)]
+    cgi: Vec<CgiConfig>,
     #[serde(default)]
     scope: Vec<Scope>,
     #[serde(default)]
@@ -41,6 +43,7 @@ struct File {
 struct Scope {
     when: Vec<ConditionConfig>,
     fastcgi: Option<Vec<At<String>>>,
+    cgi: Option<Vec<At<String>>>,
 }
 
 /// The file as the second reading sees it: the settings of `[server]` and of each `[[scope]]`.
@@ -99,6 +102,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         server: file.server,
         settings: global,
         fastcgi: file.fastcgi,
+        cgi: file.cgi,
         scope: file
             .scope
             .into_iter()
@@ -106,6 +110,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
             .map(|(s, settings)| ScopeConfig {
                 when: s.when,
                 fastcgi: s.fastcgi,
+                cgi: s.cgi,
                 settings,
             })
             .collect(),
@@ -126,6 +131,11 @@ fn resolve_paths(config: &mut Config, base: &Path) {
     for b in &mut config.fastcgi {
         for p in [&mut b.socket, &mut b.cwd].into_iter().flatten() {
             *p = base.join(&*p);
+        }
+    }
+    for c in &mut config.cgi {
+        if let Some(i) = &mut c.interpreter {
+            *i = base.join(&*i);
         }
     }
     for a in config.settings.auth.iter_mut().flatten() {

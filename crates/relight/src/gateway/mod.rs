@@ -2,8 +2,9 @@
 //! every gateway shares lives here: the failures and how each is answered ([`GatewayError`]),
 //! where a request body comes from, the CGI/1.1 parameters ([`params`]) and the CGI response
 //! header block ([`response_head`]), and spooling a body of unknown length ([`spool`]). Each
-//! protocol is a folder of its own: [`fastcgi`].
+//! protocol is a folder of its own: [`fastcgi`], [`cgi`].
 
+pub(crate) mod cgi;
 pub(crate) mod fastcgi;
 pub(crate) mod params;
 pub(crate) mod response_head;
@@ -86,6 +87,18 @@ pub(crate) enum GatewayError {
     /// The client sent no body bytes for too long.
     #[error("client sent no request body for {0:?}")]
     ClientTimeout(Duration),
+    /// A CGI script could not be started.
+    #[error("{0}")]
+    CgiStart(String),
+    /// A CGI script wrote nothing.
+    #[error("the script wrote no response")]
+    NoOutput,
+    /// A CGI script's output ended inside its header block.
+    #[error("the script's output ended before its header block did")]
+    CgiNoHead,
+    /// Every place for a CGI rule's scripts stayed taken.
+    #[error("{0} scripts of this rule were running for {1:?}")]
+    CgiBusy(usize, Duration),
 }
 
 impl GatewayError {
@@ -103,14 +116,20 @@ impl GatewayError {
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::ClientBody(_) => StatusCode::BAD_REQUEST,
             GatewayError::ClientTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            GatewayError::Spool(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Spool(_)
+            | GatewayError::CgiStart(_)
+            | GatewayError::NoOutput
+            | GatewayError::CgiNoHead => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::CgiBusy(..) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
 
     fn response(&self) -> Response<Body> {
         match self {
-            GatewayError::Connect(_) | GatewayError::Busy(_) => return unavailable(1),
+            GatewayError::Connect(_) | GatewayError::Busy(_) | GatewayError::CgiBusy(..) => {
+                return unavailable(1);
+            }
             GatewayError::Unavailable(_, retry) => {
                 // Whole seconds, rounded up, at least 1.
                 let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);

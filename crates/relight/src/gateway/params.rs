@@ -87,6 +87,31 @@ pub(crate) fn encode_request_head(
     r: &CgiRequest<'_>,
 ) {
     encode::begin_request(out, 1, role, keep_conn);
+    with_params(r, role, |params| encode::params(out, 1, params));
+    encode::params_end(out, 1);
+}
+
+/// The parameters as a CGI program's environment (a responder's: what FastCGI sends).
+pub(crate) fn environment(r: &CgiRequest<'_>) -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
+    use std::os::unix::ffi::OsStringExt;
+    with_params(r, Role::Responder, |params| {
+        params
+            .map(|(k, v)| {
+                (
+                    std::ffi::OsString::from_vec(k.to_vec()),
+                    std::ffi::OsString::from_vec(v.to_vec()),
+                )
+            })
+            .collect()
+    })
+}
+
+/// Calls `f` with every parameter of `r` for `role`, in the order lighttpd sends them.
+fn with_params<T>(
+    r: &CgiRequest<'_>,
+    role: Role,
+    f: impl for<'a> FnOnce(&mut dyn Iterator<Item = (&'a [u8], &'a [u8])>) -> T,
+) -> T {
     let root = r.document_root.to_string_lossy();
     let root = root.trim_end_matches('/');
     let script_filename = match (r.script_name, r.broken_script_filename) {
@@ -196,8 +221,7 @@ pub(crate) fn encode_request_head(
         .zip(&values)
         .map(|(n, v)| (n.as_slice(), v.as_slice()));
     let extra = r.extra.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
-    encode::params(out, 1, fixed.into_iter().chain(http).chain(extra));
-    encode::params_end(out, 1);
+    f(&mut fixed.into_iter().chain(http).chain(extra))
 }
 
 /// Percent-encodes what must be encoded in a URL path (lighttpd's normalized target form).

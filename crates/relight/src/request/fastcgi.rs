@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use fcgi_proto::Role;
 use http::Response;
 
-use super::route::{Responder, Routed};
+use super::route::Responder;
 use super::{Handler, Req};
 use crate::gateway::fastcgi::forward;
 use crate::gateway::params::{CgiRequest, encode_request_head};
@@ -47,10 +47,37 @@ pub(crate) fn cgi_request<'r>(
     normalized: &'r str,
     to: &'r Responder,
 ) -> CgiRequest<'r> {
-    let (backend, script_name, path_info) = (&to.backend, &to.script_name, &to.path_info);
+    let backend = &to.backend;
+    let mut r = base_request(h, req, normalized, &to.script_name, &to.path_info);
+    if let Some(root) = &backend.document_root {
+        r.document_root = root;
+    } else {
+        r.broken_script_filename = backend.broken_script_filename;
+    }
+    if let Some(strip) = &backend.strip_request_uri
+        && r.request_uri.starts_with(strip.as_str())
+    {
+        // What is left starts with a slash: the prefix's own when it ends with one.
+        let keep = strip.len() - usize::from(strip.ends_with('/'));
+        if r.request_uri[keep..].starts_with('/') {
+            r.request_uri = &r.request_uri[keep..];
+        }
+    }
+    r
+}
+
+/// The CGI/1.1 parameters of `req` for a script `script_name` with `path_info`, as every
+/// gateway sends them before its own options change them.
+pub(crate) fn base_request<'r>(
+    h: &'r Handler,
+    req: &'r Req,
+    normalized: &'r str,
+    script_name: &'r str,
+    path_info: &'r str,
+) -> CgiRequest<'r> {
     let s = &h.config.server;
     let request_uri = req.request_uri();
-    let mut r = CgiRequest {
+    CgiRequest {
         method: &req.parts.method,
         version: req.parts.version,
         request_uri,
@@ -75,60 +102,29 @@ pub(crate) fn cgi_request<'r>(
             .get::<std::sync::Arc<crate::http::ClientCert>>()
             .map(|c| &**c),
         extra: &req.site.fastcgi_params,
-    };
-    if let Some(root) = &backend.document_root {
-        r.document_root = root;
-    } else {
-        r.broken_script_filename = backend.broken_script_filename;
     }
-    if let Some(strip) = &backend.strip_request_uri
-        && r.request_uri.starts_with(strip.as_str())
-    {
-        // What is left starts with a slash: the prefix's own when it ends with one.
-        let keep = strip.len() - usize::from(strip.ends_with('/'));
-        if r.request_uri[keep..].starts_with('/') {
-            r.request_uri = &r.request_uri[keep..];
-        }
-    }
-    r
 }
 
-/// Sends the request to the responder routing found and answers with what comes back;
-/// `variables` are the settings' FastCGI parameters with an authorizer's variables after them,
-/// when one allowed the request.
+/// Sends the request to the responder routing found (`via_404_handler`: it serves
+/// server.error_handler_404) and answers with what comes back; `variables` are the settings'
+/// FastCGI parameters with an authorizer's variables after them, when one allowed the request.
 pub(crate) async fn respond(
     h: &Handler,
     req: &mut Req,
-    routed: Routed,
+    to: Responder,
+    via_404_handler: bool,
     variables: Option<Vec<(String, String)>>,
 ) -> Response<Body> {
-    let to = routed.to;
     let s = &h.config.server;
     let Some(incoming) = req.body.take() else {
         return status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let (body, content_length) = match req.target.declared_len {
-        Some(n) => (RequestBody::Stream(incoming), n),
-        None if http_body::Body::is_end_stream(&incoming) => (RequestBody::Stream(incoming), 0),
-        None => {
-            // Chunked: CONTENT_LENGTH must be known before the params are sent.
-            match spool(
-                incoming,
-                req.site.max_request_body,
-                s.read_timeout.0,
-                &s.upload_dir,
-            )
-            .await
-            {
-                Ok(b) => b,
-                Err(http::StatusCode::SERVICE_UNAVAILABLE) => {
-                    return crate::http::pages::unavailable(SPOOL_RETRY_SECS);
-                }
-                Err(status) => return status_page(status),
-            }
-        }
+    let (body, content_length) = match request_body(h, req, incoming).await {
+        Ok(b) => b,
+        Err(r) => return r,
     };
     let normalized = req.target.encoded();
+
     let mut cgi = cgi_request(h, req, &normalized, &to);
     cgi.content_length = content_length;
     if let Some(vars) = &variables {
@@ -136,7 +132,7 @@ pub(crate) async fn respond(
     }
     // Served in place of a 404 by server.error_handler_404: its target, REDIRECT_STATUS 404.
     if let Some(handler) = s.error_handler_404.as_deref()
-        && routed.via_404_handler
+        && via_404_handler
     {
         cgi.query = "";
         cgi.redirect_uri = Some(handler);
@@ -149,5 +145,34 @@ pub(crate) async fn respond(
             super::x_sendfile::apply(resp, docroots, files.mime_types(), &to.backend.name).await
         }
         None => resp,
+    }
+}
+
+/// The request body as a gateway gets it, with its length (CGI's CONTENT_LENGTH): streamed
+/// when the client declared its length, else (chunked) spooled first, since the length must
+/// be known before the request starts. `Err`: the answer when it cannot be.
+pub(crate) async fn request_body(
+    h: &Handler,
+    req: &Req,
+    incoming: hyper::body::Incoming,
+) -> Result<(RequestBody, u64), Response<Body>> {
+    let s = &h.config.server;
+    match req.target.declared_len {
+        Some(n) => Ok((RequestBody::Stream(incoming), n)),
+        None if http_body::Body::is_end_stream(&incoming) => Ok((RequestBody::Stream(incoming), 0)),
+        None => match spool(
+            incoming,
+            req.site.max_request_body,
+            s.read_timeout.0,
+            &s.upload_dir,
+        )
+        .await
+        {
+            Ok(b) => Ok(b),
+            Err(http::StatusCode::SERVICE_UNAVAILABLE) => {
+                Err(crate::http::pages::unavailable(SPOOL_RETRY_SECS))
+            }
+            Err(status) => Err(status_page(status)),
+        },
     }
 }

@@ -27,6 +27,7 @@ pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod authorizer;
+pub(crate) mod cgi;
 pub(crate) mod error_handler;
 pub(crate) mod fastcgi;
 pub(crate) mod index;
@@ -47,6 +48,7 @@ use hyper::body::Incoming;
 use supervisor::Supervisor;
 
 use crate::config::Config;
+use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
 use crate::http::body::Body;
 use scope::{Scopes, Site};
@@ -107,6 +109,7 @@ pub(crate) struct Handler {
     config: Config,
     scopes: Scopes,
     backends: Vec<Arc<Backend>>,
+    cgi: Vec<Arc<Cgi>>,
     answers: Vec<admin::Answer>,
     server_header: Option<HeaderValue>,
     started: std::time::SystemTime,
@@ -124,7 +127,13 @@ impl Handler {
             .iter()
             .map(|c| Arc::new(Backend::new(c, sup)))
             .collect();
-        let scopes = Scopes::new(&config, &backends)?;
+        let cgi: Vec<_> = config
+            .cgi
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Arc::new(Cgi::new(c, i, sup)))
+            .collect();
+        let scopes = Scopes::new(&config, &backends, &cgi)?;
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
@@ -133,6 +142,7 @@ impl Handler {
             config,
             scopes,
             backends,
+            cgi,
             server_header,
             started: std::time::SystemTime::now(),
         })
@@ -187,7 +197,12 @@ impl Handler {
         setenv::step(req);
         let variables = authorizer::step(self, req).await?;
         let routed = route::step(self, req).await?;
-        ControlFlow::Continue(fastcgi::respond(self, req, routed, variables).await)
+        ControlFlow::Continue(match routed.to {
+            route::To::Fastcgi(to) => {
+                fastcgi::respond(self, req, to, routed.via_404_handler, variables).await
+            }
+            route::To::Cgi(script) => cgi::respond(self, req, script, variables).await,
+        })
     }
 
     /// The headers every response gets: `Server`, then the settings' response headers; and

@@ -1,7 +1,7 @@
 //! Step 10, routing: which handler a request goes to, decided on the normalized path: the first
-//! FastCGI backend (in configuration order) with a matching rule, else the static files, which
-//! answer; a 404 goes to the error handler. The split of the path into SCRIPT_NAME and
-//! PATH_INFO is lighttpd's.
+//! FastCGI backend (in configuration order) with a matching rule, else the first CGI rule that
+//! matches the script file the path names, else the static files, which answer; a 404 goes to
+//! the error handler. The split of the path into SCRIPT_NAME and PATH_INFO is lighttpd's.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use http::StatusCode;
 use super::{Handler, Req, Step, error_handler};
 use crate::config::MatchRule;
 use crate::files::StaticFiles;
+use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
 use crate::http::pages::status_page;
 
@@ -18,9 +19,31 @@ use crate::http::pages::status_page;
 #[derive(Debug)]
 pub(crate) struct Routed {
     /// The responder.
-    pub to: Responder,
+    pub to: To,
     /// It serves server.error_handler_404 in place of the request's own target.
     pub via_404_handler: bool,
+}
+
+/// The responder a request goes to.
+#[derive(Debug)]
+pub(crate) enum To {
+    /// A FastCGI backend.
+    Fastcgi(Responder),
+    /// A CGI script.
+    Cgi(CgiScript),
+}
+
+/// A CGI script a request runs.
+#[derive(Debug)]
+pub(crate) struct CgiScript {
+    /// The rule that runs it.
+    pub cgi: Arc<Cgi>,
+    /// Its file.
+    pub file: std::path::PathBuf,
+    /// SCRIPT_NAME: the URL path of the file.
+    pub script_name: String,
+    /// PATH_INFO: the rest of the path (may be empty).
+    pub path_info: String,
 }
 
 /// Step 10: the static files answer what no responder's rule matches (a 404 goes to the error
@@ -29,32 +52,98 @@ pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Routed> {
     let not_found = match route(&req.site.backends, &req.site.files, &req.target.path) {
         Route::Fastcgi(to) => {
             return ControlFlow::Continue(Routed {
-                to,
+                to: To::Fastcgi(to),
                 via_404_handler: false,
             });
         }
         Route::MissingScript => status_page(StatusCode::NOT_FOUND),
-        Route::Static => {
-            let t = &req.target;
-            let resp = (req.site.files)
-                .serve(
-                    &req.parts.method,
-                    &t.path,
-                    t.query.as_deref(),
-                    &req.parts.headers,
-                )
-                .await;
-            if resp.status() != StatusCode::NOT_FOUND {
-                return ControlFlow::Break(resp);
+        Route::Static if !req.site.cgi.is_empty() => {
+            match cgi_script(&req.site.cgi, &req.site.files, &req.target.path) {
+                Some(Ok(script)) => {
+                    return ControlFlow::Continue(Routed {
+                        to: To::Cgi(script),
+                        via_404_handler: false,
+                    });
+                }
+                Some(Err(status)) => return ControlFlow::Break(status_page(status)),
+                None => serve_static(req).await?,
             }
-            resp
         }
+        Route::Static => serve_static(req).await?,
     };
     let to = error_handler::step(h, req, not_found).await?;
     ControlFlow::Continue(Routed {
-        to,
+        to: To::Fastcgi(to),
         via_404_handler: true,
     })
+}
+
+/// The static files' answer: `Break` unless it is a 404 (which goes to the error handler).
+async fn serve_static(req: &Req) -> Step<http::Response<crate::http::body::Body>> {
+    let t = &req.target;
+    let resp = (req.site.files)
+        .serve(
+            &req.parts.method,
+            &t.path,
+            t.query.as_deref(),
+            &req.parts.headers,
+        )
+        .await;
+    if resp.status() != StatusCode::NOT_FOUND {
+        return ControlFlow::Break(resp);
+    }
+    ControlFlow::Continue(resp)
+}
+
+/// The CGI script `path` runs, as lighttpd's mod_cgi finds it: the first path component that
+/// is a regular file under the root (the rest is PATH_INFO), if a rule matches it (its name
+/// ends with a rule's extension, or its URL path starts with a rule's prefix). `Err(403)`: a
+/// matched script that is not executable where the rule runs only executable files.
+fn cgi_script(
+    rules: &[Arc<Cgi>],
+    files: &StaticFiles,
+    path: &str,
+) -> Option<Result<CgiScript, StatusCode>> {
+    use std::os::unix::fs::PermissionsExt;
+    // Each candidate ends at a slash or at the end of the path; the first that is not a
+    // directory decides.
+    let ends = path
+        .match_indices('/')
+        .map(|(i, _)| i)
+        .filter(|&i| i > 0)
+        .chain(std::iter::once(path.len()));
+    let (script_name, meta, file) = ends.into_iter().find_map(|end| {
+        let candidate = &path[..end];
+        let file = files.fs_path(candidate);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.is_dir() => None,
+            Ok(m) => Some(Some((candidate, m, file))),
+            Err(_) => Some(None),
+        }
+    })??;
+    if !meta.is_file() || !files.is_local_file(script_name) {
+        return None;
+    }
+    let cgi = rules.iter().find(|c| {
+        c.matches.iter().any(|rule| match rule {
+            MatchRule::Extension(ext) => script_name.ends_with(ext.as_str()),
+            MatchRule::Prefix(prefix) => script_name.starts_with(prefix.as_str()),
+        })
+    })?;
+    if cgi.execute_x_only && meta.permissions().mode() & 0o111 == 0 {
+        tracing::info!(
+            "cgi \"{}\": {} is not executable (execute_x_only): 403",
+            cgi.name,
+            file.display()
+        );
+        return Some(Err(StatusCode::FORBIDDEN));
+    }
+    Some(Ok(CgiScript {
+        cgi: cgi.clone(),
+        file,
+        script_name: script_name.to_owned(),
+        path_info: path[script_name.len()..].to_owned(),
+    }))
 }
 
 /// Where a request goes.

@@ -16,6 +16,7 @@ use crate::config::{
     AuthRule, Condition, ConditionError, Config, Facts, RedirectRule, RewriteRule, Settings,
 };
 use crate::files::StaticFiles;
+use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
 use crate::http::pages::status_page;
 
@@ -42,6 +43,9 @@ pub enum ScopeError {
     /// A scope names a backend that is not configured.
     #[error("scope: no fastcgi backend named {0:?}")]
     NoBackend(String),
+    /// A scope names a CGI rule that is not configured.
+    #[error("scope: no cgi rule named {0:?}")]
+    NoCgi(String),
 }
 
 /// One scope, compiled.
@@ -51,6 +55,8 @@ struct Scope {
     settings: Settings,
     /// The backends that serve its requests, when it names them.
     backends: Option<Vec<Arc<Backend>>>,
+    /// The CGI rules for its requests, when it names them.
+    cgi: Option<Vec<Arc<Cgi>>>,
 }
 
 /// What one combination of settings gives, ready for requests.
@@ -60,6 +66,8 @@ pub(crate) struct Resolved {
     pub files: Arc<StaticFiles>,
     /// The FastCGI backends, in order.
     pub backends: Vec<Arc<Backend>>,
+    /// The CGI rules, in order.
+    pub cgi: Vec<Arc<Cgi>>,
     /// Paths with these suffixes are denied.
     pub deny_suffixes: Vec<String>,
     /// When not empty, only paths with these suffixes are allowed.
@@ -108,6 +116,7 @@ impl Deref for Site {
 pub(crate) struct Scopes {
     global: Settings,
     global_backends: Vec<Arc<Backend>>,
+    global_cgi: Vec<Arc<Cgi>>,
     file_cache: bool,
     /// The port `https_redirect` sends clients to: the first `[[tls]]` address's.
     https_port: Option<u16>,
@@ -145,8 +154,19 @@ pub(crate) fn select(
 
 impl Scopes {
     /// The settings of a checked `config`, with `backends` built from its `[[fastcgi]]`
-    /// entries (in the same order).
-    pub(crate) fn new(config: &Config, backends: &[Arc<Backend>]) -> Result<Scopes, ScopeError> {
+    /// entries and `cgi` from its `[[cgi]]` ones (in the same order).
+    pub(crate) fn new(
+        config: &Config,
+        backends: &[Arc<Backend>],
+        cgi: &[Arc<Cgi>],
+    ) -> Result<Scopes, ScopeError> {
+        let named_cgi = |name: &str| {
+            cgi.iter()
+                .find(|c| c.name == name)
+                .cloned()
+                .ok_or_else(|| ScopeError::NoCgi(name.to_owned()))
+        };
+        let global_cgi: Vec<_> = cgi.iter().filter(|c| c.global).cloned().collect();
         let named = |name: &str| {
             config
                 .fastcgi
@@ -182,10 +202,20 @@ impl Scopes {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            let cgi = match &sc.cgi {
+                None => None,
+                Some(names) => Some(
+                    names
+                        .iter()
+                        .map(|n| named_cgi(&n.value))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
             scopes.push(Scope {
                 when,
                 settings: sc.settings.clone(),
                 backends,
+                cgi,
             });
         }
         let file_cache = config.server.file_cache;
@@ -197,6 +227,7 @@ impl Scopes {
         let base = resolve(
             &config.settings,
             global_backends.clone(),
+            global_cgi.clone(),
             file_cache,
             https_port,
             None,
@@ -205,6 +236,7 @@ impl Scopes {
         Ok(Scopes {
             global: config.settings.clone(),
             global_backends,
+            global_cgi,
             file_cache,
             https_port,
             base: Arc::new(base),
@@ -267,12 +299,16 @@ impl Scopes {
         }
         let mut settings = self.global.clone();
         let mut backends = self.global_backends.clone();
+        let mut cgi = self.global_cgi.clone();
         let (mut rewrite_from, mut redirect_from) = (None, None);
         for (k, &i) in met.iter().enumerate() {
             let scope = &self.scopes[i];
             settings.over(&scope.settings);
             if let Some(b) = &scope.backends {
                 backends.clone_from(b);
+            }
+            if let Some(c) = &scope.cgi {
+                cgi.clone_from(c);
             }
             if scope.settings.rewrite.is_some() {
                 rewrite_from = Some(k);
@@ -284,6 +320,7 @@ impl Scopes {
         let r = Arc::new(resolve(
             &settings,
             backends,
+            cgi,
             self.file_cache,
             self.https_port,
             rewrite_from,
@@ -298,6 +335,7 @@ impl Scopes {
 fn resolve(
     s: &Settings,
     backends: Vec<Arc<Backend>>,
+    cgi: Vec<Arc<Cgi>>,
     file_cache: bool,
     https_port: Option<u16>,
     rewrite_from: Option<usize>,
@@ -324,6 +362,7 @@ fn resolve(
     Ok(Resolved {
         files: Arc::new(files),
         backends,
+        cgi,
         deny_suffixes: s.deny_suffixes.clone().unwrap_or_default(),
         allow_suffixes: s.allow_suffixes.clone().unwrap_or_default(),
         request_headers: s.request_headers.clone().unwrap_or_default().0,

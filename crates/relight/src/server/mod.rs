@@ -236,7 +236,8 @@ impl Server {
             Err(e) => return Err(e.into()),
         }
         let pools = pools_of(&config)?;
-        let sup = if pools.is_empty() {
+        // CGI scripts are the supervisor's too (its reaper), even with no pool to run.
+        let sup = if pools.is_empty() && config.cgi.is_empty() {
             None
         } else {
             Some(Supervisor::start(pools, config.server.cgroups)?)
@@ -316,7 +317,7 @@ impl Server {
                 return;
             }
         };
-        match (&self.sup, pools.is_empty()) {
+        match (&self.sup, pools.is_empty() && config.cgi.is_empty()) {
             (None, true) => {}
             (None, false) => match Supervisor::start(pools, config.server.cgroups) {
                 Ok(s) => self.sup = Some(s),

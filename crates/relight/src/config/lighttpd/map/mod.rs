@@ -95,6 +95,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         server,
         settings: global,
         fastcgi: backends.list,
+        cgi: Vec::new(),
         scope: scopes,
         answer: Vec::new(),
         tls: tls.tls,

@@ -1,0 +1,708 @@
+//! The CGI gateway (lighttpd's mod_cgi): a request runs its script as a process of its own,
+//! started and reaped by the supervisor ([`supervisor::OnceProcess`]: the one reaper, a process
+//! group per script). The request body streams into the script's stdin while its stdout
+//! streams back as a CGI response, both with backpressure and bounded memory.
+//!
+//! Every run ends: the response ends when stdout reaches EOF, or when the script has exited
+//! and nothing more comes for [`EXIT_IDLE`] (a background child that kept stdout open does not
+//! hold the response, as it does in lighttpd and Apache; the descendant policy is applied to it
+//! when the script exits). A request timeout, a read or write timeout, a client that leaves,
+//! and shutdown stop the script's group (signal, grace, SIGKILL). At most `max_procs` scripts
+//! of a rule run at once; more requests wait `queue_timeout`, then get 503. Must never wait for
+//! a process itself: its exit comes from the reaper.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Response, StatusCode};
+use http_body_util::BodyExt;
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::{Semaphore, oneshot};
+use tokio::time::Instant;
+
+use supervisor::{DescendantPolicy, OnceProcess, OnceSpec, Reason, SpawnSpec, Supervisor};
+
+use super::response_head::{CgiError, MAX_HEAD, find_head_end, parse_head};
+use super::{ClientLimits, GatewayError, RequestBody, spool};
+use crate::config::{CgiConfig, Descendants, MatchRule};
+use crate::http::body::Body;
+use crate::http::pages::status_page;
+
+/// After the script exits, how long its stdout may stay silent before the response ends (what
+/// is still in the pipe is read first; only a descendant could write more).
+pub(crate) const EXIT_IDLE: Duration = Duration::from_millis(250);
+
+/// How much of the script's output is read at once.
+const CHUNK: usize = 16 << 10;
+
+/// One `[[cgi]]` rule as the gateway runs it.
+#[derive(Debug)]
+pub(crate) struct Cgi {
+    /// Its name, in logs and status.
+    pub name: String,
+    /// The rules that select its scripts.
+    pub matches: Vec<MatchRule>,
+    /// The interpreter, if the script is not run itself.
+    pub interpreter: Option<PathBuf>,
+    /// Only executable files run.
+    pub execute_x_only: bool,
+    request_timeout: Option<Duration>,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    queue_timeout: Duration,
+    places: Arc<Semaphore>,
+    max_procs: usize,
+    env: Vec<(OsString, OsString)>,
+    ids: Result<(Option<u32>, Option<u32>), String>,
+    kill_signal: Signal,
+    kill_grace: Duration,
+    descendants: DescendantPolicy,
+    /// X-Sendfile's allowed directories, when X-Sendfile is on.
+    pub x_sendfile: Option<Vec<PathBuf>>,
+    /// Serves requests outside of scopes.
+    pub global: bool,
+    sup: Option<Arc<Supervisor>>,
+    /// What its scripts did, for the status page and /metrics.
+    pub stats: CgiStats,
+}
+
+/// Counts of a rule's runs.
+#[derive(Debug, Default)]
+pub(crate) struct CgiStats {
+    /// Scripts started.
+    pub started: AtomicU64,
+    /// Scripts that ended by themselves with exit code 0.
+    pub succeeded: AtomicU64,
+    /// Scripts that failed: could not start, exited non-zero, died of a signal.
+    pub failed: AtomicU64,
+    /// Scripts relight stopped: timeouts, clients gone, shutdown.
+    pub stopped: AtomicU64,
+    /// Requests refused with 503 because `max_procs` scripts were running.
+    pub refused: AtomicU64,
+}
+
+impl Cgi {
+    /// The rule of `c` (the `index`th), running its scripts under `sup`.
+    pub(crate) fn new(c: &CgiConfig, index: usize, sup: Option<&Arc<Supervisor>>) -> Cgi {
+        let mut env: Vec<(OsString, OsString)> = c
+            .copy_env
+            .iter()
+            .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
+            .collect();
+        env.extend(
+            c.env
+                .iter()
+                .map(|(k, v)| (OsString::from(k), OsString::from(v))),
+        );
+        let ids = crate::process::pools::user_group_ids(c.user.as_deref(), c.group.as_deref())
+            .map_err(|e| e.to_string());
+        Cgi {
+            name: c.name_or(index),
+            matches: c.matches.clone(),
+            interpreter: c.interpreter.clone(),
+            execute_x_only: c.execute_x_only,
+            request_timeout: c.request_timeout(),
+            read_timeout: c.read_timeout.0,
+            write_timeout: c.write_timeout.0,
+            queue_timeout: c.queue_timeout.0,
+            places: Arc::new(Semaphore::new(c.max_procs)),
+            max_procs: c.max_procs,
+            env,
+            ids,
+            kill_signal: c.kill_signal.0,
+            kill_grace: c.kill_grace.0,
+            descendants: match c.descendants {
+                Descendants::Kill => DescendantPolicy::Kill,
+                Descendants::Keep => DescendantPolicy::Keep,
+            },
+            x_sendfile: c.x_sendfile.then(|| c.x_sendfile_docroot.clone()),
+            global: c.global,
+            sup: sup.cloned(),
+            stats: CgiStats::default(),
+        }
+    }
+
+    /// How many of its scripts run now.
+    pub(crate) fn running(&self) -> usize {
+        self.max_procs - self.places.available_permits()
+    }
+
+    /// The most that may run at once.
+    pub(crate) fn max_procs(&self) -> usize {
+        self.max_procs
+    }
+}
+
+/// One run: the script file, its environment (the CGI variables), its body and limits.
+#[derive(Debug)]
+pub(crate) struct Run {
+    /// The script's file.
+    pub script: PathBuf,
+    /// The CGI variables.
+    pub env: Vec<(OsString, OsString)>,
+    /// The request body.
+    pub body: RequestBody,
+    /// The client side's limits.
+    pub limits: ClientLimits,
+    /// The request, in log lines.
+    pub what: String,
+}
+
+type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
+
+/// Runs `run` with rule `cgi` and returns the response; its body streams from a task that owns
+/// the process.
+pub(crate) async fn forward(cgi: Arc<Cgi>, run: Run) -> Response<Body> {
+    let what = run.what.clone();
+    let script = run.script.display().to_string();
+    let (head_tx, head_rx) = oneshot::channel();
+    tokio::spawn(exchange(cgi.clone(), run, head_tx));
+    match head_rx.await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::error!(
+                "cgi \"{}\": {what} ({script}): {e} -> {}",
+                cgi.name,
+                e.status().as_u16()
+            );
+            e.response()
+        }
+        Err(_) => {
+            tracing::error!(
+                "cgi \"{}\": {what} ({script}): ended without an answer",
+                cgi.name
+            );
+            status_page(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    }
+}
+
+/// The task that owns one script's process: waits for a place, starts it, feeds its stdin and
+/// reads its stdout into the response.
+async fn exchange(cgi: Arc<Cgi>, run: Run, mut head_tx: HeadTx) {
+    let Run {
+        script,
+        env,
+        mut body,
+        limits,
+        what,
+    } = run;
+    let permit = tokio::select! {
+        p = tokio::time::timeout(cgi.queue_timeout, cgi.places.clone().acquire_owned()) => p,
+        () = head_tx.closed() => return,
+    };
+    let Ok(Ok(_permit)) = permit else {
+        cgi.stats.refused.fetch_add(1, Ordering::Relaxed);
+        let _ = head_tx.send(Err(GatewayError::CgiBusy(cgi.max_procs, cgi.queue_timeout)));
+        return;
+    };
+    let mut proc = match start(&cgi, &script, env) {
+        Ok(p) => p,
+        Err(e) => {
+            cgi.stats.failed.fetch_add(1, Ordering::Relaxed);
+            let _ = head_tx.send(Err(e));
+            return;
+        }
+    };
+    cgi.stats.started.fetch_add(1, Ordering::Relaxed);
+    let deadline = cgi.request_timeout.map(|t| Instant::now() + t);
+    let outcome = talk(&cgi, &mut proc, &mut body, limits, head_tx, deadline, &what).await;
+    let stopped = match outcome {
+        Ok(()) => {
+            // The output is complete; a script still running after closing its stdout gets
+            // its grace to exit, then is stopped.
+            let exited = tokio::time::timeout(cgi.kill_grace, proc.exited()).await;
+            if exited.is_err() {
+                proc.stop(
+                    Reason::Abandoned,
+                    "it still ran after its output ended".to_owned(),
+                );
+            }
+            exited.is_err()
+        }
+        Err(Stop { reason, detail }) => {
+            proc.stop(reason, detail);
+            true
+        }
+    };
+    let exit = proc.try_exit();
+    match exit {
+        Some(e) if e.success => {
+            cgi.stats.succeeded.fetch_add(1, Ordering::Relaxed);
+        }
+        Some(e) if e.reason == Reason::Exited || e.reason == Reason::Signaled => {
+            cgi.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        _ if stopped => {
+            cgi.stats.stopped.fetch_add(1, Ordering::Relaxed);
+        }
+        _ => {
+            cgi.stats.failed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    // Dropping `proc` stops a script still running (its request is over).
+}
+
+/// Starts the script.
+fn start(
+    cgi: &Cgi,
+    script: &Path,
+    mut env: Vec<(OsString, OsString)>,
+) -> Result<OnceProcess, GatewayError> {
+    let Some(sup) = &cgi.sup else {
+        return Err(GatewayError::CgiStart(
+            "no supervisor runs (relight was started without one)".to_owned(),
+        ));
+    };
+    let (uid, gid) = cgi.ids.clone().map_err(GatewayError::CgiStart)?;
+    env.extend(cgi.env.iter().cloned());
+    let (program, args) = match &cgi.interpreter {
+        Some(i) => (i.clone(), vec![script.as_os_str().to_owned()]),
+        None => (script.to_path_buf(), Vec::new()),
+    };
+    let cwd = script
+        .parent()
+        .map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
+    let spec = OnceSpec {
+        tag: format!("cgi \"{}\" {}", cgi.name, script.display()),
+        spawn: SpawnSpec {
+            program,
+            args,
+            env,
+            cwd,
+            uid,
+            gid,
+        },
+        descendants: cgi.descendants,
+        kill_signal: cgi.kill_signal,
+        kill_grace: cgi.kill_grace,
+    };
+    sup.run_once(&spec).map_err(|e| {
+        GatewayError::CgiStart(format!("cannot run {}: {e}", spec.spawn.program.display()))
+    })
+}
+
+/// Why a run was stopped before its script ended by itself.
+struct Stop {
+    reason: Reason,
+    detail: String,
+}
+
+impl Stop {
+    fn timeout(what: &str, e: &GatewayError) -> Stop {
+        Stop {
+            reason: Reason::RequestTimeout,
+            detail: format!("request \"{what}\": {e}"),
+        }
+    }
+    fn abandoned(why: &str) -> Stop {
+        Stop {
+            reason: Reason::Abandoned,
+            detail: why.to_owned(),
+        }
+    }
+}
+
+/// What the script's stdout gave.
+enum Read {
+    Data(Bytes),
+    Eof,
+}
+
+/// The script's stdout, and whether (and when) the script exited.
+struct Output<'a> {
+    stdout: pipe::Receiver,
+    proc: &'a mut OnceProcess,
+    exited: bool,
+    read_timeout: Duration,
+    deadline: Option<Instant>,
+    request_timeout: Duration,
+}
+
+impl Output<'_> {
+    /// The next bytes: EOF, or (once the script has exited) silence for [`EXIT_IDLE`], end the
+    /// output; the read timeout and the request's deadline are errors.
+    async fn next(&mut self) -> Result<Read, GatewayError> {
+        let mut buf = BytesMut::with_capacity(CHUNK);
+        loop {
+            let wait = if self.exited {
+                EXIT_IDLE
+            } else {
+                self.read_timeout
+            };
+            let deadline = self.deadline;
+            let over = async move {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = tokio::time::timeout(wait, self.stdout.read_buf(&mut buf)) => {
+                    return match r {
+                        Ok(Ok(0)) => Ok(Read::Eof),
+                        Ok(Ok(_)) => Ok(Read::Data(buf.freeze())),
+                        Ok(Err(e)) => Err(GatewayError::Read(e)),
+                        Err(_) if self.exited => Ok(Read::Eof),
+                        Err(_) => Err(GatewayError::ReadTimeout(self.read_timeout)),
+                    };
+                }
+                _ = self.proc.exited(), if !self.exited => {
+                    self.exited = true;
+                }
+                () = over => return Err(GatewayError::RequestTimeout(self.request_timeout)),
+            }
+        }
+    }
+}
+
+/// Feeds stdin and reads stdout until the response is complete. `Err`: the script must be
+/// stopped.
+async fn talk(
+    cgi: &Cgi,
+    proc: &mut OnceProcess,
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    mut head_tx: HeadTx,
+    deadline: Option<Instant>,
+    what: &str,
+) -> Result<(), Stop> {
+    let stdin = proc.stdin.take();
+    let stdout = proc.stdout.take();
+    let (Some(stdout), stdin) = (stdout.and_then(|fd| receiver(fd).ok()), stdin) else {
+        let _ = head_tx.send(Err(GatewayError::CgiStart(
+            "its stdout could not be read".to_owned(),
+        )));
+        return Err(Stop::abandoned("its stdout could not be read"));
+    };
+    let writer = write_body(stdin, body, limits, cgi.write_timeout);
+    tokio::pin!(writer);
+    let mut writer_done = false;
+    let mut out = Output {
+        stdout,
+        proc,
+        exited: false,
+        read_timeout: cgi.read_timeout,
+        deadline,
+        request_timeout: cgi.request_timeout.unwrap_or_default(),
+    };
+
+    // Phase 1: the header block.
+    let mut buf = BytesMut::new();
+    let (resp, first) = loop {
+        tokio::select! {
+            res = &mut writer, if !writer_done => {
+                writer_done = true;
+                if let Err(e) = res
+                    && is_fatal_write_error(&e)
+                {
+                    let stop = match &e {
+                        GatewayError::WriteTimeout(_) => Stop::timeout(what, &e),
+                        _ => Stop::abandoned("its request body failed"),
+                    };
+                    let _ = head_tx.send(Err(e));
+                    return Err(stop);
+                }
+            }
+            r = out.next() => match r {
+                Ok(Read::Data(d)) => {
+                    buf.extend_from_slice(&d);
+                    match head_of(&buf, false) {
+                        Ok(Some(h)) => break h,
+                        Ok(None) => {}
+                        Err(e) => {
+                            let _ = head_tx.send(Err(e));
+                            return Err(Stop::abandoned("its response head was invalid"));
+                        }
+                    }
+                }
+                Ok(Read::Eof) => match head_of(&buf, true) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) => {
+                        let _ = head_tx.send(Err(GatewayError::NoOutput));
+                        return Ok(());
+                    }
+                    Err(e) => {
+                        let _ = head_tx.send(Err(e));
+                        return Ok(());
+                    }
+                },
+                Err(e) => {
+                    let stop = Stop::timeout(what, &e);
+                    let _ = head_tx.send(Err(e));
+                    return Err(stop);
+                }
+            },
+            () = head_tx.closed() => {
+                tracing::info!("cgi \"{}\": {what}: client went away before the response", cgi.name);
+                return Err(Stop::abandoned("its client went away"));
+            }
+        }
+    };
+    let declared: Option<u64> = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (body_tx, resp_body) = Body::channel();
+    let resp = resp.map(|()| resp_body);
+    if head_tx.send(Ok(resp)).is_err() {
+        return Err(Stop::abandoned("its client went away"));
+    }
+
+    // Phase 2: the body, while stdin may still be fed.
+    let mut sent = 0u64;
+    let mut pending = (!first.is_empty()).then_some(first);
+    loop {
+        let chunk = match pending.take() {
+            Some(c) => c,
+            None => {
+                let next = tokio::select! {
+                    res = &mut writer, if !writer_done => {
+                        writer_done = true;
+                        if let Err(e) = res
+                            && is_fatal_write_error(&e)
+                        {
+                            cut_off(&body_tx, &cgi.name, what, &e).await;
+                            return Err(Stop::abandoned("its request body failed"));
+                        }
+                        continue;
+                    }
+                    r = out.next() => r,
+                    () = body_tx.closed() => {
+                        tracing::info!("cgi \"{}\": {what}: client went away during the response", cgi.name);
+                        return Err(Stop::abandoned("its client went away"));
+                    }
+                };
+                match next {
+                    Ok(Read::Data(d)) => d,
+                    Ok(Read::Eof) => break,
+                    Err(e) => {
+                        cut_off(&body_tx, &cgi.name, what, &e).await;
+                        return Err(Stop::timeout(what, &e));
+                    }
+                }
+            }
+        };
+        // A declared length ends the response when it is reached (lighttpd does the same);
+        // more is cut off.
+        let chunk = match declared {
+            Some(d) if sent + chunk.len() as u64 > d => chunk.slice(..(d - sent) as usize),
+            _ => chunk,
+        };
+        sent += chunk.len() as u64;
+        if !chunk.is_empty() && body_tx.send(Ok(chunk)).await.is_err() {
+            tracing::info!(
+                "cgi \"{}\": {what}: client went away during the response",
+                cgi.name
+            );
+            return Err(Stop::abandoned("its client went away"));
+        }
+        if declared.is_some_and(|d| sent >= d) {
+            break;
+        }
+    }
+    if let Some(d) = declared.filter(|&d| sent < d) {
+        let e = GatewayError::BodyLength { declared: d, sent };
+        cut_off(&body_tx, &cgi.name, what, &e).await;
+    }
+    Ok(())
+}
+
+/// The response head in `buf`, once it is complete (or `eof`): `Ok(None)` while it is not.
+/// A first line that is not a header (no colon) makes the whole output the body of a 200, as
+/// lighttpd does for CGI; a first line `HTTP/1.x NNN ...` (NPH) gives the status.
+fn head_of(buf: &[u8], eof: bool) -> Result<Option<(Response<()>, Bytes)>, GatewayError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let first_line_end = buf.iter().position(|&b| b == b'\n');
+    let first = &buf[..first_line_end.unwrap_or(buf.len())];
+    let nph = first.starts_with(b"HTTP/");
+    if first_line_end.is_some() || eof {
+        let blank = first.strip_suffix(b"\r").unwrap_or(first).is_empty();
+        if !nph && !blank && !first.contains(&b':') {
+            return Ok(Some((Response::new(()), Bytes::copy_from_slice(buf))));
+        }
+    }
+    let Some((head_len, body_at)) = find_head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return Err(CgiError::TooLarge.into());
+        }
+        // Output that ends inside its header block: a broken script (lighttpd: 500).
+        return if eof {
+            Err(GatewayError::CgiNoHead)
+        } else {
+            Ok(None)
+        };
+    };
+    if head_len > MAX_HEAD {
+        return Err(CgiError::TooLarge.into());
+    }
+    let (status_line, head) = match (nph, first_line_end) {
+        (true, Some(end)) => (Some(first), &buf[(end + 1).min(head_len)..head_len]),
+        _ => (None, &buf[..head_len]),
+    };
+    let parsed = parse_head(head)?;
+    let mut status = parsed.status;
+    if let Some(line) = status_line {
+        let line = String::from_utf8_lossy(line);
+        let code = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .filter(|c| (100..600).contains(&c.as_u16()))
+            .ok_or_else(|| CgiError::BadStatus(line.trim_end().to_owned()))?;
+        status = code;
+    }
+    let mut r = Response::new(());
+    *r.status_mut() = status;
+    *r.headers_mut() = parsed.headers;
+    Ok(Some((r, Bytes::copy_from_slice(&buf[body_at..]))))
+}
+
+/// Ends a response whose head was sent: one log line, and an error into the body so the
+/// client sees a cut-off transfer.
+async fn cut_off(
+    body_tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    name: &str,
+    what: &str,
+    e: &GatewayError,
+) {
+    tracing::error!("cgi \"{name}\": {what}: {e} (response cut off)");
+    let _ = body_tx
+        .send(Err(std::io::Error::other(e.to_string())))
+        .await;
+}
+
+/// Failures on the stdin side that end the run; a script that stops reading its stdin (or
+/// never reads it) is not one: its answer is still read.
+fn is_fatal_write_error(e: &GatewayError) -> bool {
+    !matches!(e, GatewayError::Read(_))
+}
+
+fn receiver(fd: OwnedFd) -> std::io::Result<pipe::Receiver> {
+    pipe::Receiver::from_owned_fd(fd)
+}
+
+/// Writes the request body to the script's stdin, then closes it.
+async fn write_body(
+    stdin: Option<OwnedFd>,
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    write_timeout: Duration,
+) -> Result<(), GatewayError> {
+    let Some(fd) = stdin else { return Ok(()) };
+    let mut w = pipe::Sender::from_owned_fd(fd).map_err(GatewayError::Read)?;
+    match body {
+        RequestBody::Buffered(b) => write_timed(&mut w, b, write_timeout).await?,
+        RequestBody::Spooled(file) => loop {
+            let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
+            if chunk.is_empty() {
+                break;
+            }
+            write_timed(&mut w, &chunk, write_timeout).await?;
+        },
+        RequestBody::Stream(incoming) => {
+            let mut total = 0u64;
+            while !http_body::Body::is_end_stream(incoming) {
+                let frame = tokio::time::timeout(limits.read_timeout, incoming.frame())
+                    .await
+                    .map_err(|_| GatewayError::ClientTimeout(limits.read_timeout))?;
+                match frame {
+                    None => break,
+                    Some(Err(e)) => return Err(GatewayError::ClientBody(e)),
+                    Some(Ok(f)) => {
+                        let Ok(data) = f.into_data() else { continue };
+                        total += data.len() as u64;
+                        if total > limits.max_body {
+                            return Err(GatewayError::BodyTooLarge(limits.max_body));
+                        }
+                        write_timed(&mut w, &data, write_timeout).await?;
+                    }
+                }
+            }
+        }
+    }
+    // Dropping `w` closes stdin: the script reads EOF.
+    Ok(())
+}
+
+async fn write_timed(
+    w: &mut pipe::Sender,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<(), GatewayError> {
+    match tokio::time::timeout(timeout, w.write_all(buf)).await {
+        Ok(Ok(())) => Ok(()),
+        // The script closed its stdin: not fatal (see is_fatal_write_error).
+        Ok(Err(e)) => Err(GatewayError::Read(e)),
+        Err(_) => Err(GatewayError::WriteTimeout(timeout)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(buf: &[u8], eof: bool) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+        head_of(buf, eof).unwrap().map(|(r, body)| {
+            (
+                r.status().as_u16(),
+                r.headers()
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+                    .collect(),
+                body.to_vec(),
+            )
+        })
+    }
+
+    #[test]
+    fn heads_as_lighttpd_reads_cgi_output() {
+        assert_eq!(
+            head(b"Content-Type: text/plain\r\n\r\nhi", false),
+            Some((
+                200,
+                vec![("content-type".into(), "text/plain".into())],
+                b"hi".to_vec()
+            ))
+        );
+        assert_eq!(head(b"Status: 404 Nope\n\nx", false).unwrap().0, 404);
+        assert_eq!(head(b"Location: /x\n\n", false).unwrap().0, 302);
+        // Not complete yet.
+        assert_eq!(head(b"Content-Type: text/plain\n", false), None);
+        // No header at all: the whole output is the body of a 200.
+        assert_eq!(
+            head(b"hello world\nmore", false),
+            Some((200, vec![], b"hello world\nmore".to_vec()))
+        );
+        // NPH: the status line gives the status.
+        let (status, headers, body) =
+            head(b"HTTP/1.1 201 Created\r\nX-A: b\r\n\r\nok", false).unwrap();
+        assert_eq!((status, body), (201, b"ok".to_vec()));
+        assert_eq!(headers, vec![("x-a".into(), "b".into())]);
+        // Output that ends within its header block, and a block over the limit.
+        assert!(matches!(
+            head_of(b"Content-Type: text/plain\n", true),
+            Err(GatewayError::CgiNoHead)
+        ));
+        let big = format!("X-Big: {}\n", "a".repeat(MAX_HEAD + 1));
+        assert!(matches!(
+            head_of(big.as_bytes(), false),
+            Err(GatewayError::Head(CgiError::TooLarge))
+        ));
+        assert!(matches!(
+            head_of(b"Status: 1000\n\n", false),
+            Err(GatewayError::Head(CgiError::BadStatus(_)))
+        ));
+    }
+}
