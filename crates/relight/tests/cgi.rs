@@ -1,0 +1,371 @@
+//! The CGI gateway against real scripts: shell, Perl, a compiled C program and php-cgi; the
+//! environment side by side with lighttpd 1.4's mod_cgi; bodies of every size; scripts that
+//! crash, hang, print no headers or 10 MB of them, flood stderr, or leave a background child
+//! holding stdout; and after each, no process left behind.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// Writes an executable script `name` under `dir`.
+fn script(dir: &Path, name: &str, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(&p, text).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Prints its environment as NAME=value lines, then its stdin after `body=`.
+const ENV_CGI: &str =
+    "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nenv\nprintf 'body='\ncat\n";
+
+/// No process whose command line contains `needle` is left, within a few seconds.
+fn none_left(needle: &str) {
+    wait_for(Duration::from_secs(5), &format!("no {needle} left"), || {
+        ps(needle).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn environment_matches_lighttpd_mod_cgi_side_by_side() {
+    let www = docroot();
+    script(www.path(), "cgi-bin/env.cgi", ENV_CGI);
+    let dir = TempDir::new("lt");
+    let lport = free_port();
+    let conf = format!(
+        "server.document-root = \"{root}\"\nserver.port = {lport}\nserver.bind = \"127.0.0.1\"\n\
+         server.modules = (\"mod_cgi\")\nserver.errorlog = \"{dir}/error.log\"\n\
+         cgi.assign = (\".cgi\" => \"\")\n",
+        root = www.path().display(),
+        dir = dir.path().display(),
+    );
+    std::fs::write(dir.join("lighttpd.conf"), conf).unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("lighttpd.conf"), lport);
+    let r = Relight::start(www.path(), "", "[[cgi]]\nmatch = [\".cgi\"]\n");
+    let cases: &[(&str, &[&str])] = &[
+        ("/cgi-bin/env.cgi", &[]),
+        ("/cgi-bin/env.cgi?a=b&c=%20d", &[]),
+        ("/cgi-bin/env.cgi/extra/path?q=1", &[]),
+        ("/cgi-bin/./env.cgi", &[]),
+        (
+            "/cgi-bin/env.cgi",
+            &["-d", "abc=1", "-H", "Content-Type: text/x-test"],
+        ),
+        (
+            "/cgi-bin/env.cgi",
+            &[
+                "-H",
+                "Proxy: http://evil",
+                "-H",
+                "X-Custom: 1",
+                "-H",
+                "Cookie: a=1",
+            ],
+        ),
+        (
+            "/cgi-bin/env.cgi",
+            &["-X", "PUT", "--data-binary", "0123456789"],
+        ),
+        ("/cgi-bin/env.cgi", &["-0"]),
+    ];
+    let comparable = |mut p: std::collections::BTreeMap<String, String>| {
+        for k in ["REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "SERVER_SOFTWARE"] {
+            p.remove(k);
+        }
+        p
+    };
+    for (path, args) in cases {
+        let run = |base: String| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("{base}{path}"));
+            curl(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let theirs = run(format!("http://127.0.0.1:{lport}"));
+        let ours = run(format!("http://127.0.0.1:{}", r.port));
+        assert_eq!(theirs.status, 200, "lighttpd {path}: {}", theirs.text());
+        assert_eq!(ours.status, 200, "relight {path}: {}", ours.text());
+        assert_eq!(
+            comparable(ours.params()),
+            comparable(theirs.params()),
+            "the environment for {path} {args:?} differs from lighttpd's"
+        );
+    }
+}
+
+#[test]
+fn shell_perl_c_and_php_cgi_scripts() {
+    let www = docroot();
+    script(
+        www.path(),
+        "cgi-bin/hello.sh.cgi",
+        "#!/bin/sh\necho 'Content-Type: text/plain'\necho 'X-From: sh'\necho\necho \"sh $QUERY_STRING\"\n",
+    );
+    script(
+        www.path(),
+        "cgi-bin/hello.pl",
+        "print \"Status: 201 Made\\r\\nContent-Type: text/plain\\r\\n\\r\\nperl $ENV{REQUEST_METHOD}\\n\";\n",
+    );
+    let dir = TempDir::new("c");
+    std::fs::write(
+        dir.join("hello.c"),
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(void){const char*p=getenv(\"PATH_INFO\");\
+         printf(\"Content-Type: text/plain\\n\\nc %s\\n\", p?p:\"-\");return 0;}\n",
+    )
+    .unwrap();
+    let bin = c_program(&dir.join("hello.c"), &www.join("cgi-bin/hello.bin"));
+    assert!(bin.exists());
+    std::fs::write(
+        www.join("hello.php"),
+        "<?php header('X-Php: yes'); echo 'php ', $_SERVER['SCRIPT_NAME'], ' ', $_GET['x'] ?? '', \"\\n\";",
+    )
+    .unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        "[[cgi]]\nname = \"exec\"\nmatch = [\".cgi\", \".bin\"]\n\
+         [[cgi]]\nname = \"perl\"\nmatch = [\".pl\"]\ninterpreter = \"/usr/bin/perl\"\n\
+         [[cgi]]\nname = \"php\"\nmatch = [\".php\"]\ninterpreter = \"/usr/bin/php-cgi\"\n",
+    );
+    let sh = curl(&[&r.url("/cgi-bin/hello.sh.cgi?q=1")]);
+    assert_eq!((sh.status, sh.text()), (200, "sh q=1\n".to_owned()));
+    assert_eq!(sh.header("X-From").as_deref(), Some("sh"));
+    let pl = curl(&["-X", "DELETE", &r.url("/cgi-bin/hello.pl")]);
+    assert_eq!((pl.status, pl.text()), (201, "perl DELETE\n".to_owned()));
+    let c = curl(&[&r.url("/cgi-bin/hello.bin/a/b")]);
+    assert_eq!((c.status, c.text()), (200, "c /a/b\n".to_owned()));
+    let php = curl(&[&r.url("/hello.php?x=7")]);
+    assert_eq!(php.status, 200, "{}", php.text());
+    assert_eq!(php.text(), "php /hello.php 7\n");
+    assert_eq!(php.header("X-Php").as_deref(), Some("yes"));
+    // A path that names no file is the static files' 404, not a script's.
+    assert_eq!(curl(&[&r.url("/cgi-bin/missing.cgi")]).status, 404);
+    none_left("hello.");
+}
+
+#[test]
+fn request_bodies_of_0_1mib_and_100mib_with_memory_bounded() {
+    let www = docroot();
+    script(
+        www.path(),
+        "count.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n'\nwc -c | tr -d ' \\n'\n",
+    );
+    let r = Relight::start(
+        www.path(),
+        "max_request_body = \"200M\"\n",
+        "[[cgi]]\nmatch = [\".cgi\"]\n",
+    );
+    let empty = curl(&["-X", "POST", &r.url("/count.cgi")]);
+    assert_eq!(empty.text(), "0");
+    let tmp = TempDir::new("body");
+    let f = tmp.join("1m");
+    std::fs::write(&f, vec![b'x'; 1 << 20]).unwrap();
+    let one = curl(&[
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &r.url("/count.cgi"),
+    ]);
+    assert_eq!(one.text(), (1u64 << 20).to_string());
+    // Chunked: spooled first (CONTENT_LENGTH must be known), then fed.
+    let chunked = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &format!("@{}", f.display()),
+        &r.url("/count.cgi"),
+    ]);
+    assert_eq!(chunked.text(), (1u64 << 20).to_string());
+    let before = r.rss_kib();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "head -c 104857600 /dev/zero | curl -s -S --max-time 60 -H 'Content-Length: 104857600' --data-binary @- {}",
+            r.url("/count.cgi")
+        ))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak = before;
+    while child.try_wait().unwrap().is_none() {
+        peak = peak.max(r.rss_kib());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "104857600");
+    assert!(
+        peak < before + 16 * 1024,
+        "RSS grew from {before} KiB to {peak} KiB for a 100 MiB body"
+    );
+}
+
+#[test]
+fn broken_scripts_get_500_502_or_504_and_the_server_stays_up() {
+    let www = docroot();
+    script(www.path(), "crash.cgi", "#!/bin/sh\nkill -SEGV $$\n");
+    script(www.path(), "silent.cgi", "#!/bin/sh\nexit 3\n");
+    script(
+        www.path(),
+        "cut.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n'\nexit 0\n",
+    );
+    script(
+        www.path(),
+        "bighead.cgi",
+        "#!/bin/sh\nprintf 'X-Big: '\nhead -c 10000000 /dev/zero | tr '\\0' a\nprintf '\\n\\nbody'\n",
+    );
+    script(www.path(), "hang.cgi", "#!/bin/sh\nexec sleep 300\n");
+    script(
+        www.path(),
+        "slow.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nfirst\\n'\nexec sleep 301\n",
+    );
+    script(
+        www.path(),
+        "flood.cgi",
+        "#!/bin/sh\ni=0; while [ $i -lt 3000 ]; do echo \"noise $i\" >&2; i=$((i+1)); done\nprintf 'Content-Type: text/plain\\n\\nok'\n",
+    );
+    script(
+        www.path(),
+        "nohead.cgi",
+        "#!/bin/sh\necho 'just text, no header'\n",
+    );
+    std::fs::write(www.join("noexec.cgi"), "#!/bin/sh\necho x\n").unwrap();
+    let r = Relight::start(
+        www.path(),
+        "",
+        "[[cgi]]\nmatch = [\".cgi\"]\nrequest_timeout = \"2s\"\nkill_grace = \"1s\"\n",
+    );
+    assert_eq!(curl(&[&r.url("/crash.cgi")]).status, 500);
+    assert_eq!(curl(&[&r.url("/silent.cgi")]).status, 500);
+    assert_eq!(curl(&[&r.url("/cut.cgi")]).status, 500);
+    assert_eq!(curl(&[&r.url("/bighead.cgi")]).status, 502);
+    // Not executable: the start fails (lighttpd: 500 too).
+    assert_eq!(curl(&[&r.url("/noexec.cgi")]).status, 500);
+    let t = Instant::now();
+    assert_eq!(curl(&[&r.url("/hang.cgi")]).status, 504);
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    // Output, then silence past the request timeout: the response is cut off.
+    let slow = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "10", &r.url("/slow.cgi")])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&slow.stdout), "first\n");
+    assert_ne!(slow.status.code(), Some(0), "the cut-off must show");
+    let flood = curl(&[&r.url("/flood.cgi")]);
+    assert_eq!((flood.status, flood.text()), (200, "ok".to_owned()));
+    // Output with no header block: all of it is the body (as lighttpd).
+    let nohead = curl(&[&r.url("/nohead.cgi")]);
+    assert_eq!(
+        (nohead.status, nohead.text()),
+        (200, "just text, no header\n".to_owned())
+    );
+    // Still serving.
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+    none_left("sleep 30");
+    let log = r.error_log();
+    assert!(
+        log.contains("crash.cgi pid") && log.contains("signal SIGSEGV"),
+        "{log}"
+    );
+    assert!(
+        log.contains("silent.cgi pid") && log.contains("exit code 3"),
+        "{log}"
+    );
+    assert!(
+        log.contains("hang.cgi pid") && log.contains("request_timeout"),
+        "{log}"
+    );
+    assert!(
+        log.contains("flood.cgi pid") && log.contains("stderr: noise 0"),
+        "{log}"
+    );
+    assert!(log.contains("stderr lines dropped"), "{log}");
+}
+
+#[test]
+fn a_background_child_holding_stdout_does_not_hold_the_response_as_in_lighttpd() {
+    let www = docroot();
+    // The seed's bug in its CGI form: the script starts a child that keeps stdout open.
+    script(
+        www.path(),
+        "bg.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 4 &\nexit 0\n",
+    );
+    let dir = TempDir::new("lt");
+    let lport = free_port();
+    std::fs::write(
+        dir.join("lighttpd.conf"),
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {lport}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = (\"mod_cgi\")\nserver.errorlog = \"{}/error.log\"\ncgi.assign = (\".cgi\" => \"\")\n",
+            www.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("lighttpd.conf"), lport);
+    let r = Relight::start(www.path(), "", "[[cgi]]\nmatch = [\".cgi\"]\n");
+
+    let t = Instant::now();
+    let ours = curl(&[&r.url("/bg.cgi")]);
+    let ours_took = t.elapsed();
+    assert_eq!((ours.status, ours.text()), (200, "started\n".to_owned()));
+    assert!(
+        ours_took < Duration::from_secs(2),
+        "relight took {ours_took:?}"
+    );
+    // The child was in the script's process group: stopped when the script exited, and said so.
+    none_left("sleep 4");
+    let log = r.error_log();
+    assert!(
+        log.contains("bg.cgi pid")
+            && log.contains("SIGTERM its process group")
+            && log.contains("sleep 4"),
+        "{log}"
+    );
+
+    let t = Instant::now();
+    let theirs = curl(&[&format!("http://127.0.0.1:{lport}/bg.cgi")]);
+    let theirs_took = t.elapsed();
+    assert_eq!(theirs.text(), "started\n");
+    assert!(
+        theirs_took >= Duration::from_secs(3),
+        "lighttpd held the response {theirs_took:?}: the comparison no longer shows the bug"
+    );
+}
+
+#[test]
+fn a_client_that_leaves_stops_its_script_and_max_procs_bounds_them() {
+    let www = docroot();
+    script(www.path(), "wait.cgi", "#!/bin/sh\nexec sleep 302\n");
+    script(
+        www.path(),
+        "quick.cgi",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nquick'\n",
+    );
+    let r = Relight::start(
+        www.path(),
+        "",
+        "[[cgi]]\nmatch = [\".cgi\"]\nmax_procs = 1\nqueue_timeout = \"1s\"\nkill_grace = \"1s\"\n",
+    );
+    let mut gone = curl_bg(&["--max-time", "3", &r.url("/wait.cgi")]);
+    wait_for(Duration::from_secs(5), "the script runs", || {
+        (!ps("sleep 302").is_empty()).then_some(())
+    });
+    // The one place is taken: the next request waits its queue timeout, then 503.
+    let busy = curl(&[&r.url("/quick.cgi")]);
+    assert_eq!(busy.status, 503);
+    let _ = gone.wait();
+    // The client left: its script is stopped, and the place is free again.
+    none_left("sleep 302");
+    let quick = curl(&[&r.url("/quick.cgi")]);
+    assert_eq!((quick.status, quick.text()), (200, "quick".to_owned()));
+    let log = r.error_log();
+    assert!(log.contains("its client went away"), "{log}");
+}
