@@ -368,4 +368,19 @@ fn a_client_that_leaves_stops_its_script_and_max_procs_bounds_them() {
     assert_eq!((quick.status, quick.text()), (200, "quick".to_owned()));
     let log = r.error_log();
     assert!(log.contains("its client went away"), "{log}");
+    // The status page and /metrics count them.
+    let m = curl(&[&r.url("/metrics")]).text();
+    for line in [
+        "relight_cgi_runs_total{cgi=\"cgi\",outcome=\"refused\"} 1",
+        "relight_cgi_runs_total{cgi=\"cgi\",outcome=\"stopped\"} 1",
+        "relight_cgi_runs_total{cgi=\"cgi\",outcome=\"succeeded\"} 1",
+        "relight_cgi_running{cgi=\"cgi\"} 0",
+    ] {
+        assert!(m.contains(line), "{line} not in\n{m}");
+    }
+    let status = curl(&[&r.url("/server-status")]).text();
+    assert!(
+        status.contains("\"cgi\":[{\"name\":\"cgi\",\"running\":0,\"max_procs\":1,\"started\":2"),
+        "{status}"
+    );
 }

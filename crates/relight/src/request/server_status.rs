@@ -1,5 +1,6 @@
 //! The status page (`/server-status`, JSON) and the metrics (`/metrics`, Prometheus text):
-//! every backend, every slot, its process, state, requests, restarts by reason and last exit.
+//! every backend, every slot, its process, state, requests, restarts by reason and last exit;
+//! every CGI rule, its scripts running and how those that ran ended.
 //! Served from loopback only unless the configuration says otherwise.
 
 use std::fmt::Write;
@@ -9,6 +10,7 @@ use std::time::SystemTime;
 use http::{HeaderValue, Response, header};
 use supervisor::{ExitRecord, PoolStatus, Reason, SlotState};
 
+use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::{Backend, Target};
 use crate::http::body::Body;
 use crate::http::date::format_rfc3339;
@@ -86,8 +88,25 @@ fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
         .unwrap_or_default()
 }
 
+/// A CGI rule's counts: (name of the count, its value).
+fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
+    use std::sync::atomic::Ordering::Relaxed;
+    let st = &c.stats;
+    [
+        ("started", st.started.load(Relaxed)),
+        ("succeeded", st.succeeded.load(Relaxed)),
+        ("failed", st.failed.load(Relaxed)),
+        ("stopped", st.stopped.load(Relaxed)),
+        ("refused", st.refused.load(Relaxed)),
+    ]
+}
+
 /// The status page as JSON.
-pub(crate) fn json(backends: &[Arc<Backend>], started: SystemTime) -> Response<Body> {
+pub(crate) fn json(
+    backends: &[Arc<Backend>],
+    cgi: &[Arc<Cgi>],
+    started: SystemTime,
+) -> Response<Body> {
     let pools = pools(backends);
     let mut out = String::with_capacity(1024);
     out.push_str("{\"server\":");
@@ -147,6 +166,24 @@ pub(crate) fn json(backends: &[Arc<Backend>], started: SystemTime) -> Response<B
         }
         out.push('}');
     }
+    out.push_str("],\"cgi\":[");
+    for (i, c) in cgi.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_str(&mut out, &c.name);
+        let _ = write!(
+            out,
+            ",\"running\":{},\"max_procs\":{}",
+            c.running(),
+            c.max_procs()
+        );
+        for (k, n) in cgi_counts(c) {
+            let _ = write!(out, ",\"{k}\":{n}");
+        }
+        out.push('}');
+    }
     out.push_str("]}\n");
     let mut resp = Response::new(Body::full(out));
     resp.headers_mut().insert(
@@ -165,7 +202,7 @@ const STATES: [SlotState; 5] = [
     SlotState::Backoff,
     SlotState::Stopping,
 ];
-const REASONS: [Reason; 9] = [
+const REASONS: [Reason; 10] = [
     Reason::Exited,
     Reason::Signaled,
     Reason::RequestTimeout,
@@ -175,10 +212,11 @@ const REASONS: [Reason; 9] = [
     Reason::IdleTimeout,
     Reason::Shutdown,
     Reason::SpawnFailed,
+    Reason::Abandoned,
 ];
 
 /// The same facts in Prometheus' text format.
-pub(crate) fn metrics(backends: &[Arc<Backend>]) -> Response<Body> {
+pub(crate) fn metrics(backends: &[Arc<Backend>], cgi: &[Arc<Cgi>]) -> Response<Body> {
     let pools = pools(backends);
     let mut out = String::with_capacity(2048);
     out.push_str("# HELP relight_backend_slots Process slots of spawned backends, by state.\n# TYPE relight_backend_slots gauge\n");
@@ -217,6 +255,27 @@ pub(crate) fn metrics(backends: &[Arc<Backend>]) -> Response<Body> {
             "relight_backend_requests_total{{backend=\"{}\"}} {n}",
             p.name
         );
+    }
+    if !cgi.is_empty() {
+        out.push_str("# HELP relight_cgi_running CGI scripts running, by rule.\n# TYPE relight_cgi_running gauge\n");
+        for c in cgi {
+            let _ = writeln!(
+                out,
+                "relight_cgi_running{{cgi=\"{}\"}} {}",
+                c.name,
+                c.running()
+            );
+        }
+        out.push_str("# HELP relight_cgi_runs_total CGI scripts, by how they ended (started: all; refused: 503 at max_procs).\n# TYPE relight_cgi_runs_total counter\n");
+        for c in cgi {
+            for (k, n) in cgi_counts(c) {
+                let _ = writeln!(
+                    out,
+                    "relight_cgi_runs_total{{cgi=\"{}\",outcome=\"{k}\"}} {n}",
+                    c.name
+                );
+            }
+        }
     }
     let mut resp = Response::new(Body::full(out));
     resp.headers_mut().insert(
