@@ -384,3 +384,56 @@ fn a_client_that_leaves_stops_its_script_and_max_procs_bounds_them() {
         "{status}"
     );
 }
+
+#[test]
+fn an_unchanged_lighttpd_conf_runs_its_cgi_scripts() {
+    let www = docroot();
+    script(www.path(), "cgi-bin/env.cgi", ENV_CGI);
+    script(
+        www.path(),
+        "cgi-bin/plain",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nplain'\n",
+    );
+    std::fs::write(
+        www.join("hi.pl"),
+        "print \"Content-Type: text/plain\\n\\nperl\";\n",
+    )
+    .unwrap();
+    std::fs::write(www.join("cgi-bin/noexec"), "#!/bin/sh\necho x\n").unwrap();
+    let dir = TempDir::new("conf");
+    let port = free_port();
+    let conf = dir.join("lighttpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = (\"mod_cgi\")\nserver.errorlog = \"{}/error.log\"\n\
+             cgi.assign = (\".pl\" => \"/usr/bin/perl\")\n\
+             $HTTP[\"url\"] =~ \"^/cgi-bin/\" {{\n  cgi.assign = (\"\" => \"\")\n  cgi.execute-x-only = \"enable\"\n  cgi.limits = (\"read-timeout\" => 5)\n}}\n",
+            www.path().display(),
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-tt", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "relight -tt: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = Relight::start_file(&conf, port);
+    let env = curl(&[&r.url("/cgi-bin/env.cgi/x?y=1")]);
+    assert_eq!(env.status, 200, "{}", env.text());
+    assert_eq!(env.params()["PATH_INFO"], "/x");
+    assert_eq!(env.params()["SCRIPT_NAME"], "/cgi-bin/env.cgi");
+    assert_eq!(curl(&[&r.url("/cgi-bin/plain")]).text(), "plain");
+    assert_eq!(curl(&[&r.url("/hi.pl")]).text(), "perl");
+    // Outside /cgi-bin/ only .pl runs: other files are static.
+    assert_eq!(curl(&[&r.url("/hello.txt")]).text(), "hello, world\n");
+    // execute-x-only in /cgi-bin/: a file without an execute bit is refused.
+    assert_eq!(curl(&[&r.url("/cgi-bin/noexec")]).status, 403);
+}

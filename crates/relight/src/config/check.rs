@@ -18,8 +18,59 @@ pub fn check(config: &Config) -> Result<(), Error> {
         backend(config, i, b)?;
     }
     answers(config)?;
+    cgi_rules(config)?;
     scopes(config)?;
     backends_used(config)
+}
+
+/// `[[cgi]]` rules: unique names, something to match, an interpreter that exists, a place for
+/// at least one script; and every scope names rules that exist.
+fn cgi_rules(config: &Config) -> Result<(), Error> {
+    let origin = || config.pos(&super::Loc::Span(0..0));
+    let at = |c: &super::CgiConfig| c.name.as_ref().map_or_else(origin, |n| config.pos(&n.loc));
+    for (i, c) in config.cgi.iter().enumerate() {
+        let name = c.name_or(i);
+        if config.cgi[..i]
+            .iter()
+            .enumerate()
+            .any(|(j, p)| p.name_or(j) == name)
+        {
+            return Err(Error::new(at(c), format!("duplicate cgi name {name:?}")));
+        }
+        if c.matches.is_empty() {
+            return Err(Error::new(at(c), format!("cgi {name:?}: match is empty")));
+        }
+        if c.max_procs == 0 {
+            return Err(Error::new(
+                at(c),
+                format!("cgi {name:?}: max_procs must be at least 1"),
+            ));
+        }
+        if let Some(i) = &c.interpreter
+            && !i.is_file()
+        {
+            return Err(Error::new(
+                at(c),
+                format!("cgi {name:?}: interpreter {} is not a file", i.display()),
+            ));
+        }
+    }
+    for (n, sc) in config.scope.iter().enumerate() {
+        for name in sc.cgi.iter().flatten() {
+            if !config
+                .cgi
+                .iter()
+                .enumerate()
+                .any(|(i, c)| c.name_or(i) == name.value)
+            {
+                return Err(config.error(
+                    &name.loc,
+                    format!("scope {}: no [[cgi]] named {:?}", n + 1, name.value),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn server(config: &Config) -> Result<(), Error> {

@@ -118,7 +118,7 @@ pub(super) fn map_blocks(
         let sc = ScopeConfig {
             when,
             fastcgi: mapped.fastcgi,
-            cgi: None,
+            cgi: mapped.cgi,
             settings: mapped.settings,
         };
         for (k, _, p) in &b.settings {

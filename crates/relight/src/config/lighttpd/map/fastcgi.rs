@@ -57,6 +57,8 @@ const HOST_KEYS_NOTED: &[(&str, &str)] = &[
 #[derive(Default)]
 pub(super) struct Backends {
     pub list: Vec<FastcgiConfig>,
+    /// The CGI rules `cgi.assign` made (cgi.rs).
+    pub cgi: Vec<crate::config::CgiConfig>,
     by_target: BTreeMap<String, usize>,
 }
 

@@ -2,12 +2,13 @@
 //! becomes the same setting; every other key, module and conditional block is reported by name
 //! with where it was set (a warning, or an error under `-tt`). Nothing is dropped in silence.
 //! One file per group of keys: [`server`] (global only), [`settings`] (per request, in any
-//! block), [`fastcgi`], [`auth`], [`tls`] (`ssl.*`, in every block), and [`blocks`] for the
+//! block), [`fastcgi`], [`cgi`], [`auth`], [`tls`] (`ssl.*`, in every block), and [`blocks`] for the
 //! conditional blocks. The result is
 //! checked as a TOML file is ([`crate::config::check`]).
 
 mod auth;
 mod blocks;
+mod cgi;
 mod fastcgi;
 mod server;
 mod settings;
@@ -95,7 +96,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         server,
         settings: global,
         fastcgi: backends.list,
-        cgi: Vec::new(),
+        cgi: backends.cgi,
         scope: scopes,
         answer: Vec::new(),
         tls: tls.tls,

@@ -19,6 +19,7 @@ const MODULES: &[&str] = &[
     "mod_accesslog",
     "mod_staticfile",
     "mod_fastcgi",
+    "mod_cgi",
     "mod_auth",
     "mod_authn_file",
     "mod_openssl",

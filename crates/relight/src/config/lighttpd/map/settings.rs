@@ -16,6 +16,7 @@ use crate::config::{At, Headers, Loc, Pattern, RedirectRule, RewriteRule, Settin
 pub(super) struct Mapped {
     pub settings: Settings,
     pub fastcgi: Option<Vec<At<String>>>,
+    pub cgi: Option<Vec<At<String>>>,
 }
 
 /// Where a setenv key's pairs go.
@@ -117,9 +118,11 @@ pub(super) fn map_settings(
         fastcgi = Some(names.into_iter().map(at).collect());
     }
     map_extensions(cx, backends)?;
+    let cgi = super::cgi::map_cgi(cx, &mut backends.cgi, scoped)?;
     Ok(Mapped {
         settings: out,
         fastcgi,
+        cgi,
     })
 }
 
