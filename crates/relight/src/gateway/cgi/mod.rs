@@ -653,7 +653,10 @@ async fn write_timed(
 mod tests {
     use super::*;
 
-    fn head(buf: &[u8], eof: bool) -> Option<(u16, Vec<(String, String)>, Vec<u8>)> {
+    /// Status, headers and the start of the body.
+    type Head = (u16, Vec<(String, String)>, Vec<u8>);
+
+    fn head(buf: &[u8], eof: bool) -> Option<Head> {
         head_of(buf, eof).unwrap().map(|(r, body)| {
             (
                 r.status().as_u16(),
