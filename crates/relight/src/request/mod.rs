@@ -131,7 +131,18 @@ impl Handler {
             .cgi
             .iter()
             .enumerate()
-            .map(|(i, c)| Arc::new(Cgi::new(c, i, sup)))
+            .map(|(i, c)| {
+                let ids =
+                    crate::process::pools::user_group_ids(c.user.as_deref(), c.group.as_deref())
+                        .map_err(|e| e.to_string());
+                if let Err(e) = &ids {
+                    tracing::error!(
+                        "cgi \"{}\": {e}: its scripts will not run (500)",
+                        c.name_or(i)
+                    );
+                }
+                Arc::new(Cgi::new(c, i, sup, ids))
+            })
             .collect();
         let scopes = Scopes::new(&config, &backends, &cgi)?;
         let server_header = HeaderValue::from_str(&config.server.server_tag)

@@ -89,8 +89,14 @@ pub(crate) struct CgiStats {
 }
 
 impl Cgi {
-    /// The rule of `c` (the `index`th), running its scripts under `sup`.
-    pub(crate) fn new(c: &CgiConfig, index: usize, sup: Option<&Arc<Supervisor>>) -> Cgi {
+    /// The rule of `c` (the `index`th), running its scripts under `sup` as `ids` (uid, gid;
+    /// `Err`: why its user or group cannot be taken, said for each request).
+    pub(crate) fn new(
+        c: &CgiConfig,
+        index: usize,
+        sup: Option<&Arc<Supervisor>>,
+        ids: Result<(Option<u32>, Option<u32>), String>,
+    ) -> Cgi {
         let mut env: Vec<(OsString, OsString)> = c
             .copy_env
             .iter()
@@ -101,8 +107,6 @@ impl Cgi {
                 .iter()
                 .map(|(k, v)| (OsString::from(k), OsString::from(v))),
         );
-        let ids = crate::process::pools::user_group_ids(c.user.as_deref(), c.group.as_deref())
-            .map_err(|e| e.to_string());
         Cgi {
             name: c.name_or(index),
             matches: c.matches.clone(),
