@@ -775,6 +775,50 @@ fn testssl_rates_nothing_high_or_critical_but_the_test_certificate() {
 /// A CA (`dir/ca.crt`, `.key`) and a client certificate it signed for `subject`
 /// (`dir/<tag>.crt`, `.key`, serial 0x5A); made with openssl, as a device maker would.
 fn client_certificate(dir: &Path, ca: &str, tag: &str, subject: &str) -> (PathBuf, PathBuf) {
+    client_certificate_numbered(dir, ca, tag, subject, "0x5A")
+}
+
+/// Revokes `cert` (signed by `dir/<ca>.crt`) and writes the CA's revocation list to
+/// `dir/<ca>.crl.pem`, with `openssl ca` as a device maker would.
+fn revoke(dir: &Path, ca: &str, cert: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("ca.cnf"),
+        "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
+    )
+    .unwrap();
+    if !dir.join("index.txt").exists() {
+        std::fs::write(dir.join("index.txt"), "").unwrap();
+        std::fs::write(dir.join("crlnumber"), "01\n").unwrap();
+    }
+    let (key, crt) = (format!("{ca}.key"), format!("{ca}.crt"));
+    let cert = cert.display().to_string();
+    let base = ["ca", "-config", "ca.cnf", "-keyfile", &key, "-cert", &crt];
+    run(&[&base[..], &["-revoke", &cert]].concat());
+    let out = format!("{ca}.crl.pem");
+    run(&[&base[..], &["-gencrl", "-out", &out]].concat());
+    dir.join(out)
+}
+
+/// [`client_certificate`] with serial `serial`.
+fn client_certificate_numbered(
+    dir: &Path,
+    ca: &str,
+    tag: &str,
+    subject: &str,
+    serial: &str,
+) -> (PathBuf, PathBuf) {
     let run = |args: &[&str]| {
         let out = Command::new("openssl")
             .args(args)
@@ -835,7 +879,7 @@ fn client_certificate(dir: &Path, ca: &str, tag: &str, subject: &str) -> (PathBu
         "-CAkey",
         &format!("{ca}.key"),
         "-set_serial",
-        "0x5A",
+        serial,
         "-days",
         "2",
         "-extfile",
@@ -909,6 +953,65 @@ fn client_certificates_are_verified_and_described_to_backends() {
     );
     assert_eq!(anonymous.params().get("REMOTE_USER"), None);
     assert_eq!(as_client(port, Some((&stranger, &stranger_key))).status, 0);
+}
+
+#[test]
+fn revoked_client_certificates_are_refused_as_lighttpd_refuses_them() {
+    let www = docroot();
+    let dir = TempDir::new("crl");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let (good, good_key) = client_certificate(dir.path(), "ca", "good", "/CN=good");
+    let (lost, lost_key) =
+        client_certificate_numbered(dir.path(), "ca", "lost", "/CN=lost", "0x5B");
+    let crl = revoke(dir.path(), "ca", &lost);
+    // The same lighttpd.conf for both servers, on two ports.
+    let conf = |port: u16, log: &str| {
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = ( \"mod_openssl\" )\nserver.errorlog = \"{log}\"\n\
+             ssl.engine = \"enable\"\nssl.pemfile = \"{}\"\nssl.privkey = \"{}\"\n\
+             ssl.verifyclient.activate = \"enable\"\nssl.verifyclient.enforce = \"enable\"\n\
+             ssl.verifyclient.ca-file = \"{}\"\nssl.verifyclient.ca-crl-file = \"{}\"\n",
+            www.path().display(),
+            crt.display(),
+            key.display(),
+            dir.join("ca.crt").display(),
+            crl.display()
+        )
+    };
+    let (lport, rport) = (free_port(), free_port());
+    std::fs::write(
+        dir.join("l.conf"),
+        conf(lport, &dir.join("l.log").display().to_string()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("r.conf"),
+        conf(rport, &dir.join("r.log").display().to_string()),
+    )
+    .unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("l.conf"), lport);
+    let _relight = Relight::start_file(&dir.join("r.conf"), rport);
+    for port in [lport, rport] {
+        let with = |c: &Path, k: &Path| {
+            let (c, k) = (c.display().to_string(), k.display().to_string());
+            https(
+                port,
+                "localhost",
+                "/hello.txt",
+                &crt,
+                &["--cert", &c, "--key", &k],
+            )
+            .0
+        };
+        let ok = with(&good, &good_key);
+        assert_eq!(ok.status, 200, "port {port} (lighttpd {lport}): {ok:?}");
+        let revoked = with(&lost, &lost_key);
+        assert_eq!(
+            revoked.status, 0,
+            "port {port} (lighttpd {lport}): a revoked certificate got in"
+        );
+    }
 }
 
 #[test]

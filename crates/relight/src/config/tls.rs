@@ -42,6 +42,11 @@ pub struct TlsConfig {
     /// ssl.verifyclient.activate with ssl.verifyclient.ca-file or ssl.ca-file). Backends get
     /// SSL_CLIENT_VERIFY, SSL_CLIENT_S_DN and its attributes, SSL_CLIENT_M_SERIAL.
     pub client_ca: Option<At<PathBuf>>,
+    /// With `client_ca`: certificate revocation lists (PEM, one or more, from every CA of the
+    /// chain) the client's certificate is checked against; a revoked certificate, or one
+    /// whose CA has no list here, is refused (lighttpd's ssl.ca-crl-file, which OpenSSL checks
+    /// for the whole chain). Read again on SIGUSR1.
+    pub client_crl: Option<At<PathBuf>>,
     /// With `client_ca`: `"required"` (a client without a valid certificate is refused in the
     /// handshake; lighttpd's ssl.verifyclient.enforce, on by default there too) or
     /// `"optional"` (one without a certificate is let in, SSL_CLIENT_VERIFY=NONE).

@@ -194,7 +194,15 @@ fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerCo
         .with_protocol_versions(versions(min_version))
         .map_err(|e| config.error(&cert.loc, format!("tls: {e}")))?;
     let builder = match &t.client_ca {
-        None => builder.with_no_client_auth(),
+        None => {
+            if let Some(crl) = &t.client_crl {
+                return Err(config.error(
+                    &crl.loc,
+                    "client_crl: revocation lists are for client certificates, and client_ca is not set",
+                ));
+            }
+            builder.with_no_client_auth()
+        }
         Some(ca) => {
             let fail = |why: String| {
                 config.error(&ca.loc, format!("client_ca {}: {why}", ca.value.display()))
@@ -212,6 +220,26 @@ fn server_config(config: &Config, t: &TlsConfig, write: bool) -> Result<ServerCo
                 Arc::new(roots),
                 provider,
             );
+            let verifier = match &t.client_crl {
+                None => verifier,
+                Some(crl) => {
+                    let fail = |why: String| {
+                        config.error(
+                            &crl.loc,
+                            format!("client_crl {}: {why}", crl.value.display()),
+                        )
+                    };
+                    let crls =
+                        rustls::pki_types::CertificateRevocationListDer::pem_file_iter(&crl.value)
+                            .map_err(|e| fail(e.to_string()))?
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(|e| fail(e.to_string()))?;
+                    if crls.is_empty() {
+                        return Err(fail("no revocation list in it".into()));
+                    }
+                    verifier.with_crls(crls)
+                }
+            };
             let verifier = match t.client_verify {
                 ClientVerify::Required => verifier,
                 ClientVerify::Optional => verifier.allow_unauthenticated(),

@@ -76,6 +76,7 @@ struct Keys<'a> {
 #[derive(Clone)]
 struct Client {
     ca: At<PathBuf>,
+    crl: Option<At<PathBuf>>,
     verify: ClientVerify,
     username: Option<String>,
     export: bool,
@@ -244,6 +245,7 @@ fn entry(
         http2,
         self_signed: false,
         client_ca: k.client.as_ref().map(|c| c.ca.clone()),
+        client_crl: k.client.as_ref().and_then(|c| c.crl.clone()),
         client_verify: k
             .client
             .as_ref()
@@ -358,8 +360,10 @@ fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> 
                     )
                 })?,
             };
+            let crl = string("ssl.verifyclient.ca-crl-file")?.or(string("ssl.ca-crl-file")?);
             Some(Client {
                 ca: At::new(PathBuf::from(ca), Loc::Pos(ca_pos.clone())),
+                crl: crl.map(|(c, p)| At::new(PathBuf::from(c), Loc::Pos(p.clone()))),
                 verify: if enforce {
                     ClientVerify::Required
                 } else {
@@ -421,14 +425,7 @@ fn other_keys(b: &Block, verifying: bool, out: &mut Mapped) -> Result<(), Error>
         }
         match key.as_str() {
             "ssl.engine" | "ssl.pemfile" | "ssl.privkey" | "ssl.verifyclient.activate" => {}
-            "ssl.ca-crl-file" | "ssl.verifyclient.ca-crl-file" if verifying => {
-                return err(
-                    pos,
-                    format!(
-                        "{key}: relight does not check certificate revocation lists yet; refusing to start rather than accept revoked client certificates"
-                    ),
-                );
-            }
+            "ssl.ca-crl-file" | "ssl.verifyclient.ca-crl-file" if verifying => {}
             "ssl.ca-file" if verifying => {}
             "ssl.ca-file" => out.notes.push(format!(
                 "{pos}: ssl.ca-file: accepted; it is for verifying client certificates (ssl.verifyclient.activate is not set; the chain is served from ssl.pemfile)"
