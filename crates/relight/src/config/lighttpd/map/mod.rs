@@ -297,6 +297,32 @@ mod tests {
     }
 
     #[test]
+    fn a_host_certificate_takes_its_sockets_cipher_list_and_client_verification() {
+        let m = map(
+            "server.document-root = \"/tmp\"\n\
+             $SERVER[\"socket\"] == \":8443\" {\n  ssl.engine = \"enable\"\n  ssl.pemfile = \"/a.pem\"\n\
+               ssl.cipher-list = \"ECDHE-ECDSA-CHACHA20-POLY1305\"\n\
+               ssl.verifyclient.activate = \"enable\"\n  ssl.verifyclient.ca-file = \"/ca.pem\"\n\
+               $HTTP[\"host\"] == \"b.example\" {\n    ssl.pemfile = \"/b.pem\"\n  }\n}\n",
+        )
+        .unwrap();
+        let host = m
+            .config
+            .tls
+            .iter()
+            .find(|t| t.hosts.iter().any(|h| h.value == "b.example"))
+            .expect("the host's entry");
+        assert_eq!(
+            host.tls12_ciphers.as_ref().map(|c| c.value.clone()),
+            Some(vec!["ECDHE-ECDSA-CHACHA20-POLY1305".to_owned()])
+        );
+        assert_eq!(
+            host.client_ca.as_ref().map(|c| c.value.clone()),
+            Some(PathBuf::from("/ca.pem"))
+        );
+    }
+
+    #[test]
     fn workers_and_stat_cache() {
         let base = "server.document-root = \"/tmp\"\n";
         let m = map(base).unwrap();

@@ -188,8 +188,8 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
             ));
             continue;
         }
-        // The key is the block's own (or in its pemfile); the oldest version the block's, else
-        // its socket's, else the global one.
+        // The key is the block's own (or in its pemfile); the oldest version, client
+        // verification and the cipher list the block's, else its socket's, else the global ones.
         let own = keys(b, None)?;
         let socket_min = socket
             .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
@@ -197,13 +197,16 @@ pub(super) fn map_tls(lc: &LighttpdConfig, main: SocketAddr, ip: IpAddr) -> Resu
         let socket_client = socket
             .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
             .and_then(|(_, k, _)| k.client.clone());
+        let socket_ciphers = socket
+            .and_then(|a| https.iter().find(|(h, _, _)| *h == a))
+            .and_then(|(_, k, _)| k.ciphers.clone());
         let k = Keys {
             engine: None,
             pemfile: None,
             privkey: own.privkey,
             min: own.min.or(socket_min).or(global.min),
             client: own.client.or(socket_client).or(global.client.clone()),
-            ciphers: own.ciphers.or(global.ciphers.clone()),
+            ciphers: own.ciphers.or(socket_ciphers).or(global.ciphers.clone()),
         };
         out.tls.push(entry(addrs, names, pem, pem_pos, &k, http2));
     }
