@@ -149,6 +149,50 @@ fn https_serves_files_and_fastcgi_over_http1_and_http2() {
 }
 
 #[test]
+fn max_keep_alive_requests_ends_http2_connections_too() {
+    let www = docroot();
+    let dir = TempDir::new("tls");
+    let (crt, key) = certificate(dir.path(), "site", &["localhost"]);
+    let port = free_port();
+    let _r = Relight::start(
+        www.path(),
+        "max_keep_alive_requests = 3",
+        &format!(
+            "[[tls]]\nlisten = [\"127.0.0.1:{port}\"]\n{}",
+            cert_lines(&crt, &key)
+        ),
+    );
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(5));
+    // Seven requests in a row on curl's one connection: after the third, GOAWAY, and curl
+    // opens the next connection (num_connects 1 on the 1st, 4th and 7th).
+    let mut args: Vec<String> = vec![
+        "-s".into(),
+        "--http2".into(),
+        "--cacert".into(),
+        crt.display().to_string(),
+        "--resolve".into(),
+        format!("localhost:{port}:127.0.0.1"),
+        "-w".into(),
+        "%{num_connects} %{http_version}\n".into(),
+    ];
+    for _ in 0..7 {
+        args.extend(["-o".into(), "/dev/null".into()]);
+        args.push(format!("https://localhost:{port}/hello.txt"));
+    }
+    let out = Command::new("curl").args(&args).output().unwrap();
+    let connects: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        connects,
+        ["1 2", "0 2", "0 2", "1 2", "0 2", "0 2", "1 2"],
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn the_certificate_is_chosen_by_server_name() {
     let www = docroot();
     let dir = TempDir::new("sni");

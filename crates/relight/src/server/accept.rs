@@ -252,6 +252,11 @@ async fn serve_http2(
             http.inner().graceful_shutdown();
             http.await
         }
+        // max_keep_alive_requests reached: no more streams on this connection.
+        () = watched.last_request.notified() => {
+            http.inner().graceful_shutdown();
+            http.await
+        }
         () = idle => {
             http.inner().graceful_shutdown();
             // A client that ignores the GOAWAY and opens no stream is closed after a grace.
@@ -424,11 +429,11 @@ async fn respond(
     // set up the first time it is polled: a request answered at once never sets it up).
     // Not on HTTP/2: there hyper drops this future when the stream is reset or the
     // connection ends, and the socket's state says nothing about one stream.
-    let mut gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>> =
-        (req.version() != http::Version::HTTP_2).then(|| {
-            let watch = shared.clone();
-            Box::pin(async move { watch.client_gone().await }) as Pin<Box<_>>
-        });
+    let h2 = req.version() == http::Version::HTTP_2;
+    let mut gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = (!h2).then(|| {
+        let watch = shared.clone();
+        Box::pin(async move { watch.client_gone().await }) as Pin<Box<_>>
+    });
     let mut resp = if misdirected {
         tracing::info!(
             "{}: \"{method} {uri}\": the Host is not a name of the certificate chosen in the TLS handshake: 421",
@@ -458,9 +463,14 @@ async fn respond(
     };
     let max = state.config().server.max_keep_alive_requests;
     if max > 0 && nth >= max {
-        // hyper closes the connection after a response that says so.
-        resp.headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        if h2 {
+            // HTTP/2: the connection says GOAWAY (serve_http2); its streams finish.
+            shared.last_request.notify_one();
+        } else {
+            // hyper closes the connection after a response that says so.
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
     }
     if let Body::File { via, .. } = resp.body_mut()
         && shared.sends_files()
