@@ -1149,6 +1149,19 @@ fn h2c_with_prior_knowledge_on_a_plain_listener_when_asked() {
     std::fs::write(&big, vec![7u8; 3 << 20]).unwrap();
     let body = curl(&["--http2-prior-knowledge", &on.url("/big.bin")]);
     assert_eq!(body.body.len(), 3 << 20);
+    // A client that sends nothing has the header timeout once, not once for the preface
+    // and again for HTTP/1.
+    let quick = Relight::start(www.path(), "h2c = true\nheader_timeout = \"1s\"", "");
+    let mut idle = std::net::TcpStream::connect(quick.addr()).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let _ = std::io::Read::read(&mut idle, &mut buf);
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_millis(1800),
+        "closed after {took:?}"
+    );
     // Off (the default): the preface is not HTTP/1, and no HTTP/2 is spoken.
     let off = Relight::start(www.path(), "", "");
     assert_ne!(version(&off, "--http2-prior-knowledge"), "200 2");

@@ -95,7 +95,19 @@ async fn serve_connection(
     // HTTP/2 with prior knowledge on a plain listener, where allowed: the client's first bytes
     // are HTTP/2's preface.
     #[cfg(feature = "http2")]
-    let h2c = tls.is_none() && s.h2c && starts_with_preface(&stream, s.header_timeout.0).await;
+    let h2c = if tls.is_none() && s.h2c {
+        match starts_with_preface(&stream, s.header_timeout.0).await {
+            Some(h2c) => h2c,
+            // Nothing (or only part of the preface) within the header timeout: the client
+            // had the time a request head gets, and is closed as one would be.
+            None => {
+                tracing::info!("{}: no request within the header timeout", conn.remote);
+                return;
+            }
+        }
+    } else {
+        false
+    };
     #[cfg(not(feature = "http2"))]
     let h2c = false;
     let stream = Arc::new(stream);
@@ -281,9 +293,10 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Whether the first bytes the client sends (looked at, not read) are HTTP/2's preface;
-/// false as soon as they differ, or if they do not come within `within`.
+/// false as soon as they differ (or the client closes); `None` if they do not come within
+/// `within`.
 #[cfg(feature = "http2")]
-async fn starts_with_preface(stream: &TcpStream, within: Duration) -> bool {
+async fn starts_with_preface(stream: &TcpStream, within: Duration) -> Option<bool> {
     let look = async {
         let mut buf = [0u8; 24];
         loop {
@@ -298,7 +311,7 @@ async fn starts_with_preface(stream: &TcpStream, within: Duration) -> bool {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    tokio::time::timeout(within, look).await.unwrap_or(false)
+    tokio::time::timeout(within, look).await.ok()
 }
 
 /// The most HTTP/2 streams a client may have open at once on one connection.
