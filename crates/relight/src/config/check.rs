@@ -184,6 +184,23 @@ fn backend(config: &Config, i: usize, b: &FastcgiConfig) -> Result<(), Error> {
     if b.matches.is_empty() {
         return Err(config.error(&b.name.loc, format!("fastcgi {name:?}: match is empty")));
     }
+    if b.protocol != super::Protocol::Fastcgi {
+        let p = b.protocol.as_str();
+        if b.role == super::BackendRole::Authorizer {
+            return Err(config.error(
+                &b.name.loc,
+                format!(
+                    "{p} {name:?}: role = \"authorizer\" is FastCGI's; {p} has responders only"
+                ),
+            ));
+        }
+        if b.health_check.is_some() {
+            return Err(config.error(
+                &b.name.loc,
+                format!("{p} {name:?}: health_check asks FastCGI's FCGI_GET_VALUES; {p} has no such request"),
+            ));
+        }
+    }
     Ok(())
 }
 

@@ -134,6 +134,34 @@ pub struct FastcgiConfig {
     /// their `fastcgi` list (its processes run all the same).
     #[serde(default = "default_true")]
     pub global: bool,
+    /// The protocol spoken to it: set by the table (`[[fastcgi]]`: FastCGI; `[[scgi]]`:
+    /// `protocol = "scgi"` (default) or `"uwsgi"`).
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// What a backend speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// FastCGI (`[[fastcgi]]`).
+    #[default]
+    Fastcgi,
+    /// SCGI (`[[scgi]]`).
+    Scgi,
+    /// uwsgi (`[[scgi]]` with `protocol = "uwsgi"`).
+    Uwsgi,
+}
+
+impl Protocol {
+    /// Its name in logs and errors.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Fastcgi => "fastcgi",
+            Protocol::Scgi => "scgi",
+            Protocol::Uwsgi => "uwsgi",
+        }
+    }
 }
 
 impl FastcgiConfig {
@@ -192,6 +220,7 @@ impl FastcgiConfig {
             fix_root_script_name: false,
             strip_request_uri: None,
             global: true,
+            protocol: Protocol::Fastcgi,
         }
     }
 

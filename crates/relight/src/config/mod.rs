@@ -27,7 +27,7 @@ use serde::Deserialize;
 
 pub use cgi::CgiConfig;
 pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
-pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig};
+pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig, Protocol};
 pub use load::{Format, Loaded, load};
 pub use server::ServerConfig;
 pub use tls::{
@@ -89,7 +89,8 @@ pub struct Config {
     /// The global per-request settings, every one set ([`Settings::defaults`] under what the
     /// file says).
     pub settings: Settings,
-    /// FastCGI backends, tried in order.
+    /// FastCGI backends, tried in order; then the SCGI and uwsgi ones (`[[scgi]]`, the same
+    /// keys, their `protocol` set).
     pub fastcgi: Vec<FastcgiConfig>,
     /// CGI rules, tried in order after the FastCGI backends.
     pub cgi: Vec<CgiConfig>,

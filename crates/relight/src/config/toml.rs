@@ -29,6 +29,8 @@ struct File {
     #[serde(default)]
     fastcgi: Vec<FastcgiConfig>,
     #[serde(default)]
+    scgi: Vec<FastcgiConfig>,
+    #[serde(default)]
     cgi: Vec<CgiConfig>,
     #[serde(default)]
     scope: Vec<Scope>,
@@ -98,10 +100,22 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
     } else {
         dir
     };
+    let mut fastcgi = file.fastcgi;
+    // A [[fastcgi]] table speaks FastCGI; the other protocols are [[scgi]]'s.
+    let misplaced = fastcgi
+        .iter()
+        .find(|b| b.protocol != crate::config::Protocol::Fastcgi)
+        .map(|b| (b.name.clone(), b.protocol));
+    fastcgi.extend(file.scgi.into_iter().map(|mut b| {
+        if b.protocol == crate::config::Protocol::Fastcgi {
+            b.protocol = crate::config::Protocol::Scgi;
+        }
+        b
+    }));
     let mut config = Config {
         server: file.server,
         settings: global,
-        fastcgi: file.fastcgi,
+        fastcgi,
         cgi: file.cgi,
         scope: file
             .scope
@@ -120,6 +134,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         toml_text: Some(Arc::from(text)),
     };
+    if let Some((name, protocol)) = misplaced {
+        return Err(config.error(
+            &name.loc,
+            format!(
+                "[[fastcgi]] {:?}: protocol = {:?} belongs in a [[scgi]] table",
+                name.value,
+                protocol.as_str()
+            ),
+        ));
+    }
     resolve_paths(&mut config, base);
     scope_roots(&config)?;
     check::check(&config)?;

@@ -2,12 +2,14 @@
 //! every gateway shares lives here: the failures and how each is answered ([`GatewayError`]),
 //! where a request body comes from, the CGI/1.1 parameters ([`params`]) and the CGI response
 //! header block ([`response_head`]), and spooling a body of unknown length ([`spool`]). Each
-//! protocol is a folder of its own: [`fastcgi`], [`cgi`].
+//! protocol is a folder of its own: [`fastcgi`], [`scgi`] (SCGI and uwsgi, on FastCGI's
+//! backends and pools), [`cgi`].
 
 pub(crate) mod cgi;
 pub(crate) mod fastcgi;
 pub(crate) mod params;
 pub(crate) mod response_head;
+pub(crate) mod scgi;
 pub(crate) mod spool;
 
 use std::io;
@@ -159,4 +161,62 @@ pub(crate) struct ClientLimits {
     pub max_body: u64,
     /// Longest wait for the next body bytes.
     pub read_timeout: Duration,
+}
+
+/// Writes a request body as it is (CGI's stdin, SCGI's and uwsgi's socket after the head): a
+/// stream with the client's read timeout and the body limit, a spooled file, or a buffer.
+/// A failed write is `Read` (the peer may have answered without reading it all: its answer is
+/// still read); a peer that takes nothing for `write_timeout` is `WriteTimeout`.
+pub(crate) async fn write_body<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    body: &mut RequestBody,
+    limits: ClientLimits,
+    write_timeout: Duration,
+) -> Result<(), GatewayError> {
+    use http_body_util::BodyExt;
+    match body {
+        RequestBody::Buffered(b) => write_timed(w, b, write_timeout).await?,
+        RequestBody::Spooled(file) => loop {
+            let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
+            if chunk.is_empty() {
+                break;
+            }
+            write_timed(w, &chunk, write_timeout).await?;
+        },
+        RequestBody::Stream(incoming) => {
+            let mut total = 0u64;
+            while !http_body::Body::is_end_stream(incoming) {
+                let frame = tokio::time::timeout(limits.read_timeout, incoming.frame())
+                    .await
+                    .map_err(|_| GatewayError::ClientTimeout(limits.read_timeout))?;
+                match frame {
+                    None => break,
+                    Some(Err(e)) => return Err(GatewayError::ClientBody(e)),
+                    Some(Ok(f)) => {
+                        let Ok(data) = f.into_data() else { continue };
+                        total += data.len() as u64;
+                        if total > limits.max_body {
+                            return Err(GatewayError::BodyTooLarge(limits.max_body));
+                        }
+                        write_timed(w, &data, write_timeout).await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` within `timeout`.
+pub(crate) async fn write_timed<W: tokio::io::AsyncWrite + Unpin>(
+    w: &mut W,
+    buf: &[u8],
+    timeout: Duration,
+) -> Result<(), GatewayError> {
+    use tokio::io::AsyncWriteExt;
+    match tokio::time::timeout(timeout, w.write_all(buf)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(GatewayError::Read(e)),
+        Err(_) => Err(GatewayError::WriteTimeout(timeout)),
+    }
 }

@@ -107,7 +107,7 @@ pub(crate) fn environment(r: &CgiRequest<'_>) -> Vec<(std::ffi::OsString, std::f
 }
 
 /// Calls `f` with every parameter of `r` for `role`, in the order lighttpd sends them.
-fn with_params<T>(
+pub(crate) fn with_params<T>(
     r: &CgiRequest<'_>,
     role: Role,
     f: impl for<'a> FnOnce(&mut dyn Iterator<Item = (&'a [u8], &'a [u8])>) -> T,

@@ -1,11 +1,15 @@
-//! The CGI response header block a FastCGI responder writes at the start of its stdout: lines
+//! The CGI response header block a FastCGI responder writes at the start of its stdout (and a
+//! CGI script, an SCGI or uwsgi app at the start of theirs: [`read_head`]): lines
 //! ended by LF or CRLF, split across records anywhere, then an empty line. `Status:` sets the
 //! status (100 to 599; anything else is a broken backend: 502), `Location:` without `Status:`
 //! means 302, hop-by-hop headers are dropped. A `Transfer-Encoding` is refused (502): the body
 //! of a CGI response is its stdout as it is, and chunk framing forwarded as content would
 //! corrupt it.
 
-use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, StatusCode, header};
+
+use super::GatewayError;
 
 /// The largest header block accepted from a backend.
 pub(crate) const MAX_HEAD: usize = 64 << 10;
@@ -121,6 +125,70 @@ pub(crate) fn parse_head(head: &[u8]) -> Result<CgiHead, CgiError> {
         headers,
         variables,
     })
+}
+
+/// The response head at the start of a backend's output `buf` (a CGI script's stdout, an
+/// SCGI or uwsgi response), once it is complete (or `eof`), with the body bytes after it;
+/// `Ok(None)` while it is not. A first line `HTTP/1.x NNN ...` (NPH, or a uwsgi app's status
+/// line) gives the status. A first line that is not a header (no colon): with `headless`, the
+/// whole output is the body of a 200 (lighttpd's mod_cgi), else a malformed head (502).
+/// Output that ends inside the head is `CgiNoHead`.
+pub(crate) fn read_head(
+    buf: &[u8],
+    eof: bool,
+    headless: bool,
+) -> Result<Option<(Response<()>, Bytes)>, GatewayError> {
+    if buf.is_empty() {
+        return Ok(None);
+    }
+    let first_line_end = buf.iter().position(|&b| b == b'\n');
+    let first = &buf[..first_line_end.unwrap_or(buf.len())];
+    let nph = first.starts_with(b"HTTP/");
+    if first_line_end.is_some() || eof {
+        let blank = first.strip_suffix(b"\r").unwrap_or(first).is_empty();
+        if !nph && !blank && !first.contains(&b':') {
+            if !headless {
+                let line = String::from_utf8_lossy(first).into_owned();
+                return Err(CgiError::BadLine(line).into());
+            }
+            return Ok(Some((Response::new(()), Bytes::copy_from_slice(buf))));
+        }
+    }
+    let Some((head_len, body_at)) = find_head_end(buf) else {
+        if buf.len() > MAX_HEAD {
+            return Err(CgiError::TooLarge.into());
+        }
+        // Output that ends inside its header block: a broken script (lighttpd: 500).
+        return if eof {
+            Err(GatewayError::CgiNoHead)
+        } else {
+            Ok(None)
+        };
+    };
+    if head_len > MAX_HEAD {
+        return Err(CgiError::TooLarge.into());
+    }
+    let (status_line, head) = match (nph, first_line_end) {
+        (true, Some(end)) => (Some(first), &buf[(end + 1).min(head_len)..head_len]),
+        _ => (None, &buf[..head_len]),
+    };
+    let parsed = parse_head(head)?;
+    let mut status = parsed.status;
+    if let Some(line) = status_line {
+        let line = String::from_utf8_lossy(line);
+        let code = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .and_then(|c| StatusCode::from_u16(c).ok())
+            .filter(|c| (100..600).contains(&c.as_u16()))
+            .ok_or_else(|| CgiError::BadStatus(line.trim_end().to_owned()))?;
+        status = code;
+    }
+    let mut r = Response::new(());
+    *r.status_mut() = status;
+    *r.headers_mut() = parsed.headers;
+    Ok(Some((r, Bytes::copy_from_slice(&buf[body_at..]))))
 }
 
 fn is_hop_by_hop(name: &HeaderName) -> bool {

@@ -8,8 +8,10 @@ use http::Response;
 
 use super::route::Responder;
 use super::{Handler, Req};
+use crate::config::Protocol;
 use crate::gateway::fastcgi::forward;
-use crate::gateway::params::{CgiRequest, encode_request_head};
+use crate::gateway::params::{CgiRequest, encode_request_head, with_params};
+use crate::gateway::scgi::codec;
 use crate::gateway::spool::spool;
 use crate::gateway::{ClientLimits, RequestBody};
 use crate::http::body::Body;
@@ -30,7 +32,28 @@ pub(crate) async fn send(
     what: String,
 ) -> Response<Body> {
     let mut head = BytesMut::with_capacity(1024);
-    encode_request_head(&mut head, role, to.backend.keep_alive, cgi);
+    match to.backend.protocol {
+        Protocol::Fastcgi => encode_request_head(&mut head, role, to.backend.keep_alive, cgi),
+        Protocol::Scgi => with_params(cgi, Role::Responder, |params| {
+            let params: Vec<_> = params.collect();
+            codec::encode_scgi(&mut head, params.iter().copied());
+        }),
+        Protocol::Uwsgi => {
+            let encoded = with_params(cgi, Role::Responder, |params| {
+                let params: Vec<_> = params.collect();
+                codec::encode_uwsgi(&mut head, params.iter().copied())
+            });
+            if let Err(e) = encoded {
+                tracing::error!("uwsgi backend \"{}\": {what}: {e}", to.backend.name);
+                return status_page(match e {
+                    codec::HeadError::VariableTooLong(_) => http::StatusCode::BAD_REQUEST,
+                    codec::HeadError::TooLarge(_) => {
+                        http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+                    }
+                });
+            }
+        }
+    }
     let limits = ClientLimits {
         max_body: req.site.max_request_body,
         read_timeout: h.config.server.read_timeout.0,

@@ -20,17 +20,16 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{Response, StatusCode};
-use http_body_util::BodyExt;
 use nix::sys::signal::Signal;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::time::Instant;
 
 use supervisor::{DescendantPolicy, OnceProcess, OnceSpec, Reason, SpawnSpec, Supervisor};
 
-use super::response_head::{CgiError, MAX_HEAD, find_head_end, parse_head};
-use super::{ClientLimits, GatewayError, RequestBody, spool};
+use super::response_head::read_head;
+use super::{ClientLimits, GatewayError, RequestBody};
 use crate::config::{CgiConfig, Descendants, MatchRule};
 use crate::http::body::Body;
 use crate::http::pages::status_page;
@@ -418,7 +417,7 @@ async fn talk(
             r = out.next() => match r {
                 Ok(Read::Data(d)) => {
                     buf.extend_from_slice(&d);
-                    match head_of(&buf, false) {
+                    match read_head(&buf, false, true) {
                         Ok(Some(h)) => break h,
                         Ok(None) => {}
                         Err(e) => {
@@ -427,7 +426,7 @@ async fn talk(
                         }
                     }
                 }
-                Ok(Read::Eof) => match head_of(&buf, true) {
+                Ok(Read::Eof) => match read_head(&buf, true, true) {
                     Ok(Some(h)) => break h,
                     Ok(None) => {
                         let _ = head_tx.send(Err(GatewayError::NoOutput));
@@ -520,59 +519,6 @@ async fn talk(
     Ok(())
 }
 
-/// The response head in `buf`, once it is complete (or `eof`): `Ok(None)` while it is not.
-/// A first line that is not a header (no colon) makes the whole output the body of a 200, as
-/// lighttpd does for CGI; a first line `HTTP/1.x NNN ...` (NPH) gives the status.
-fn head_of(buf: &[u8], eof: bool) -> Result<Option<(Response<()>, Bytes)>, GatewayError> {
-    if buf.is_empty() {
-        return Ok(None);
-    }
-    let first_line_end = buf.iter().position(|&b| b == b'\n');
-    let first = &buf[..first_line_end.unwrap_or(buf.len())];
-    let nph = first.starts_with(b"HTTP/");
-    if first_line_end.is_some() || eof {
-        let blank = first.strip_suffix(b"\r").unwrap_or(first).is_empty();
-        if !nph && !blank && !first.contains(&b':') {
-            return Ok(Some((Response::new(()), Bytes::copy_from_slice(buf))));
-        }
-    }
-    let Some((head_len, body_at)) = find_head_end(buf) else {
-        if buf.len() > MAX_HEAD {
-            return Err(CgiError::TooLarge.into());
-        }
-        // Output that ends inside its header block: a broken script (lighttpd: 500).
-        return if eof {
-            Err(GatewayError::CgiNoHead)
-        } else {
-            Ok(None)
-        };
-    };
-    if head_len > MAX_HEAD {
-        return Err(CgiError::TooLarge.into());
-    }
-    let (status_line, head) = match (nph, first_line_end) {
-        (true, Some(end)) => (Some(first), &buf[(end + 1).min(head_len)..head_len]),
-        _ => (None, &buf[..head_len]),
-    };
-    let parsed = parse_head(head)?;
-    let mut status = parsed.status;
-    if let Some(line) = status_line {
-        let line = String::from_utf8_lossy(line);
-        let code = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse::<u16>().ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .filter(|c| (100..600).contains(&c.as_u16()))
-            .ok_or_else(|| CgiError::BadStatus(line.trim_end().to_owned()))?;
-        status = code;
-    }
-    let mut r = Response::new(());
-    *r.status_mut() = status;
-    *r.headers_mut() = parsed.headers;
-    Ok(Some((r, Bytes::copy_from_slice(&buf[body_at..]))))
-}
-
 /// Ends a response whose head was sent: one log line, and an error into the body so the
 /// client sees a cut-off transfer.
 async fn cut_off(
@@ -606,62 +552,20 @@ async fn write_body(
 ) -> Result<(), GatewayError> {
     let Some(fd) = stdin else { return Ok(()) };
     let mut w = pipe::Sender::from_owned_fd(fd).map_err(GatewayError::Read)?;
-    match body {
-        RequestBody::Buffered(b) => write_timed(&mut w, b, write_timeout).await?,
-        RequestBody::Spooled(file) => loop {
-            let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
-            if chunk.is_empty() {
-                break;
-            }
-            write_timed(&mut w, &chunk, write_timeout).await?;
-        },
-        RequestBody::Stream(incoming) => {
-            let mut total = 0u64;
-            while !http_body::Body::is_end_stream(incoming) {
-                let frame = tokio::time::timeout(limits.read_timeout, incoming.frame())
-                    .await
-                    .map_err(|_| GatewayError::ClientTimeout(limits.read_timeout))?;
-                match frame {
-                    None => break,
-                    Some(Err(e)) => return Err(GatewayError::ClientBody(e)),
-                    Some(Ok(f)) => {
-                        let Ok(data) = f.into_data() else { continue };
-                        total += data.len() as u64;
-                        if total > limits.max_body {
-                            return Err(GatewayError::BodyTooLarge(limits.max_body));
-                        }
-                        write_timed(&mut w, &data, write_timeout).await?;
-                    }
-                }
-            }
-        }
-    }
+    super::write_body(&mut w, body, limits, write_timeout).await
     // Dropping `w` closes stdin: the script reads EOF.
-    Ok(())
-}
-
-async fn write_timed(
-    w: &mut pipe::Sender,
-    buf: &[u8],
-    timeout: Duration,
-) -> Result<(), GatewayError> {
-    match tokio::time::timeout(timeout, w.write_all(buf)).await {
-        Ok(Ok(())) => Ok(()),
-        // The script closed its stdin: not fatal (see is_fatal_write_error).
-        Ok(Err(e)) => Err(GatewayError::Read(e)),
-        Err(_) => Err(GatewayError::WriteTimeout(timeout)),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::response_head::{CgiError, MAX_HEAD};
 
     /// Status, headers and the start of the body.
     type Head = (u16, Vec<(String, String)>, Vec<u8>);
 
     fn head(buf: &[u8], eof: bool) -> Option<Head> {
-        head_of(buf, eof).unwrap().map(|(r, body)| {
+        read_head(buf, eof, true).unwrap().map(|(r, body)| {
             (
                 r.status().as_u16(),
                 r.headers()
@@ -699,16 +603,21 @@ mod tests {
         assert_eq!(headers, vec![("x-a".into(), "b".into())]);
         // Output that ends within its header block, and a block over the limit.
         assert!(matches!(
-            head_of(b"Content-Type: text/plain\n", true),
+            read_head(b"Content-Type: text/plain\n", true, true),
             Err(GatewayError::CgiNoHead)
         ));
         let big = format!("X-Big: {}\n", "a".repeat(MAX_HEAD + 1));
         assert!(matches!(
-            head_of(big.as_bytes(), false),
+            read_head(big.as_bytes(), false, true),
             Err(GatewayError::Head(CgiError::TooLarge))
         ));
+        // An SCGI or uwsgi app gets no such leeway: 502.
         assert!(matches!(
-            head_of(b"Status: 1000\n\n", false),
+            read_head(b"hello world\nmore", false, false),
+            Err(GatewayError::Head(CgiError::BadLine(_)))
+        ));
+        assert!(matches!(
+            read_head(b"Status: 1000\n\n", false, true),
             Err(GatewayError::Head(CgiError::BadStatus(_)))
         ));
     }

@@ -118,6 +118,8 @@ pub(crate) struct Backend {
     pub fix_root_script_name: bool,
     /// Taken off the start of REQUEST_URI.
     pub strip_request_uri: Option<String>,
+    /// What it speaks: FastCGI, SCGI or uwsgi.
+    pub protocol: crate::config::Protocol,
     idle: Mutex<Option<BackendStream>>,
     in_flight: AtomicUsize,
 }
@@ -165,7 +167,8 @@ impl Backend {
         };
         // A spawned slot's connection is kept with its process (in the lease's slot), so the
         // next request to that process needs no connect and no accept.
-        let keep_alive = c.keep_alive;
+        // SCGI and uwsgi have one request per connection.
+        let keep_alive = c.keep_alive && c.protocol == crate::config::Protocol::Fastcgi;
         Backend {
             name,
             matches: c.matches.clone(),
@@ -181,6 +184,7 @@ impl Backend {
             broken_script_filename: c.broken_script_filename,
             fix_root_script_name: c.fix_root_script_name,
             strip_request_uri: c.strip_request_uri.clone(),
+            protocol: c.protocol,
             idle: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
         }

@@ -67,7 +67,8 @@ pub(super) async fn connect(backend: &Backend, what: &str) -> Result<Connected, 
             Err(e) if tried.len() + 1 < CONNECT_ATTEMPTS => {
                 tried.push(l.slot());
                 tracing::warn!(
-                    "fastcgi backend \"{}\": {what}: slot {} ({addr}): {e}; trying another slot",
+                    "{} backend \"{}\": {what}: slot {} ({addr}): {e}; trying another slot",
+                    backend.protocol.as_str(),
                     backend.name,
                     l.slot()
                 );
@@ -119,7 +120,8 @@ pub(super) async fn cancelled(
             // Never accepted: the restarted process accepts it from the same socket.
             // Keep waiting (the read and request timeouts still apply).
             tracing::info!(
-                "fastcgi backend \"{}\": {what}: slot {} pid {} died before accepting it; the restarted process will serve it",
+                "{} backend \"{}\": {what}: slot {} pid {} died before accepting it; the restarted process will serve it",
+                backend.protocol.as_str(),
                 backend.name,
                 rec.slot,
                 rec.pid

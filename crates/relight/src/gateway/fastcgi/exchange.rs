@@ -24,7 +24,7 @@ use crate::gateway::{ClientLimits, GatewayError, RequestBody, spool};
 use crate::http::body::Body;
 
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum Outcome {
+pub(crate) enum Outcome {
     /// The request ended cleanly on both sides: the connection may serve the next one.
     Reusable,
     /// Anything else: the connection is closed.
@@ -32,7 +32,7 @@ pub(super) enum Outcome {
 }
 
 /// One request's inputs to [`run`].
-pub(super) struct Job<'a> {
+pub(crate) struct Job<'a> {
     pub request_head: &'a [u8],
     pub body: &'a mut RequestBody,
     pub limits: ClientLimits,

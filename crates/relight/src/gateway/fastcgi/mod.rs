@@ -6,7 +6,7 @@
 
 pub(crate) mod backend;
 mod connect;
-mod exchange;
+pub(crate) mod exchange;
 
 use std::sync::Arc;
 
@@ -43,7 +43,8 @@ pub(crate) async fn forward(
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
             tracing::error!(
-                "fastcgi backend \"{}\": {what}: {e} -> {}",
+                "{} backend \"{}\": {what}: {e} -> {}",
+                backend.protocol.as_str(),
                 backend.name,
                 e.status().as_u16()
             );
@@ -51,7 +52,8 @@ pub(crate) async fn forward(
         }
         Err(_) => {
             tracing::error!(
-                "fastcgi backend \"{}\": {what}: exchange ended without an answer",
+                "{} backend \"{}\": {what}: exchange ended without an answer",
+                backend.protocol.as_str(),
                 backend.name
             );
             status_page(StatusCode::BAD_GATEWAY)
@@ -78,7 +80,7 @@ async fn exchange(
     let connected = tokio::select! {
         c = connect::connect(&backend, &what) => c,
         () = head_tx.closed() => {
-            tracing::info!("fastcgi backend \"{}\": {what}: given up before it reached the backend", backend.name);
+            tracing::info!("{} backend \"{}\": {what}: given up before it reached the backend", backend.protocol.as_str(), backend.name);
             return;
         }
     };
@@ -101,7 +103,10 @@ async fn exchange(
             what: &what,
             cancel: cancel.as_mut(),
         };
-        exchange::run_on(&backend, &mut stream, job).await
+        match backend.protocol {
+            crate::config::Protocol::Fastcgi => exchange::run_on(&backend, &mut stream, job).await,
+            _ => crate::gateway::scgi::run_on(&backend, &mut stream, job).await,
+        }
     };
     connect::give_back(&backend, stream, lease, outcome);
 }

@@ -1,0 +1,127 @@
+//! SCGI and uwsgi against a real app (tests/peers/scgi_echo.py, Python's standard library):
+//! spawned and supervised as FastCGI backends are, the variables side by side with lighttpd
+//! 1.4's mod_scgi, both protocols' heads, status lines, and broken apps.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::*;
+
+fn app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/scgi_echo.py")
+}
+
+/// `[[scgi]]` spawning the app on a unix socket in `dir`.
+fn scgi(dir: &Path, protocol: &str, procs: usize) -> String {
+    format!(
+        "[[scgi]]\nname = \"app\"\nmatch = [\"/app\"]\nprotocol = \"{protocol}\"\ncommand = [\"python3\", \"{}\"]\nsocket = \"{}\"\nprocs = {procs}\n",
+        app().display(),
+        dir.join("app.sock").display()
+    )
+}
+
+#[test]
+fn scgi_and_uwsgi_apps_spawned_and_supervised() {
+    let www = docroot();
+    for protocol in ["scgi", "uwsgi"] {
+        let dir = TempDir::new("scgi");
+        let r = Relight::start(www.path(), "", &scgi(dir.path(), protocol, 2));
+        let get = curl(&[&r.url("/app/x?a=1")]);
+        assert_eq!(get.status, 200, "{protocol}: {}", get.text());
+        let p = get.params();
+        assert_eq!(p["PROTOCOL_SEEN"], protocol);
+        assert_eq!(p["SCRIPT_NAME"], "/app");
+        assert_eq!(p["PATH_INFO"], "/x");
+        assert_eq!(p["QUERY_STRING"], "a=1");
+        assert_eq!(p["CONTENT_LENGTH"], "0");
+        assert_eq!(
+            p.get("SCGI").map(String::as_str),
+            (protocol == "scgi").then_some("1")
+        );
+        let post = curl(&["--data-binary", "0123456789", &r.url("/app/post")]);
+        assert!(post.text().ends_with("body=0123456789"), "{}", post.text());
+        // A uwsgi app's status line, and a Status header.
+        let nph = curl(&[&r.url("/app?nph")]);
+        assert_eq!(nph.status, 201);
+        assert_eq!(curl(&[&r.url("/app?status=404")]).status, 404);
+        // Output with no header block: 502 (a CGI script would have it as a body).
+        assert_eq!(curl(&[&r.url("/app?garbage")]).status, 502);
+        // The app dies in a request: 502 at once, and a new process serves the next ones.
+        assert_eq!(curl(&[&r.url("/app?crash")]).status, 502);
+        for _ in 0..4 {
+            assert_eq!(curl(&[&r.url("/app/again")]).status, 200);
+        }
+        let log = r.error_log();
+        assert!(log.contains("exit code 3"), "{protocol}: {log}");
+        assert!(
+            log.contains(&format!("{protocol} backend \"app\"")),
+            "{protocol}: {log}"
+        );
+    }
+}
+
+#[test]
+fn scgi_variables_match_lighttpd_mod_scgi_side_by_side() {
+    let www = docroot();
+    let dir = TempDir::new("lt");
+    let lport = free_port();
+    std::fs::write(
+        dir.join("lighttpd.conf"),
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {lport}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = (\"mod_scgi\")\nserver.errorlog = \"{d}/error.log\"\n\
+             scgi.server = (\"/app\" => ((\"socket\" => \"{d}/lt.sock\", \"bin-path\" => \"/usr/bin/python3 {app}\", \"check-local\" => \"disable\", \"max-procs\" => 1)))\n",
+            www.path().display(),
+            d = dir.path().display(),
+            app = app().display(),
+        ),
+    )
+    .unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("lighttpd.conf"), lport);
+    let r = Relight::start(www.path(), "", &scgi(dir.path(), "scgi", 1));
+    let comparable = |mut p: std::collections::BTreeMap<String, String>| {
+        for k in ["REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "SERVER_SOFTWARE"] {
+            p.remove(k);
+        }
+        p
+    };
+    let cases: &[(&str, &[&str])] = &[
+        ("/app", &[]),
+        ("/app/x/y?q=1", &[]),
+        ("/app?a=b&c=%20d", &[]),
+        (
+            "/app/post",
+            &["-d", "abc=1", "-H", "Content-Type: text/x-test"],
+        ),
+        (
+            "/app/h",
+            &[
+                "-H",
+                "Proxy: http://evil",
+                "-H",
+                "X-Custom: 1",
+                "-H",
+                "Cookie: a=1",
+            ],
+        ),
+    ];
+    for (path, args) in cases {
+        let run = |base: String| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("{base}{path}"));
+            curl(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let theirs = run(format!("http://127.0.0.1:{lport}"));
+        let ours = run(format!("http://127.0.0.1:{}", r.port));
+        assert_eq!(theirs.status, 200, "lighttpd {path}: {}", theirs.text());
+        assert_eq!(ours.status, 200, "relight {path}: {}", ours.text());
+        assert_eq!(
+            comparable(ours.params()),
+            comparable(theirs.params()),
+            "the SCGI variables for {path} {args:?} differ from lighttpd's"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(10));
+}
