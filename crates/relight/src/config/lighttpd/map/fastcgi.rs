@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use super::{Ctx, Value, enabled, err, secs, string_list};
 use crate::config::lighttpd::{Error, Pos};
-use crate::config::{At, BackendAddr, BackendRole, FastcgiConfig, KillSignal, Loc, MatchRule};
+use crate::config::{
+    At, BackendAddr, BackendRole, FastcgiConfig, KillSignal, Loc, MatchRule, Protocol,
+};
 
 /// The host options relight maps.
 const HOST_KEYS: &[&str] = &[
@@ -64,6 +66,8 @@ pub(super) struct Backends {
 
 /// One host of one extension: `( "socket" => ..., "bin-path" => ..., ... )`.
 struct Host<'a> {
+    /// `fastcgi.server` or `scgi.server`.
+    key: &'a str,
     ext: &'a str,
     opts: &'a [(Option<String>, Value)],
     pos: &'a Pos,
@@ -78,10 +82,7 @@ impl Host<'_> {
     }
 
     fn error<T>(&self, message: String) -> Result<T, Error> {
-        err(
-            self.pos,
-            format!("fastcgi.server {:?}: {message}", self.ext),
-        )
+        err(self.pos, format!("{} {:?}: {message}", self.key, self.ext))
     }
 
     fn string(&self, k: &str) -> Result<Option<String>, Error> {
@@ -121,15 +122,15 @@ impl Host<'_> {
             let k = k.as_deref().unwrap_or("");
             if let Some((_, how)) = HOST_KEYS_NOTED.iter().find(|(n, _)| *n == k) {
                 cx.notes.push(format!(
-                    "{}: fastcgi.server {:?}: {k}: accepted; {how}",
-                    self.pos, self.ext
+                    "{}: {} {:?}: {k}: accepted; {how}",
+                    self.pos, self.key, self.ext
                 ));
             } else if !HOST_KEYS.contains(&k) {
                 cx.warn(
                     self.pos,
                     format!(
-                        "fastcgi.server {:?}: unknown host option {k:?}; ignored",
-                        self.ext
+                        "{} {:?}: unknown host option {k:?}; ignored",
+                        self.key, self.ext
                     ),
                 );
             }
@@ -271,10 +272,24 @@ pub(super) fn map_fastcgi(
     all: &mut Backends,
     scoped: bool,
 ) -> Result<Vec<String>, Error> {
+    map_gateway(v, pos, cx, all, scoped, "fastcgi.server", Protocol::Fastcgi)
+}
+
+/// [`map_fastcgi`] for `key` (`fastcgi.server` or `scgi.server`), whose backends speak
+/// `protocol`.
+pub(super) fn map_gateway(
+    v: &Value,
+    pos: &Pos,
+    cx: &mut Ctx<'_>,
+    all: &mut Backends,
+    scoped: bool,
+    key: &'static str,
+    protocol: Protocol,
+) -> Result<Vec<String>, Error> {
     let Some(exts) = v.as_array() else {
         return err(
             pos,
-            "fastcgi.server must be an array of \"ext\" => ( hosts )".into(),
+            format!("{key} must be an array of \"ext\" => ( hosts )"),
         );
     };
     let mut names: Vec<String> = Vec::new();
@@ -282,7 +297,7 @@ pub(super) fn map_fastcgi(
         let Some(ext) = ext else {
             return err(
                 pos,
-                "fastcgi.server: each entry must be \"/prefix\" or \".ext\" => ( hosts )".into(),
+                format!("{key}: each entry must be \"/prefix\" or \".ext\" => ( hosts )"),
             );
         };
         let rule = MatchRule::try_from(if ext.is_empty() {
@@ -290,9 +305,9 @@ pub(super) fn map_fastcgi(
         } else {
             ext.clone()
         })
-        .map_err(|m| Error::new(pos.clone(), format!("fastcgi.server: {m}")))?;
+        .map_err(|m| Error::new(pos.clone(), format!("{key}: {m}")))?;
         let Some(hosts) = hosts.as_array() else {
-            return err(pos, format!("fastcgi.server {ext:?}: expected ( hosts )"));
+            return err(pos, format!("{key} {ext:?}: expected ( hosts )"));
         };
         // Several hosts for one extension: each its own backend with the same rule; a request
         // goes to the least busy (lighttpd's default fastcgi.balance, least-connection).
@@ -300,12 +315,17 @@ pub(super) fn map_fastcgi(
             let Some(opts) = host.as_array() else {
                 return err(
                     pos,
-                    format!("fastcgi.server {ext:?}: a host must be ( \"key\" => value, ... )"),
+                    format!("{key} {ext:?}: a host must be ( \"key\" => value, ... )"),
                 );
             };
-            let host = Host { ext, opts, pos };
+            let host = Host {
+                key,
+                ext,
+                opts,
+                pos,
+            };
             host.report_options(cx);
-            let name = add_host(&host, &rule, all, scoped)?;
+            let name = add_host(&host, &rule, all, scoped, protocol)?;
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -320,10 +340,12 @@ fn add_host(
     rule: &MatchRule,
     all: &mut Backends,
     scoped: bool,
+    protocol: Protocol,
 ) -> Result<String, Error> {
     // Entries with the same bin-path and socket (or host:port) share one pool, as in lighttpd.
     let target = format!(
-        "{:?}|{:?}|{:?}|{:?}",
+        "{}|{:?}|{:?}|{:?}|{:?}",
+        protocol.as_str(),
         host.string("bin-path")?,
         host.string("socket")?,
         host.string("host")?,
@@ -339,7 +361,7 @@ fn add_host(
         }
         return Ok(b.name.value.clone());
     }
-    let name = format!("fastcgi{}", all.list.len());
+    let name = format!("{}{}", protocol.as_str(), all.list.len());
     let mut b = FastcgiConfig::new(
         At::new(name.clone(), Loc::Pos(host.pos.clone())),
         vec![rule.clone()],
@@ -350,6 +372,11 @@ fn add_host(
     }
     host.gateway_options(&mut b)?;
     b.global = !scoped;
+    b.protocol = protocol;
+    if protocol != Protocol::Fastcgi {
+        // One request per connection, as lighttpd's mod_scgi.
+        b.keep_alive = false;
+    }
     all.by_target.insert(target, all.list.len());
     all.list.push(b);
     Ok(name)

@@ -20,6 +20,7 @@ const MODULES: &[&str] = &[
     "mod_staticfile",
     "mod_fastcgi",
     "mod_cgi",
+    "mod_scgi",
     "mod_auth",
     "mod_authn_file",
     "mod_openssl",
@@ -49,6 +50,10 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     ),
     (
         "fastcgi.debug",
+        "relight always logs backend spawns, deaths and errors; more with RELIGHT_LOG=debug",
+    ),
+    (
+        "scgi.debug",
         "relight always logs backend spawns, deaths and errors; more with RELIGHT_LOG=debug",
     ),
     ("server.listen-backlog", "relight's listen backlog is 1024"),
@@ -247,15 +252,17 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
             ));
         }
     }
-    if let Some((v, pos)) = cx.get("fastcgi.balance") {
-        match v.as_str() {
-            Some("least-connection") => cx.notes.push(format!(
-                "{pos}: fastcgi.balance: each request goes to the least busy host of its extension"
-            )),
-            _ => cx.warn(
-                pos,
-                format!("fastcgi.balance {v:?}: relight balances by least-connection only"),
-            ),
+    for key in ["fastcgi.balance", "scgi.balance"] {
+        if let Some((v, pos)) = cx.get(key) {
+            match v.as_str() {
+                Some("least-connection" | "fair") => cx.notes.push(format!(
+                    "{pos}: {key}: each request goes to the least busy host of its extension"
+                )),
+                _ => cx.warn(
+                    pos,
+                    format!("{key} {v:?}: relight balances by least-connection only"),
+                ),
+            }
         }
     }
     if let Some((v, pos)) = cx.get("server.follow-symlink") {

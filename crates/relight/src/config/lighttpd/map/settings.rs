@@ -6,10 +6,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::fastcgi::{Backends, map_extensions, map_fastcgi};
+use super::fastcgi::{Backends, map_extensions, map_fastcgi, map_gateway};
 use super::{Ctx, enabled, err};
 use crate::config::lighttpd::Error;
-use crate::config::{At, Headers, Loc, Pattern, RedirectRule, RewriteRule, Settings, Size};
+use crate::config::{
+    At, Headers, Loc, Pattern, Protocol, RedirectRule, RewriteRule, Settings, Size,
+};
 
 /// What a block's per-request keys give: its settings, and the backends (by name) that serve
 /// it when it sets `fastcgi.server`.
@@ -111,11 +113,62 @@ pub(super) fn map_settings(
     ] {
         cx.used.push(key);
     }
-    let mut fastcgi = None;
-    if let Some((v, pos)) = cx.get("fastcgi.server") {
-        let names = map_fastcgi(v, pos, cx, backends, scoped)?;
-        let at = |n| At::new(n, Loc::Pos(pos.clone()));
-        fastcgi = Some(names.into_iter().map(at).collect());
+    // fastcgi.server and scgi.server are settings of their own in lighttpd; here one list of
+    // backends per scope: a block that sets one of them keeps the global backends of the other.
+    let mut fastcgi: Option<Vec<At<String>>> = None;
+    let fcgi = match cx.get("fastcgi.server") {
+        Some((v, pos)) => Some((map_fastcgi(v, pos, cx, backends, scoped)?, pos)),
+        None => None,
+    };
+    let protocol = match cx.string("scgi.protocol")? {
+        None => Protocol::Scgi,
+        Some((p, _)) if p == "scgi" => Protocol::Scgi,
+        Some((p, _)) if p == "uwsgi" => Protocol::Uwsgi,
+        Some((p, pos)) => {
+            return Err(Error::new(
+                pos.clone(),
+                format!("scgi.protocol {p:?}: expected \"scgi\" or \"uwsgi\""),
+            ));
+        }
+    };
+    let scgi = match cx.get("scgi.server") {
+        Some((v, pos)) => Some((
+            map_gateway(v, pos, cx, backends, scoped, "scgi.server", protocol)?,
+            pos,
+        )),
+        None => None,
+    };
+    if scoped && (fcgi.is_some() || scgi.is_some()) {
+        let globals = |p: fn(Protocol) -> bool| -> Vec<String> {
+            backends
+                .list
+                .iter()
+                .filter(|b| b.global && p(b.protocol))
+                .map(|b| b.name.value.clone())
+                .collect()
+        };
+        let pos = fcgi.as_ref().or(scgi.as_ref()).map(|(_, p)| (*p).clone());
+        let names = fcgi
+            .map(|(n, _)| n)
+            .unwrap_or_else(|| globals(|p| p == Protocol::Fastcgi))
+            .into_iter()
+            .chain(
+                scgi.map(|(n, _)| n)
+                    .unwrap_or_else(|| globals(|p| p != Protocol::Fastcgi)),
+            );
+        if let Some(pos) = pos {
+            fastcgi = Some(names.map(|n| At::new(n, Loc::Pos(pos.clone()))).collect());
+        }
+    } else if let Some((names, pos)) = fcgi.into_iter().chain(scgi).reduce(|mut a, b| {
+        a.0.extend(b.0);
+        a
+    }) {
+        fastcgi = Some(
+            names
+                .into_iter()
+                .map(|n| At::new(n, Loc::Pos(pos.clone())))
+                .collect(),
+        );
     }
     map_extensions(cx, backends)?;
     let cgi = super::cgi::map_cgi(cx, &mut backends.cgi, scoped)?;
