@@ -19,8 +19,46 @@ pub fn check(config: &Config) -> Result<(), Error> {
     }
     answers(config)?;
     cgi_rules(config)?;
+    proxy_rules(config)?;
     scopes(config)?;
     backends_used(config)
+}
+
+/// `[[proxy]]` is refused until its gateway is in.
+const PROXY_PENDING: bool = true;
+
+/// `[[proxy]]` rules: unique names, something to match, at least one upstream; and every
+/// scope names rules that exist.
+fn proxy_rules(config: &Config) -> Result<(), Error> {
+    for (i, p) in config.proxy.iter().enumerate() {
+        let name = &p.name.value;
+        if PROXY_PENDING {
+            return Err(config.error(
+                &p.name.loc,
+                format!("proxy {name:?}: [[proxy]] is not built yet"),
+            ));
+        }
+        if config.proxy[..i].iter().any(|q| q.name.value == *name) {
+            return Err(config.error(&p.name.loc, format!("duplicate proxy name {name:?}")));
+        }
+        if p.matches.is_empty() {
+            return Err(config.error(&p.name.loc, format!("proxy {name:?}: match is empty")));
+        }
+        if p.upstreams.is_empty() {
+            return Err(config.error(&p.name.loc, format!("proxy {name:?}: upstreams is empty")));
+        }
+    }
+    for (n, sc) in config.scope.iter().enumerate() {
+        for name in sc.proxy.iter().flatten() {
+            if !config.proxy.iter().any(|p| p.name.value == name.value) {
+                return Err(config.error(
+                    &name.loc,
+                    format!("scope {}: no [[proxy]] named {:?}", n + 1, name.value),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[[cgi]]` rules: unique names, something to match, an interpreter that exists, a place for

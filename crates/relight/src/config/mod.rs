@@ -1,6 +1,6 @@
 //! The configuration relight runs on, whichever language it was written in: the model both
 //! readers fill (here: [`Config`], [`Settings`], [`ScopeConfig`]; `server.rs`: [`ServerConfig`];
-//! `fastcgi.rs`: [`FastcgiConfig`]; `cgi.rs`: [`CgiConfig`]; `tls.rs`: [`TlsConfig`]), the
+//! `fastcgi.rs`: [`FastcgiConfig`]; `cgi.rs`: [`CgiConfig`]; `proxy.rs`: [`ProxyConfig`]; `tls.rs`: [`TlsConfig`]), the
 //! readers ([`toml`] for relight's own format, [`lighttpd`] for lighttpd.conf), the checks they share ([`check`], what `relight -t` runs),
 //! the values that check themselves while read (`values.rs`) and the conditions of scopes
 //! (`condition.rs`). [`load`] reads a file in either language. Nothing here knows about
@@ -16,6 +16,7 @@ mod condition;
 mod fastcgi;
 pub mod lighttpd;
 pub mod load;
+mod proxy;
 mod server;
 mod tls;
 pub(crate) mod toml;
@@ -29,6 +30,7 @@ pub use cgi::CgiConfig;
 pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig, Protocol};
 pub use load::{Format, Loaded, load};
+pub use proxy::{Balance, ProxyConfig};
 pub use server::ServerConfig;
 pub use tls::{
     ClientVerify, MinVersion, TLS12_SUITES, TlsConfig, host_matches, openssl_cipher_list,
@@ -94,6 +96,8 @@ pub struct Config {
     pub fastcgi: Vec<FastcgiConfig>,
     /// CGI rules, tried in order after the FastCGI backends.
     pub cgi: Vec<CgiConfig>,
+    /// Reverse proxy rules, tried after the FastCGI backends, before CGI.
+    pub proxy: Vec<ProxyConfig>,
     /// Settings for the requests that meet conditions (lighttpd's conditional blocks), in
     /// order: every scope whose conditions hold puts its settings over the global ones.
     pub scope: Vec<ScopeConfig>,
@@ -287,6 +291,8 @@ pub struct ScopeConfig {
     pub fastcgi: Option<Vec<At<String>>>,
     /// The CGI rules (by name) for these requests, in order, instead of the global ones.
     pub cgi: Option<Vec<At<String>>>,
+    /// The proxy rules (by name) for these requests, in order, instead of the global ones.
+    pub proxy: Option<Vec<At<String>>>,
     /// The settings.
     pub settings: Settings,
 }

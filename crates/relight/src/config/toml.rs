@@ -17,8 +17,8 @@ use serde::de::{DeserializeOwned, Visitor};
 use toml::de::{DeTable, DeValue};
 
 use super::{
-    AnswerConfig, At, CgiConfig, ConditionConfig, Config, Error, FastcgiConfig, Pos, ScopeConfig,
-    ServerConfig, Settings, TlsConfig, check,
+    AnswerConfig, At, CgiConfig, ConditionConfig, Config, Error, FastcgiConfig, Pos, ProxyConfig,
+    ScopeConfig, ServerConfig, Settings, TlsConfig, check,
 };
 
 /// The file as the first reading sees it: every table but the settings.
@@ -33,6 +33,8 @@ struct File {
     #[serde(default)]
     cgi: Vec<CgiConfig>,
     #[serde(default)]
+    proxy: Vec<ProxyConfig>,
+    #[serde(default)]
     scope: Vec<Scope>,
     #[serde(default)]
     answer: Vec<AnswerConfig>,
@@ -46,6 +48,7 @@ struct Scope {
     when: Vec<ConditionConfig>,
     fastcgi: Option<Vec<At<String>>>,
     cgi: Option<Vec<At<String>>>,
+    proxy: Option<Vec<At<String>>>,
 }
 
 /// The file as the second reading sees it: the settings of `[server]` and of each `[[scope]]`.
@@ -117,6 +120,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
         settings: global,
         fastcgi,
         cgi: file.cgi,
+        proxy: file.proxy,
         scope: file
             .scope
             .into_iter()
@@ -125,6 +129,7 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, Error> {
                 when: s.when,
                 fastcgi: s.fastcgi,
                 cgi: s.cgi,
+                proxy: s.proxy,
                 settings,
             })
             .collect(),
@@ -461,7 +466,10 @@ mod tests {
         let end = start + readme[start..].find("```").unwrap();
         let example = readme[start..end].replace("\"/srv/www\"", "\"/tmp\"");
         let c = parse(&example).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(c.fastcgi.len(), 2);
+        // Two [[fastcgi]], then the [[scgi]] one.
+        assert_eq!(c.fastcgi.len(), 3);
+        assert_eq!(c.fastcgi[2].protocol, crate::config::Protocol::Scgi);
+        assert_eq!(c.cgi.len(), 1);
         assert_eq!(c.scope.len(), 1);
         assert_eq!(c.scope[0].when.len(), 2);
     }

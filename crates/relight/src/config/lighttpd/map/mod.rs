@@ -97,6 +97,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         settings: global,
         fastcgi: backends.list,
         cgi: backends.cgi,
+        proxy: Vec::new(),
         scope: scopes,
         answer: Vec::new(),
         tls: tls.tls,
