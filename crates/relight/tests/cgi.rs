@@ -267,7 +267,8 @@ fn broken_scripts_get_500_502_or_504_and_the_server_stays_up() {
     );
     // Still serving.
     assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
-    none_left("sleep 30");
+    none_left("sleep 300");
+    none_left("sleep 301");
     let log = r.error_log();
     assert!(
         log.contains("crash.cgi pid") && log.contains("signal SIGSEGV"),

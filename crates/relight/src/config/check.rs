@@ -24,20 +24,11 @@ pub fn check(config: &Config) -> Result<(), Error> {
     backends_used(config)
 }
 
-/// `[[proxy]]` is refused until its gateway is in.
-const PROXY_PENDING: bool = true;
-
 /// `[[proxy]]` rules: unique names, something to match, at least one upstream; and every
 /// scope names rules that exist.
 fn proxy_rules(config: &Config) -> Result<(), Error> {
     for (i, p) in config.proxy.iter().enumerate() {
         let name = &p.name.value;
-        if PROXY_PENDING {
-            return Err(config.error(
-                &p.name.loc,
-                format!("proxy {name:?}: [[proxy]] is not built yet"),
-            ));
-        }
         if config.proxy[..i].iter().any(|q| q.name.value == *name) {
             return Err(config.error(&p.name.loc, format!("duplicate proxy name {name:?}")));
         }

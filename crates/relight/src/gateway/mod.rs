@@ -3,11 +3,12 @@
 //! where a request body comes from, the CGI/1.1 parameters ([`params`]) and the CGI response
 //! header block ([`response_head`]), and spooling a body of unknown length ([`spool`]). Each
 //! protocol is a folder of its own: [`fastcgi`], [`scgi`] (SCGI and uwsgi, on FastCGI's
-//! backends and pools), [`cgi`].
+//! backends and pools), [`cgi`], [`proxy`] (HTTP upstreams).
 
 pub(crate) mod cgi;
 pub(crate) mod fastcgi;
 pub(crate) mod params;
+pub(crate) mod proxy;
 pub(crate) mod response_head;
 pub(crate) mod scgi;
 pub(crate) mod spool;
@@ -98,6 +99,9 @@ pub(crate) enum GatewayError {
     /// A CGI script's output ended inside its header block.
     #[error("the script's output ended before its header block did")]
     CgiNoHead,
+    /// A proxied upstream refused, reset or answered what is not HTTP.
+    #[error("upstream: {0}")]
+    Upstream(String),
     /// Every place for a CGI rule's scripts stayed taken.
     #[error("{0} scripts of this rule were running for {1:?}")]
     CgiBusy(usize, Duration),

@@ -51,9 +51,9 @@ pub(crate) fn answer(h: &Handler, path: &str, conn: Conn) -> Step<()> {
                 return ControlFlow::Break(status_page(StatusCode::FORBIDDEN));
             }
             return ControlFlow::Break(if metrics {
-                server_status::metrics(&h.backends, &h.cgi)
+                server_status::metrics(&h.backends, &h.cgi, &h.proxy)
             } else {
-                server_status::json(&h.backends, &h.cgi, h.started)
+                server_status::json(&h.backends, &h.cgi, &h.proxy, h.started)
             });
         }
     }

@@ -31,6 +31,7 @@ pub(crate) mod cgi;
 pub(crate) mod error_handler;
 pub(crate) mod fastcgi;
 pub(crate) mod index;
+pub(crate) mod proxy;
 pub(crate) mod rewrite;
 pub(crate) mod route;
 pub(crate) mod scope;
@@ -50,6 +51,7 @@ use supervisor::Supervisor;
 use crate::config::Config;
 use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
+use crate::gateway::proxy::Proxy;
 use crate::http::body::Body;
 use scope::{Scopes, Site};
 use target::Target;
@@ -110,6 +112,7 @@ pub(crate) struct Handler {
     scopes: Scopes,
     backends: Vec<Arc<Backend>>,
     cgi: Vec<Arc<Cgi>>,
+    proxy: Vec<Arc<Proxy>>,
     answers: Vec<admin::Answer>,
     server_header: Option<HeaderValue>,
     started: std::time::SystemTime,
@@ -144,7 +147,12 @@ impl Handler {
                 Arc::new(Cgi::new(c, i, sup, ids))
             })
             .collect();
-        let scopes = Scopes::new(&config, &backends, &cgi)?;
+        let proxy: Vec<_> = config
+            .proxy
+            .iter()
+            .map(|p| Arc::new(Proxy::new(p)))
+            .collect();
+        let scopes = Scopes::new(&config, &backends, &cgi, &proxy)?;
         let server_header = HeaderValue::from_str(&config.server.server_tag)
             .ok()
             .filter(|v| !v.is_empty());
@@ -154,6 +162,7 @@ impl Handler {
             scopes,
             backends,
             cgi,
+            proxy,
             server_header,
             started: std::time::SystemTime::now(),
         })
@@ -213,6 +222,7 @@ impl Handler {
                 fastcgi::respond(self, req, to, routed.via_404_handler, variables).await
             }
             route::To::Cgi(script) => cgi::respond(self, req, script, variables).await,
+            route::To::Proxy(p) => proxy::respond(req, p).await,
         })
     }
 

@@ -1,5 +1,6 @@
 //! Step 10, routing: which handler a request goes to, decided on the normalized path: the first
-//! FastCGI backend (in configuration order) with a matching rule, else the first CGI rule that
+//! FastCGI backend (in configuration order) with a matching rule, else the first proxy rule
+//! that matches the path, else the first CGI rule that
 //! matches the script file the path names, else the static files, which answer; a 404 goes to
 //! the error handler. The split of the path into SCRIPT_NAME and PATH_INFO is lighttpd's.
 
@@ -13,6 +14,7 @@ use crate::config::MatchRule;
 use crate::files::StaticFiles;
 use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
+use crate::gateway::proxy::Proxy;
 use crate::http::pages::status_page;
 
 /// A request routed to a responder.
@@ -31,6 +33,8 @@ pub(crate) enum To {
     Fastcgi(Responder),
     /// A CGI script.
     Cgi(CgiScript),
+    /// An HTTP upstream.
+    Proxy(Arc<Proxy>),
 }
 
 /// A CGI script a request runs.
@@ -57,6 +61,14 @@ pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Routed> {
             });
         }
         Route::MissingScript => status_page(StatusCode::NOT_FOUND),
+        Route::Static
+            if let Some(p) = req.site.proxy.iter().find(|p| p.serves(&req.target.path)) =>
+        {
+            return ControlFlow::Continue(Routed {
+                to: To::Proxy(p.clone()),
+                via_404_handler: false,
+            });
+        }
         Route::Static if !req.site.cgi.is_empty() => {
             match cgi_script(&req.site.cgi, &req.site.files, &req.target.path) {
                 Some(Ok(script)) => {

@@ -18,6 +18,7 @@ use crate::config::{
 use crate::files::StaticFiles;
 use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::Backend;
+use crate::gateway::proxy::Proxy;
 use crate::http::pages::status_page;
 
 /// Why settings cannot be made ready for requests.
@@ -46,6 +47,9 @@ pub enum ScopeError {
     /// A scope names a CGI rule that is not configured.
     #[error("scope: no cgi rule named {0:?}")]
     NoCgi(String),
+    /// A scope names a proxy rule that is not configured.
+    #[error("scope: no proxy rule named {0:?}")]
+    NoProxy(String),
 }
 
 /// One scope, compiled.
@@ -57,6 +61,8 @@ struct Scope {
     backends: Option<Vec<Arc<Backend>>>,
     /// The CGI rules for its requests, when it names them.
     cgi: Option<Vec<Arc<Cgi>>>,
+    /// The proxy rules for its requests, when it names them.
+    proxy: Option<Vec<Arc<Proxy>>>,
 }
 
 /// What one combination of settings gives, ready for requests.
@@ -68,6 +74,8 @@ pub(crate) struct Resolved {
     pub backends: Vec<Arc<Backend>>,
     /// The CGI rules, in order.
     pub cgi: Vec<Arc<Cgi>>,
+    /// The proxy rules, in order.
+    pub proxy: Vec<Arc<Proxy>>,
     /// Paths with these suffixes are denied.
     pub deny_suffixes: Vec<String>,
     /// When not empty, only paths with these suffixes are allowed.
@@ -117,6 +125,7 @@ pub(crate) struct Scopes {
     global: Settings,
     global_backends: Vec<Arc<Backend>>,
     global_cgi: Vec<Arc<Cgi>>,
+    global_proxy: Vec<Arc<Proxy>>,
     file_cache: bool,
     /// The port `https_redirect` sends clients to: the first `[[tls]]` address's.
     https_port: Option<u16>,
@@ -159,7 +168,16 @@ impl Scopes {
         config: &Config,
         backends: &[Arc<Backend>],
         cgi: &[Arc<Cgi>],
+        proxy: &[Arc<Proxy>],
     ) -> Result<Scopes, ScopeError> {
+        let named_proxy = |name: &str| {
+            proxy
+                .iter()
+                .find(|p| p.name == name)
+                .cloned()
+                .ok_or_else(|| ScopeError::NoProxy(name.to_owned()))
+        };
+        let global_proxy: Vec<_> = proxy.iter().filter(|p| p.global).cloned().collect();
         let named_cgi = |name: &str| {
             cgi.iter()
                 .find(|c| c.name == name)
@@ -211,11 +229,21 @@ impl Scopes {
                         .collect::<Result<Vec<_>, _>>()?,
                 ),
             };
+            let proxy = match &sc.proxy {
+                None => None,
+                Some(names) => Some(
+                    names
+                        .iter()
+                        .map(|n| named_proxy(&n.value))
+                        .collect::<Result<Vec<_>, _>>()?,
+                ),
+            };
             scopes.push(Scope {
                 when,
                 settings: sc.settings.clone(),
                 backends,
                 cgi,
+                proxy,
             });
         }
         let file_cache = config.server.file_cache;
@@ -226,8 +254,11 @@ impl Scopes {
             .map(|a| a.0.port());
         let base = resolve(
             &config.settings,
-            global_backends.clone(),
-            global_cgi.clone(),
+            Gateways {
+                backends: global_backends.clone(),
+                cgi: global_cgi.clone(),
+                proxy: global_proxy.clone(),
+            },
             file_cache,
             https_port,
             None,
@@ -237,6 +268,7 @@ impl Scopes {
             global: config.settings.clone(),
             global_backends,
             global_cgi,
+            global_proxy,
             file_cache,
             https_port,
             base: Arc::new(base),
@@ -300,6 +332,7 @@ impl Scopes {
         let mut settings = self.global.clone();
         let mut backends = self.global_backends.clone();
         let mut cgi = self.global_cgi.clone();
+        let mut proxy = self.global_proxy.clone();
         let (mut rewrite_from, mut redirect_from) = (None, None);
         for (k, &i) in met.iter().enumerate() {
             let scope = &self.scopes[i];
@@ -310,6 +343,9 @@ impl Scopes {
             if let Some(c) = &scope.cgi {
                 cgi.clone_from(c);
             }
+            if let Some(p) = &scope.proxy {
+                proxy.clone_from(p);
+            }
             if scope.settings.rewrite.is_some() {
                 rewrite_from = Some(k);
             }
@@ -319,8 +355,11 @@ impl Scopes {
         }
         let r = Arc::new(resolve(
             &settings,
-            backends,
-            cgi,
+            Gateways {
+                backends,
+                cgi,
+                proxy,
+            },
             self.file_cache,
             self.https_port,
             rewrite_from,
@@ -331,11 +370,22 @@ impl Scopes {
     }
 }
 
+/// The gateways of a combination of settings: its FastCGI (and SCGI) backends, CGI rules
+/// and proxy rules.
+struct Gateways {
+    backends: Vec<Arc<Backend>>,
+    cgi: Vec<Arc<Cgi>>,
+    proxy: Vec<Arc<Proxy>>,
+}
+
 /// The settings `s` (every one set: the global ones, or a combination), ready for requests.
 fn resolve(
     s: &Settings,
-    backends: Vec<Arc<Backend>>,
-    cgi: Vec<Arc<Cgi>>,
+    Gateways {
+        backends,
+        cgi,
+        proxy,
+    }: Gateways,
     file_cache: bool,
     https_port: Option<u16>,
     rewrite_from: Option<usize>,
@@ -363,6 +413,7 @@ fn resolve(
         files: Arc::new(files),
         backends,
         cgi,
+        proxy,
         deny_suffixes: s.deny_suffixes.clone().unwrap_or_default(),
         allow_suffixes: s.allow_suffixes.clone().unwrap_or_default(),
         request_headers: s.request_headers.clone().unwrap_or_default().0,

@@ -1,6 +1,7 @@
 //! The status page (`/server-status`, JSON) and the metrics (`/metrics`, Prometheus text):
 //! every backend, every slot, its process, state, requests, restarts by reason and last exit;
-//! every CGI rule, its scripts running and how those that ran ended.
+//! every CGI rule, its scripts running and how those that ran ended; every proxy rule, its
+//! requests and upstream failures.
 //! Served from loopback only unless the configuration says otherwise.
 
 use std::fmt::Write;
@@ -12,6 +13,7 @@ use supervisor::{ExitRecord, PoolStatus, Reason, SlotState};
 
 use crate::gateway::cgi::Cgi;
 use crate::gateway::fastcgi::{Backend, Target};
+use crate::gateway::proxy::Proxy;
 use crate::http::body::Body;
 use crate::http::date::format_rfc3339;
 
@@ -101,10 +103,22 @@ fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
     ]
 }
 
+/// A proxy rule's counts: (name of the count, its value).
+fn proxy_counts(p: &Proxy) -> [(&'static str, u64); 3] {
+    use std::sync::atomic::Ordering::Relaxed;
+    let st = &p.stats;
+    [
+        ("requests", st.requests.load(Relaxed)),
+        ("upstream_errors", st.upstream_errors.load(Relaxed)),
+        ("upgraded", st.upgraded.load(Relaxed)),
+    ]
+}
+
 /// The status page as JSON.
 pub(crate) fn json(
     backends: &[Arc<Backend>],
     cgi: &[Arc<Cgi>],
+    proxy: &[Arc<Proxy>],
     started: SystemTime,
 ) -> Response<Body> {
     let pools = pools(backends);
@@ -184,6 +198,18 @@ pub(crate) fn json(
         }
         out.push('}');
     }
+    out.push_str("],\"proxy\":[");
+    for (i, p) in proxy.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        json_str(&mut out, &p.name);
+        for (k, n) in proxy_counts(p) {
+            let _ = write!(out, ",\"{k}\":{n}");
+        }
+        out.push('}');
+    }
     out.push_str("]}\n");
     let mut resp = Response::new(Body::full(out));
     resp.headers_mut().insert(
@@ -216,7 +242,11 @@ const REASONS: [Reason; 10] = [
 ];
 
 /// The same facts in Prometheus' text format.
-pub(crate) fn metrics(backends: &[Arc<Backend>], cgi: &[Arc<Cgi>]) -> Response<Body> {
+pub(crate) fn metrics(
+    backends: &[Arc<Backend>],
+    cgi: &[Arc<Cgi>],
+    proxy: &[Arc<Proxy>],
+) -> Response<Body> {
     let pools = pools(backends);
     let mut out = String::with_capacity(2048);
     out.push_str("# HELP relight_backend_slots Process slots of spawned backends, by state.\n# TYPE relight_backend_slots gauge\n");
@@ -275,6 +305,36 @@ pub(crate) fn metrics(backends: &[Arc<Backend>], cgi: &[Arc<Cgi>]) -> Response<B
                     c.name
                 );
             }
+        }
+    }
+    for (metric, help, k) in [
+        (
+            "relight_proxy_requests_total",
+            "Requests sent upstream, by proxy rule.",
+            0,
+        ),
+        (
+            "relight_proxy_upstream_errors_total",
+            "Requests an upstream failed (refused, reset, malformed, too slow), by proxy rule.",
+            1,
+        ),
+        (
+            "relight_proxy_upgraded_total",
+            "Connections upgraded (WebSocket), by proxy rule.",
+            2,
+        ),
+    ] {
+        if proxy.is_empty() {
+            break;
+        }
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} counter");
+        for p in proxy {
+            let _ = writeln!(
+                out,
+                "{metric}{{proxy=\"{}\"}} {}",
+                p.name,
+                proxy_counts(p)[k].1
+            );
         }
     }
     let mut resp = Response::new(Body::full(out));

@@ -192,7 +192,10 @@ async fn serve_http1<I>(
         builder.writev(true);
     }
     drop(state);
-    let http = builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared));
+    // Upgrades (a proxied WebSocket) take the connection over once its 101 is sent.
+    let http = builder
+        .serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared))
+        .with_upgrades();
     tokio::pin!(http);
     let result = tokio::select! {
         r = http.as_mut() => r,

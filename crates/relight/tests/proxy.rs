@@ -1,0 +1,272 @@
+//! The reverse proxy against real upstreams: a Python HTTP/1.1 server (tests/peers/
+//! http_upstream.py: echo, chunked streaming, stalls, resets, garbage, a WebSocket echo) and
+//! nginx; the headers the upstream receives, keep-alive reuse, balancing, failures, and a
+//! WebSocket passed through end to end.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn upstream_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/http_upstream.py")
+}
+
+/// The Python upstream on a free port.
+fn upstream() -> (Proc, u16) {
+    let port = free_port();
+    let p = Proc {
+        child: Command::new("python3")
+            .arg(upstream_script())
+            .arg(port.to_string())
+            .spawn()
+            .expect("python3 runs"),
+    };
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    (p, port)
+}
+
+/// The "name: value" lines the echo endpoint returned, as a map.
+fn received(r: &CurlResponse) -> std::collections::BTreeMap<String, String> {
+    r.text()
+        .split("\n\n")
+        .next()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn requests_and_answers_pass_with_hop_by_hop_headers_removed_and_forwarding_headers_set() {
+    let www = docroot();
+    let (_up, port) = upstream();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"api\"\nmatch = [\"/echo\", \"/stream\", \"/conns\"]\nupstreams = [\"127.0.0.1:{port}\"]\nforwarded = true\n"
+        ),
+    );
+    let got = curl(&[
+        "-H",
+        "Connection: keep-alive, X-Secret",
+        "-H",
+        "X-Secret: 1",
+        "-H",
+        "Keep-Alive: timeout=5",
+        "-H",
+        "X-Forwarded-For: 10.0.0.1",
+        "-H",
+        "X-Kept: yes",
+        "-H",
+        "Proxy: http://evil",
+        &r.url("/echo/a?b=c"),
+    ]);
+    assert_eq!(got.status, 200, "{}", got.text());
+    let h = received(&got);
+    assert_eq!(h["method"], "GET");
+    assert_eq!(h["target"], "/echo/a?b=c");
+    assert_eq!(h["version"], "HTTP/1.1");
+    assert_eq!(h["x-kept"], "yes");
+    assert_eq!(h["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(h["x-forwarded-host"], format!("127.0.0.1:{}", r.port));
+    assert_eq!(h["host"], format!("127.0.0.1:{}", r.port));
+    assert_eq!(
+        h["forwarded"],
+        format!("for=127.0.0.1;proto=http;host=\"127.0.0.1:{}\"", r.port)
+    );
+    for gone in ["x-secret", "keep-alive", "proxy"] {
+        assert!(!h.contains_key(gone), "{gone} reached the upstream: {h:?}");
+    }
+    // The answer's own hop-by-hop headers stay behind too; the others come through.
+    assert_eq!(got.header("X-Upstream").as_deref(), Some("py"));
+    assert_eq!(got.header("Keep-Alive"), None);
+    // Bodies both ways: a POST, a chunked upload, a chunked streamed answer.
+    let post = curl(&["--data-binary", "hello body", &r.url("/echo/post")]);
+    assert!(post.text().ends_with("\n\nhello body"), "{}", post.text());
+    assert_eq!(received(&post)["content-length"], "10");
+    let chunked = curl(&[
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        "streamed",
+        &r.url("/echo/chunked"),
+    ]);
+    assert!(
+        chunked.text().ends_with("\n\nstreamed"),
+        "{}",
+        chunked.text()
+    );
+    let t = Instant::now();
+    let stream = curl(&[&r.url("/stream")]);
+    assert_eq!(stream.text(), "part 0\npart 1\npart 2\npart 3\npart 4\n");
+    assert!(t.elapsed() >= Duration::from_millis(400));
+    // Keep-alive to the upstream: twenty requests, a connection or two.
+    let before: u32 = curl(&[&r.url("/conns")]).text().parse().unwrap();
+    for _ in 0..20 {
+        assert_eq!(curl(&[&r.url("/echo/k")]).status, 200);
+    }
+    let after: u32 = curl(&[&r.url("/conns")]).text().parse().unwrap();
+    assert!(
+        after - before <= 2,
+        "{} new upstream connections for 21 requests",
+        after - before
+    );
+    // Not the proxy's: the static files answer.
+    assert_eq!(curl(&[&r.url("/hello.txt")]).text(), "hello, world\n");
+}
+
+#[test]
+fn failing_upstreams_get_502_or_504_and_the_others_keep_serving() {
+    let www = docroot();
+    let (_up, port) = upstream();
+    let dead = free_port();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"dead\"\nmatch = [\"/dead\"]\nupstreams = [\"127.0.0.1:{dead}\"]\n\
+             [[proxy]]\nname = \"live\"\nmatch = [\"/echo\", \"/stall\", \"/close\", \"/garbage\"]\nupstreams = [\"127.0.0.1:{port}\"]\nread_timeout = \"1s\"\n"
+        ),
+    );
+    assert_eq!(curl(&[&r.url("/dead/x")]).status, 502);
+    let t = Instant::now();
+    assert_eq!(curl(&[&r.url("/stall")]).status, 504);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(curl(&[&r.url("/close")]).status, 502);
+    assert_eq!(curl(&[&r.url("/garbage")]).status, 502);
+    assert_eq!(curl(&[&r.url("/echo/ok")]).status, 200);
+    let log = r.error_log();
+    assert!(
+        log.contains("proxy \"dead\"") && log.contains("cannot connect"),
+        "{log}"
+    );
+    assert!(
+        log.contains("proxy \"live\"") && log.contains("-> 504"),
+        "{log}"
+    );
+    let m = curl(&[&r.url("/metrics")]).text();
+    assert!(
+        m.contains("relight_proxy_upstream_errors_total{proxy=\"live\"} 3"),
+        "{m}"
+    );
+}
+
+#[test]
+fn nginx_as_an_upstream_and_balancing_between_two() {
+    let www = docroot();
+    let dir = TempDir::new("nginx");
+    let nport = free_port();
+    std::fs::write(
+        dir.join("nginx.conf"),
+        format!(
+            "daemon off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\nevents {{}}\nhttp {{\n access_log off;\n client_body_temp_path {d};\n proxy_temp_path {d};\n fastcgi_temp_path {d};\n uwsgi_temp_path {d};\n scgi_temp_path {d};\n server {{\n  listen 127.0.0.1:{nport};\n  location / {{ root {root}; }}\n  location /who {{ return 200 \"nginx\\n\"; }}\n }}\n}}\n",
+            d = dir.path().display(),
+            root = www.path().display()
+        ),
+    )
+    .unwrap();
+    let _nginx = Proc {
+        child: Command::new("nginx")
+            .args(["-c"])
+            .arg(dir.join("nginx.conf"))
+            .spawn()
+            .expect("nginx runs"),
+    };
+    wait_listening(&format!("127.0.0.1:{nport}"), Duration::from_secs(10));
+    let (_up, port) = upstream();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"site\"\nmatch = [\"/who\", \"/echo\"]\nupstreams = [\"127.0.0.1:{nport}\", \"127.0.0.1:{port}\"]\nbalance = \"round-robin\"\n"
+        ),
+    );
+    let answers: Vec<String> = (0..4).map(|_| curl(&[&r.url("/who")]).text()).collect();
+    // Round robin: nginx answers every other request (the Python upstream 404s /who... with
+    // its echo, so count nginx's).
+    assert_eq!(
+        answers.iter().filter(|a| *a == "nginx\n").count(),
+        2,
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn a_websocket_passes_through_end_to_end() {
+    let www = docroot();
+    let (_up, port) = upstream();
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"live\"\nmatch = [\"/ws\"]\nupstreams = [\"127.0.0.1:{port}\"]\nupgrade = true\n"
+        ),
+    );
+    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    // Two masked text frames, each echoed.
+    for msg in [&b"hello"[..], b"over the proxy"] {
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | msg.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        s.write_all(&frame).unwrap();
+        let mut reply = vec![0u8; 2 + msg.len()];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(reply[0], 0x81);
+        assert_eq!(&reply[2..], msg);
+    }
+    // Past the keep-alive timeout (5 s) the joined connection is still open.
+    std::thread::sleep(Duration::from_secs(6));
+    let mask = [9u8, 9, 9, 9];
+    let msg = b"still here";
+    let mut frame = vec![0x81, 0x80 | msg.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+    let mut reply = vec![0u8; 2 + msg.len()];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[2..], msg);
+    // Without upgrade = true the Upgrade header does not reach the upstream.
+    let plain = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"p\"\nmatch = [\"/echo\"]\nupstreams = [\"127.0.0.1:{port}\"]\n"
+        ),
+    );
+    let got = curl(&[
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        &plain.url("/echo/u"),
+    ]);
+    assert_eq!(got.status, 200);
+    assert!(!received(&got).contains_key("upgrade"), "{}", got.text());
+}
