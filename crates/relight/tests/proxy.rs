@@ -270,3 +270,92 @@ fn a_websocket_passes_through_end_to_end() {
     assert_eq!(got.status, 200);
     assert!(!received(&got).contains_key("upgrade"), "{}", got.text());
 }
+
+#[test]
+fn an_unchanged_lighttpd_conf_proxies_as_lighttpd_does() {
+    let www = docroot();
+    let (_up, port) = upstream();
+    let dir = TempDir::new("lt");
+    let conf = |listen: u16, tag: &str| {
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {listen}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = (\"mod_proxy\")\nserver.errorlog = \"{}/{tag}.log\"\n\
+             proxy.server = (\"/echo\" => ((\"host\" => \"127.0.0.1\", \"port\" => {port})))\n\
+             proxy.header = (\"upgrade\" => \"enable\")\n",
+            www.path().display(),
+            dir.path().display()
+        )
+    };
+    let (lport, rport) = (free_port(), free_port());
+    std::fs::write(dir.join("l.conf"), conf(lport, "l")).unwrap();
+    std::fs::write(dir.join("r.conf"), conf(rport, "r")).unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("l.conf"), lport);
+    let _relight = Relight::start_file(&dir.join("r.conf"), rport);
+    let check = Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-tt", "-f"])
+        .arg(dir.join("r.conf"))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let cases: &[(&str, &[&str])] = &[
+        ("/echo/a?b=c", &[]),
+        ("/echo/post", &["--data-binary", "some body"]),
+        (
+            "/echo/h",
+            &[
+                "-H",
+                "X-Forwarded-For: 10.1.1.1",
+                "-H",
+                "X-Kept: 1",
+                "-H",
+                "Connection: keep-alive, X-Gone",
+                "-H",
+                "X-Gone: 1",
+            ],
+        ),
+        ("/hello.txt", &[]),
+    ];
+    for (path, args) in cases {
+        let run = |port: u16| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("http://127.0.0.1:{port}{path}"));
+            curl(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let (theirs, ours) = (run(lport), run(rport));
+        assert_eq!(ours.status, theirs.status, "{path}");
+        let pick = |r: &CurlResponse| {
+            let mut h = received(r);
+            // What differs by nature (ports in Host) or by design (relight keeps connections
+            // to upstreams alive; lighttpd sends "Connection: close" and no Content-Length
+            // on an empty GET).
+            h.retain(|k, _| {
+                [
+                    "method",
+                    "target",
+                    "x-forwarded-for",
+                    "x-forwarded-proto",
+                    "x-kept",
+                    "content-length",
+                    "content-type",
+                ]
+                .contains(&k.as_str())
+            });
+            (h, r.text().split_once("\n\n").map(|(_, b)| b.to_owned()))
+        };
+        assert_eq!(pick(&ours), pick(&theirs), "{path} {args:?}");
+        // On purpose: a header the client's Connection names is hop-by-hop (RFC 9110 §7.6.1);
+        // relight drops it, lighttpd 1.4.69 forwards it.
+        assert_eq!(received(&ours).get("x-gone"), None, "{path}");
+        for r in [&ours, &theirs] {
+            let h = received(r);
+            if h.contains_key("host") {
+                assert_eq!(h.get("x-host"), h.get("host"), "{path}");
+                assert_eq!(h.get("x-forwarded-host"), h.get("host"), "{path}");
+            }
+        }
+    }
+}

@@ -119,7 +119,7 @@ pub(super) fn map_blocks(
             when,
             fastcgi: mapped.fastcgi,
             cgi: mapped.cgi,
-            proxy: None,
+            proxy: mapped.proxy,
             settings: mapped.settings,
         };
         for (k, _, p) in &b.settings {

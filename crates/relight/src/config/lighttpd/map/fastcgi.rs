@@ -61,6 +61,8 @@ pub(super) struct Backends {
     pub list: Vec<FastcgiConfig>,
     /// The CGI rules `cgi.assign` made (cgi.rs).
     pub cgi: Vec<crate::config::CgiConfig>,
+    /// The proxy rules `proxy.server` made (proxy.rs).
+    pub proxy: Vec<crate::config::ProxyConfig>,
     by_target: BTreeMap<String, usize>,
 }
 

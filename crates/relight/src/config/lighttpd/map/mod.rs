@@ -2,7 +2,7 @@
 //! becomes the same setting; every other key, module and conditional block is reported by name
 //! with where it was set (a warning, or an error under `-tt`). Nothing is dropped in silence.
 //! One file per group of keys: [`server`] (global only), [`settings`] (per request, in any
-//! block), [`fastcgi`], [`cgi`], [`auth`], [`tls`] (`ssl.*`, in every block), and [`blocks`] for the
+//! block), [`fastcgi`], [`cgi`], [`proxy`], [`auth`], [`tls`] (`ssl.*`, in every block), and [`blocks`] for the
 //! conditional blocks. The result is
 //! checked as a TOML file is ([`crate::config::check`]).
 
@@ -10,6 +10,7 @@ mod auth;
 mod blocks;
 mod cgi;
 mod fastcgi;
+mod proxy;
 mod server;
 mod settings;
 mod tls;
@@ -97,7 +98,7 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         settings: global,
         fastcgi: backends.list,
         cgi: backends.cgi,
-        proxy: Vec::new(),
+        proxy: backends.proxy,
         scope: scopes,
         answer: Vec::new(),
         tls: tls.tls,

@@ -21,6 +21,7 @@ const MODULES: &[&str] = &[
     "mod_fastcgi",
     "mod_cgi",
     "mod_scgi",
+    "mod_proxy",
     "mod_auth",
     "mod_authn_file",
     "mod_openssl",
@@ -51,6 +52,10 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     (
         "fastcgi.debug",
         "relight always logs backend spawns, deaths and errors; more with RELIGHT_LOG=debug",
+    ),
+    (
+        "proxy.debug",
+        "relight logs every upstream failure; more with RELIGHT_LOG=debug",
     ),
     (
         "scgi.debug",

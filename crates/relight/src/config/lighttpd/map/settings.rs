@@ -19,6 +19,7 @@ pub(super) struct Mapped {
     pub settings: Settings,
     pub fastcgi: Option<Vec<At<String>>>,
     pub cgi: Option<Vec<At<String>>>,
+    pub proxy: Option<Vec<At<String>>>,
 }
 
 /// Where a setenv key's pairs go.
@@ -172,10 +173,12 @@ pub(super) fn map_settings(
     }
     map_extensions(cx, backends)?;
     let cgi = super::cgi::map_cgi(cx, &mut backends.cgi, scoped)?;
+    let proxy = super::proxy::map_proxy(cx, &mut backends.proxy, scoped)?;
     Ok(Mapped {
         settings: out,
         fastcgi,
         cgi,
+        proxy,
     })
 }
 
