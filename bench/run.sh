@@ -73,6 +73,32 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$W/tls.key" -out "$W/tls.crt" 2>/dev/null
 cat "$W/tls.crt" "$W/tls.key" >"$W/tls.pem"
 
+# A C CGI program (what a device's UI runs), and an upstream service for the proxies: an
+# nginx that answers /up/ itself.
+PORT_UPSTREAM=18930
+mkdir -p "$W/www/cgi-bin"
+printf '#include <stdio.h>\nint main(void){fputs("Content-Type: text/plain\\n\\nHello from CGI\\n",stdout);return 0;}\n' >"$W/cgi.c"
+cc -O2 -o "$W/www/cgi-bin/hello.cgi" "$W/cgi.c"
+cat >"$W/nginx-upstream.conf" <<EOF
+worker_processes 1;
+error_log $W/nginx-upstream-error.log;
+pid $W/nginx-upstream.pid;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $W/nginx-upstream-cb;
+  proxy_temp_path $W/nginx-upstream-pt;
+  fastcgi_temp_path $W/nginx-upstream-ft;
+  uwsgi_temp_path $W/nginx-upstream-ut;
+  scgi_temp_path $W/nginx-upstream-st;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:$PORT_UPSTREAM;
+    location /up/ { return 200 "Hello from upstream\n"; }
+  }
+}
+EOF
+
 # ---- the servers -------------------------------------------------------------------------
 cat >"$W/relight.toml" <<EOF
 [server]
@@ -92,6 +118,14 @@ listen = ["127.0.0.1:$PORT_RELIGHT_TLS"]
 certificate = "$W/tls.crt"
 key = "$W/tls.key"
 
+[[cgi]]
+match = ["/cgi-bin/"]
+
+[[proxy]]
+name = "up"
+match = ["/up/"]
+upstreams = ["127.0.0.1:$PORT_UPSTREAM"]
+
 # The ceiling: the same body as the backend's hello, answered by relight itself.
 [[answer]]
 path = "/raw/hello"
@@ -103,7 +137,7 @@ sed -e "s|127.0.0.1:$PORT_RELIGHT\"|127.0.0.1:$PORT_RELIGHT_2T\"|; s|relight.soc
   -e 's|^listen = |threads = 2\nlisten = |' "$W/relight.toml" >"$W/relight-2t.toml"
 
 cat >"$W/lighttpd.conf" <<EOF
-server.modules = ( "mod_fastcgi", "mod_openssl" )
+server.modules = ( "mod_fastcgi", "mod_openssl", "mod_cgi", "mod_proxy" )
 server.document-root = "$W/www"
 server.port = $PORT_LIGHTTPD
 server.bind = "127.0.0.1"
@@ -114,6 +148,8 @@ server.errorlog = "$W/lighttpd-error.log"
 }
 fastcgi.server = ( "/fcgi" => (( "bin-path" => "$BACKEND", "socket" => "$W/lighttpd.sock",
                                  "max-procs" => $PROCS, "check-local" => "disable" )) )
+\$HTTP["url"] =~ "^/cgi-bin/" { cgi.assign = ( "" => "" ) }
+proxy.server = ( "/up/" => (( "host" => "127.0.0.1", "port" => $PORT_UPSTREAM )) )
 EOF
 
 nginx_conf() { # port socket name [tls port]
@@ -145,6 +181,15 @@ http {
       include /etc/nginx/fastcgi_params;
       fastcgi_pass unix:$2;
     }
+    location /up/ {
+      proxy_pass http://upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+  upstream upstream {
+    server 127.0.0.1:$PORT_UPSTREAM;
+    keepalive 32;
   }
 }
 EOF
@@ -175,9 +220,10 @@ start lighttpd lighttpd -D -f "$W/lighttpd.conf"
 start spawn "$RELIGHT" spawn --procs "$PROCS" --socket "$W/spawn.sock" -- "$BACKEND"
 start spawnfcgi spawn-fcgi -n -s "$W/spawnfcgi.sock" -- /usr/bin/multiwatch -f "$PROCS" -- "$BACKEND"
 for _ in $(seq 1 100); do [ -S "$W/spawn.sock" ] && [ -S "$W/spawnfcgi.sock" ] && break; sleep 0.05; done
+start nginx_upstream nginx -g "daemon off;" -c "$W/nginx-upstream.conf"
 start nginx_relight nginx -g "daemon off;" -c "$W/nginx-relight.conf"
 start nginx_spawnfcgi nginx -g "daemon off;" -c "$W/nginx-spawnfcgi.conf"
-for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI $PORT_RELIGHT_2T \
+for p in $PORT_RELIGHT $PORT_LIGHTTPD $PORT_NGINX_RELIGHT $PORT_NGINX_SPAWNFCGI $PORT_RELIGHT_2T $PORT_UPSTREAM \
   $PORT_RELIGHT_TLS $PORT_LIGHTTPD_TLS $PORT_NGINX_TLS; do wait_port "$p"; done
 sleep 1
 # Memory at rest, before any request.
@@ -314,6 +360,10 @@ for round in $(seq 1 "$ROUNDS"); do
   # Every request a new connection: a full TLS handshake each (wrk resumes no session).
   for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS handshakes (a connection per request)" "$s" /1k.bin "$CONNS" "$W/close.lua"; done
   for s in "${HTTPS_SETUPS[@]}"; do run_h2load "HTTP/2 static 1 KiB, h2load 4x100 streams" "$s" /1k.bin; done
+  # A process per request (nginx runs no CGI).
+  for s in lighttpd relight; do run_wrk "CGI hello (a C program)" "$s" /cgi-bin/hello.cgi "$CONNS"; done
+  # The same upstream (an nginx answering itself) behind each.
+  for s in lighttpd relight nginx+relight; do run_wrk "HTTP proxy to an upstream" "$s" /up/hello "$CONNS"; done
 done
 # Each setup's median round (by req/s), with every round's req/s.
 MEDIANS="$W/medians.tsv"
