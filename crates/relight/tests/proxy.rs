@@ -121,6 +121,19 @@ fn requests_and_answers_pass_with_hop_by_hop_headers_removed_and_forwarding_head
     );
     // Not the proxy's: the static files answer.
     assert_eq!(curl(&[&r.url("/hello.txt")]).text(), "hello, world\n");
+    // An upstream's paths under another prefix, and its Host replaced (map-urlpath,
+    // map-host-request).
+    let mapped = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[proxy]]\nname = \"app\"\nmatch = [\"/app/\"]\nupstreams = [\"127.0.0.1:{port}\"]\n\
+             map_path = {{ \"/app/\" = \"/echo/\" }}\nmap_host_request = {{ \"-\" = \"backend.local\" }}\n"
+        ),
+    );
+    let h = received(&curl(&[&mapped.url("/app/x?y=1")]));
+    assert_eq!(h["target"], "/echo/x?y=1");
+    assert_eq!(h["host"], "backend.local");
 }
 
 #[test]

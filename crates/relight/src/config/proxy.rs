@@ -40,6 +40,19 @@ pub struct ProxyConfig {
     /// connections are joined until either closes (lighttpd's proxy.header "upgrade").
     #[serde(default)]
     pub upgrade: bool,
+    /// URL path prefixes replaced on the way up, and back in the answer's `Location`,
+    /// `Content-Location` and `Set-Cookie` paths (lighttpd's proxy.header "map-urlpath"):
+    /// `{ "/app/" = "/" }` serves an upstream's root under /app/.
+    #[serde(default)]
+    pub map_path: std::collections::BTreeMap<String, String>,
+    /// Host names replaced on the way up (the `Host` header; "-" for any, lighttpd's
+    /// "map-host-request").
+    #[serde(default)]
+    pub map_host_request: std::collections::BTreeMap<String, String>,
+    /// Host names replaced in the answer's `Location`, `Content-Location` and `Set-Cookie`
+    /// domains ("-" as the value: the client's Host; lighttpd's "map-host-response").
+    #[serde(default)]
+    pub map_host_response: std::collections::BTreeMap<String, String>,
     /// Idle connections kept open to each upstream for the next requests.
     #[serde(default = "default_max_idle")]
     pub max_idle: usize,
@@ -75,6 +88,9 @@ impl ProxyConfig {
             host: None,
             forwarded: false,
             upgrade: false,
+            map_path: Default::default(),
+            map_host_request: Default::default(),
+            map_host_response: Default::default(),
             max_idle: default_max_idle(),
             global: true,
         }

@@ -52,6 +52,7 @@ pub(crate) struct Proxy {
     forwarded: bool,
     upgrade: bool,
     max_idle: usize,
+    maps: Maps,
     /// Requests sent, and those an upstream failed (502/504).
     pub stats: ProxyStats,
 }
@@ -112,6 +113,16 @@ impl Proxy {
             forwarded: c.forwarded,
             upgrade: c.upgrade,
             max_idle: c.max_idle,
+            maps: Maps {
+                // Longest prefix first.
+                path: {
+                    let mut m: Vec<_> = c.map_path.clone().into_iter().collect();
+                    m.sort_by_key(|(k, _)| std::cmp::Reverse(k.len()));
+                    m
+                },
+                host_request: c.map_host_request.clone().into_iter().collect(),
+                host_response: c.map_host_response.clone().into_iter().collect(),
+            },
             stats: ProxyStats::default(),
         }
     }
@@ -141,6 +152,147 @@ impl Proxy {
                 .unwrap_or(0),
         };
         &self.upstreams[i]
+    }
+}
+
+/// lighttpd's proxy.header maps: URL path prefixes, and host names both ways.
+#[derive(Debug, Default)]
+struct Maps {
+    path: Vec<(String, String)>,
+    host_request: Vec<(String, String)>,
+    host_response: Vec<(String, String)>,
+}
+
+impl Maps {
+    /// `target` with its path's first mapped prefix replaced (up: client's to upstream's).
+    fn path_up(&self, target: &str) -> String {
+        for (from, to) in &self.path {
+            if let Some(rest) = target.strip_prefix(from.as_str()) {
+                return format!("{to}{rest}");
+            }
+        }
+        target.to_owned()
+    }
+
+    /// `path` with an upstream prefix put back (down: upstream's to client's).
+    fn path_down(&self, path: &str) -> Option<String> {
+        let mut best: Option<(&str, &str)> = None;
+        for (from, to) in &self.path {
+            if path.starts_with(to.as_str()) && best.is_none_or(|(_, t)| to.len() > t.len()) {
+                best = Some((from, to));
+            }
+        }
+        best.map(|(from, to)| format!("{from}{}", &path[to.len()..]))
+    }
+
+    /// The upstream's Host for the client's `host`.
+    fn host_up(&self, host: &str) -> Option<String> {
+        self.host_request
+            .iter()
+            .find(|(from, _)| from == "-" || from.eq_ignore_ascii_case(host))
+            .map(|(_, to)| {
+                if to == "-" {
+                    host.to_owned()
+                } else {
+                    to.clone()
+                }
+            })
+    }
+
+    /// The client's name for the upstream's `host` (`client`: the client's Host).
+    fn host_down(&self, host: &str, client: Option<&str>) -> Option<String> {
+        self.host_response
+            .iter()
+            .find(|(from, _)| from == "-" || from.eq_ignore_ascii_case(host))
+            .and_then(|(_, to)| {
+                if to == "-" {
+                    client.map(str::to_owned)
+                } else {
+                    Some(to.clone())
+                }
+            })
+    }
+
+    fn is_empty(&self) -> bool {
+        self.path.is_empty() && self.host_request.is_empty() && self.host_response.is_empty()
+    }
+
+    /// A `Location` or `Content-Location` value as the client must see it.
+    fn location_down(&self, v: &str, client: Option<&str>) -> String {
+        // Absolute: scheme://authority/path; else a path.
+        let (prefix, rest) = match v.find("://") {
+            Some(i) => {
+                let after = &v[i + 3..];
+                let end = after.find('/').unwrap_or(after.len());
+                let authority = &after[..end];
+                let authority = self
+                    .host_down(authority, client)
+                    .unwrap_or_else(|| authority.to_owned());
+                (format!("{}{authority}", &v[..i + 3]), &after[end..])
+            }
+            None => (String::new(), v),
+        };
+        let path = if rest.starts_with('/') {
+            self.path_down(rest).unwrap_or_else(|| rest.to_owned())
+        } else {
+            rest.to_owned()
+        };
+        format!("{prefix}{path}")
+    }
+
+    /// A `Set-Cookie` value with its Path and Domain as the client must see them.
+    fn cookie_down(&self, v: &str, client: Option<&str>) -> String {
+        v.split(';')
+            .map(|part| {
+                let t = part.trim_start();
+                let lead = &part[..part.len() - t.len()];
+                if let Some(p) = t.strip_prefix("Path=").or_else(|| t.strip_prefix("path=")) {
+                    if let Some(m) = self.path_down(p) {
+                        return format!("{lead}Path={m}");
+                    }
+                }
+                if let Some(d) = t
+                    .strip_prefix("Domain=")
+                    .or_else(|| t.strip_prefix("domain="))
+                {
+                    if let Some(m) = self.host_down(d, client) {
+                        return format!("{lead}Domain={m}");
+                    }
+                }
+                part.to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// The answer's headers with its locations and cookies mapped back.
+    fn headers_down(&self, headers: &mut HeaderMap, client: Option<&str>) {
+        if self.is_empty() {
+            return;
+        }
+        for name in [header::LOCATION, header::CONTENT_LOCATION] {
+            if let Some(v) = headers.get(&name).and_then(|v| v.to_str().ok())
+                && let Ok(mapped) = HeaderValue::from_str(&self.location_down(v, client))
+            {
+                headers.insert(name, mapped);
+            }
+        }
+        let cookies: Vec<HeaderValue> = headers
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| {
+                v.to_str()
+                    .ok()
+                    .and_then(|s| HeaderValue::from_str(&self.cookie_down(s, client)).ok())
+                    .unwrap_or_else(|| v.clone())
+            })
+            .collect();
+        if !cookies.is_empty() {
+            headers.remove(header::SET_COOKIE);
+            for c in cookies {
+                headers.append(header::SET_COOKIE, c);
+            }
+        }
     }
 }
 
@@ -276,6 +428,15 @@ async fn exchange(
         };
         put(&mut headers, "forwarded", &v);
     }
+    let client_host = host
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .map(|h| h.to_owned());
+    if let Some(mapped) = client_host.as_deref().and_then(|h| proxy.maps.host_up(h))
+        && let Ok(v) = HeaderValue::from_str(&mapped)
+    {
+        headers.insert(header::HOST, v);
+    }
     if let Some(h) = &proxy.host {
         headers.insert(header::HOST, h.clone());
     }
@@ -283,11 +444,9 @@ async fn exchange(
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(header::UPGRADE, u.clone());
     }
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
+    let path = proxy
+        .maps
+        .path_up(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
     let body: UpBody =
         Limited::new(body, usize::try_from(client.max_body).unwrap_or(usize::MAX)).boxed();
     let mut req = Request::new(body);
@@ -353,6 +512,9 @@ async fn exchange(
     }
     let (mut head, up_body) = resp.into_parts();
     head.headers = end_to_end(&head.headers);
+    proxy
+        .maps
+        .headers_down(&mut head.headers, client_host.as_deref());
     let (tx, body) = Body::channel();
     let proxy = proxy.clone();
     let up_index = proxy
@@ -476,6 +638,30 @@ async fn sender(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_and_hosts_are_mapped_both_ways_as_lighttpd_maps_them() {
+        let m = Maps {
+            path: vec![("/app/".into(), "/".into())],
+            host_request: vec![("-".into(), "backend.local".into())],
+            host_response: vec![("backend.local".into(), "-".into())],
+        };
+        assert_eq!(m.path_up("/app/x?y=1"), "/x?y=1");
+        assert_eq!(m.path_up("/other"), "/other");
+        assert_eq!(m.host_up("example.org").as_deref(), Some("backend.local"));
+        assert_eq!(
+            m.location_down("http://backend.local/login?next=/", Some("example.org")),
+            "http://example.org/app/login?next=/"
+        );
+        assert_eq!(m.location_down("/x", None), "/app/x");
+        assert_eq!(
+            m.cookie_down(
+                "sid=1; Path=/; Domain=backend.local; HttpOnly",
+                Some("example.org")
+            ),
+            "sid=1; Path=/app/; Domain=example.org; HttpOnly"
+        );
+    }
 
     #[test]
     fn hop_by_hop_headers_and_those_connection_names_stay_behind() {

@@ -47,10 +47,22 @@ pub(super) fn map_proxy(
         },
     };
     let mut upgrade = false;
+    let (mut map_path, mut map_host_request, mut map_host_response) =
+        (Default::default(), Default::default(), Default::default());
     if let Some((h, p)) = cx.inherited("proxy.header") {
         for (k, v) in h.as_array().into_iter().flatten() {
+            let pairs = |v: &Value| -> std::collections::BTreeMap<String, String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(k, v)| Some((k.clone()?, v.as_str()?.to_owned())))
+                    .collect()
+            };
             match k.as_deref() {
                 Some("upgrade") => upgrade = enabled(v) == Some(true),
+                Some("map-urlpath") => map_path = pairs(v),
+                Some("map-host-request") => map_host_request = pairs(v),
+                Some("map-host-response") => map_host_response = pairs(v),
                 Some(other) => cx.warn(
                     p,
                     format!("proxy.header {other:?}: not supported by relight; ignored"),
@@ -153,6 +165,9 @@ pub(super) fn map_proxy(
         );
         p.balance = balance;
         p.upgrade = upgrade;
+        p.map_path = map_path.clone();
+        p.map_host_request = map_host_request.clone();
+        p.map_host_response = map_host_response.clone();
         p.forwarded = forwarded;
         if replace_host {
             match &label {
