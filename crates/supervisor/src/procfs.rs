@@ -16,6 +16,25 @@ pub struct ProcInfo {
     pub cmdline: String,
 }
 
+/// The pids of this process's children (what /proc/self/task/*/children lists), or `None`
+/// where the kernel does not list them.
+pub fn own_children() -> Option<Vec<i32>> {
+    let mut out = Vec::new();
+    for task in fs::read_dir("/proc/self/task").ok()?.flatten() {
+        let text = fs::read_to_string(task.path().join("children")).ok()?;
+        out.extend(
+            text.split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok()),
+        );
+    }
+    Some(out)
+}
+
+/// Whether process group `pgid` has a member left (signal 0: nothing is sent).
+pub fn group_alive(pgid: i32) -> bool {
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), None).is_ok()
+}
+
 /// The command line of `pid`, or `None` if it is gone.
 pub fn cmdline(pid: i32) -> Option<String> {
     let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;

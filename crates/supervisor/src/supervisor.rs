@@ -21,7 +21,7 @@ use nix::unistd::Pid;
 use tokio::sync::Notify;
 
 use crate::backoff::Backoff;
-use crate::exit::{self, Ending, Restart, fmt_procs};
+use crate::exit::{self, Ending, Proc, Restart, fmt_procs};
 use crate::pool::{ExitRecord, Pool, PoolConfig, Reason, describe_status};
 use crate::slot::{PoolId, Running, Slot, SlotId, SlotState};
 use crate::socket::{SlotAddr, SocketError, listen};
@@ -388,7 +388,6 @@ impl Supervisor {
         // One look at every process: the dead process's group, and descendants that left the
         // group and were just re-parented to us (a double-forked daemon).
         // With cgroups, its cgroup holds every descendant, whatever group it moved to.
-        let me = std::process::id() as i32;
         let leaf = {
             let slot = &inner.pool(id.pool).slots[id.index];
             slot.proc
@@ -404,23 +403,7 @@ impl Supervisor {
             .into_iter()
             .collect();
         let procs = procfs::all();
-        let members: Vec<(i32, String)> = procs
-            .iter()
-            .filter(|m| m.pgid == pid || in_leaf.contains(&m.pid))
-            .map(|m| (m.pid, m.cmdline.clone()))
-            .collect();
-        let escaped: Vec<(i32, String)> = procs
-            .iter()
-            .filter(|m| {
-                m.ppid == me
-                    && m.pgid != pid
-                    && !in_leaf.contains(&m.pid)
-                    && !inner.owners.contains_key(&m.pid)
-                    && !inner.once.contains_key(&m.pid)
-                    && !inner.adoptees.contains(&m.pid)
-            })
-            .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
-            .collect();
+        let (members, escaped) = group_and_escaped(inner, &procs, pid, &in_leaf);
         inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
         let pool = inner.pool_mut(id.pool);
         let config = &pool.config;
@@ -518,25 +501,24 @@ impl Supervisor {
         pid: i32,
         status: &WaitStatus,
     ) {
-        let me = std::process::id() as i32;
-        let procs = procfs::all();
-        let members: Vec<(i32, String)> = procs
-            .iter()
-            .filter(|m| m.pgid == pid)
-            .map(|m| (m.pid, m.cmdline.clone()))
-            .collect();
-        let escaped: Vec<(i32, String)> = procs
-            .iter()
-            .filter(|m| {
-                m.ppid == me
-                    && m.pgid != pid
-                    && !inner.owners.contains_key(&m.pid)
-                    && !inner.once.contains_key(&m.pid)
-                    && !inner.adoptees.contains(&m.pid)
+        // A script that leaves nothing behind is the common case, hundreds a second: a look at
+        // every process in /proc only when its group has a member left or relight has a child
+        // it does not know (a descendant that left the group and was re-parented here).
+        let unknown_child = procfs::own_children().is_none_or(|children| {
+            children.iter().any(|c| {
+                !inner.owners.contains_key(c)
+                    && !inner.once.contains_key(c)
+                    && !inner.adoptees.contains(c)
             })
-            .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
-            .collect();
-        inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
+        });
+        let (members, escaped) = if procfs::group_alive(pid) || unknown_child {
+            let procs = procfs::all();
+            let (members, escaped) = group_and_escaped(inner, &procs, pid, &HashSet::new());
+            inner.adoptees.extend(escaped.iter().map(|(p, _)| *p));
+            (members, escaped)
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let (status_reason, status_detail) = describe_status(status);
         let success = matches!(status, WaitStatus::Exited(_, 0)) && entry.stopped.is_none();
         let (reason, detail) = entry
@@ -847,6 +829,36 @@ fn close_sockets(fds: HashMap<SlotAddr, OwnedFd>) {
 /// Stops process `pgid`'s group with `sig`, and with it everything in its cgroup `leaf` (a
 /// descendant that left the group stays in the cgroup); after `grace`, SIGKILL to what is left
 /// of both. The cgroup is removed once it is empty.
+/// Of `procs`, the members of process group `pid` (and of its cgroup `in_leaf`), and relight's
+/// children outside it that nothing owns: descendants of the dead process that left its group
+/// and were re-parented here (not yet reported: not among the adoptees).
+fn group_and_escaped(
+    inner: &Inner,
+    procs: &[procfs::ProcInfo],
+    pid: i32,
+    in_leaf: &HashSet<i32>,
+) -> (Vec<Proc>, Vec<Proc>) {
+    let me = std::process::id() as i32;
+    let members = procs
+        .iter()
+        .filter(|m| m.pgid == pid || in_leaf.contains(&m.pid))
+        .map(|m| (m.pid, m.cmdline.clone()))
+        .collect();
+    let escaped = procs
+        .iter()
+        .filter(|m| {
+            m.ppid == me
+                && m.pgid != pid
+                && !in_leaf.contains(&m.pid)
+                && !inner.owners.contains_key(&m.pid)
+                && !inner.once.contains_key(&m.pid)
+                && !inner.adoptees.contains(&m.pid)
+        })
+        .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
+        .collect();
+    (members, escaped)
+}
+
 pub(crate) fn contain(
     sup: &Arc<Supervisor>,
     pgid: i32,

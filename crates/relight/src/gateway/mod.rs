@@ -224,3 +224,16 @@ pub(crate) async fn write_timed<W: tokio::io::AsyncWrite + Unpin>(
         Err(_) => Err(GatewayError::WriteTimeout(timeout)),
     }
 }
+
+/// Ends a response whose head was sent: one log line (`who`: the gateway and its name), and
+/// an error into the body so the client sees a cut-off transfer (a body that just ended would
+/// look complete).
+pub(crate) async fn cut_off(
+    body_tx: &tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    who: &str,
+    what: &str,
+    e: &GatewayError,
+) {
+    tracing::error!("{who}: {what}: {e} (response cut off)");
+    let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
+}

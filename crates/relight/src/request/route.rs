@@ -117,6 +117,19 @@ fn cgi_script(
     path: &str,
 ) -> Option<Result<CgiScript, StatusCode>> {
     use std::os::unix::fs::PermissionsExt;
+    let fits = |script: &str, rule: &MatchRule| match rule {
+        MatchRule::Extension(ext) => script.ends_with(ext.as_str()),
+        MatchRule::Prefix(prefix) => script.starts_with(prefix.as_str()),
+    };
+    // No file system work for a path no rule can match (a static file's request, most often):
+    // an extension must appear in it, a prefix start it.
+    let may = |rule: &MatchRule| match rule {
+        MatchRule::Extension(ext) => path.contains(ext.as_str()),
+        MatchRule::Prefix(prefix) => path.starts_with(prefix.as_str()),
+    };
+    if !rules.iter().any(|c| c.matches.iter().any(may)) {
+        return None;
+    }
     // Each candidate ends at a slash or at the end of the path; the first that is not a
     // directory decides.
     let ends = path
@@ -133,15 +146,15 @@ fn cgi_script(
             Err(_) => Some(None),
         }
     })??;
-    if !meta.is_file() || !files.is_local_file(script_name) {
+    if !meta.is_file() {
         return None;
     }
-    let cgi = rules.iter().find(|c| {
-        c.matches.iter().any(|rule| match rule {
-            MatchRule::Extension(ext) => script_name.ends_with(ext.as_str()),
-            MatchRule::Prefix(prefix) => script_name.starts_with(prefix.as_str()),
-        })
-    })?;
+    let cgi = rules
+        .iter()
+        .find(|c| c.matches.iter().any(|rule| fits(script_name, rule)))?;
+    if !files.is_local_file(script_name) {
+        return None;
+    }
     if cgi.execute_x_only && meta.permissions().mode() & 0o111 == 0 {
         tracing::info!(
             "cgi \"{}\": {} is not executable (execute_x_only): 403",

@@ -47,8 +47,6 @@ pub(crate) struct ConnShared {
     sendfile: bool,
     /// When a request last started or finished (HTTP/2's idle timeout counts from it).
     last_change: Mutex<std::time::Instant>,
-    /// An HTTP/2 connection has had its last request (max_keep_alive_requests): GOAWAY.
-    pub(crate) last_request: tokio::sync::Notify,
 }
 
 /// The file range whose placeholder hyper holds, and the body waiting to yield the next one.
@@ -96,7 +94,6 @@ impl ConnShared {
             file_send: Mutex::new(FileSend::default()),
             sendfile,
             last_change: Mutex::new(std::time::Instant::now()),
-            last_request: tokio::sync::Notify::new(),
         }
     }
 

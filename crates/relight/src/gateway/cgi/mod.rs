@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use supervisor::{DescendantPolicy, OnceProcess, OnceSpec, Reason, SpawnSpec, Supervisor};
 
 use super::response_head::read_head;
-use super::{ClientLimits, GatewayError, RequestBody};
+use super::{ClientLimits, GatewayError, RequestBody, cut_off};
 use crate::config::{CgiConfig, Descendants, MatchRule};
 use crate::http::body::Body;
 use crate::http::pages::status_page;
@@ -473,7 +473,7 @@ async fn talk(
                         if let Err(e) = res
                             && is_fatal_write_error(&e)
                         {
-                            cut_off(&body_tx, &cgi.name, what, &e).await;
+                            cut_off(&body_tx, &format!("cgi \"{}\"", cgi.name), what, &e).await;
                             return Err(Stop::abandoned("its request body failed"));
                         }
                         continue;
@@ -488,7 +488,7 @@ async fn talk(
                     Ok(Read::Data(d)) => d,
                     Ok(Read::Eof) => break,
                     Err(e) => {
-                        cut_off(&body_tx, &cgi.name, what, &e).await;
+                        cut_off(&body_tx, &format!("cgi \"{}\"", cgi.name), what, &e).await;
                         return Err(Stop::timeout(what, &e));
                     }
                 }
@@ -514,23 +514,9 @@ async fn talk(
     }
     if let Some(d) = declared.filter(|&d| sent < d) {
         let e = GatewayError::BodyLength { declared: d, sent };
-        cut_off(&body_tx, &cgi.name, what, &e).await;
+        cut_off(&body_tx, &format!("cgi \"{}\"", cgi.name), what, &e).await;
     }
     Ok(())
-}
-
-/// Ends a response whose head was sent: one log line, and an error into the body so the
-/// client sees a cut-off transfer.
-async fn cut_off(
-    body_tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    name: &str,
-    what: &str,
-    e: &GatewayError,
-) {
-    tracing::error!("cgi \"{name}\": {what}: {e} (response cut off)");
-    let _ = body_tx
-        .send(Err(std::io::Error::other(e.to_string())))
-        .await;
 }
 
 /// Failures on the stdin side that end the run; a script that stops reading its stdin (or

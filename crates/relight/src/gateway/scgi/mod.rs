@@ -9,13 +9,13 @@ pub(crate) mod codec;
 
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 
 use super::fastcgi::backend::{Backend, BackendStream};
 use super::fastcgi::exchange::{Job, Outcome};
 use super::response_head::read_head;
-use super::{GatewayError, write_body, write_timed};
+use super::{GatewayError, cut_off, write_body, write_timed};
 use crate::http::body::Body;
 
 /// How much of the response is read at once.
@@ -135,7 +135,7 @@ where
                         if let Err(e) = res
                             && !matches!(e, GatewayError::Read(_))
                         {
-                            return cut_off(&body_tx, proto, name, what, &e).await;
+                            return cut_off(&body_tx, &format!("{proto} backend \"{name}\""), what, &e).await;
                         }
                         continue;
                     }
@@ -149,7 +149,10 @@ where
                 match next {
                     Ok(0) => break,
                     Ok(_) => chunk.freeze(),
-                    Err(e) => return cut_off(&body_tx, proto, name, what, &e).await,
+                    Err(e) => {
+                        return cut_off(&body_tx, &format!("{proto} backend \"{name}\""), what, &e)
+                            .await;
+                    }
                 }
             }
         };
@@ -170,7 +173,7 @@ where
     }
     if let Some(d) = declared.filter(|&d| sent < d) {
         let e = GatewayError::BodyLength { declared: d, sent };
-        cut_off(&body_tx, proto, name, what, &e).await;
+        cut_off(&body_tx, &format!("{proto} backend \"{name}\""), what, &e).await;
     }
 }
 
@@ -185,19 +188,4 @@ async fn read_timed<R: AsyncRead + Unpin>(
         Ok(Err(e)) => Err(GatewayError::Read(e)),
         Err(_) => Err(GatewayError::ReadTimeout(timeout)),
     }
-}
-
-/// Ends a response whose head was sent: one log line, and an error into the body so the
-/// client sees a cut-off transfer.
-async fn cut_off(
-    body_tx: &tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
-    proto: &str,
-    name: &str,
-    what: &str,
-    e: &GatewayError,
-) {
-    tracing::error!("{proto} backend \"{name}\": {what}: {e} (response cut off)");
-    let _ = body_tx
-        .send(Err(std::io::Error::other(e.to_string())))
-        .await;
 }
