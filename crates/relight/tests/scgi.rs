@@ -5,6 +5,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
 
 use common::*;
 
@@ -138,4 +140,60 @@ fn scgi_variables_match_lighttpd_mod_scgi_side_by_side() {
             );
         }
     }
+}
+
+#[test]
+fn debians_uwsgi_server_spawned_and_supervised() {
+    let www = docroot();
+    let dir = TempDir::new("uwsgi");
+    std::fs::write(
+        dir.join("app.py"),
+        "def application(environ, start_response):\n\
+         \x20   body = environ['wsgi.input'].read()\n\
+         \x20   out = ''.join(f'{k}={v}\\n' for k, v in sorted(environ.items()) if k.isupper()) + 'body=' + body.decode()\n\
+         \x20   start_response('201 Created', [('Content-Type', 'text/plain'), ('X-App', 'uwsgi')])\n\
+         \x20   return [out.encode()]\n",
+    )
+    .unwrap();
+    // uWSGI takes the slot's socket from fd 0 ("uwsgi socket 0 inherited"), as from lighttpd.
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[scgi]]\nname = \"wsgi\"\nmatch = [\"/py\"]\nprotocol = \"uwsgi\"\n\
+             command = [\"/usr/bin/uwsgi_python3\", \"--wsgi-file\", \"{}\", \"--processes\", \"1\"]\n\
+             socket = \"{}\"\nprocs = 1\n",
+            dir.join("app.py").display(),
+            dir.join("uw.sock").display()
+        ),
+    );
+    let got = curl(&["--data-binary", "posted", &r.url("/py/a/b?q=2")]);
+    assert_eq!(got.status, 201, "{}", got.text());
+    assert_eq!(got.header("X-App").as_deref(), Some("uwsgi"));
+    let p = got.params();
+    assert_eq!(p["SCRIPT_NAME"], "/py");
+    assert_eq!(p["PATH_INFO"], "/a/b");
+    assert_eq!(p["QUERY_STRING"], "q=2");
+    assert_eq!(p["body"], "posted");
+    // Killed, it is restarted on the same socket, and serves again.
+    let pids: Vec<i32> = ps("uwsgi_python3")
+        .iter()
+        .map(|e| e.pid)
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.contains(&*dir.path().to_string_lossy()))
+        })
+        .collect();
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    let _ = Command::new("kill")
+        .args(["-KILL", &pids[0].to_string()])
+        .status();
+    wait_for(Duration::from_secs(10), "uWSGI serves again", || {
+        (curl(&[&r.url("/py/again")]).status == 201).then_some(())
+    });
+    assert!(
+        r.error_log().contains("signal SIGKILL"),
+        "{}",
+        r.error_log()
+    );
 }
