@@ -438,3 +438,88 @@ fn an_unchanged_lighttpd_conf_runs_its_cgi_scripts() {
     // execute-x-only in /cgi-bin/: a file without an execute bit is refused.
     assert_eq!(curl(&[&r.url("/cgi-bin/noexec")]).status, 403);
 }
+
+#[test]
+fn local_redirects_are_served_internally_as_lighttpd_does() {
+    let www = docroot();
+    script(www.path(), "cgi-bin/env.cgi", ENV_CGI);
+    script(
+        www.path(),
+        "cgi-bin/to-file.cgi",
+        "#!/bin/sh\nprintf 'Location: /hello.txt\\n\\n'\n",
+    );
+    script(
+        www.path(),
+        "cgi-bin/to-script.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/env.cgi?from=redirect\\n\\n'\n",
+    );
+    script(
+        www.path(),
+        "cgi-bin/to-self.cgi",
+        "#!/bin/sh\nprintf 'Location: /cgi-bin/to-self.cgi\\n\\n'\n",
+    );
+    script(
+        www.path(),
+        "cgi-bin/explicit.cgi",
+        "#!/bin/sh\nprintf 'Status: 302\\nLocation: /hello.txt\\n\\n'\n",
+    );
+    let dir = TempDir::new("lt");
+    let conf = |port: u16, tag: &str, redir: &str| {
+        format!(
+            "server.document-root = \"{}\"\nserver.port = {port}\nserver.bind = \"127.0.0.1\"\n\
+             server.modules = (\"mod_cgi\")\nserver.errorlog = \"{}/{tag}.log\"\n\
+             cgi.assign = (\".cgi\" => \"\")\ncgi.local-redir = \"{redir}\"\n",
+            www.path().display(),
+            dir.path().display()
+        )
+    };
+    let (lport, rport, offport) = (free_port(), free_port(), free_port());
+    std::fs::write(dir.join("l.conf"), conf(lport, "l", "enable")).unwrap();
+    std::fs::write(dir.join("r.conf"), conf(rport, "r", "enable")).unwrap();
+    std::fs::write(dir.join("off.conf"), conf(offport, "off", "disable")).unwrap();
+    let _lighttpd = start_lighttpd(&dir.join("l.conf"), lport);
+    let _relight = Relight::start_file(&dir.join("r.conf"), rport);
+    let off = Relight::start_file(&dir.join("off.conf"), offport);
+    for (path, args) in [
+        ("/cgi-bin/to-file.cgi", &[][..]),
+        ("/cgi-bin/to-script.cgi", &["-d", "dropped=1"][..]),
+        ("/cgi-bin/to-self.cgi", &[][..]),
+        ("/cgi-bin/explicit.cgi", &[][..]),
+    ] {
+        let run = |port: u16| {
+            let mut a: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+            a.push(format!("http://127.0.0.1:{port}{path}"));
+            curl(&a.iter().map(String::as_str).collect::<Vec<_>>())
+        };
+        let (theirs, ours) = (run(lport), run(rport));
+        assert_eq!(ours.status, theirs.status, "{path}: {}", ours.text());
+        assert_eq!(ours.header("Location"), theirs.header("Location"), "{path}");
+        if path.contains("to-script") {
+            let (o, t) = (ours.params(), theirs.params());
+            for k in [
+                "REQUEST_METHOD",
+                "REQUEST_URI",
+                "REDIRECT_URI",
+                "QUERY_STRING",
+                "SCRIPT_NAME",
+                "CONTENT_LENGTH",
+                "CONTENT_TYPE",
+                "HTTP_CONTENT_LENGTH",
+                "body",
+            ] {
+                assert_eq!(o.get(k), t.get(k), "{path}: {k}");
+            }
+            assert_eq!(o["REQUEST_METHOD"], "GET");
+        } else if ours.status == 200 {
+            assert_eq!(ours.text(), theirs.text(), "{path}");
+        }
+    }
+    assert_eq!(
+        curl(&[&format!("http://127.0.0.1:{rport}/cgi-bin/to-file.cgi")]).text(),
+        "hello, world\n"
+    );
+    // Off (the default): the client gets the redirect.
+    let plain = curl(&[&off.url("/cgi-bin/to-file.cgi")]);
+    assert_eq!(plain.status, 302);
+    assert_eq!(plain.header("Location").as_deref(), Some("/hello.txt"));
+}

@@ -10,7 +10,6 @@ use crate::gateway::ClientLimits;
 use crate::gateway::cgi::{Run, forward};
 use crate::gateway::params::environment;
 use crate::http::body::Body;
-use crate::http::pages::status_page;
 
 /// Runs the script routing found and answers with its output; `variables`: the settings'
 /// parameters with an authorizer's variables after them, when one allowed the request.
@@ -20,9 +19,7 @@ pub(crate) async fn respond(
     script: CgiScript,
     variables: Option<Vec<(String, String)>>,
 ) -> Response<Body> {
-    let Some(incoming) = req.body.take() else {
-        return status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
-    };
+    let incoming = req.body.take();
     let (body, content_length) = match super::fastcgi::request_body(h, req, incoming).await {
         Ok(b) => b,
         Err(r) => return r,

@@ -139,9 +139,7 @@ pub(crate) async fn respond(
     variables: Option<Vec<(String, String)>>,
 ) -> Response<Body> {
     let s = &h.config.server;
-    let Some(incoming) = req.body.take() else {
-        return status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
-    };
+    let incoming = req.body.take();
     let (body, content_length) = match request_body(h, req, incoming).await {
         Ok(b) => b,
         Err(r) => return r,
@@ -173,13 +171,17 @@ pub(crate) async fn respond(
 
 /// The request body as a gateway gets it, with its length (CGI's CONTENT_LENGTH): streamed
 /// when the client declared its length, else (chunked) spooled first, since the length must
-/// be known before the request starts. `Err`: the answer when it cannot be.
+/// be known before the request starts; none (`incoming` taken: a CGI local redirect's
+/// request) is empty. `Err`: the answer when it cannot be.
 pub(crate) async fn request_body(
     h: &Handler,
     req: &Req,
-    incoming: hyper::body::Incoming,
+    incoming: Option<hyper::body::Incoming>,
 ) -> Result<(RequestBody, u64), Response<Body>> {
     let s = &h.config.server;
+    let Some(incoming) = incoming else {
+        return Ok((RequestBody::Buffered(bytes::Bytes::new()), 0));
+    };
     match req.target.declared_len {
         Some(n) => Ok((RequestBody::Stream(incoming), n)),
         None if http_body::Body::is_end_stream(&incoming) => Ok((RequestBody::Stream(incoming), 0)),

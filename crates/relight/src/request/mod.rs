@@ -49,7 +49,7 @@ use hyper::body::Incoming;
 use supervisor::Supervisor;
 
 use crate::config::Config;
-use crate::gateway::cgi::Cgi;
+use crate::gateway::cgi::{Cgi, LocalRedirect};
 use crate::gateway::fastcgi::Backend;
 use crate::gateway::proxy::Proxy;
 use crate::http::body::Body;
@@ -202,9 +202,49 @@ impl Handler {
             site,
             remote_user: None,
         };
-        let resp = match self.with_site(&mut req).await {
+        let mut resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
         };
+        // A CGI script's local redirect (cgi.local-redir): the request again, as a GET of the
+        // path it names, without its body; at most 5 times. As lighttpd: REQUEST_URI stays the
+        // one received, REDIRECT_URI is the new target, the headers stay, CONTENT_LENGTH is 0.
+        let mut loops = 0;
+        while let Some(LocalRedirect(to)) = resp.extensions().get::<LocalRedirect>().cloned() {
+            loops += 1;
+            // To its own path: the client gets the redirect (lighttpd does not loop on it).
+            if req.target.encoded() == to.split('?').next().unwrap_or("") {
+                break;
+            }
+            let Ok(uri) = to.parse::<http::Uri>() else {
+                break;
+            };
+            if loops > 5 {
+                tracing::error!(
+                    "{}: \"{}\": more than 5 local redirects: 500",
+                    conn.remote,
+                    req.what()
+                );
+                resp = crate::http::pages::status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
+                break;
+            }
+            drop(resp);
+            req.parts.method = Method::GET;
+            req.body = None;
+            let received = std::mem::replace(&mut req.parts.uri, uri);
+            let target = target::parse(&mut req.parts, conn);
+            req.parts.uri = received;
+            req.target = match target {
+                ControlFlow::Break(r) => return self.finish(r, &req.site.response_headers, head),
+                ControlFlow::Continue(t) => t,
+            };
+            req.site = match scope::select(&self.scopes, &req.parts, &req.target, conn) {
+                ControlFlow::Break(r) => return self.finish(r, &req.site.response_headers, head),
+                ControlFlow::Continue(s) => s,
+            };
+            resp = match self.with_site(&mut req).await {
+                ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
+            };
+        }
         self.finish(resp, &req.site.response_headers, head)
     }
 

@@ -9,13 +9,10 @@ use http::Response;
 use super::Req;
 use crate::gateway::proxy::{Client, Proxy, forward};
 use crate::http::body::Body;
-use crate::http::pages::status_page;
 
 /// Sends `req` upstream by rule `proxy` and answers with what comes back.
 pub(crate) async fn respond(req: &mut Req, proxy: Arc<Proxy>) -> Response<Body> {
-    let Some(body) = req.body.take() else {
-        return status_page(http::StatusCode::INTERNAL_SERVER_ERROR);
-    };
+    let body = req.body.take();
     let client = Client {
         remote: req.conn.remote,
         https: req.conn.tls.is_some(),

@@ -67,6 +67,8 @@ pub(crate) struct Cgi {
     pub x_sendfile: Option<Vec<PathBuf>>,
     /// Serves requests outside of scopes.
     pub global: bool,
+    /// RFC 3875 local redirects are served internally (cgi.local-redir).
+    pub local_redirect: bool,
     sup: Option<Arc<Supervisor>>,
     /// What its scripts did, for the status page and /metrics.
     pub stats: CgiStats,
@@ -127,6 +129,7 @@ impl Cgi {
             },
             x_sendfile: c.x_sendfile.then(|| c.x_sendfile_docroot.clone()),
             global: c.global,
+            local_redirect: c.local_redirect,
             sup: sup.cloned(),
             stats: CgiStats::default(),
         }
@@ -292,6 +295,28 @@ fn start(
     })
 }
 
+/// A response that is an RFC 3875 local redirect: the path (and query) the request is to be
+/// served as, internally.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalRedirect(pub String);
+
+/// The target of a local redirect, if the head is one as lighttpd's cgi.local-redir takes it:
+/// `Location: /path` the only header, no `Status` line, no body bytes yet.
+fn local_redirect(resp: &Response<()>, output: &[u8], first: &[u8]) -> Option<String> {
+    let location = resp.headers().get(http::header::LOCATION)?.to_str().ok()?;
+    let explicit_status = output
+        .split(|&b| b == b'\n')
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .any(|l| l.len() >= 7 && l[..7].eq_ignore_ascii_case(b"status:"));
+    (resp.status() == StatusCode::FOUND
+        && resp.headers().len() == 1
+        && location.starts_with('/')
+        && !location.starts_with("//")
+        && !explicit_status
+        && first.is_empty())
+    .then(|| location.to_owned())
+}
+
 /// Why a run was stopped before its script ended by itself.
 struct Stop {
     reason: Reason,
@@ -454,8 +479,15 @@ async fn talk(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    let local = cgi
+        .local_redirect
+        .then(|| local_redirect(&resp, &buf, &first))
+        .flatten();
     let (body_tx, resp_body) = Body::channel();
-    let resp = resp.map(|()| resp_body);
+    let mut resp = resp.map(|()| resp_body);
+    if let Some(to) = local {
+        resp.extensions_mut().insert(LocalRedirect(to));
+    }
     if head_tx.send(Ok(resp)).is_err() {
         return Err(Stop::abandoned("its client went away"));
     }

@@ -344,7 +344,7 @@ fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
 pub(crate) async fn forward(
     proxy: Arc<Proxy>,
     mut parts: http::request::Parts,
-    body: Incoming,
+    body: Option<Incoming>,
     client: Client,
     what: String,
 ) -> Response<Body> {
@@ -373,7 +373,7 @@ pub(crate) async fn forward(
 async fn exchange(
     proxy: &Arc<Proxy>,
     parts: &mut http::request::Parts,
-    body: Incoming,
+    body: Option<Incoming>,
     client: Client,
     what: &str,
 ) -> Result<Response<Body>, GatewayError> {
@@ -447,8 +447,13 @@ async fn exchange(
     let path = proxy
         .maps
         .path_up(parts.uri.path_and_query().map_or("/", |p| p.as_str()));
-    let body: UpBody =
-        Limited::new(body, usize::try_from(client.max_body).unwrap_or(usize::MAX)).boxed();
+    let body: UpBody = match body {
+        Some(b) => Limited::new(b, usize::try_from(client.max_body).unwrap_or(usize::MAX)).boxed(),
+        // A local redirect's GET has no body.
+        None => http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed(),
+    };
     let mut req = Request::new(body);
     *req.method_mut() = parts.method.clone();
     *req.uri_mut() = path

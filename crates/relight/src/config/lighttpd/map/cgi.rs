@@ -24,6 +24,7 @@ pub(super) fn map_cgi(
             "cgi.x-sendfile",
             "cgi.x-sendfile-docroot",
             "cgi.limits",
+            "cgi.local-redir",
         ] {
             cx.used.push(key);
         }
@@ -76,12 +77,22 @@ pub(super) fn map_cgi(
             }
         }
     }
-    for key in ["cgi.local-redir", "cgi.upgrade"] {
-        if let Some((v, p)) = cx.get(key)
-            && enabled(v) == Some(true)
-        {
-            cx.warn(p, format!("{key}: not supported by relight yet; ignored"));
-        }
+    let local_redirect = match cx.inherited("cgi.local-redir") {
+        None => false,
+        Some((v, p)) => enabled(v).ok_or_else(|| {
+            Error::new(
+                p.clone(),
+                "cgi.local-redir must be \"enable\" or \"disable\"",
+            )
+        })?,
+    };
+    if let Some((v, p)) = cx.get("cgi.upgrade")
+        && enabled(v) == Some(true)
+    {
+        cx.warn(
+            p,
+            "cgi.upgrade: not supported by relight yet; ignored".into(),
+        );
     }
     let mut names = Vec::new();
     for (ext, interpreter) in pairs {
@@ -92,6 +103,7 @@ pub(super) fn map_cgi(
         c.interpreter = (!interpreter.is_empty()).then(|| PathBuf::from(interpreter));
         c.execute_x_only = execute_x_only;
         c.x_sendfile = x_sendfile;
+        c.local_redirect = local_redirect;
         c.x_sendfile_docroot = docroots.clone();
         // lighttpd: no limit unless set; relight keeps its own bounds then.
         if let Some(n) = read_timeout.filter(|&n| n > 0) {
