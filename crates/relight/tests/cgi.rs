@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -522,4 +523,57 @@ fn local_redirects_are_served_internally_as_lighttpd_does() {
     let plain = curl(&[&off.url("/cgi-bin/to-file.cgi")]);
     assert_eq!(plain.status, 302);
     assert_eq!(plain.header("Location").as_deref(), Some("/hello.txt"));
+}
+
+#[test]
+fn a_websocket_reaches_a_cgi_script_with_upgrade() {
+    let www = docroot();
+    let peer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/ws_echo.cgi.py");
+    std::fs::create_dir_all(www.join("ws")).unwrap();
+    std::fs::copy(&peer, www.join("ws/echo.py")).unwrap();
+    let rule = |upgrade: bool| {
+        format!(
+            "[[cgi]]\nmatch = [\".py\"]\ninterpreter = \"/usr/bin/python3\"\nupgrade = {upgrade}\n"
+        )
+    };
+    let r = Relight::start(www.path(), "", &rule(true));
+    let handshake =
+        b"GET /ws/echo.py HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(handshake).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    for msg in [&b"hello"[..], b"through a cgi script"] {
+        let mask = [7u8, 1, 2, 3];
+        let mut frame = vec![0x81, 0x80 | msg.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        s.write_all(&frame).unwrap();
+        let mut reply = vec![0u8; 2 + msg.len()];
+        s.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[2..], msg);
+    }
+    // The client closes: the script gets EOF, ends, and nothing is left.
+    drop(s);
+    none_left("ws/echo.py");
+    // Without upgrade = true the script's 101 is a broken answer (502), not an upgrade.
+    let off = Relight::start(www.path(), "", &rule(false));
+    let mut s = std::net::TcpStream::connect(off.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(handshake).unwrap();
+    let mut reply = [0u8; 12];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply, b"HTTP/1.1 502");
 }

@@ -76,6 +76,11 @@ pub struct CgiConfig {
     /// that path (RFC 3875 local redirect; lighttpd's cgi.local-redir).
     #[serde(default)]
     pub local_redirect: bool,
+    /// HTTP/1.1 `Upgrade` requests (WebSocket) reach the script; a script that answers
+    /// `Status: 101` is joined to the client's connection, its stdout to the client and the
+    /// client to its stdin, until either closes (lighttpd's cgi.upgrade).
+    #[serde(default)]
+    pub upgrade: bool,
     /// Serves requests outside of scopes; `false`: only in the `[[scope]]`s that name it in
     /// their `cgi` list.
     #[serde(default = "default_true")]
@@ -106,6 +111,7 @@ impl CgiConfig {
             x_sendfile: false,
             x_sendfile_docroot: Vec::new(),
             local_redirect: false,
+            upgrade: false,
             global: true,
         }
     }

@@ -40,6 +40,7 @@ pub(crate) async fn respond(
             read_timeout: h.config.server.read_timeout.0,
         },
         what: req.what(),
+        upgrade: upgrade_of(&script.cgi, req),
     };
     let cgi = script.cgi;
     let resp = forward(cgi.clone(), run).await;
@@ -50,4 +51,25 @@ pub(crate) async fn respond(
         }
         None => resp,
     }
+}
+
+/// The client's connection and the protocol it asks for, when the rule passes upgrades and the
+/// request is an HTTP/1.1 `Connection: upgrade` with `Upgrade`.
+fn upgrade_of(
+    cgi: &crate::gateway::cgi::Cgi,
+    req: &mut Req,
+) -> Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)> {
+    let h = &req.parts.headers;
+    let asks = h
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    if !cgi.upgrade || req.parts.version != http::Version::HTTP_11 || !asks {
+        return None;
+    }
+    let asked = h.get(http::header::UPGRADE)?.clone();
+    let on = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+    Some((on, asked))
 }

@@ -69,6 +69,8 @@ pub(crate) struct Cgi {
     pub global: bool,
     /// RFC 3875 local redirects are served internally (cgi.local-redir).
     pub local_redirect: bool,
+    /// Upgrade requests (WebSocket) reach the script, whose 101 joins it to the client.
+    pub upgrade: bool,
     sup: Option<Arc<Supervisor>>,
     /// What its scripts did, for the status page and /metrics.
     pub stats: CgiStats,
@@ -130,6 +132,7 @@ impl Cgi {
             x_sendfile: c.x_sendfile.then(|| c.x_sendfile_docroot.clone()),
             global: c.global,
             local_redirect: c.local_redirect,
+            upgrade: c.upgrade,
             sup: sup.cloned(),
             stats: CgiStats::default(),
         }
@@ -159,6 +162,9 @@ pub(crate) struct Run {
     pub limits: ClientLimits,
     /// The request, in log lines.
     pub what: String,
+    /// The client's connection once its 101 is sent, and the protocol it asked for: a script
+    /// that answers 101 is joined to it (cgi.upgrade).
+    pub upgrade: Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)>,
 }
 
 type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
@@ -198,6 +204,7 @@ async fn exchange(cgi: Arc<Cgi>, run: Run, mut head_tx: HeadTx) {
         env,
         mut body,
         limits,
+        upgrade,
         what,
     } = run;
     let permit = tokio::select! {
@@ -219,7 +226,10 @@ async fn exchange(cgi: Arc<Cgi>, run: Run, mut head_tx: HeadTx) {
     };
     cgi.stats.started.fetch_add(1, Ordering::Relaxed);
     let deadline = cgi.request_timeout.map(|t| Instant::now() + t);
-    let outcome = talk(&cgi, &mut proc, &mut body, limits, head_tx, deadline, &what).await;
+    let outcome = talk(
+        &cgi, &mut proc, &mut body, limits, head_tx, deadline, &what, upgrade,
+    )
+    .await;
     let stopped = match outcome {
         Ok(()) => {
             // The output is complete; a script still running after closing its stdout gets
@@ -393,6 +403,7 @@ impl Output<'_> {
 
 /// Feeds stdin and reads stdout until the response is complete. `Err`: the script must be
 /// stopped.
+#[allow(clippy::too_many_arguments)]
 async fn talk(
     cgi: &Cgi,
     proc: &mut OnceProcess,
@@ -401,6 +412,7 @@ async fn talk(
     mut head_tx: HeadTx,
     deadline: Option<Instant>,
     what: &str,
+    upgrade: Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)>,
 ) -> Result<(), Stop> {
     let stdin = proc.stdin.take();
     let stdout = proc.stdout.take();
@@ -409,6 +421,12 @@ async fn talk(
             "its stdout could not be read".to_owned(),
         )));
         return Err(Stop::abandoned("its stdout could not be read"));
+    };
+    // An upgrade request's stdin is kept for the joined connection (its body, if any, is
+    // not sent: the script answers 101 or not before it).
+    let (stdin, mut kept_stdin) = match upgrade {
+        Some(_) => (None, stdin),
+        None => (stdin, None),
     };
     let writer = write_body(stdin, body, limits, cgi.write_timeout);
     tokio::pin!(writer);
@@ -474,6 +492,64 @@ async fn talk(
             }
         }
     };
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        let Some((client_up, asked)) = upgrade else {
+            let e = GatewayError::Head(super::response_head::CgiError::BadStatus(
+                "101 to a request that asked for no upgrade".to_owned(),
+            ));
+            let _ = head_tx.send(Err(e));
+            return Err(Stop::abandoned("it answered 101 to no upgrade"));
+        };
+        let mut to_client = Response::new(Body::Empty);
+        *to_client.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *to_client.headers_mut() = resp.headers().clone();
+        to_client.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("upgrade"),
+        );
+        to_client.headers_mut().insert(http::header::UPGRADE, asked);
+        if head_tx.send(Ok(to_client)).is_err() {
+            return Err(Stop::abandoned("its client went away"));
+        }
+        let Ok(client) = client_up.await else {
+            return Err(Stop::abandoned("its client's connection did not upgrade"));
+        };
+        let Some(stdin) = kept_stdin
+            .take()
+            .and_then(|fd| pipe::Sender::from_owned_fd(fd).ok())
+        else {
+            return Err(Stop::abandoned("its stdin could not be written"));
+        };
+        let Output { stdout, .. } = out;
+        let mut client = hyper_util::rt::TokioIo::new(client);
+        use tokio::io::AsyncWriteExt;
+        if !first.is_empty() && client.write_all(&first).await.is_err() {
+            return Err(Stop::abandoned("its client went away"));
+        }
+        // The client to stdin (closed when the client closes: the script reads EOF), stdout
+        // to the client (closed when the script closes it); when the client leaves, the
+        // script has its kill grace to finish writing.
+        let (mut from_client, mut to_client) = tokio::io::split(client);
+        let (mut stdout, mut stdin) = (stdout, stdin);
+        let up = async move {
+            let _ = tokio::io::copy(&mut from_client, &mut stdin).await;
+        };
+        let down = async move {
+            let _ = tokio::io::copy(&mut stdout, &mut to_client).await;
+            let _ = to_client.shutdown().await;
+        };
+        tokio::pin!(up, down);
+        tokio::select! {
+            () = &mut up => {
+                let _ = tokio::time::timeout(cgi.kill_grace, down).await;
+            }
+            () = &mut down => {}
+        }
+        tracing::debug!("cgi \"{}\": {what}: upgraded connection ended", cgi.name);
+        return Ok(());
+    }
+    // Not upgraded: the script gets EOF on its stdin.
+    drop(kept_stdin);
     let declared: Option<u64> = resp
         .headers()
         .get(http::header::CONTENT_LENGTH)

@@ -25,6 +25,7 @@ pub(super) fn map_cgi(
             "cgi.x-sendfile-docroot",
             "cgi.limits",
             "cgi.local-redir",
+            "cgi.upgrade",
         ] {
             cx.used.push(key);
         }
@@ -86,14 +87,12 @@ pub(super) fn map_cgi(
             )
         })?,
     };
-    if let Some((v, p)) = cx.get("cgi.upgrade")
-        && enabled(v) == Some(true)
-    {
-        cx.warn(
-            p,
-            "cgi.upgrade: not supported by relight yet; ignored".into(),
-        );
-    }
+    let upgrade = match cx.inherited("cgi.upgrade") {
+        None => false,
+        Some((v, p)) => enabled(v).ok_or_else(|| {
+            Error::new(p.clone(), "cgi.upgrade must be \"enable\" or \"disable\"")
+        })?,
+    };
     let mut names = Vec::new();
     for (ext, interpreter) in pairs {
         let name = format!("cgi-{}", list.len() + 1);
@@ -104,6 +103,7 @@ pub(super) fn map_cgi(
         c.execute_x_only = execute_x_only;
         c.x_sendfile = x_sendfile;
         c.local_redirect = local_redirect;
+        c.upgrade = upgrade;
         c.x_sendfile_docroot = docroots.clone();
         // lighttpd: no limit unless set; relight keeps its own bounds then.
         if let Some(n) = read_timeout.filter(|&n| n > 0) {
