@@ -577,3 +577,33 @@ fn a_websocket_reaches_a_cgi_script_with_upgrade() {
     s.read_exact(&mut reply).unwrap();
     assert_eq!(&reply, b"HTTP/1.1 502");
 }
+
+#[test]
+fn shutdown_stops_running_scripts_and_what_they_started() {
+    let www = docroot();
+    // A script that started a child of its own, both still running at shutdown.
+    script(
+        www.path(),
+        "long.cgi",
+        "#!/bin/sh\nsleep 304 &\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 305\n",
+    );
+    let mut r = Relight::start(
+        www.path(),
+        "",
+        "[[cgi]]\nmatch = [\".cgi\"]\nkill_grace = \"1s\"\n",
+    );
+    let mut client = curl_bg(&["--max-time", "20", &r.url("/long.cgi")]);
+    wait_for(
+        Duration::from_secs(5),
+        "the script and its child run",
+        || (!ps("sleep 304").is_empty() && !ps("sleep 305").is_empty()).then_some(()),
+    );
+    r.proc.signal("TERM");
+    assert!(
+        r.proc.wait_exit(Duration::from_secs(10)).is_some(),
+        "relight did not exit"
+    );
+    none_left("sleep 304");
+    none_left("sleep 305");
+    let _ = client.wait();
+}
