@@ -297,7 +297,7 @@ fn a_background_child_holding_stdout_does_not_hold_the_response_as_in_lighttpd()
     script(
         www.path(),
         "bg.cgi",
-        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 4 &\nexit 0\n",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 4.1 &\nexit 0\n",
     );
     let dir = TempDir::new("lt");
     let lport = free_port();
@@ -323,7 +323,7 @@ fn a_background_child_holding_stdout_does_not_hold_the_response_as_in_lighttpd()
         "relight took {ours_took:?}"
     );
     // The child was in the script's process group: stopped when the script exited, and said so.
-    none_left("sleep 4");
+    none_left("sleep 4.1");
     let log = r.error_log();
     assert!(
         log.contains("bg.cgi pid")
@@ -585,7 +585,7 @@ fn shutdown_stops_running_scripts_and_what_they_started() {
     script(
         www.path(),
         "long.cgi",
-        "#!/bin/sh\nsleep 304 &\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 305\n",
+        "#!/bin/sh\nsleep 401 &\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nexec sleep 402\n",
     );
     let mut r = Relight::start(
         www.path(),
@@ -596,14 +596,14 @@ fn shutdown_stops_running_scripts_and_what_they_started() {
     wait_for(
         Duration::from_secs(5),
         "the script and its child run",
-        || (!ps("sleep 304").is_empty() && !ps("sleep 305").is_empty()).then_some(()),
+        || (!ps("sleep 401").is_empty() && !ps("sleep 402").is_empty()).then_some(()),
     );
     r.proc.signal("TERM");
     assert!(
         r.proc.wait_exit(Duration::from_secs(10)).is_some(),
         "relight did not exit"
     );
-    none_left("sleep 304");
-    none_left("sleep 305");
+    none_left("sleep 401");
+    none_left("sleep 402");
     let _ = client.wait();
 }
