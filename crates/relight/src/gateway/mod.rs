@@ -237,3 +237,52 @@ pub(crate) async fn cut_off(
     tracing::error!("{who}: {what}: {e} (response cut off)");
     let _ = body_tx.send(Err(io::Error::other(e.to_string()))).await;
 }
+
+/// The body length a CGI, SCGI or uwsgi response declared (`Content-Length`), followed as the
+/// body streams: the response ends when it is reached (what comes after is not sent, as
+/// lighttpd does), and a body that ends short of it is an error.
+#[derive(Debug)]
+pub(crate) struct DeclaredLength {
+    declared: Option<u64>,
+    sent: u64,
+}
+
+impl DeclaredLength {
+    /// What `headers` declare.
+    pub(crate) fn of(headers: &http::HeaderMap) -> DeclaredLength {
+        DeclaredLength {
+            declared: headers
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
+            sent: 0,
+        }
+    }
+
+    /// `chunk`, cut at the declared length, counted as sent.
+    pub(crate) fn take(&mut self, chunk: Bytes) -> Bytes {
+        let chunk = match self.declared {
+            Some(d) if self.sent + chunk.len() as u64 > d => {
+                chunk.slice(..(d - self.sent) as usize)
+            }
+            _ => chunk,
+        };
+        self.sent += chunk.len() as u64;
+        chunk
+    }
+
+    /// The declared length has been sent.
+    pub(crate) fn complete(&self) -> bool {
+        self.declared.is_some_and(|d| self.sent >= d)
+    }
+
+    /// At the body's end: the error if it is shorter than declared.
+    pub(crate) fn short(&self) -> Option<GatewayError> {
+        self.declared
+            .filter(|&d| self.sent < d)
+            .map(|declared| GatewayError::BodyLength {
+                declared,
+                sent: self.sent,
+            })
+    }
+}

@@ -29,7 +29,7 @@ use tokio::time::Instant;
 use supervisor::{DescendantPolicy, OnceProcess, OnceSpec, Reason, SpawnSpec, Supervisor};
 
 use super::response_head::read_head;
-use super::{ClientLimits, GatewayError, RequestBody, cut_off};
+use super::{ClientLimits, DeclaredLength, GatewayError, RequestBody, cut_off};
 use crate::config::{CgiConfig, Descendants, MatchRule};
 use crate::http::body::Body;
 use crate::http::pages::status_page;
@@ -550,11 +550,7 @@ async fn talk(
     }
     // Not upgraded: the script gets EOF on its stdin.
     drop(kept_stdin);
-    let declared: Option<u64> = resp
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let mut length = DeclaredLength::of(resp.headers());
     let local = cgi
         .local_redirect
         .then(|| local_redirect(&resp, &buf, &first))
@@ -569,7 +565,6 @@ async fn talk(
     }
 
     // Phase 2: the body, while stdin may still be fed.
-    let mut sent = 0u64;
     let mut pending = (!first.is_empty()).then_some(first);
     loop {
         let chunk = match pending.take() {
@@ -602,13 +597,7 @@ async fn talk(
                 }
             }
         };
-        // A declared length ends the response when it is reached (lighttpd does the same);
-        // more is cut off.
-        let chunk = match declared {
-            Some(d) if sent + chunk.len() as u64 > d => chunk.slice(..(d - sent) as usize),
-            _ => chunk,
-        };
-        sent += chunk.len() as u64;
+        let chunk = length.take(chunk);
         if !chunk.is_empty() && body_tx.send(Ok(chunk)).await.is_err() {
             tracing::info!(
                 "cgi \"{}\": {what}: client went away during the response",
@@ -616,12 +605,11 @@ async fn talk(
             );
             return Err(Stop::abandoned("its client went away"));
         }
-        if declared.is_some_and(|d| sent >= d) {
+        if length.complete() {
             break;
         }
     }
-    if let Some(d) = declared.filter(|&d| sent < d) {
-        let e = GatewayError::BodyLength { declared: d, sent };
+    if let Some(e) = length.short() {
         cut_off(&body_tx, &format!("cgi \"{}\"", cgi.name), what, &e).await;
     }
     Ok(())

@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use super::fastcgi::backend::{Backend, BackendStream};
 use super::fastcgi::exchange::{Job, Outcome};
 use super::response_head::read_head;
-use super::{GatewayError, cut_off, write_body, write_timed};
+use super::{DeclaredLength, GatewayError, cut_off, write_body, write_timed};
 use crate::http::body::Body;
 
 /// How much of the response is read at once.
@@ -111,18 +111,13 @@ where
             }
         }
     };
-    let declared: Option<u64> = resp
-        .headers()
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let mut length = DeclaredLength::of(resp.headers());
     let (body_tx, resp_body) = Body::channel();
     if head_tx.send(Ok(resp.map(|()| resp_body))).is_err() {
         return;
     }
 
     // The body, up to EOF (or the length it declared).
-    let mut sent = 0u64;
     let mut pending = (!first.is_empty()).then_some(first);
     loop {
         let chunk = match pending.take() {
@@ -156,23 +151,18 @@ where
                 }
             }
         };
-        let chunk = match declared {
-            Some(d) if sent + chunk.len() as u64 > d => chunk.slice(..(d - sent) as usize),
-            _ => chunk,
-        };
-        sent += chunk.len() as u64;
+        let chunk = length.take(chunk);
         if !chunk.is_empty() && body_tx.send(Ok(chunk)).await.is_err() {
             tracing::info!(
                 "{proto} backend \"{name}\": {what}: client went away during the response"
             );
             return;
         }
-        if declared.is_some_and(|d| sent >= d) {
+        if length.complete() {
             return;
         }
     }
-    if let Some(d) = declared.filter(|&d| sent < d) {
-        let e = GatewayError::BodyLength { declared: d, sent };
+    if let Some(e) = length.short() {
         cut_off(&body_tx, &format!("{proto} backend \"{name}\""), what, &e).await;
     }
 }
