@@ -297,7 +297,7 @@ fn a_background_child_holding_stdout_does_not_hold_the_response_as_in_lighttpd()
     script(
         www.path(),
         "bg.cgi",
-        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 4.1 &\nexit 0\n",
+        "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\nstarted\\n'\nsleep 4.1 &\n# Give the child the time to exec sleep, so the log names it (not the forked shell).\nsleep 0.2\nexit 0\n",
     );
     let dir = TempDir::new("lt");
     let lport = free_port();
