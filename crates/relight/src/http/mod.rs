@@ -85,6 +85,19 @@ pub(crate) fn valid_host(host: &str) -> bool {
     }
 }
 
+/// The protocol a request asks to switch to: its `Upgrade`, when its `Connection` names
+/// `upgrade` (RFC 9110 §7.8).
+pub(crate) fn upgrade_asked(headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+    let asks = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
+    asks.then(|| headers.get(http::header::UPGRADE).cloned())
+        .flatten()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,17 +59,10 @@ fn upgrade_of(
     cgi: &crate::gateway::cgi::Cgi,
     req: &mut Req,
 ) -> Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)> {
-    let h = &req.parts.headers;
-    let asks = h
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    if !cgi.upgrade || req.parts.version != http::Version::HTTP_11 || !asks {
+    if !cgi.upgrade || req.parts.version != http::Version::HTTP_11 {
         return None;
     }
-    let asked = h.get(http::header::UPGRADE)?.clone();
+    let asked = crate::http::upgrade_asked(&req.parts.headers)?;
     let on = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
     Some((on, asked))
 }

@@ -327,18 +327,6 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Whether the request asks to switch protocols (`Connection: upgrade` and `Upgrade`).
-fn wants_upgrade(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asks = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"));
-    asks.then(|| headers.get(header::UPGRADE).cloned())
-        .flatten()
-}
-
 /// Sends the request (`parts` and `body`) from `client` upstream and returns the answer; `what`
 /// names it in log lines.
 pub(crate) async fn forward(
@@ -378,7 +366,7 @@ async fn exchange(
     what: &str,
 ) -> Result<Response<Body>, GatewayError> {
     let upgrade = if proxy.upgrade && parts.version == http::Version::HTTP_11 {
-        wants_upgrade(&parts.headers)
+        crate::http::upgrade_asked(&parts.headers)
     } else {
         None
     };
@@ -689,8 +677,8 @@ mod tests {
         let mut u = HeaderMap::new();
         u.insert("connection", HeaderValue::from_static("Upgrade"));
         u.insert("upgrade", HeaderValue::from_static("websocket"));
-        assert_eq!(wants_upgrade(&u).unwrap(), "websocket");
+        assert_eq!(crate::http::upgrade_asked(&u).unwrap(), "websocket");
         u.insert("connection", HeaderValue::from_static("keep-alive"));
-        assert!(wants_upgrade(&u).is_none());
+        assert!(crate::http::upgrade_asked(&u).is_none());
     }
 }
