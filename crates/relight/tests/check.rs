@@ -181,6 +181,24 @@ fn backends_must_make_sense() {
         "5:8",
         "fastcgi \"app\": memory_max applies to spawned backends (command), not to an external address",
     );
+    // An entry on another backend's processes names a spawned one and sets no process keys.
+    let owner = "[[fastcgi]]\nname = \"ext\"\nmatch = [\"/e\"]\naddress = \"unix:/x\"\n";
+    refused(
+        &dir,
+        "pool-external.toml",
+        &format!("{base}{owner}[[fastcgi]]\nname = \"auth\"\nmatch = [\"/a\"]\npool = \"ext\"\n"),
+        "9:8",
+        "fastcgi \"auth\": pool \"ext\": not a spawned backend with its own command",
+    );
+    refused(
+        &dir,
+        "pool-procs.toml",
+        &format!(
+            "{base}[[fastcgi]]\nname = \"app\"\nmatch = [\"/a\"]\ncommand = [\"/bin/true\"]\nsocket = \"/tmp/x.sock\"\n[[fastcgi]]\nname = \"auth\"\nmatch = [\"/b\"]\npool = \"app\"\nprocs = 2\n"
+        ),
+        "10:8",
+        "fastcgi \"auth\": procs belongs to the backend whose processes pool \"app\" names, not to this entry",
+    );
     refused(
         &dir,
         "scope-names.toml",

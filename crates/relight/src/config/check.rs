@@ -209,7 +209,11 @@ fn backend(config: &Config, i: usize, b: &FastcgiConfig) -> Result<(), Error> {
             format!("duplicate fastcgi name {name:?} (first defined on line {line})"),
         ));
     }
-    target(b).map_err(|m| config.error(&b.name.loc, format!("fastcgi {name:?}: {m}")))?;
+    match &b.pool {
+        Some(pool) => shared_pool(config, b, pool),
+        None => target(b),
+    }
+    .map_err(|m| config.error(&b.name.loc, format!("fastcgi {name:?}: {m}")))?;
     if b.matches.is_empty() {
         return Err(config.error(&b.name.loc, format!("fastcgi {name:?}: match is empty")));
     }
@@ -233,10 +237,36 @@ fn backend(config: &Config, i: usize, b: &FastcgiConfig) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether the keys describe one backend: external (`address`) or spawned (`command` with
-/// `socket` or `port`), with a consistent process count, and users that exist.
-fn target(b: &FastcgiConfig) -> Result<(), String> {
-    let spawned_keys = [
+/// Whether an entry with `pool` names a spawned backend of its protocol and sets nothing of
+/// its own about processes.
+fn shared_pool(config: &Config, b: &FastcgiConfig, pool: &str) -> Result<(), String> {
+    if b.address.is_some() || b.command.is_some() {
+        return Err(
+            "set pool (another backend's processes), or address or command, not both".into(),
+        );
+    }
+    if let Some((k, _)) = spawned_keys(b).iter().find(|(_, set)| *set) {
+        return Err(format!(
+            "{k} belongs to the backend whose processes pool {pool:?} names, not to this entry"
+        ));
+    }
+    match config.fastcgi.iter().find(|o| o.name.value == pool) {
+        None => Err(format!("pool {pool:?}: no backend of that name")),
+        Some(o) if o.command.is_none() || o.pool.is_some() => Err(format!(
+            "pool {pool:?}: not a spawned backend with its own command"
+        )),
+        Some(o) if o.protocol != b.protocol => Err(format!(
+            "pool {pool:?} speaks {}, this entry {}",
+            o.protocol.as_str(),
+            b.protocol.as_str()
+        )),
+        Some(_) => Ok(()),
+    }
+}
+
+/// The keys only a spawned backend sets, and whether `b` sets each.
+fn spawned_keys(b: &FastcgiConfig) -> [(&'static str, bool); 17] {
+    [
         ("socket", b.socket.is_some()),
         ("port", b.port.is_some()),
         ("host", b.host.is_some()),
@@ -254,7 +284,13 @@ fn target(b: &FastcgiConfig) -> Result<(), String> {
         ("request_timeout", b.request_timeout.is_some()),
         ("env", !b.env.is_empty()),
         ("copy_env", !b.copy_env.is_empty()),
-    ];
+    ]
+}
+
+/// Whether the keys describe one backend: external (`address`) or spawned (`command` with
+/// `socket` or `port`), with a consistent process count, and users that exist.
+fn target(b: &FastcgiConfig) -> Result<(), String> {
+    let spawned_keys = spawned_keys(b);
     match (&b.address, &b.command) {
         (Some(_), Some(_)) => {
             return Err(
@@ -263,7 +299,7 @@ fn target(b: &FastcgiConfig) -> Result<(), String> {
             );
         }
         (None, None) => {
-            return Err("needs address (an external backend) or command (a spawned one)".into());
+            return Err("needs address (an external backend), command (a spawned one) or pool (another backend's processes)".into());
         }
         (Some(_), None) => {
             if let Some((k, _)) = spawned_keys.iter().find(|(_, set)| *set) {

@@ -27,6 +27,11 @@ pub struct FastcgiConfig {
     pub address: Option<BackendAddr>,
     /// The program relight spawns and supervises, with its arguments (no shell).
     pub command: Option<Vec<String>>,
+    /// Served by the processes of the spawned backend of this name (its command, sockets and
+    /// process options), with this entry's own `match`, `role` and gateway options: one
+    /// program behind an authorizer and a responder entry, as lighttpd runs two
+    /// `fastcgi.server` entries with the same bin-path. Exclusive with `address` and `command`.
+    pub pool: Option<String>,
     /// Spawned: slot N listens on the unix socket `<socket>-N`.
     pub socket: Option<PathBuf>,
     /// Spawned: slot N listens on TCP `host:(port+N)`.
@@ -182,6 +187,7 @@ impl FastcgiConfig {
             matches,
             address: None,
             command: None,
+            pool: None,
             socket: None,
             port: None,
             host: None,
@@ -222,6 +228,12 @@ impl FastcgiConfig {
             global: true,
             protocol: Protocol::Fastcgi,
         }
+    }
+
+    /// The name of the supervisor pool whose processes serve this entry: its own, or the one
+    /// `pool` names.
+    pub fn pool_name(&self) -> &str {
+        self.pool.as_deref().unwrap_or(&self.name.value)
     }
 
     /// (min, max) processes of a spawned backend.

@@ -128,7 +128,15 @@ impl Handler {
         let backends: Vec<_> = config
             .fastcgi
             .iter()
-            .map(|c| Arc::new(Backend::new(c, sup)))
+            .map(|c| {
+                // The check made `pool` name a backend with its own command.
+                let owner = config
+                    .fastcgi
+                    .iter()
+                    .find(|o| o.name.value == c.pool_name())
+                    .unwrap_or(c);
+                Arc::new(Backend::new(c, owner, sup))
+            })
             .collect();
         let cgi: Vec<_> = config
             .cgi

@@ -139,6 +139,11 @@ pub(crate) fn json(
                 out.push_str(",\"kind\":\"external\",\"address\":");
                 json_str(&mut out, &addr.to_string());
             }
+            // An entry served by another backend's processes: their slots are listed there.
+            (Target::Spawned { pool, .. }, _) if *pool != b.name => {
+                out.push_str(",\"kind\":\"spawned\",\"pool\":");
+                json_str(&mut out, pool);
+            }
             (Target::Spawned { .. }, Some(pool)) => {
                 out.push_str(",\"kind\":\"spawned\",\"slots\":[");
                 for (j, s) in pool.slots.iter().enumerate() {

@@ -133,6 +133,8 @@ pub(crate) enum Target {
     Spawned {
         /// The supervisor owning the pool.
         sup: Arc<Supervisor>,
+        /// The pool's name: the backend's own, or the one whose processes it shares.
+        pool: String,
 
         /// Longest wait for a free process.
         queue_timeout: Duration,
@@ -153,15 +155,22 @@ impl Drop for InFlight<'_> {
 }
 
 impl Backend {
-    /// A backend from its configuration; a spawned one needs the supervisor running its pool.
-    pub(crate) fn new(c: &FastcgiConfig, sup: Option<&Arc<Supervisor>>) -> Backend {
+    /// A backend from its configuration; a spawned one needs the supervisor running its pool,
+    /// and `owner` is the configuration of that pool (`c` itself, or the backend its `pool`
+    /// names: the queue and request timeouts are the pool's).
+    pub(crate) fn new(
+        c: &FastcgiConfig,
+        owner: &FastcgiConfig,
+        sup: Option<&Arc<Supervisor>>,
+    ) -> Backend {
         let name = c.name.value.clone();
         let target = match (&c.address, sup) {
             (Some(a), _) => Target::External(a.clone()),
             (None, Some(sup)) => Target::Spawned {
                 sup: sup.clone(),
-                queue_timeout: c.queue_timeout.0,
-                request_timeout: c.request_timeout(),
+                pool: owner.name.value.clone(),
+                queue_timeout: owner.queue_timeout.0,
+                request_timeout: owner.request_timeout(),
             },
             (None, None) => unreachable!("a spawned backend is started before the server"),
         };

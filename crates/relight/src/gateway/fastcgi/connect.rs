@@ -22,7 +22,7 @@ pub(super) struct Connected {
 
 /// The connection for a request described by `what` (method and URI, for the logs).
 pub(super) async fn connect(backend: &Backend, what: &str) -> Result<Connected, GatewayError> {
-    let (sup, queue_timeout) = match &backend.target {
+    let (sup, pool, queue_timeout) = match &backend.target {
         Target::External(addr) => {
             return backend.connect(addr).await.map(|stream| Connected {
                 stream,
@@ -30,15 +30,18 @@ pub(super) async fn connect(backend: &Backend, what: &str) -> Result<Connected, 
             });
         }
         Target::Spawned {
-            sup, queue_timeout, ..
-        } => (sup, *queue_timeout),
+            sup,
+            pool,
+            queue_timeout,
+            ..
+        } => (sup, pool, *queue_timeout),
     };
     // Nothing has reached a process until the connection exists: a failed connect is
     // retried on another slot (a few times), never answered as if the request ran.
     let mut tried = Vec::new();
     loop {
         let mut l = match sup
-            .acquire_avoiding(&backend.name, queue_timeout, what, &tried)
+            .acquire_avoiding(pool, queue_timeout, what, &tried)
             .await
         {
             Ok(l) => l,

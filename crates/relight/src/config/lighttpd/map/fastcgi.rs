@@ -1,7 +1,8 @@
 //! `fastcgi.server` (and `fastcgi.map-extensions`): each host of each extension becomes a
 //! [`FastcgiConfig`], named `fastcgiN`; hosts with the same target (bin-path and socket, or
-//! address) in several blocks are one backend with all their match rules, so they share its
-//! processes, as in lighttpd.
+//! address) in several blocks share its processes, as in lighttpd: one backend with all their
+//! match rules when their options are the same, else one backend per set of options on the
+//! first one's processes (`pool`), so that the entry that matched decides the role.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -63,7 +64,8 @@ pub(super) struct Backends {
     pub cgi: Vec<crate::config::CgiConfig>,
     /// The proxy rules `proxy.server` made (proxy.rs).
     pub proxy: Vec<crate::config::ProxyConfig>,
-    by_target: BTreeMap<String, usize>,
+    /// The entries of each target, the first one's processes serving them all.
+    by_target: BTreeMap<String, Vec<usize>>,
 }
 
 /// One host of one extension: `( "socket" => ..., "bin-path" => ..., ... )`.
@@ -295,6 +297,9 @@ pub(super) fn map_gateway(
         );
     };
     let mut names: Vec<String> = Vec::new();
+    // Entries of this value may merge; another block's are backends of their own (their
+    // rules must not serve this block's requests), on the same processes.
+    let first = all.list.len();
     for (ext, hosts) in exts {
         let Some(ext) = ext else {
             return err(
@@ -327,7 +332,7 @@ pub(super) fn map_gateway(
                 pos,
             };
             host.report_options(cx);
-            let name = add_host(&host, &rule, all, scoped, protocol)?;
+            let name = add_host(cx, &host, &rule, all, first, scoped, protocol)?;
             if !names.contains(&name) {
                 names.push(name);
             }
@@ -336,11 +341,18 @@ pub(super) fn map_gateway(
     Ok(names)
 }
 
-/// The backend of `host` with `rule`: the existing one of the same target, or a new one.
+/// The backend of `host` with `rule`: the existing one (from index `first` on: this block's)
+/// of the same target, role and gateway options, or a new one. An entry on the processes of
+/// an earlier one (the same bin-path and socket or port) is served by those processes
+/// (`pool`) with its own role, and the earlier entry's other options (lighttpd keeps the first
+/// definition of a spawned host: its check-local, docroot...; said in a warning when they
+/// differ); an entry on the address of an earlier external one keeps all its options.
 fn add_host(
+    cx: &mut Ctx<'_>,
     host: &Host<'_>,
     rule: &MatchRule,
     all: &mut Backends,
+    first: usize,
     scoped: bool,
     protocol: Protocol,
 ) -> Result<String, Error> {
@@ -353,35 +365,99 @@ fn add_host(
         host.string("host")?,
         host.int("port")?
     );
-    if let Some(&i) = all.by_target.get(&target) {
-        let b = &mut all.list[i];
-        if !b.matches.contains(rule) {
-            b.matches.push(rule.clone());
-        }
-        if !scoped {
-            b.global = true;
-        }
-        return Ok(b.name.value.clone());
-    }
     let name = format!("{}{}", protocol.as_str(), all.list.len());
     let mut b = FastcgiConfig::new(
         At::new(name.clone(), Loc::Pos(host.pos.clone())),
         vec![rule.clone()],
     );
-    host.target(&mut b)?;
-    if b.command.is_some() {
-        host.process_options(&mut b)?;
-    }
     host.gateway_options(&mut b)?;
+    let sharing = all.by_target.get(&target).cloned().unwrap_or_default();
+    let owner = sharing.first().map(|&i| &all.list[i]);
+    if let Some(owner) = owner
+        && owner.command.is_some()
+    {
+        let role = b.role;
+        let mine = b.clone();
+        copy_gateway(owner, &mut b);
+        b.role = role;
+        if !same_gateway(&mine, &b) {
+            cx.warn(
+                host.pos,
+                format!(
+                    "{} {:?}: the same program as {} (line {}) with other options: it runs with the first one's (check-local, docroot, timeouts, x-sendfile...), as in lighttpd; only mode is this entry's",
+                    host.key,
+                    host.ext,
+                    owner.name.value,
+                    match &owner.name.loc {
+                        Loc::Pos(p) => p.line,
+                        Loc::Span(_) => 0,
+                    }
+                ),
+            );
+        }
+    }
+    if let Some(&i) = sharing
+        .iter()
+        .find(|&&i| i >= first && same_gateway(&all.list[i], &b))
+    {
+        let b = &mut all.list[i];
+        if !b.matches.contains(rule) {
+            b.matches.push(rule.clone());
+        }
+        return Ok(b.name.value.clone());
+    }
+    match owner {
+        Some(o) if o.command.is_some() => b.pool = Some(o.name.value.clone()),
+        Some(o) => b.address = o.address.clone(),
+        None => {
+            host.target(&mut b)?;
+            if b.command.is_some() {
+                host.process_options(&mut b)?;
+            }
+        }
+    }
     b.global = !scoped;
     b.protocol = protocol;
     if protocol != Protocol::Fastcgi {
         // One request per connection, as lighttpd's mod_scgi.
         b.keep_alive = false;
     }
-    all.by_target.insert(target, all.list.len());
+    all.by_target
+        .entry(target)
+        .or_default()
+        .push(all.list.len());
     all.list.push(b);
     Ok(name)
+}
+
+/// Gives `to` the gateway options of `from` (all that [`same_gateway`] compares).
+fn copy_gateway(from: &FastcgiConfig, to: &mut FastcgiConfig) {
+    to.role = from.role;
+    to.connect_timeout = from.connect_timeout;
+    to.read_timeout = from.read_timeout;
+    to.write_timeout = from.write_timeout;
+    to.check_local = from.check_local;
+    to.x_sendfile = from.x_sendfile;
+    to.x_sendfile_docroot.clone_from(&from.x_sendfile_docroot);
+    to.document_root.clone_from(&from.document_root);
+    to.broken_script_filename = from.broken_script_filename;
+    to.fix_root_script_name = from.fix_root_script_name;
+    to.strip_request_uri.clone_from(&from.strip_request_uri);
+}
+
+/// Whether two entries of one target are served alike: the same role and gateway options.
+fn same_gateway(a: &FastcgiConfig, b: &FastcgiConfig) -> bool {
+    a.role == b.role
+        && a.connect_timeout == b.connect_timeout
+        && a.read_timeout == b.read_timeout
+        && a.write_timeout == b.write_timeout
+        && a.check_local == b.check_local
+        && a.x_sendfile == b.x_sendfile
+        && a.x_sendfile_docroot == b.x_sendfile_docroot
+        && a.document_root == b.document_root
+        && a.broken_script_filename == b.broken_script_filename
+        && a.fix_root_script_name == b.fix_root_script_name
+        && a.strip_request_uri == b.strip_request_uri
 }
 
 /// `fastcgi.map-extensions`: requests for `.from` go where `.to`'s do.

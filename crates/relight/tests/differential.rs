@@ -1,0 +1,205 @@
+//! The differential suite for issue 15's shapes: one lighttpd.conf, run by lighttpd 1.4.69 and
+//! by relight, the same requests to both, the answers compared (status, the headers that
+//! matter, the body or the backend's parameters). Where relight differs on purpose the case
+//! says why, and docs/lighttpd-keys.md explains it. Each test prints its counts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use common::*;
+
+/// lighttpd and relight on the same configuration (each with its own directory for sockets
+/// and logs), and the counts of what was compared.
+struct Pair {
+    lighttpd_port: u16,
+    relight_port: u16,
+    _lighttpd: Proc,
+    relight: Relight,
+    _dirs: (TempDir, TempDir),
+    compared: usize,
+    identical: usize,
+    on_purpose: usize,
+    name: &'static str,
+}
+
+/// How two answers are compared beyond their status.
+#[derive(Clone, Copy)]
+enum Body {
+    /// The bodies byte for byte.
+    Same,
+    /// The echo peer's parameters (NAME=value lines), but those that name a port or the
+    /// server.
+    Params,
+    /// Not compared (error pages are each server's own).
+    Ignored,
+}
+
+impl Pair {
+    /// Writes `conf(dir, port)` for each server and starts both.
+    fn start(name: &'static str, conf: impl Fn(&Path, u16) -> String) -> Pair {
+        let (dl, dr) = (TempDir::new("lt-15"), TempDir::new("rl-15"));
+        let (pl, pr) = (free_port(), free_port());
+        std::fs::write(dl.join("lighttpd.conf"), conf(dl.path(), pl)).unwrap();
+        std::fs::write(dr.join("lighttpd.conf"), conf(dr.path(), pr)).unwrap();
+        let lighttpd = start_lighttpd(&dl.join("lighttpd.conf"), pl);
+        let relight = Relight::start_file(&dr.join("lighttpd.conf"), pr);
+        Pair {
+            lighttpd_port: pl,
+            relight_port: pr,
+            _lighttpd: lighttpd,
+            relight,
+            _dirs: (dl, dr),
+            compared: 0,
+            identical: 0,
+            on_purpose: 0,
+            name,
+        }
+    }
+
+    /// `curl ARGS URL` to both: (lighttpd's answer, relight's).
+    fn both(&self, path: &str, args: &[&str]) -> (CurlResponse, CurlResponse) {
+        let run = |port: u16| {
+            let url = format!("http://127.0.0.1:{port}{path}");
+            let mut a = args.to_vec();
+            a.push(&url);
+            curl(&a)
+        };
+        (run(self.lighttpd_port), run(self.relight_port))
+    }
+
+    /// The same request to both must get the same status, the same `headers` and the same
+    /// body (as `body` says).
+    fn same(&mut self, path: &str, args: &[&str], headers: &[&str], body: Body) -> CurlResponse {
+        let (theirs, ours) = self.both(path, args);
+        let what = format!("{}: {path} {args:?}", self.name);
+        assert_eq!(
+            ours.status,
+            theirs.status,
+            "status of {what}: lighttpd {}\n{}\nrelight {}\n{}",
+            theirs.head,
+            theirs.text(),
+            ours.head,
+            ours.text()
+        );
+        for h in headers {
+            assert_eq!(
+                ours.header(h),
+                theirs.header(h),
+                "{h} of {what}: lighttpd {}\nrelight {}",
+                theirs.head,
+                ours.head
+            );
+        }
+        match body {
+            Body::Same => assert_eq!(ours.text(), theirs.text(), "body of {what}"),
+            Body::Params => assert_eq!(
+                comparable(ours.params()),
+                comparable(theirs.params()),
+                "backend parameters of {what}"
+            ),
+            Body::Ignored => {}
+        }
+        self.compared += 1;
+        self.identical += 1;
+        ours
+    }
+
+    /// A request where relight differs on purpose (`why`); `check` asserts what each does.
+    #[allow(dead_code)]
+    fn differs(
+        &mut self,
+        path: &str,
+        args: &[&str],
+        why: &str,
+        check: impl FnOnce(&CurlResponse, &CurlResponse),
+    ) {
+        let (theirs, ours) = self.both(path, args);
+        eprintln!("{}: {path}: differs on purpose: {why}", self.name);
+        check(&theirs, &ours);
+        self.compared += 1;
+        self.on_purpose += 1;
+    }
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        eprintln!(
+            "differential {}: {} requests compared, {} identical, {} different on purpose",
+            self.name, self.compared, self.identical, self.on_purpose
+        );
+    }
+}
+
+/// The echo peer's parameters without those that name a port, the server or a time.
+fn comparable(mut p: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for k in ["REMOTE_PORT", "SERVER_PORT", "SERVER_SOFTWARE", "HTTP_HOST"] {
+        p.remove(k);
+    }
+    p
+}
+
+fn copy_of(peer: &Path, dir: &Path, name: &str) -> PathBuf {
+    let to = dir.join(name);
+    std::fs::copy(peer, &to).unwrap();
+    to
+}
+
+/// Issue 15's first defect: one program behind an authorizer entry and a responder entry (and
+/// an `else` block's extension entry): the entry that matched decides the role.
+#[test]
+fn one_program_behind_an_authorizer_and_a_responder() {
+    let www = docroot();
+    std::fs::write(www.join("x.php"), "<?php\n").unwrap();
+    let echo = c_peer("fcgi_echo");
+    let progs = TempDir::new("roles");
+    let echo = copy_of(&echo, progs.path(), "echo-roles");
+    let mut pair = Pair::start("roles", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+$HTTP["host"] == "auth.example.org" {{
+  fastcgi.server = ( "/" => (
+    "a" => ( "socket" => "{dir}/roles.sock", "bin-path" => "{echo}", "max-procs" => 1, "mode" => "authorizer", "check-local" => "disable" ),
+    "r" => ( "socket" => "{dir}/roles.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" ) ) )
+}} else {{
+  fastcgi.server = ( ".php" => (( "socket" => "{dir}/roles.sock", "bin-path" => "{echo}", "max-procs" => 1 )) )
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+        )
+    });
+    // Without that host: the responder of the else block, not the authorizer.
+    let r = pair.same("/x.php?allow", &[], &[], Body::Params);
+    assert_eq!(
+        r.params().get("FCGI_ROLE").map(String::as_str),
+        Some("RESPONDER")
+    );
+    pair.same("/x.php", &[], &[], Body::Params);
+    pair.same("/hello.txt", &[], &[], Body::Same);
+    pair.same("/missing.php", &[], &[], Body::Ignored);
+    // With it: the authorizer decides, then the responder answers.
+    let host = ["-H", "Host: auth.example.org"];
+    pair.same("/x.php", &host, &[], Body::Params);
+    let r = pair.same("/anything?allow", &host, &[], Body::Params);
+    assert_eq!(
+        r.params().get("FCGI_ROLE").map(String::as_str),
+        Some("RESPONDER"),
+        "{}",
+        r.text()
+    );
+    // The else block's entry leaves check-local at its default: lighttpd (and relight) keep the
+    // first definition's; relight says so.
+    let log = std::fs::read_to_string(pair.relight.dir.join("stderr.log")).unwrap();
+    assert!(log.contains("the same program as"), "{log}");
+    // One pool of max-procs 1 serves all three entries: one process under each server.
+    let e = echo.to_string_lossy().into_owned();
+    let n = ps(&e).into_iter().filter(|p| p.cmd.starts_with(&e)).count();
+    assert_eq!(n, 2, "one process per server: {:?}", ps(&e));
+}
