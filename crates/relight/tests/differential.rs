@@ -107,7 +107,6 @@ impl Pair {
     }
 
     /// A request where relight differs on purpose (`why`); `check` asserts what each does.
-    #[allow(dead_code)]
     fn differs(
         &mut self,
         path: &str,
@@ -202,4 +201,143 @@ $HTTP["host"] == "auth.example.org" {{
     let e = echo.to_string_lossy().into_owned();
     let n = ps(&e).into_iter().filter(|p| p.cmd.starts_with(&e)).count();
     assert_eq!(n, 2, "one process per server: {:?}", ps(&e));
+}
+
+/// Keys inside conditionals (issue 15's second defect), and the harder shapes: conditions on
+/// host, url, querystring, user agent, referer, cookie, method, remote address and scheme,
+/// `else` chains, nesting, `%n` and `$n` in redirects and rewrites; HTTP/1.0, no Host header,
+/// absolute-form targets.
+#[test]
+fn keys_in_conditionals_and_the_harder_shapes() {
+    let www = docroot();
+    std::fs::write(www.join("404.html"), "custom not found\n").unwrap();
+    std::fs::create_dir_all(www.join("app")).unwrap();
+    let echo = c_peer("fcgi_echo");
+    let mut pair = Pair::start("conditionals", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_access", "mod_rewrite", "mod_redirect", "mod_setenv", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+server.tag = "global-tag"
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/cond.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+$HTTP["host"] == "tagged.example" {{
+  server.tag = "host-tag"
+  server.name = "named.example"
+  $HTTP["url"] =^ "/app/deep" {{
+    setenv.add-response-header = ( "X-Deep" => "1" )
+  }}
+}} else $HTTP["host"] =~ "^www\.(.*)$" {{
+  url.redirect = ( "^/(.*)" => "http://%1/$1" )
+}} else {{
+  server.error-handler-404 = "/404.html"
+}}
+$HTTP["querystring"] =~ "debug" {{
+  setenv.add-response-header = ( "X-Debug" => "on" )
+}}
+$HTTP["useragent"] =~ "badbot" {{
+  url.access-deny = ( "" )
+}}
+$HTTP["referer"] =~ "evil\.example" {{
+  url.access-deny = ( "" )
+}}
+$HTTP["cookie"] =~ "session=([a-z]+)" {{
+  url.rewrite-once = ( "^/who$" => "/app/who?user=%1" )
+}}
+$HTTP["request-method"] == "POST" {{
+  setenv.add-response-header = ( "X-Post" => "1" )
+}}
+$HTTP["remoteip"] == "127.0.0.0/8" {{
+  setenv.add-request-header = ( "X-Local" => "yes" )
+}}
+$HTTP["scheme"] == "http" {{
+  setenv.add-environment = ( "SCHEME_SEEN" => "http" )
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+        )
+    });
+    let heads = ["server", "location", "x-deep", "x-debug", "x-post"];
+    let tagged = ["-H", "Host: tagged.example"];
+    // server.tag and server.name in a host block; the global tag elsewhere.
+    let r = pair.same("/app/x", &tagged, &heads, Body::Params);
+    assert_eq!(r.header("server").as_deref(), Some("host-tag"));
+    assert_eq!(
+        r.params().get("SERVER_NAME").map(String::as_str),
+        Some("named.example")
+    );
+    let r = pair.same("/app/x", &[], &heads, Body::Params);
+    assert_eq!(r.header("server").as_deref(), Some("global-tag"));
+    pair.same("/app/deep/1", &tagged, &heads, Body::Params);
+    pair.same("/app/deep/1", &[], &heads, Body::Params);
+    pair.same("/hello.txt", &tagged, &heads, Body::Same);
+    // The else-if branch: %1 from the host, $1 from the path.
+    pair.same(
+        "/some/where?q=1",
+        &["-H", "Host: www.example.net"],
+        &heads,
+        Body::Ignored,
+    );
+    // The else branch: server.error-handler-404 in a block.
+    let r = pair.same("/missing.html", &[], &heads, Body::Same);
+    assert_eq!(r.text(), "custom not found\n");
+    pair.same("/missing.html", &tagged, &heads, Body::Ignored);
+    // Query string, method, user agent, referer, cookie (with %1 in a rewrite).
+    pair.same("/hello.txt?debug=1", &[], &heads, Body::Same);
+    pair.same("/app/post", &["-d", "a=b"], &heads, Body::Params);
+    pair.same("/hello.txt", &["-A", "badbot/1.0"], &heads, Body::Ignored);
+    pair.same(
+        "/hello.txt",
+        &["-e", "http://evil.example/x"],
+        &heads,
+        Body::Ignored,
+    );
+    pair.same(
+        "/hello.txt",
+        &["-e", "http://good.example/x"],
+        &heads,
+        Body::Same,
+    );
+    let r = pair.same("/who", &["-b", "session=alice"], &heads, Body::Params);
+    assert_eq!(
+        r.params().get("QUERY_STRING").map(String::as_str),
+        Some("user=alice")
+    );
+    pair.same("/who", &[], &heads, Body::Ignored);
+    // HTTP/1.0, with and without a Host header; an absolute-form target.
+    pair.same("/app/x", &["--http1.0"], &heads, Body::Params);
+    pair.same(
+        "/app/x",
+        &["--http1.0", "-H", "Host:"],
+        &heads,
+        Body::Params,
+    );
+    pair.same(
+        "/hello.txt",
+        &["--http1.0", "-H", "Host:"],
+        &heads,
+        Body::Same,
+    );
+    let abs = [
+        "--request-target",
+        "http://tagged.example/app/abs?x=1",
+        "-H",
+        "Host: tagged.example",
+    ];
+    let r = pair.same("/app/abs", &abs, &heads, Body::Params);
+    assert_eq!(r.header("server").as_deref(), Some("host-tag"));
+    // An absolute-form target whose authority is not the Host header's.
+    pair.differs(
+        "/app/abs",
+        &["--request-target", "http://tagged.example/app/abs"],
+        "RFC 9112 §3.2.2: the target's authority wins over the Host header (lighttpd: 400)",
+        |theirs, ours| {
+            assert_eq!(theirs.status, 400);
+            assert_eq!(ours.status, 200);
+            assert_eq!(ours.header("server").as_deref(), Some("host-tag"));
+        },
+    );
 }

@@ -684,7 +684,7 @@ fn command_line_as_lighttpd_users_type_it() {
     std::fs::write(
         &cfg,
         format!(
-            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nssl.stapling-file = \"x\"\n$HTTP[\"host\"] == \"x\" {{ server.tag = \"x\" }}\n",
+            "var.root = \"{}\"\nserver.document-root = var.root\nserver.port = 8080\nssl.stapling-file = \"x\"\n$HTTP[\"host\"] == \"x\" {{ server.max-write-idle = 5 }}\n",
             www.path().display()
         ),
     )
@@ -709,7 +709,7 @@ fn command_line_as_lighttpd_users_type_it() {
     );
     assert!(
         err.contains(
-            "server.tag inside ($HTTP[\"host\"] == \"x\"): not supported by relight in a conditional block"
+            "server.max-write-idle inside ($HTTP[\"host\"] == \"x\"): relight applies it to the whole server only"
         ),
         "{err}"
     );

@@ -195,6 +195,14 @@ pub struct Settings {
     /// first `[[tls]]` address's port), before rewrites and redirects (`[[answer]]`s still
     /// answer over HTTP).
     pub https_redirect: Option<bool>,
+    /// SERVER_NAME for backends instead of the Host header's name (lighttpd's server.name).
+    pub server_name: Option<String>,
+    /// The `Server` header and SERVER_SOFTWARE; `""` sends no `Server` header (lighttpd's
+    /// server.tag).
+    pub server_tag: Option<String>,
+    /// A request the static files answer 404 is served as this URL path instead, with the
+    /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
+    pub error_handler_404: Option<String>,
 }
 
 impl Settings {
@@ -218,6 +226,9 @@ impl Settings {
             max_request_body: Some(Size(1 << 30)),
             auth: Some(Vec::new()),
             https_redirect: Some(false),
+            server_name: None,
+            server_tag: Some(concat!("relight/", env!("CARGO_PKG_VERSION")).into()),
+            error_handler_404: None,
         }
     }
 
@@ -247,6 +258,9 @@ impl Settings {
             max_request_body,
             auth,
             https_redirect,
+            server_name,
+            server_tag,
+            error_handler_404,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -267,6 +281,9 @@ impl Settings {
         take(&mut self.max_request_body, max_request_body);
         take(&mut self.auth, auth);
         take(&mut self.https_redirect, https_redirect);
+        take(&mut self.server_name, server_name);
+        take(&mut self.server_tag, server_tag);
+        take(&mut self.error_handler_404, error_handler_404);
     }
 
     /// Whether any of the static file settings is set (they make a file handler of their

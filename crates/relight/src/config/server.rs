@@ -35,9 +35,6 @@ pub struct ServerConfig {
     /// close`. 0: no limit; 1: no keep-alive (lighttpd's server.max-keep-alive-requests).
     #[serde(default = "default_max_keep_alive_requests")]
     pub max_keep_alive_requests: usize,
-    /// SERVER_NAME for FastCGI requests instead of the Host header's name (lighttpd's
-    /// server.name).
-    pub server_name: Option<String>,
     /// Keep static files open, with their metadata, for up to a second after serving them
     /// (lighttpd's stat cache, server.stat-cache-engine): a file replaced on disk can be
     /// served as it was for that second. `false` opens and stats every file per request.
@@ -48,9 +45,6 @@ pub struct ServerConfig {
     /// is still stopped with it, and memory_max/pids_max apply. `false`: process groups only.
     #[serde(default = "default_true")]
     pub cgroups: bool,
-    /// A request the static files answer 404 is served as this URL path instead, with the
-    /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
-    pub error_handler_404: Option<String>,
     /// Time a client has to send a whole request head.
     #[serde(default = "default_header_timeout")]
     pub header_timeout: Timeout,
@@ -99,9 +93,6 @@ pub struct ServerConfig {
     /// first bytes are HTTP/2's preface is HTTP/2 (HTTPS listeners offer h2 by ALPN anyway).
     #[serde(default)]
     pub h2c: bool,
-    /// The `Server` header and SERVER_SOFTWARE; `""` sends no `Server` header.
-    #[serde(default = "default_server_tag")]
-    pub server_tag: String,
 }
 
 impl ServerConfig {
@@ -116,10 +107,8 @@ impl ServerConfig {
             max_connections: default_max_connections(),
             max_header_size: default_max_header_size(),
             max_keep_alive_requests: default_max_keep_alive_requests(),
-            server_name: None,
             file_cache: true,
             cgroups: true,
-            error_handler_404: None,
             header_timeout: default_header_timeout(),
             keep_alive_timeout: default_keep_alive_timeout(),
             read_timeout: default_read_timeout(),
@@ -135,7 +124,6 @@ impl ServerConfig {
             metrics_path: default_metrics_path(),
             status_public: false,
             h2c: false,
-            server_tag: default_server_tag(),
         }
     }
 
@@ -177,7 +165,4 @@ fn default_metrics_path() -> String {
 }
 fn default_upload_dir() -> PathBuf {
     PathBuf::from("/var/tmp")
-}
-fn default_server_tag() -> String {
-    concat!("relight/", env!("CARGO_PKG_VERSION")).into()
 }

@@ -21,7 +21,7 @@ pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Option<Vec<(String, Str
         return ControlFlow::Continue(None);
     };
     let normalized = req.target.encoded();
-    let cgi = cgi_request(h, req, &normalized, &to);
+    let cgi = cgi_request(req, &normalized, &to);
     let body = RequestBody::Buffered(bytes::Bytes::new());
     let what = format!("{} (authorizer)", req.what());
     let mut resp = send(h, req, &to, Role::Authorizer, &cgi, body, what).await;

@@ -26,7 +26,7 @@ pub(crate) async fn respond(
     };
     let normalized = req.target.encoded();
     let mut params =
-        super::fastcgi::base_request(h, req, &normalized, &script.script_name, &script.path_info);
+        super::fastcgi::base_request(req, &normalized, &script.script_name, &script.path_info);
     params.content_length = content_length;
     if let Some(vars) = &variables {
         params.extra = vars;

@@ -9,13 +9,13 @@ use std::ops::ControlFlow;
 use http::{Method, Response, StatusCode};
 
 use super::route::{Responder, Route, route};
-use super::{Handler, Req, Step};
+use super::{Req, Step};
 use crate::http::body::Body;
 
 /// `Break` with the handler's page or `not_found`; `Continue` with the responder that serves
 /// the handler.
-pub(crate) async fn step(h: &Handler, req: &Req, not_found: Response<Body>) -> Step<Responder> {
-    let Some(handler) = h.config.server.error_handler_404.as_deref() else {
+pub(crate) async fn step(req: &Req, not_found: Response<Body>) -> Step<Responder> {
+    let Some(handler) = req.site.error_handler_404.as_deref() else {
         return ControlFlow::Break(not_found);
     };
     let files = &req.site.files;
@@ -52,17 +52,17 @@ mod tests {
         std::fs::write(root.join("404.html"), "not here").unwrap();
         let not_found = || status_page(StatusCode::NOT_FOUND);
         let none = handler(root.path(), "", "");
-        let r = answered(step(&none, &req(&none, "GET", "/x", &[]), not_found()).await);
+        let r = answered(step(&req(&none, "GET", "/x", &[]), not_found()).await);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         let h = handler(root.path(), "error_handler_404 = \"/404.html\"", "");
-        let r = answered(step(&h, &req(&h, "GET", "/x", &[]), not_found()).await);
+        let r = answered(step(&req(&h, "GET", "/x", &[]), not_found()).await);
         assert_eq!(
             r.status(),
             StatusCode::OK,
             "lighttpd 1.4 sends the page with 200"
         );
         let gone = handler(root.path(), "error_handler_404 = \"/gone.html\"", "");
-        let r = answered(step(&gone, &req(&gone, "GET", "/x", &[]), not_found()).await);
+        let r = answered(step(&req(&gone, "GET", "/x", &[]), not_found()).await);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
 
@@ -75,7 +75,6 @@ mod tests {
             "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\naddress = \"127.0.0.1:1\"\n",
         );
         let r = step(
-            &h,
             &req(&h, "GET", "/x", &[]),
             status_page(StatusCode::NOT_FOUND),
         )

@@ -65,13 +65,12 @@ pub(crate) async fn send(
 /// broken-scriptfilename, REQUEST_URI without its strip-request-uri prefix; the script and
 /// path info routing found). `normalized` is the target as the steps left it, encoded.
 pub(crate) fn cgi_request<'r>(
-    h: &'r Handler,
     req: &'r Req,
     normalized: &'r str,
     to: &'r Responder,
 ) -> CgiRequest<'r> {
     let backend = &to.backend;
-    let mut r = base_request(h, req, normalized, &to.script_name, &to.path_info);
+    let mut r = base_request(req, normalized, &to.script_name, &to.path_info);
     if let Some(root) = &backend.document_root {
         r.document_root = root;
     } else {
@@ -92,13 +91,11 @@ pub(crate) fn cgi_request<'r>(
 /// The CGI/1.1 parameters of `req` for a script `script_name` with `path_info`, as every
 /// gateway sends them before its own options change them.
 pub(crate) fn base_request<'r>(
-    h: &'r Handler,
     req: &'r Req,
     normalized: &'r str,
     script_name: &'r str,
     path_info: &'r str,
 ) -> CgiRequest<'r> {
-    let s = &h.config.server;
     let request_uri = req.request_uri();
     CgiRequest {
         method: &req.parts.method,
@@ -109,8 +106,8 @@ pub(crate) fn base_request<'r>(
         path_info,
         redirect_uri: (normalized != request_uri).then_some(normalized),
         document_root: req.site.files.root(),
-        server_name: s.server_name.as_deref(),
-        server_software: &s.server_tag,
+        server_name: req.site.server_name.as_deref(),
+        server_software: &req.site.server_tag,
         remote: req.conn.remote,
         local: req.conn.local,
         tls: req.conn.tls,
@@ -138,7 +135,6 @@ pub(crate) async fn respond(
     via_404_handler: bool,
     variables: Option<Vec<(String, String)>>,
 ) -> Response<Body> {
-    let s = &h.config.server;
     let incoming = req.body.take();
     let (body, content_length) = match request_body(h, req, incoming).await {
         Ok(b) => b,
@@ -146,13 +142,13 @@ pub(crate) async fn respond(
     };
     let normalized = req.target.encoded();
 
-    let mut cgi = cgi_request(h, req, &normalized, &to);
+    let mut cgi = cgi_request(req, &normalized, &to);
     cgi.content_length = content_length;
     if let Some(vars) = &variables {
         cgi.extra = vars;
     }
     // Served in place of a 404 by server.error_handler_404: its target, REDIRECT_STATUS 404.
-    if let Some(handler) = s.error_handler_404.as_deref()
+    if let Some(handler) = req.site.error_handler_404.as_deref()
         && via_404_handler
     {
         cgi.query = "";

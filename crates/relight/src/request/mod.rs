@@ -44,7 +44,7 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use http::{HeaderName, HeaderValue, Method, Response, header};
+use http::{Method, Response, header};
 use hyper::body::Incoming;
 use supervisor::Supervisor;
 
@@ -114,7 +114,6 @@ pub(crate) struct Handler {
     cgi: Vec<Arc<Cgi>>,
     proxy: Vec<Arc<Proxy>>,
     answers: Vec<admin::Answer>,
-    server_header: Option<HeaderValue>,
     started: std::time::SystemTime,
 }
 
@@ -161,9 +160,6 @@ impl Handler {
             .map(|p| Arc::new(Proxy::new(p)))
             .collect();
         let scopes = Scopes::new(&config, &backends, &cgi, &proxy)?;
-        let server_header = HeaderValue::from_str(&config.server.server_tag)
-            .ok()
-            .filter(|v| !v.is_empty());
         Ok(Handler {
             answers: admin::answers(&config),
             config,
@@ -171,7 +167,6 @@ impl Handler {
             backends,
             cgi,
             proxy,
-            server_header,
             started: std::time::SystemTime::now(),
         })
     }
@@ -190,7 +185,7 @@ impl Handler {
     pub(crate) async fn handle(&self, req: http::Request<Incoming>, conn: Conn) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let (mut parts, body) = req.into_parts();
-        let base = self.scopes.base_response_headers();
+        let base = self.scopes.base();
         let target = match target::parse(&mut parts, conn) {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(t) => t,
@@ -242,18 +237,18 @@ impl Handler {
             let target = target::parse(&mut req.parts, conn);
             req.parts.uri = received;
             req.target = match target {
-                ControlFlow::Break(r) => return self.finish(r, &req.site.response_headers, head),
+                ControlFlow::Break(r) => return self.finish(r, &req.site, head),
                 ControlFlow::Continue(t) => t,
             };
             req.site = match scope::select(&self.scopes, &req.parts, &req.target, conn) {
-                ControlFlow::Break(r) => return self.finish(r, &req.site.response_headers, head),
+                ControlFlow::Break(r) => return self.finish(r, &req.site, head),
                 ControlFlow::Continue(s) => s,
             };
             resp = match self.with_site(&mut req).await {
                 ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
             };
         }
-        self.finish(resp, &req.site.response_headers, head)
+        self.finish(resp, &req.site, head)
     }
 
     /// The steps once the settings are known.
@@ -264,7 +259,7 @@ impl Handler {
         auth::step(req).await?;
         setenv::step(req);
         let variables = authorizer::step(self, req).await?;
-        let routed = route::step(self, req).await?;
+        let routed = route::step(req).await?;
         ControlFlow::Continue(match routed.to {
             route::To::Fastcgi(to) => {
                 fastcgi::respond(self, req, to, routed.via_404_handler, variables).await
@@ -274,19 +269,20 @@ impl Handler {
         })
     }
 
-    /// The headers every response gets: `Server`, then the settings' response headers; and
+    /// The headers every response gets: `Server` (the settings' tag), then the settings'
+    /// response headers; and
     /// for HEAD, a body streamed from a gateway is dropped so its exchange ends at once (hyper
     /// sends no body for HEAD; other bodies keep their Content-Length).
     fn finish(
         &self,
         mut resp: Response<Body>,
-        added: &[(HeaderName, HeaderValue)],
+        site: &scope::Resolved,
         head: bool,
     ) -> Response<Body> {
-        if let Some(v) = &self.server_header {
+        if let Some(v) = &site.server_header {
             resp.headers_mut().insert(header::SERVER, v.clone());
         }
-        for (name, value) in added {
+        for (name, value) in &site.response_headers {
             resp.headers_mut().append(name.clone(), value.clone());
         }
         if head && matches!(resp.body(), Body::Stream(_)) {

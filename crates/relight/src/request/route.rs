@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::{Handler, Req, Step, error_handler};
+use super::{Req, Step, error_handler};
 use crate::config::MatchRule;
 use crate::files::StaticFiles;
 use crate::gateway::cgi::Cgi;
@@ -52,7 +52,7 @@ pub(crate) struct CgiScript {
 
 /// Step 10: the static files answer what no responder's rule matches (a 404 goes to the error
 /// handler); `Continue` with the responder that serves the request.
-pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Routed> {
+pub(crate) async fn step(req: &Req) -> Step<Routed> {
     let not_found = match route(&req.site.backends, &req.site.files, &req.target.path) {
         Route::Fastcgi(to) => {
             return ControlFlow::Continue(Routed {
@@ -83,7 +83,7 @@ pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Routed> {
         }
         Route::Static => serve_static(req).await?,
     };
-    let to = error_handler::step(h, req, not_found).await?;
+    let to = error_handler::step(req, not_found).await?;
     ControlFlow::Continue(Routed {
         to: To::Fastcgi(to),
         via_404_handler: true,

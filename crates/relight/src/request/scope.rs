@@ -96,6 +96,14 @@ pub(crate) struct Resolved {
     pub auth: Vec<AuthRule>,
     /// Plain HTTP requests are redirected to HTTPS on this port.
     pub https_redirect: Option<u16>,
+    /// SERVER_NAME instead of the Host header's name.
+    pub server_name: Option<String>,
+    /// SERVER_SOFTWARE.
+    pub server_tag: String,
+    /// The `Server` header (none for an empty tag).
+    pub server_header: Option<HeaderValue>,
+    /// The URL path a 404 is served as.
+    pub error_handler_404: Option<String>,
     /// The scopes (indices among those met) whose rewrite and redirect rules these are.
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
@@ -277,9 +285,9 @@ impl Scopes {
         })
     }
 
-    /// The headers the global settings add to responses.
-    pub(crate) fn base_response_headers(&self) -> &[(HeaderName, HeaderValue)] {
-        &self.base.response_headers
+    /// The global settings (for the responses made before a request's are chosen).
+    pub(crate) fn base(&self) -> &Resolved {
+        &self.base
     }
 
     /// The largest request body any request may send, whichever scopes it meets.
@@ -429,6 +437,14 @@ fn resolve(
         max_request_body: s.max_request_body.map_or(u64::MAX, |s| s.0),
         auth: s.auth.clone().unwrap_or_default(),
         https_redirect: https_port.filter(|_| s.https_redirect == Some(true)),
+        server_name: s.server_name.clone(),
+        server_tag: s.server_tag.clone().unwrap_or_default(),
+        server_header: s
+            .server_tag
+            .as_deref()
+            .and_then(|t| HeaderValue::from_str(t).ok())
+            .filter(|v| !v.is_empty()),
+        error_handler_404: s.error_handler_404.clone(),
         rewrite_from,
         redirect_from,
     })

@@ -296,6 +296,60 @@ pub const KNOWN: &[&str] = &[
     "wstunnel.server",
 ];
 
+/// The keys that apply to the whole server only: lighttpd 1.4.69 says "DEPRECATED: do not set
+/// server options in conditionals" for each of them in a `$HTTP[...]` block (seen with
+/// `lighttpd -tt`), or reads them only from the global scope (the `server.*` switches of
+/// server.feature-flags). Every other key may be set per condition. Sorted.
+pub const GLOBAL_ONLY: &[&str] = &[
+    "debug.log-request-header-on-error",
+    "mimetype.xattr-name",
+    "rrdtool.binary",
+    "server.absolute-dir-redirect",
+    "server.bind",
+    "server.chroot",
+    "server.chunkqueue-chunk-sz",
+    "server.clock-jump-restart",
+    "server.compat-module-load",
+    "server.core-files",
+    "server.errorlog-high-precision",
+    "server.errorlog-use-syslog",
+    "server.event-handler",
+    "server.feature-flags",
+    "server.graceful-restart-bg",
+    "server.graceful-shutdown-timeout",
+    "server.groupname",
+    "server.h1-discard-backend-1xx",
+    "server.h2-discard-backend-1xx",
+    "server.h2c",
+    "server.h2proto",
+    "server.http-parseopt-header-strict",
+    "server.http-parseopt-host-normalize",
+    "server.http-parseopt-host-strict",
+    "server.http-parseopts",
+    "server.max-connections",
+    "server.max-fds",
+    "server.max-request-field-size",
+    "server.max-worker",
+    "server.metrics-high-precision",
+    "server.modules",
+    "server.network-backend",
+    "server.pid-file",
+    "server.port",
+    "server.reject-expect-100-with-417",
+    "server.stat-cache-engine",
+    "server.syslog-facility",
+    "server.systemd-socket-activation",
+    "server.upload-dirs",
+    "server.upload-temp-file-size",
+    "server.username",
+    "ssl.stek-file",
+];
+
+/// Whether `key` applies to the whole server only (never per condition).
+pub fn is_global_only(key: &str) -> bool {
+    GLOBAL_ONLY.binary_search(&key).is_ok()
+}
+
 /// Whether lighttpd 1.4 knows `key`.
 pub fn is_known(key: &str) -> bool {
     KNOWN.binary_search(&key).is_ok()
@@ -306,6 +360,8 @@ mod tests {
     #[test]
     fn sorted_for_binary_search() {
         assert!(super::KNOWN.windows(2).all(|w| w[0] < w[1]));
+        assert!(super::GLOBAL_ONLY.windows(2).all(|w| w[0] < w[1]));
+        assert!(super::GLOBAL_ONLY.iter().all(|k| super::is_known(k)));
         assert!(super::is_known("fastcgi.server"));
         assert!(!super::is_known("fastcgi.sever"));
     }

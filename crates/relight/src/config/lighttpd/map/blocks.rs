@@ -9,8 +9,38 @@ use std::net::{IpAddr, SocketAddr};
 use super::fastcgi::Backends;
 use super::settings::map_settings;
 use super::{Ctx, err, unsupported};
-use crate::config::lighttpd::{Condition, Error, LighttpdConfig, Pos};
+use crate::config::lighttpd::{Condition, Error, LighttpdConfig, Pos, keys};
 use crate::config::{At, ConditionConfig, ListenAddr, Loc, ScopeConfig, ServerConfig};
+
+/// Keys lighttpd 1.4 allows in a conditional block that relight applies to the whole server
+/// only, and why (docs/lighttpd-keys.md says the same).
+pub(super) const SERVER_WIDE: &[(&str, &str)] = &[
+    (
+        "server.errorlog",
+        "one error log, where every backend's death and stderr line goes",
+    ),
+    ("accesslog.filename", "one access log"),
+    (
+        "accesslog.format",
+        "one access log, in the Combined Log Format",
+    ),
+    (
+        "server.max-keep-alive-idle",
+        "connection timeouts are the connection's, set before its first request is read",
+    ),
+    (
+        "server.max-keep-alive-requests",
+        "connection limits are the connection's, set before its first request is read",
+    ),
+    (
+        "server.max-read-idle",
+        "connection timeouts are the connection's, set before its first request is read",
+    ),
+    (
+        "server.max-write-idle",
+        "connection timeouts are the connection's, set before its first request is read",
+    ),
+];
 
 /// Keys whose settings are lost if a block is ignored in a way that opens what they close.
 const GUARD_KEYS: &[&str] = &["url.access-deny", "auth.require"];
@@ -123,16 +153,28 @@ pub(super) fn map_blocks(
             settings: mapped.settings,
         };
         for (k, _, p) in &b.settings {
-            // ssl.* keys are tls.rs's (map_tls said what it had to about each).
-            if !k.starts_with("var.") && !k.starts_with("ssl.") && !bx.used.contains(&k.as_str()) {
-                bx.warnings.push(if crate::config::lighttpd::keys::is_known(k) {
-                    format!(
-                        "{p}: {k} inside ({described}): not supported by relight in a conditional block; ignored"
-                    )
-                } else {
-                    format!("{p}: {k} inside ({described}): {}", unsupported(k))
-                });
+            // ssl.* keys are tls.rs's (map_tls said what it had to about each); debug.* ones
+            // are noted by note_keys.
+            if k.starts_with("var.")
+                || k.starts_with("ssl.")
+                || k.starts_with("debug.")
+                || bx.used.contains(&k.as_str())
+            {
+                continue;
             }
+            let why = if keys::is_global_only(k) {
+                "applies to the whole server only (lighttpd 1.4 too: \"do not set server options in conditionals\"); set it globally; ignored here".to_string()
+            } else if let Some((_, why)) = SERVER_WIDE.iter().find(|(key, _)| key == k) {
+                format!(
+                    "relight applies it to the whole server only ({why}); set it globally; ignored here"
+                )
+            } else if keys::is_known(k) {
+                "not supported by relight in a conditional block; ignored".to_string()
+            } else {
+                unsupported(k).to_string()
+            };
+            bx.warnings
+                .push(format!("{p}: {k} inside ({described}): {why}"));
         }
         cx.warnings.append(&mut bx.warnings);
         cx.notes.append(&mut bx.notes);

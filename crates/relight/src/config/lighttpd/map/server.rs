@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::{Ctx, enabled, err, secs, string_list};
-use crate::config::lighttpd::Error;
+use crate::config::lighttpd::{Error, keys};
 use crate::config::{At, ListenAddr, Loc, ServerConfig, Size};
 
 /// Modules relight implements (fully or for the keys it maps).
@@ -132,7 +132,6 @@ const KEYS_NOTED: &[(&str, &str)] = &[
 /// Maps the global scope's server keys over `server`'s defaults; returns the address
 /// `$SERVER["socket"] == ":port"` blocks listen on (server.bind's, else every IPv4 address).
 pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<IpAddr, Error> {
-    let g = cx.g;
     let port = match cx.int("server.port")? {
         Some((p, pos)) => u16::try_from(p)
             .map_err(|_| Error::new(pos.clone(), format!("server.port {p} is not a port")))?,
@@ -222,9 +221,6 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
     if let Some((p, _)) = cx.string("server.pid-file")? {
         server.pid_file = Some(p.into());
     }
-    if let Some((tag, _)) = cx.string("server.tag")? {
-        server.server_tag = tag;
-    }
     if let Some((engine, pos)) = cx.string("server.stat-cache-engine")? {
         server.file_cache = match engine.as_str() {
             "disable" | "none" => false,
@@ -246,11 +242,60 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
         };
     }
     for (key, how) in KEYS_NOTED {
-        if let Some((_, pos)) = cx.get(key) {
+        if keys::is_global_only(key)
+            && let Some((_, pos)) = cx.get(key)
+        {
             cx.notes.push(format!("{pos}: {key}: accepted; {how}"));
         }
     }
-    for (key, _, pos) in &g.settings {
+    if let Some((n, _)) = cx.int("server.max-keep-alive-requests")? {
+        // lighttpd counts the requests after the first (0 turns keep-alive off); checked
+        // against lighttpd 1.4.69.
+        server.max_keep_alive_requests = n.max(0) as usize + 1;
+    }
+    if let Some((n, pos)) = cx.int("server.max-request-field-size")? {
+        // hyper needs at least 8 KiB to read a request head.
+        server.max_header_size = Size(n.max(8192) as u64);
+        if n < 8192 {
+            cx.notes.push(format!(
+                "{pos}: server.max-request-field-size {n}: relight's smallest is 8192"
+            ));
+        }
+    }
+    if let Some((n, _)) = cx.int("server.graceful-shutdown-timeout")? {
+        server.shutdown_grace = secs(n);
+    }
+    if let Some((v, pos)) = cx.get("server.h2c") {
+        server.h2c = super::enabled(v).ok_or_else(|| {
+            Error::new(pos.clone(), "server.h2c must be \"enable\" or \"disable\"")
+        })?;
+    }
+    if let Some((v, pos)) = cx.get("server.modules") {
+        for m in string_list(v, "server.modules", pos)? {
+            if MODULES.contains(&m.as_str()) {
+                continue;
+            }
+            match MODULES_NOTED.iter().find(|(n, _)| *n == m) {
+                Some((_, note)) => cx.warn(pos, format!("{m}: {note}")),
+                None => cx.warn(pos, format!("{m}: module not supported by relight")),
+            }
+        }
+    }
+    Ok(ip)
+}
+
+/// The keys of any block (the global scope too) that relight accepts with a note, or maps to
+/// nothing but a note or a warning: debug switches, balance, follow-symlink, and the
+/// per-condition ones of [`KEYS_NOTED`].
+pub(super) fn note_keys(cx: &mut Ctx<'_>) {
+    for (key, how) in KEYS_NOTED {
+        if !keys::is_global_only(key)
+            && let Some((_, pos)) = cx.get(key)
+        {
+            cx.notes.push(format!("{pos}: {key}: accepted; {how}"));
+        }
+    }
+    for (key, _, pos) in &cx.g.settings {
         if key.starts_with("debug.") {
             cx.notes.push(format!(
                 "{pos}: {key}: accepted; relight's log level is set with RELIGHT_LOG (error, warn, info, debug, trace)"
@@ -281,50 +326,4 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
             ),
         }
     }
-    if let Some((n, _)) = cx.int("server.max-keep-alive-requests")? {
-        // lighttpd counts the requests after the first (0 turns keep-alive off); checked
-        // against lighttpd 1.4.69.
-        server.max_keep_alive_requests = n.max(0) as usize + 1;
-    }
-    if let Some((n, pos)) = cx.int("server.max-request-field-size")? {
-        // hyper needs at least 8 KiB to read a request head.
-        server.max_header_size = Size(n.max(8192) as u64);
-        if n < 8192 {
-            cx.notes.push(format!(
-                "{pos}: server.max-request-field-size {n}: relight's smallest is 8192"
-            ));
-        }
-    }
-    if let Some((n, _)) = cx.int("server.graceful-shutdown-timeout")? {
-        server.shutdown_grace = secs(n);
-    }
-    if let Some((name, _)) = cx.string("server.name")? {
-        server.server_name = Some(name);
-    }
-    if let Some((h, pos)) = cx.string("server.error-handler-404")? {
-        if !h.starts_with('/') {
-            return err(
-                pos,
-                format!("server.error-handler-404 {h:?}: expected a URL path starting with /"),
-            );
-        }
-        server.error_handler_404 = Some(h);
-    }
-    if let Some((v, pos)) = cx.get("server.h2c") {
-        server.h2c = super::enabled(v).ok_or_else(|| {
-            Error::new(pos.clone(), "server.h2c must be \"enable\" or \"disable\"")
-        })?;
-    }
-    if let Some((v, pos)) = cx.get("server.modules") {
-        for m in string_list(v, "server.modules", pos)? {
-            if MODULES.contains(&m.as_str()) {
-                continue;
-            }
-            match MODULES_NOTED.iter().find(|(n, _)| *n == m) {
-                Some((_, note)) => cx.warn(pos, format!("{m}: {note}")),
-                None => cx.warn(pos, format!("{m}: module not supported by relight")),
-            }
-        }
-    }
-    Ok(ip)
 }

@@ -104,6 +104,22 @@ pub(super) fn map_settings(
         // lighttpd counts in KiB; 0 means no limit.
         out.max_request_body = Some(Size(if kb <= 0 { u64::MAX } else { kb as u64 * 1024 }));
     }
+    if let Some((tag, _)) = cx.string("server.tag")? {
+        out.server_tag = Some(tag);
+    }
+    if let Some((name, _)) = cx.string("server.name")? {
+        out.server_name = Some(name);
+    }
+    if let Some((h, pos)) = cx.string("server.error-handler-404")? {
+        if !h.starts_with('/') {
+            return Err(Error::new(
+                pos.clone(),
+                format!("server.error-handler-404 {h:?}: expected a URL path starting with /"),
+            ));
+        }
+        out.error_handler_404 = Some(h);
+    }
+    super::server::note_keys(cx);
     if let Some((v, pos)) = cx.get("auth.require") {
         out.auth = Some(super::auth::map_auth(cx, v, pos)?);
     }
