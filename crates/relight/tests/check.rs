@@ -201,6 +201,15 @@ fn backends_must_make_sense() {
     );
     refused(
         &dir,
+        "digest-htpasswd.toml",
+        &format!(
+            "{base}[[server.auth]]\nprefix = \"/\"\nrealm = \"r\"\nuser_file = \"/etc/passwd\"\nmethod = \"digest\"\n"
+        ),
+        "1:1",
+        "auth \"/\": method = \"digest\" needs format = \"htdigest\" or \"plain\"",
+    );
+    refused(
+        &dir,
         "scope-names.toml",
         &format!("{base}[[scope]]\nwhen = []\nfastcgi = [\"nope\"]\n"),
         "6:12",

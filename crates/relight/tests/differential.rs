@@ -133,7 +133,14 @@ impl Drop for Pair {
 
 /// The echo peer's parameters without those that name a port, the server or a time.
 fn comparable(mut p: BTreeMap<String, String>) -> BTreeMap<String, String> {
-    for k in ["REMOTE_PORT", "SERVER_PORT", "SERVER_SOFTWARE", "HTTP_HOST"] {
+    // HTTP_AUTHORIZATION holds each server's own Digest nonce.
+    for k in [
+        "REMOTE_PORT",
+        "SERVER_PORT",
+        "SERVER_SOFTWARE",
+        "HTTP_HOST",
+        "HTTP_AUTHORIZATION",
+    ] {
         p.remove(k);
     }
     p
@@ -339,5 +346,224 @@ $HTTP["scheme"] == "http" {{
             assert_eq!(ours.status, 200);
             assert_eq!(ours.header("server").as_deref(), Some("host-tag"));
         },
+    );
+}
+
+/// `user:realm:HA1` lines (htdigest's format), HA1 with MD5 or SHA-256.
+fn htdigest_line(user: &str, realm: &str, password: &str, sha256: bool) -> String {
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(format!(
+            "import hashlib; print(hashlib.{}(b'{user}:{realm}:{password}').hexdigest())",
+            if sha256 { "sha256" } else { "md5" }
+        ))
+        .output()
+        .expect("python3 runs");
+    format!(
+        "{user}:{realm}:{}\n",
+        String::from_utf8_lossy(&out.stdout).trim()
+    )
+}
+
+/// The `WWW-Authenticate` values of a response, with the nonces taken out.
+fn challenges(r: &CurlResponse) -> Vec<String> {
+    r.head
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.eq_ignore_ascii_case("www-authenticate").then(|| {
+                let v = v.trim();
+                match v.find("nonce=\"") {
+                    Some(i) => {
+                        let end = v[i + 7..].find('"').map_or(v.len(), |e| i + 7 + e + 1);
+                        format!("{}nonce=N{}", &v[..i], &v[end..])
+                    }
+                    None => v.to_string(),
+                }
+            })
+        })
+        .collect()
+}
+
+/// mod_auth complete: Digest (MD5, SHA-256) over htdigest and plain files, Basic over htdigest,
+/// require user=, nested conditions, REMOTE_USER and AUTH_TYPE to the backend.
+#[test]
+fn digest_and_basic_auth_as_lighttpd() {
+    let www = docroot();
+    for d in ["md5", "sha", "plain", "basic", "both", "inner"] {
+        std::fs::create_dir_all(www.join(&format!("app/{d}"))).unwrap();
+    }
+    let files = TempDir::new("auth-files");
+    let mut digest = htdigest_line("alice", "md5 realm", "wonder", false);
+    digest.push_str(&htdigest_line("bob", "md5 realm", "builder", false));
+    digest.push_str(&htdigest_line("alice", "sha realm", "wonder", true));
+    digest.push_str(&htdigest_line("carol", "basic realm", "singer", false));
+    std::fs::write(files.join("htdigest"), digest).unwrap();
+    std::fs::write(files.join("plain"), "dave:diver\nerin:eagle\n").unwrap();
+    let echo = c_peer("fcgi_echo");
+    let files_dir = files.path().to_path_buf();
+    let mut pair = Pair::start("auth", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_auth", "mod_authn_file", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+auth.backend = "htdigest"
+auth.backend.htdigest.userfile = "{files}/htdigest"
+auth.backend.plain.userfile = "{files}/plain"
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/auth.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+auth.require = (
+  "/app/md5/" => ( "method" => "digest", "realm" => "md5 realm", "require" => "valid-user" ),
+  "/app/sha/" => ( "method" => "digest", "realm" => "sha realm", "algorithm" => "SHA-256", "require" => "user=alice" ),
+  "/app/basic/" => ( "method" => "basic", "realm" => "basic realm", "require" => "valid-user" ),
+  "/app/both/" => ( "method" => "digest", "realm" => "sha realm", "algorithm" => "MD5|SHA-256", "require" => "valid-user" ),
+)
+$HTTP["url"] =^ "/app/plain/" {{
+  auth.backend = "plain"
+  auth.require = ( "/app/plain/" => ( "method" => "digest", "realm" => "plain realm", "require" => "user=dave|user=erin" ) )
+}}
+$HTTP["host"] == "nested.example" {{
+  $HTTP["url"] =^ "/app/inner/" {{
+    auth.require = ( "/app/inner/" => ( "method" => "digest", "realm" => "md5 realm", "require" => "user=bob" ) )
+  }}
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+            files = files_dir.display(),
+        )
+    });
+    let auth_heads: &[&str] = &[];
+    // Digest MD5 over htdigest: right, wrong password, unknown user, no credentials.
+    let r = pair.same(
+        "/app/md5/x",
+        &["--digest", "-u", "alice:wonder"],
+        auth_heads,
+        Body::Params,
+    );
+    assert_eq!(
+        r.params().get("REMOTE_USER").map(String::as_str),
+        Some("alice")
+    );
+    assert_eq!(
+        r.params().get("AUTH_TYPE").map(String::as_str),
+        Some("Digest")
+    );
+    pair.same(
+        "/app/md5/x?q=1",
+        &["--digest", "-u", "bob:builder"],
+        auth_heads,
+        Body::Params,
+    );
+    // Wrong credentials: 401 on a closing connection (auth.delay-invalid-creds).
+    let r = pair.same(
+        "/app/md5/x",
+        &["--digest", "-u", "alice:wrong"],
+        &["connection"],
+        Body::Ignored,
+    );
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    pair.same(
+        "/app/md5/x",
+        &["--digest", "-u", "nobody:x"],
+        auth_heads,
+        Body::Ignored,
+    );
+    let r = pair.same("/app/md5/x", &[], auth_heads, Body::Ignored);
+    assert_eq!(r.status, 401);
+    let (theirs, _) = pair.both("/app/md5/x", &[]);
+    assert_eq!(challenges(&r), challenges(&theirs));
+    // The challenges, nonces aside: one per algorithm, SHA-256 first.
+    let (theirs, ours) = pair.both("/app/both/x", &[]);
+    assert_eq!(challenges(&ours), challenges(&theirs));
+    assert_eq!(challenges(&ours).len(), 2, "{}", ours.head);
+    assert!(
+        challenges(&ours)[0].contains("algorithm=SHA-256"),
+        "{}",
+        ours.head
+    );
+    pair.compared += 1;
+    pair.identical += 1;
+    pair.same(
+        "/app/md5/x",
+        &["--digest", "-u", "alice:wonder", "-d", "a=b"],
+        auth_heads,
+        Body::Params,
+    );
+    // Digest SHA-256 (curl answers the SHA-256 challenge), require user=.
+    let r = pair.same(
+        "/app/sha/x",
+        &["--digest", "-u", "alice:wonder"],
+        auth_heads,
+        Body::Params,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    pair.same(
+        "/app/sha/x",
+        &["--digest", "-u", "bob:builder"],
+        auth_heads,
+        Body::Ignored,
+    );
+    // Basic over an htdigest file.
+    let r = pair.same(
+        "/app/basic/x",
+        &["-u", "carol:singer"],
+        auth_heads,
+        Body::Params,
+    );
+    assert_eq!(
+        r.params().get("AUTH_TYPE").map(String::as_str),
+        Some("Basic")
+    );
+    pair.same(
+        "/app/basic/x",
+        &["-u", "carol:wrong"],
+        auth_heads,
+        Body::Ignored,
+    );
+    // Basic credentials where Digest is asked for.
+    pair.same(
+        "/app/md5/x",
+        &["-u", "alice:wonder"],
+        auth_heads,
+        Body::Ignored,
+    );
+    // The plain backend in a block, require with two users.
+    pair.same(
+        "/app/plain/x",
+        &["--digest", "-u", "dave:diver"],
+        auth_heads,
+        Body::Params,
+    );
+    pair.same(
+        "/app/plain/x",
+        &["--digest", "-u", "erin:eagle"],
+        auth_heads,
+        Body::Params,
+    );
+    pair.same(
+        "/app/plain/x",
+        &["--digest", "-u", "dave:wrong"],
+        auth_heads,
+        Body::Ignored,
+    );
+    // Nested conditions: only with that host.
+    let nested = ["-H", "Host: nested.example"];
+    pair.same("/app/inner/x", &[], auth_heads, Body::Params);
+    pair.same("/app/inner/x", &nested, auth_heads, Body::Ignored);
+    let mut args = nested.to_vec();
+    args.extend(["--digest", "-u", "bob:builder"]);
+    pair.same("/app/inner/x", &args, auth_heads, Body::Params);
+    let mut args = nested.to_vec();
+    args.extend(["--digest", "-u", "alice:wonder"]);
+    pair.same("/app/inner/x", &args, auth_heads, Body::Ignored);
+    // A malformed Digest header.
+    pair.same(
+        "/app/md5/x",
+        &["-H", "Authorization: Digest username=\"alice"],
+        auth_heads,
+        Body::Ignored,
     );
 }

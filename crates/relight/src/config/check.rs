@@ -21,7 +21,38 @@ pub fn check(config: &Config) -> Result<(), Error> {
     cgi_rules(config)?;
     proxy_rules(config)?;
     scopes(config)?;
+    auth_rules(config)?;
     backends_used(config)
+}
+
+/// Auth rules: Digest needs what can make HA1 (a plain or htdigest file), and an algorithm.
+fn auth_rules(config: &Config) -> Result<(), Error> {
+    let rules = config
+        .settings
+        .auth
+        .iter()
+        .chain(config.scope.iter().flat_map(|s| &s.settings.auth))
+        .flatten();
+    for r in rules {
+        let p = &r.prefix;
+        if r.method == super::AuthMethod::Digest {
+            if r.format == super::UserFileFormat::Htpasswd {
+                return Err(Error::new(
+                    config.pos(&super::Loc::Span(0..0)),
+                    format!(
+                        "auth {p:?}: method = \"digest\" needs format = \"htdigest\" or \"plain\" (an htpasswd hash cannot answer a Digest challenge)"
+                    ),
+                ));
+            }
+            if r.algorithm.is_empty() {
+                return Err(Error::new(
+                    config.pos(&super::Loc::Span(0..0)),
+                    format!("auth {p:?}: algorithm is empty"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `[[proxy]]` rules: unique names, something to match, at least one upstream; and every

@@ -203,6 +203,9 @@ pub struct Settings {
     /// A request the static files answer 404 is served as this URL path instead, with the
     /// handler's own status, as lighttpd 1.4 does (lighttpd's server.error-handler-404).
     pub error_handler_404: Option<String>,
+    /// Wrong credentials (a wrong password, an unknown user) are answered a second late, on
+    /// a connection that then closes (lighttpd's auth.delay-invalid-creds, on by default).
+    pub auth_delay_invalid_creds: Option<bool>,
 }
 
 impl Settings {
@@ -229,6 +232,7 @@ impl Settings {
             server_name: None,
             server_tag: Some(concat!("relight/", env!("CARGO_PKG_VERSION")).into()),
             error_handler_404: None,
+            auth_delay_invalid_creds: Some(true),
         }
     }
 
@@ -261,6 +265,7 @@ impl Settings {
             server_name,
             server_tag,
             error_handler_404,
+            auth_delay_invalid_creds,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -284,6 +289,7 @@ impl Settings {
         take(&mut self.server_name, server_name);
         take(&mut self.server_tag, server_tag);
         take(&mut self.error_handler_404, error_handler_404);
+        take(&mut self.auth_delay_invalid_creds, auth_delay_invalid_creds);
     }
 
     /// Whether any of the static file settings is set (they make a file handler of their
@@ -342,24 +348,30 @@ fn default_answer_type() -> String {
     "text/plain; charset=utf-8".into()
 }
 
-/// `[[server.auth]]`: HTTP Basic authentication for a URL prefix (lighttpd's mod_auth with
-/// mod_authn_file).
+/// `[[server.auth]]`: HTTP authentication (Basic or Digest) for a URL prefix (lighttpd's
+/// mod_auth with mod_authn_file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthRule {
     /// URL paths starting with this need credentials ("/" for all).
     pub prefix: String,
-    /// The realm the browser shows.
+    /// The realm the browser shows (and, with Digest, part of what is hashed).
     pub realm: String,
     /// Who may pass: "valid-user", or "user=NAME" entries.
     #[serde(default = "default_require")]
     pub require: Vec<String>,
-    /// The file of users: "user:hash" lines (htpasswd: {SHA}, $apr1$ and crypt(3) hashes)
-    /// or "user:password" lines (plain).
+    /// The file of users: "user:hash" lines (htpasswd: {SHA}, $apr1$ and crypt(3) hashes),
+    /// "user:password" lines (plain) or "user:realm:HA1" lines (htdigest).
     pub user_file: PathBuf,
-    /// "htpasswd" (default) or "plain".
+    /// "htpasswd" (default), "plain" or "htdigest".
     #[serde(default)]
     pub format: UserFileFormat,
+    /// "basic" (default) or "digest" (RFC 7616; needs a plain or htdigest file).
+    #[serde(default)]
+    pub method: AuthMethod,
+    /// Digest: the algorithms offered, one challenge each: "MD5" (default) and "SHA-256".
+    #[serde(default = "default_algorithms")]
+    pub algorithm: Vec<DigestAlgorithm>,
 }
 
 /// How passwords are kept in an auth `user_file`.
@@ -371,6 +383,44 @@ pub enum UserFileFormat {
     Htpasswd,
     /// The passwords themselves.
     Plain,
+    /// `user:realm:HA1` as made by Apache's htdigest (HA1: MD5, or SHA-256 by its length).
+    Htdigest,
+}
+
+/// `method = "basic" | "digest"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// RFC 7617: the password, in base64.
+    #[default]
+    Basic,
+    /// RFC 7616: a hash of the password with a nonce relight made.
+    Digest,
+}
+
+/// A Digest algorithm: `"MD5"` or `"SHA-256"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum DigestAlgorithm {
+    /// MD5 (RFC 2617's, what every client speaks).
+    #[serde(rename = "MD5")]
+    Md5,
+    /// SHA-256 (RFC 7616).
+    #[serde(rename = "SHA-256")]
+    Sha256,
+}
+
+impl DigestAlgorithm {
+    /// Its name on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Md5 => "MD5",
+            DigestAlgorithm::Sha256 => "SHA-256",
+        }
+    }
+}
+
+fn default_algorithms() -> Vec<DigestAlgorithm> {
+    vec![DigestAlgorithm::Md5]
 }
 
 fn default_require() -> Vec<String> {

@@ -48,6 +48,8 @@ pub(crate) struct CgiRequest<'a> {
     pub broken_script_filename: bool,
     /// The user Basic authentication let in (REMOTE_USER, AUTH_TYPE).
     pub remote_user: Option<&'a str>,
+    /// AUTH_TYPE of `remote_user`: "Basic" or "Digest".
+    pub auth_type: &'a str,
     /// The client's TLS certificate, as backends are told of it (SSL_CLIENT_*; REMOTE_USER
     /// from it when Basic authentication set none).
     pub client_cert: Option<&'a crate::http::ClientCert>,
@@ -181,7 +183,7 @@ pub(crate) fn with_params<T>(
     }
     if let Some(u) = r.remote_user {
         fixed.push((b"REMOTE_USER", u.as_bytes()));
-        fixed.push((b"AUTH_TYPE", b"Basic"));
+        fixed.push((b"AUTH_TYPE", r.auth_type.as_bytes()));
     } else if let Some(u) = r.client_cert.and_then(|c| c.user.as_deref()) {
         fixed.push((b"REMOTE_USER", u.as_bytes()));
         fixed.push((b"AUTH_TYPE", b"SSL_CLIENT_VERIFY"));

@@ -116,6 +116,7 @@ pub(crate) fn base_request<'r>(
         broken_script_filename: false,
         redirect_status: 200,
         remote_user: req.remote_user.as_deref(),
+        auth_type: req.auth_type,
         client_cert: req
             .parts
             .extensions

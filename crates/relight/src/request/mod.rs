@@ -87,6 +87,8 @@ pub(crate) struct Req {
     pub site: Site,
     /// The user Basic authentication let in.
     pub remote_user: Option<String>,
+    /// How `remote_user` authenticated: "Basic" or "Digest" (AUTH_TYPE).
+    pub auth_type: &'static str,
 }
 
 impl Req {
@@ -204,6 +206,7 @@ impl Handler {
             target,
             site,
             remote_user: None,
+            auth_type: "",
         };
         let mut resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
@@ -346,6 +349,7 @@ pub(crate) mod testing {
             target,
             site,
             remote_user: None,
+            auth_type: "",
         }
     }
 

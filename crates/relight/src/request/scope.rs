@@ -104,6 +104,8 @@ pub(crate) struct Resolved {
     pub server_header: Option<HeaderValue>,
     /// The URL path a 404 is served as.
     pub error_handler_404: Option<String>,
+    /// Wrong credentials are answered a second late, on a closing connection.
+    pub auth_delay_invalid_creds: bool,
     /// The scopes (indices among those met) whose rewrite and redirect rules these are.
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
@@ -445,6 +447,7 @@ fn resolve(
             .and_then(|t| HeaderValue::from_str(t).ok())
             .filter(|v| !v.is_empty()),
         error_handler_404: s.error_handler_404.clone(),
+        auth_delay_invalid_creds: s.auth_delay_invalid_creds != Some(false),
         rewrite_from,
         redirect_from,
     })

@@ -69,6 +69,9 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
     // The defaults of relight's own format, then what the lighttpd file says.
     let mut global = Settings::defaults();
     global.over(&top.settings);
+    if let Some(on) = feature_flag(g, "auth.delay-invalid-creds") {
+        global.auth_delay_invalid_creds = Some(on);
+    }
     let mut server = ServerConfig::defaults();
     server.chroot = chroot;
     let ip = server::map_server(&mut cx, &mut server)?;
@@ -262,6 +265,16 @@ pub(super) fn string_list(v: &Value, key: &str, p: &Pos) -> Result<Vec<String>, 
             .collect(),
         Value::Int(_) => err(p, format!("{key} must be a list of strings")),
     }
+}
+
+/// A switch of `server.feature-flags` (`( "name" => "enable" )`), when set.
+pub(super) fn feature_flag(g: &Block, name: &str) -> Option<bool> {
+    g.get("server.feature-flags").and_then(|v| {
+        v.as_array()?
+            .iter()
+            .find(|(k, _)| k.as_deref() == Some(name))
+            .and_then(|(_, v)| enabled(v))
+    })
 }
 
 pub(super) fn enabled(v: &Value) -> Option<bool> {

@@ -100,7 +100,7 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     ),
     (
         "server.feature-flags",
-        "relight reads its \"server.h2proto\" only",
+        "relight reads its \"server.h2proto\" and \"auth.delay-invalid-creds\" only",
     ),
     (
         "server.graceful-restart-bg",
@@ -122,6 +122,10 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     (
         "server.errorlog-high-precision",
         "relight's log timestamps have microseconds",
+    ),
+    (
+        "auth.backend.plain.groupfile",
+        "lighttpd 1.4.69 never reads it either: require \"group=...\" never matches with the file backends, in both",
     ),
     (
         "server.metrics-high-precision",
@@ -301,6 +305,12 @@ pub(super) fn note_keys(cx: &mut Ctx<'_>) {
                 "{pos}: {key}: accepted; relight's log level is set with RELIGHT_LOG (error, warn, info, debug, trace)"
             ));
         }
+    }
+    if let Some((_, pos)) = cx.get("auth.delay-invalid-creds") {
+        cx.warn(
+            pos,
+            "auth.delay-invalid-creds: lighttpd reads it only inside server.feature-flags, and so does relight; ignored here".into(),
+        );
     }
     for key in ["fastcgi.balance", "scgi.balance"] {
         if let Some((v, pos)) = cx.get(key) {

@@ -126,6 +126,7 @@ pub(super) fn map_settings(
     for key in [
         "auth.backend",
         "auth.backend.htpasswd.userfile",
+        "auth.backend.htdigest.userfile",
         "auth.backend.plain.userfile",
     ] {
         cx.used.push(key);

@@ -390,13 +390,8 @@ fn keys<'a>(b: &'a Block, global: Option<&'a Block>) -> Result<Keys<'a>, Error> 
 
 /// Whether HTTP/2 stays on: `server.h2proto` or `server.feature-flags`' `"server.h2proto"`.
 fn h2proto(g: &Block) -> bool {
-    let flag = g.get("server.feature-flags").and_then(|v| {
-        v.as_array()?
-            .iter()
-            .find(|(k, _)| k.as_deref() == Some("server.h2proto"))
-            .and_then(|(_, v)| enabled(v))
-    });
-    flag.or_else(|| g.get("server.h2proto").and_then(enabled))
+    super::feature_flag(g, "server.h2proto")
+        .or_else(|| g.get("server.h2proto").and_then(enabled))
         .unwrap_or(true)
 }
 
