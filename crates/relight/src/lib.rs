@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the model both configuration formats read into, and every check `relight -t`
 //!   runs; knows nothing of requests.
-//! - `http`: the vocabulary every layer answers with (bodies, error pages, dates, URL paths);
+//! - [`http`]: the vocabulary every layer answers with (bodies, error pages, dates, URL paths,
+//!   content codings);
 //!   no I/O of its own.
 //! - `files`, `gateway`, [`process`]: static files; the exchanges with backends; the processes
 //!   relight spawns (pools, `relight spawn`, privileges, socket activation).
@@ -16,7 +17,7 @@
 pub mod config;
 pub(crate) mod files;
 pub(crate) mod gateway;
-pub(crate) mod http;
+pub mod http;
 pub mod log;
 pub mod process;
 pub(crate) mod request;

@@ -567,3 +567,188 @@ $HTTP["host"] == "nested.example" {{
         Body::Ignored,
     );
 }
+
+/// mod_deflate, mod_expire and mod_setenv side by side: the coding chosen, Vary, the ETag's
+/// suffix and its 304, what is not compressed (HEAD, small bodies, other types, q=0), the
+/// body decoded by curl; Cache-Control by URL and type; request and response headers added
+/// and set.
+#[test]
+fn deflate_expire_and_setenv_as_lighttpd() {
+    let www = docroot();
+    let page: String = (0..400)
+        .map(|i| format!("<p>paragraph {i} of a page that compresses</p>\n"))
+        .collect();
+    std::fs::write(www.join("page.html"), &page).unwrap();
+    std::fs::create_dir_all(www.join("static")).unwrap();
+    std::fs::write(www.join("static/style.css"), page.replace("<p>", "p{} ")).unwrap();
+    std::fs::write(www.join("image.png"), vec![7u8; 5000]).unwrap();
+    std::fs::write(www.join("tiny.html"), "<p>tiny</p>\n").unwrap();
+    // lighttpd gives no ETag to a file changed within the last seconds.
+    let old = std::process::Command::new("touch")
+        .args(["-d", "2 hours ago"])
+        .args(
+            [
+                "page.html",
+                "static/style.css",
+                "image.png",
+                "tiny.html",
+                "hello.txt",
+            ]
+            .map(|f| www.join(f)),
+        )
+        .status()
+        .unwrap();
+    assert!(old.success());
+    let echo = c_peer("fcgi_echo");
+    let mut pair = Pair::start("deflate", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_deflate", "mod_expire", "mod_setenv", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+mimetype.assign = ( ".html" => "text/html", ".css" => "text/css", ".png" => "image/png", ".txt" => "text/plain" )
+deflate.mimetypes = ( "text/" )
+deflate.allowed-encodings = ( "gzip", "br", "zstd", "deflate" )
+expire.url = ( "/static/" => "access plus 1 hours" )
+expire.mimetypes = ( "image/" => "access plus 1 days" )
+setenv.add-request-header = ( "X-Add" => "added" )
+setenv.set-request-header = ( "X-Set" => "set", "X-Remove" => "" )
+setenv.add-response-header = ( "X-Resp" => "r" )
+setenv.set-response-header = ( "X-Frame-Options" => "DENY" )
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/deflate.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+$HTTP["url"] =^ "/static/" {{
+  deflate.mimetypes = ( "image/" )
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+        )
+    });
+    let heads = [
+        "content-encoding",
+        "vary",
+        "cache-control",
+        "x-resp",
+        "x-frame-options",
+    ];
+    for ae in [
+        "gzip",
+        "br",
+        "zstd",
+        "deflate",
+        "gzip, br, zstd",
+        "br;q=0.5, gzip",
+        "identity",
+        "*",
+    ] {
+        let r = pair.same(
+            "/page.html",
+            &["--compressed", "-H", &format!("Accept-Encoding: {ae}")],
+            &heads,
+            Body::Same,
+        );
+        assert_eq!(r.text(), page, "{ae}: decoded");
+        if let Some(c) = r.header("content-encoding") {
+            assert!(r.header("etag").unwrap().ends_with(&format!("-{c}\"")));
+        }
+    }
+    pair.differs(
+        "/page.html",
+        &["--compressed", "-H", "Accept-Encoding: GZIP"],
+        "coding names are case-insensitive (RFC 9110 §8.4.1); lighttpd 1.4.69 reads them case-sensitively",
+        |theirs, ours| {
+            assert_eq!(theirs.header("content-encoding"), None);
+            assert_eq!(ours.header("content-encoding").as_deref(), Some("gzip"));
+        },
+    );
+    let r = pair.same("/page.html", &["--compressed"], &heads, Body::Same);
+    assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
+    // The compressed ETag gives 304 with the same coding; the file's own too.
+    for port in [pair.lighttpd_port, pair.relight_port] {
+        let url = format!("http://127.0.0.1:{port}/page.html");
+        let first = curl(&["-H", "Accept-Encoding: gzip", &url]);
+        let etag = first.header("etag").unwrap();
+        let again = curl(&[
+            "-H",
+            "Accept-Encoding: gzip",
+            "-H",
+            &format!("If-None-Match: {etag}"),
+            &url,
+        ]);
+        assert_eq!(again.status, 304, "port {port}: {}", again.head);
+        assert_eq!(again.header("etag"), Some(etag), "port {port}");
+    }
+    pair.compared += 2;
+    pair.identical += 2;
+    // Not compressed: HEAD, a body under deflate.min-compress-size, another type.
+    pair.same(
+        "/page.html",
+        &["-I", "-H", "Accept-Encoding: gzip"],
+        &heads,
+        Body::Ignored,
+    );
+    pair.same(
+        "/tiny.html",
+        &["-H", "Accept-Encoding: gzip"],
+        &heads,
+        Body::Same,
+    );
+    pair.same(
+        "/image.png",
+        &["-H", "Accept-Encoding: gzip"],
+        &heads,
+        Body::Same,
+    );
+    // A block's own types; expire by URL and by type (Cache-Control's value compared).
+    pair.same(
+        "/static/style.css",
+        &["-H", "Accept-Encoding: gzip"],
+        &heads,
+        Body::Same,
+    );
+    pair.same("/hello.txt", &["--compressed"], &heads, Body::Same);
+    // HTTP/1.0 gets Expires instead (its date is each server's clock: present in both).
+    let (theirs, ours) = pair.both("/static/style.css", &["--http1.0"]);
+    assert_eq!(ours.status, theirs.status);
+    assert!(theirs.header("expires").is_some() && ours.header("expires").is_some());
+    assert_eq!(ours.header("cache-control"), theirs.header("cache-control"));
+    pair.compared += 1;
+    pair.identical += 1;
+    // A FastCGI response (text/plain): compressed as it streams; setenv's request headers.
+    let r = pair.same(
+        "/app/x",
+        &[
+            "--compressed",
+            "-H",
+            "X-Add: client",
+            "-H",
+            "X-Remove: secret",
+            "-H",
+            "X-Set: client",
+        ],
+        &heads,
+        Body::Params,
+    );
+    assert_eq!(r.header("content-encoding").as_deref(), Some("gzip"));
+    let p = r.params();
+    assert_eq!(
+        p.get("HTTP_X_ADD").map(String::as_str),
+        Some("client, added")
+    );
+    assert_eq!(p.get("HTTP_X_SET").map(String::as_str), Some("set"));
+    assert_eq!(p.get("HTTP_X_REMOVE"), None);
+    // A range of a compressible file.
+    pair.differs(
+        "/page.html",
+        &["-H", "Accept-Encoding: gzip", "-H", "Range: bytes=0-99"],
+        "a Range request gets its range, uncompressed (lighttpd 1.4.69: the whole file compressed, 200)",
+        |theirs, ours| {
+            assert_eq!(theirs.status, 200);
+            assert_eq!(theirs.header("content-encoding").as_deref(), Some("gzip"));
+            assert_eq!(ours.status, 206);
+            assert_eq!(ours.body.len(), 100);
+        },
+    );
+}

@@ -366,3 +366,62 @@ fn large_files_pipelined_and_to_a_slow_reader() {
     let end = got.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     assert!(got[end..] == big[..], "slow reader's body");
 }
+
+/// `[server.compress]` with a cache directory: a large static file is compressed once into
+/// the cache (named by path, ETag and coding), then sent from there with a Content-Length;
+/// a changed file gets a new entry; each coding decodes to the file.
+#[test]
+fn compressed_static_files_are_cached_per_etag_and_coding() {
+    let www = docroot();
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(www.join("big.txt"), &big).unwrap();
+    let cache = TempDir::new("deflate-cache");
+    let r = Relight::start(
+        www.path(),
+        &format!(
+            "[server.compress]\nmime_types = [\"text/\"]\ncache_dir = \"{}\"\n",
+            cache.path().display()
+        ),
+        "",
+    );
+    let cached = || -> Vec<String> {
+        let mut names = Vec::new();
+        for e in std::fs::read_dir(cache.path()).unwrap().flatten() {
+            names.push(e.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        names
+    };
+    for coding in ["gzip", "br", "zstd"] {
+        for _ in 0..2 {
+            let resp = curl(&[
+                "--compressed",
+                "-H",
+                &format!("Accept-Encoding: {coding}"),
+                &r.url("/big.txt"),
+            ]);
+            assert_eq!(resp.status, 200);
+            assert_eq!(resp.header("content-encoding").as_deref(), Some(coding));
+            assert!(resp.header("content-length").is_some(), "{}", resp.head);
+            assert_eq!(resp.text(), big, "{coding} decodes to the file");
+        }
+    }
+    let names = cached();
+    assert_eq!(names.len(), 3, "one entry per coding: {names:?}");
+    assert!(names.iter().all(|n| n.starts_with("big.txt-")), "{names:?}");
+    // The file changes: a new ETag, a new entry.
+    std::fs::write(www.join("big.txt"), format!("{big}more\n")).unwrap();
+    std::thread::sleep(Duration::from_millis(1100));
+    let resp = curl(&[
+        "--compressed",
+        "-H",
+        "Accept-Encoding: gzip",
+        &r.url("/big.txt"),
+    ]);
+    assert!(resp.text().ends_with("more\n"));
+    assert_eq!(cached().len(), 4, "{:?}", cached());
+    // Uncompressed for a client that does not ask.
+    let plain = curl(&[&r.url("/big.txt")]);
+    assert_eq!(plain.header("content-encoding"), None);
+    assert_eq!(plain.body.len(), big.len() + 5);
+}

@@ -172,11 +172,23 @@ pub struct Settings {
     /// When not empty, only paths ending with one of these are served; others get 403
     /// (lighttpd's url.access-allow).
     pub allow_suffixes: Option<Vec<String>>,
-    /// Request headers set before the request is handled, so backends see them (lighttpd's
-    /// setenv.set-request-header / add-request-header).
+    /// Request headers set before the request is handled, so backends see them, replacing
+    /// the client's; an empty value removes the header (lighttpd's setenv.set-request-header).
     pub request_headers: Option<Headers>,
-    /// Headers added to every response (lighttpd's setenv.add-response-header).
+    /// Request headers added: appended with ", " to the client's of the same name (lighttpd's
+    /// setenv.add-request-header).
+    pub add_request_headers: Option<Headers>,
+    /// Headers added to every response, a line each (lighttpd's setenv.add-response-header).
     pub response_headers: Option<Headers>,
+    /// Response headers set, replacing those of the same name (a backend's too); an empty
+    /// value removes the header (lighttpd's setenv.set-response-header).
+    pub set_response_headers: Option<Headers>,
+    /// `Cache-Control: max-age` (HTTP/1.0: `Expires`) for responses by URL prefix or content
+    /// type (lighttpd's mod_expire): the first matching URL rule, else the first matching
+    /// content type rule.
+    pub expire: Option<Vec<ExpireRule>>,
+    /// Response compression (lighttpd's mod_deflate); off unless set.
+    pub compress: Option<CompressConfig>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -222,7 +234,11 @@ impl Settings {
             deny_suffixes: Some(Vec::new()),
             allow_suffixes: Some(Vec::new()),
             request_headers: Some(Headers::default()),
+            add_request_headers: Some(Headers::default()),
             response_headers: Some(Headers::default()),
+            set_response_headers: Some(Headers::default()),
+            expire: Some(Vec::new()),
+            compress: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -255,7 +271,10 @@ impl Settings {
             deny_suffixes,
             allow_suffixes,
             request_headers,
+            add_request_headers,
             response_headers,
+            set_response_headers,
+            expire,
             rewrite,
             redirect,
             fastcgi_params,
@@ -266,6 +285,7 @@ impl Settings {
             server_tag,
             error_handler_404,
             auth_delay_invalid_creds,
+            compress,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -279,7 +299,11 @@ impl Settings {
         take(&mut self.deny_suffixes, deny_suffixes);
         take(&mut self.allow_suffixes, allow_suffixes);
         take(&mut self.request_headers, request_headers);
+        take(&mut self.add_request_headers, add_request_headers);
         take(&mut self.response_headers, response_headers);
+        take(&mut self.set_response_headers, set_response_headers);
+        take(&mut self.expire, expire);
+        take(&mut self.compress, compress);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -425,6 +449,137 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.compress]`: responses compressed as they are sent (lighttpd's mod_deflate).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompressConfig {
+    /// Content-Type prefixes compressed ("text/", "application/json"; a trailing `*` is
+    /// ignored; "" first: every response, one without a type too). Empty: nothing is.
+    pub mime_types: Vec<String>,
+    /// The codings offered, in relight's order of preference (the first one the client
+    /// accepts is used): "zstd", "br", "gzip", "deflate" (default: all four, in that order).
+    #[serde(default = "default_codings")]
+    pub encodings: Vec<crate::http::encoding::Coding>,
+    /// Bodies of this many bytes or fewer are sent as they are.
+    #[serde(default = "default_min_compress")]
+    pub min_size: u64,
+    /// Bodies longer than this are sent as they are ("0": no limit).
+    #[serde(default = "default_max_compress")]
+    pub max_size: Size,
+    /// gzip and deflate's level, 1 to 9 (default 6); brotli's quality, 1 to 11 (default 5).
+    pub level: Option<u32>,
+    /// Static files compressed once are kept here, named by URL path, ETag and coding, and
+    /// sent from there (with sendfile) while the file is unchanged.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl CompressConfig {
+    /// Compression of `mime_types` with every other key at its default.
+    pub fn new(mime_types: Vec<String>) -> CompressConfig {
+        CompressConfig {
+            mime_types,
+            encodings: default_codings(),
+            min_size: default_min_compress(),
+            max_size: default_max_compress(),
+            level: None,
+            cache_dir: None,
+        }
+    }
+}
+
+fn default_codings() -> Vec<crate::http::encoding::Coding> {
+    crate::http::encoding::Coding::ALL
+        .into_iter()
+        .filter(|c| c.built())
+        .collect()
+}
+fn default_min_compress() -> u64 {
+    256
+}
+fn default_max_compress() -> Size {
+    Size(128 << 20)
+}
+
+/// `[[server.expire]]`: how long clients may keep responses (lighttpd's expire.url and
+/// expire.mimetypes): `url = "/static/"` or `content_type = "image/"` (a prefix; "" matches
+/// every type), and `expires = "access plus 1 days"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpireRule {
+    /// Requests whose path (after rewrites) starts with this.
+    pub url: Option<String>,
+    /// Responses whose Content-Type starts with this (a trailing `*` is ignored).
+    pub content_type: Option<String>,
+    /// `"access plus 1 hours"`, `"modification plus 2 days 3 hours"` (lighttpd's syntax).
+    pub expires: Expiry,
+}
+
+/// An expiry as lighttpd's mod_expire writes it: from the access (now) or the file's
+/// modification, plus a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Expiry {
+    /// From the file's modification time (only responses with a Last-Modified get one).
+    pub from_modification: bool,
+    /// How long after.
+    pub secs: i64,
+}
+
+impl TryFrom<String> for Expiry {
+    type Error = String;
+    /// `(access|now|modification) [plus] N unit [N unit ...]`, one space between words, as
+    /// lighttpd 1.4.69 reads it (a month is 30 days, a year 360).
+    fn try_from(s: String) -> Result<Expiry, String> {
+        let mut words = s.split(' ').peekable();
+        let from_modification = match words.next() {
+            Some("access" | "now") => false,
+            Some("modification") => true,
+            Some("") | None => return Err("empty expiry".into()),
+            Some(w) => {
+                return Err(format!(
+                    "{s:?}: expected access, now or modification, not {w:?}"
+                ));
+            }
+        };
+        if words.peek() == Some(&"plus") {
+            words.next();
+        }
+        let mut secs: i64 = 0;
+        let mut any = false;
+        while let Some(n) = words.next() {
+            if n.is_empty() && words.peek().is_none() {
+                break;
+            }
+            let n: i64 = n
+                .parse()
+                .map_err(|_| format!("{s:?}: expected a number, not {n:?}"))?;
+            let unit = words
+                .next()
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| format!("{s:?}: a unit must follow {n}"))?;
+            let per = match unit.strip_suffix('s').unwrap_or(unit) {
+                "year" => 12 * 30 * 86400,
+                "month" => 30 * 86400,
+                "week" => 7 * 86400,
+                "day" => 86400,
+                "hour" => 3600,
+                "minute" => 60,
+                "second" => 1,
+                _ => return Err(format!("{s:?}: unknown unit {unit:?}")),
+            };
+            secs = secs.saturating_add(n.saturating_mul(per));
+            any = true;
+        }
+        if !any {
+            return Err(format!("{s:?}: expected a time after the base"));
+        }
+        Ok(Expiry {
+            from_modification,
+            secs,
+        })
+    }
 }
 
 /// `[[server.rewrite]]`: requests whose target ("path?query") matches `pattern` are handled as

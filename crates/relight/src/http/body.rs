@@ -37,6 +37,60 @@ pub(crate) enum Body {
         /// for responses it writes itself); `None`: the file is read here, a chunk at a time.
         via: Option<std::sync::Arc<dyn SendsFiles>>,
     },
+    /// Another body, compressed as it is sent (a chunk in, what the encoder gives out).
+    Encoded(Box<Encoded>),
+}
+
+/// A body and the encoder it goes through.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    inner: Body,
+    /// `None` once finished.
+    encoder: Option<super::encoding::Encoder>,
+}
+
+impl Body {
+    /// `inner` compressed with `encoder` as it is sent.
+    pub(crate) fn encoded(inner: Body, encoder: super::encoding::Encoder) -> Body {
+        Body::Encoded(Box::new(Encoded {
+            inner,
+            encoder: Some(encoder),
+        }))
+    }
+}
+
+impl Encoded {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        loop {
+            let Some(encoder) = self.encoder.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match std::task::ready!(http_body::Body::poll_frame(Pin::new(&mut self.inner), cx)) {
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    match encoder.write(&data) {
+                        Ok(out) if out.is_empty() => continue,
+                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                        Err(e) => return Poll::Ready(Some(Err(e))),
+                    }
+                }
+                Some(Err(e)) => {
+                    self.encoder = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                None => {
+                    let encoder = self.encoder.take().expect("checked above");
+                    return Poll::Ready(match encoder.finish() {
+                        Ok(out) if out.is_empty() => None,
+                        Ok(out) => Some(Ok(Frame::data(out))),
+                        Err(e) => Some(Err(e)),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// A client connection that sends a file body's bytes itself (with sendfile(2)): the body
@@ -146,6 +200,7 @@ impl http_body::Body for Body {
             Body::Empty => Poll::Ready(None),
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Stream(s) => s.poll_frame(cx),
+            Body::Encoded(e) => e.poll_frame(cx),
             Body::File {
                 file,
                 at,
@@ -185,6 +240,7 @@ impl http_body::Body for Body {
             Body::Empty => true,
             Body::Full(b) => b.is_none(),
             Body::Stream(_) => false,
+            Body::Encoded(e) => e.encoder.is_none(),
             Body::File { left, .. } => *left == 0,
         }
     }
@@ -193,7 +249,7 @@ impl http_body::Body for Body {
         match self {
             Body::Empty => SizeHint::with_exact(0),
             Body::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Body::Stream(_) => SizeHint::default(),
+            Body::Stream(_) | Body::Encoded(_) => SizeHint::default(),
             Body::File { left, .. } => SizeHint::with_exact(*left),
         }
     }

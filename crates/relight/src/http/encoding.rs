@@ -8,8 +8,9 @@ use std::io::{self, Write};
 use bytes::Bytes;
 
 /// A content coding relight can compress with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Coding {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "String")]
+pub enum Coding {
     /// gzip (RFC 1952); "x-gzip" is its old name.
     Gzip,
     /// zlib-wrapped deflate (RFC 1950), what "deflate" means in HTTP.
@@ -20,13 +21,26 @@ pub(crate) enum Coding {
     Zstd,
 }
 
+impl TryFrom<String> for Coding {
+    type Error = String;
+    fn try_from(s: String) -> Result<Coding, String> {
+        let c = Coding::from_name(&s).ok_or_else(|| {
+            format!("unknown coding {s:?}: expected \"zstd\", \"br\", \"gzip\" or \"deflate\"")
+        })?;
+        if c.built() {
+            Ok(c)
+        } else {
+            Err(format!("{s:?}: this relight was built without it"))
+        }
+    }
+}
+
 impl Coding {
     /// Every coding, in the order lighttpd prefers them when a client accepts several.
-    pub(crate) const ALL: [Coding; 4] =
-        [Coding::Zstd, Coding::Brotli, Coding::Gzip, Coding::Deflate];
+    pub const ALL: [Coding; 4] = [Coding::Zstd, Coding::Brotli, Coding::Gzip, Coding::Deflate];
 
     /// The coding a `deflate.allowed-encodings` / `Accept-Encoding` name means.
-    pub(crate) fn from_name(name: &str) -> Option<Coding> {
+    pub fn from_name(name: &str) -> Option<Coding> {
         match name.to_ascii_lowercase().as_str() {
             "gzip" | "x-gzip" => Some(Coding::Gzip),
             "deflate" => Some(Coding::Deflate),
@@ -37,7 +51,7 @@ impl Coding {
     }
 
     /// Its name in Content-Encoding.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Coding::Gzip => "gzip",
             Coding::Deflate => "deflate",
@@ -47,7 +61,7 @@ impl Coding {
     }
 
     /// Whether this build can compress with it (each coding is a cargo feature).
-    pub(crate) fn built(self) -> bool {
+    pub fn built(self) -> bool {
         match self {
             Coding::Gzip | Coding::Deflate => cfg!(feature = "gzip"),
             Coding::Brotli => cfg!(feature = "brotli"),
@@ -56,8 +70,10 @@ impl Coding {
     }
 }
 
-/// The coding to answer with: of `offered` (in preference order), the first the client's
-/// `Accept-Encoding` accepts with a q-value above 0 (by name, or by `*`).
+/// The coding to answer with: of `offered` (in relight's order of preference, as lighttpd:
+/// the server decides, not the order the client lists them in), the first the client's
+/// `Accept-Encoding` names with a q-value above 0. `*` and `identity` name none (lighttpd
+/// 1.4.69 does not read them either); unlike lighttpd, `q=0` refuses a coding (RFC 9110).
 pub(crate) fn choose(accept: &str, offered: &[Coding]) -> Option<Coding> {
     let mut accepted: Vec<(String, bool)> = Vec::new();
     for item in accept.split(',') {
@@ -84,7 +100,6 @@ pub(crate) fn choose(accept: &str, offered: &[Coding]) -> Option<Coding> {
             .iter()
             .find(|(n, _)| names.contains(&n.as_str()))
             .map(|(_, ok)| *ok)
-            .or_else(|| accepted.iter().find(|(n, _)| n == "*").map(|(_, ok)| *ok))
     };
     offered
         .iter()
@@ -119,16 +134,15 @@ impl std::fmt::Debug for Encoder {
     }
 }
 
-/// Brotli's quality and window (log2): quality 5 and a 1 MiB window, what lighttpd sets
-/// (BROTLI_PARAM_QUALITY 5, BROTLI_PARAM_LGWIN 20 in mod_deflate), fast enough to compress
-/// as the response is sent.
+/// Brotli's quality and window (log2): quality 5, lighttpd's default, fast enough to compress
+/// as the response is sent; a 1 MiB window (lighttpd leaves brotli's 4 MiB), so one
+/// response's encoder stays near a megabyte on a small device.
 #[cfg(feature = "brotli")]
 const BROTLI: (u32, u32) = (5, 20);
 
 impl Encoder {
     /// An encoder for `coding` (one this build has: see [`Coding::built`]).
     pub(crate) fn new(coding: Coding, level: Level) -> io::Result<Encoder> {
-        let _ = level;
         let inner = match coding {
             #[cfg(feature = "gzip")]
             Coding::Gzip => Inner::Gzip(flate2::write::GzEncoder::new(
@@ -144,7 +158,7 @@ impl Encoder {
             Coding::Brotli => Inner::Brotli(Box::new(brotli::CompressorWriter::new(
                 Vec::new(),
                 4096,
-                BROTLI.0,
+                level.0.unwrap_or(BROTLI.0).min(11),
                 BROTLI.1,
             ))),
             #[cfg(feature = "zstd")]
@@ -232,8 +246,8 @@ mod tests {
         assert_eq!(choose("br;q=0, gzip", &all), Some(Coding::Gzip));
         assert_eq!(choose("x-gzip", &all), Some(Coding::Gzip));
         assert_eq!(choose("identity", &all), None);
-        assert_eq!(choose("*", &all), Some(Coding::Zstd));
-        assert_eq!(choose("*, zstd;q=0", &all), Some(Coding::Brotli));
+        assert_eq!(choose("*", &all), None);
+        assert_eq!(choose("br;q=0.5, gzip", &all), Some(Coding::Brotli));
         assert_eq!(choose("gzip;q=0", &all), None);
         assert_eq!(choose("", &all), None);
         assert_eq!(choose("gzip, br", &[Coding::Gzip]), Some(Coding::Gzip));

@@ -5,7 +5,7 @@
 
 pub(crate) mod body;
 pub(crate) mod date;
-pub(crate) mod encoding;
+pub mod encoding;
 pub(crate) mod pages;
 pub(crate) mod urlpath;
 

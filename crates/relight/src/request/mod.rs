@@ -28,7 +28,9 @@ pub(crate) mod admin;
 pub(crate) mod auth;
 pub(crate) mod authorizer;
 pub(crate) mod cgi;
+mod compress;
 pub(crate) mod error_handler;
+mod expire;
 pub(crate) mod fastcgi;
 pub(crate) mod index;
 pub(crate) mod proxy;
@@ -89,6 +91,10 @@ pub(crate) struct Req {
     pub remote_user: Option<String>,
     /// How `remote_user` authenticated: "Basic" or "Digest" (AUTH_TYPE).
     pub auth_type: &'static str,
+    /// The coding the response may be compressed with (compress.rs).
+    pub coding: Option<crate::http::encoding::Coding>,
+    /// An If-None-Match for compressed ETags was made to name the files' own.
+    pub etag_unsuffixed: bool,
 }
 
 impl Req {
@@ -207,6 +213,8 @@ impl Handler {
             site,
             remote_user: None,
             auth_type: "",
+            coding: None,
+            etag_unsuffixed: false,
         };
         let mut resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
@@ -251,6 +259,8 @@ impl Handler {
                 ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
             };
         }
+        let mut resp = compress::apply(resp, &req).await;
+        expire::apply(&mut resp, &req);
         self.finish(resp, &req.site, head)
     }
 
@@ -261,6 +271,7 @@ impl Handler {
         access::step(req)?;
         auth::step(req).await?;
         setenv::step(req);
+        compress::prepare(req);
         let variables = authorizer::step(self, req).await?;
         let routed = route::step(req).await?;
         ControlFlow::Continue(match routed.to {
@@ -287,6 +298,13 @@ impl Handler {
         }
         for (name, value) in &site.response_headers {
             resp.headers_mut().append(name.clone(), value.clone());
+        }
+        for (name, value) in &site.set_response_headers {
+            if value.is_empty() {
+                resp.headers_mut().remove(name);
+            } else {
+                resp.headers_mut().insert(name.clone(), value.clone());
+            }
         }
         if head && matches!(resp.body(), Body::Stream(_)) {
             *resp.body_mut() = Body::Empty;
@@ -350,6 +368,8 @@ pub(crate) mod testing {
             site,
             remote_user: None,
             auth_type: "",
+            coding: None,
+            etag_unsuffixed: false,
         }
     }
 

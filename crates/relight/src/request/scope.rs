@@ -80,10 +80,18 @@ pub(crate) struct Resolved {
     pub deny_suffixes: Vec<String>,
     /// When not empty, only paths with these suffixes are allowed.
     pub allow_suffixes: Vec<String>,
-    /// Headers set on the request.
+    /// Headers set on the request (an empty value removes one).
     pub request_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers appended to the request's.
+    pub add_request_headers: Vec<(HeaderName, HeaderValue)>,
     /// Headers added to the response.
     pub response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Headers set on the response (an empty value removes one).
+    pub set_response_headers: Vec<(HeaderName, HeaderValue)>,
+    /// Expiry rules.
+    pub expire: Vec<crate::config::ExpireRule>,
+    /// Compression, when on.
+    pub compress: Option<crate::config::CompressConfig>,
     /// Rewrite rules.
     pub rewrite: Vec<RewriteRule>,
     /// Redirect rules.
@@ -427,7 +435,11 @@ fn resolve(
         deny_suffixes: s.deny_suffixes.clone().unwrap_or_default(),
         allow_suffixes: s.allow_suffixes.clone().unwrap_or_default(),
         request_headers: s.request_headers.clone().unwrap_or_default().0,
+        add_request_headers: s.add_request_headers.clone().unwrap_or_default().0,
         response_headers: s.response_headers.clone().unwrap_or_default().0,
+        set_response_headers: s.set_response_headers.clone().unwrap_or_default().0,
+        expire: s.expire.clone().unwrap_or_default(),
+        compress: s.compress.clone(),
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

@@ -10,6 +10,9 @@ use crate::config::{At, ListenAddr, Loc, ServerConfig, Size};
 
 /// Modules relight implements (fully or for the keys it maps).
 const MODULES: &[&str] = &[
+    "mod_deflate",
+    "mod_compress",
+    "mod_expire",
     "mod_rewrite",
     "mod_redirect",
     "mod_alias",
@@ -34,7 +37,6 @@ const MODULES_NOTED: &[(&str, &str)] = &[
         "mod_status",
         "relight's status page is server.status_path (/server-status)",
     ),
-    ("mod_deflate", "relight does not compress responses"),
 ];
 
 /// Global keys accepted because relight does their job another way, and how.
@@ -126,6 +128,14 @@ const KEYS_NOTED: &[(&str, &str)] = &[
     (
         "auth.backend.plain.groupfile",
         "lighttpd 1.4.69 never reads it either: require \"group=...\" never matches with the file backends, in both",
+    ),
+    (
+        "deflate.output-buffer-size",
+        "an inactive directive in lighttpd 1.4.69 too; relight sends what the encoder gives",
+    ),
+    (
+        "deflate.work-block-size",
+        "an inactive directive in lighttpd 1.4.69 too; relight compresses a chunk at a time",
     ),
     (
         "server.metrics-high-precision",

@@ -8,10 +8,12 @@ use std::path::{Path, PathBuf};
 
 use super::fastcgi::{Backends, map_extensions, map_fastcgi, map_gateway};
 use super::{Ctx, enabled, err};
-use crate::config::lighttpd::Error;
+use crate::config::lighttpd::{Error, Value};
 use crate::config::{
-    At, Headers, Loc, Pattern, Protocol, RedirectRule, RewriteRule, Settings, Size,
+    At, ExpireRule, Expiry, Headers, Loc, Pattern, Protocol, RedirectRule, RewriteRule, Settings,
+    Size,
 };
+use crate::http::encoding::Coding;
 
 /// What a block's per-request keys give: its settings, and the backends (by name) that serve
 /// it when it sets `fastcgi.server`.
@@ -20,13 +22,6 @@ pub(super) struct Mapped {
     pub fastcgi: Option<Vec<At<String>>>,
     pub cgi: Option<Vec<At<String>>>,
     pub proxy: Option<Vec<At<String>>>,
-}
-
-/// Where a setenv key's pairs go.
-enum SetenvTarget {
-    ResponseHeaders,
-    FastcgiParams,
-    RequestHeaders,
 }
 
 /// Maps the per-request keys of `cx`'s block; `scoped` is false for the global scope.
@@ -73,6 +68,8 @@ pub(super) fn map_settings(
         out.deny_suffixes = Some(deny);
     }
     setenv(cx, &mut out)?;
+    expire(cx, &mut out)?;
+    deflate(cx, &mut out)?;
     if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
         let aliases = out.aliases.get_or_insert_default();
         for (k, v) in pairs {
@@ -199,41 +196,170 @@ pub(super) fn map_settings(
     })
 }
 
-/// setenv's six keys: response headers, FastCGI parameters and request headers, the add- and
-/// the set- key of each into one list (in name order; the later pair of a name wins).
+/// mod_setenv: each key to its setting (set replaces, add appends; an empty set value
+/// removes), the environment to the backends' parameters.
 fn setenv(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
-    use SetenvTarget::*;
-    let mut response = None;
-    let mut params = None;
-    let mut request = None;
-    for (key, target) in [
-        ("setenv.add-response-header", ResponseHeaders),
-        ("setenv.set-response-header", ResponseHeaders),
-        ("setenv.add-environment", FastcgiParams),
-        ("setenv.set-environment", FastcgiParams),
-        ("setenv.add-request-header", RequestHeaders),
-        ("setenv.set-request-header", RequestHeaders),
+    let mut params: Option<BTreeMap<String, String>> = None;
+    for (key, field) in [
+        ("setenv.add-response-header", &mut out.response_headers),
+        ("setenv.set-response-header", &mut out.set_response_headers),
+        ("setenv.add-request-header", &mut out.add_request_headers),
+        ("setenv.set-request-header", &mut out.request_headers),
     ] {
         let Some((pairs, pos)) = cx.string_pairs(key, "\"name\" => \"value\"")? else {
             continue;
         };
-        let map: &mut Option<BTreeMap<String, String>> = match target {
-            ResponseHeaders => &mut response,
-            FastcgiParams => &mut params,
-            RequestHeaders => &mut request,
-        };
-        let map = map.get_or_insert_default();
-        map.extend(pairs);
-        if !matches!(target, FastcgiParams)
-            && let Err(e) = Headers::try_from(map.clone())
-        {
-            return err(pos, format!("{key}: {e}"));
+        let mut h = Vec::with_capacity(pairs.len());
+        for (k, v) in pairs {
+            let name = http::HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                Error::new(pos.clone(), format!("{key}: invalid header name {k:?}"))
+            })?;
+            let value = http::HeaderValue::from_str(&v).map_err(|_| {
+                Error::new(
+                    pos.clone(),
+                    format!("{key}: invalid header value for {k}: {v:?}"),
+                )
+            })?;
+            h.push((name, value));
+        }
+        *field = Some(Headers(h));
+    }
+    for key in ["setenv.add-environment", "setenv.set-environment"] {
+        if let Some((pairs, _)) = cx.string_pairs(key, "\"name\" => \"value\"")? {
+            params.get_or_insert_default().extend(pairs);
         }
     }
-    let headers = |m: BTreeMap<String, String>| Headers::try_from(m).unwrap_or_default();
-    out.response_headers = response.map(headers);
-    out.request_headers = request.map(headers);
     out.fastcgi_params = params;
+    Ok(())
+}
+
+/// mod_deflate (and mod_compress's old names): `[server.compress]`. A block that sets one of
+/// the keys takes the others from the global scope, as lighttpd merges them key by key.
+fn deflate(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    const KEYS: &[&str] = &[
+        "deflate.mimetypes",
+        "compress.filetype",
+        "deflate.allowed-encodings",
+        "compress.allowed-encodings",
+        "deflate.min-compress-size",
+        "deflate.max-compress-size",
+        "compress.max-filesize",
+        "deflate.compression-level",
+        "deflate.cache-dir",
+        "compress.cache-dir",
+        "deflate.max-loadavg",
+        "compress.max-loadavg",
+        "deflate.params",
+    ];
+    if !KEYS.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
+        return Ok(());
+    }
+    let list = |cx: &mut Ctx<'_>, keys: [&'static str; 2]| -> Result<Option<Vec<String>>, Error> {
+        for key in keys {
+            if let Some((v, pos)) = cx.inherited(key) {
+                return Ok(Some(super::string_list(v, key, pos)?));
+            }
+        }
+        Ok(None)
+    };
+    let mime_types = list(cx, ["deflate.mimetypes", "compress.filetype"])?.unwrap_or_default();
+    let mut cfg = crate::config::CompressConfig::new(mime_types);
+    if let Some(names) = list(
+        cx,
+        ["deflate.allowed-encodings", "compress.allowed-encodings"],
+    )? {
+        // As lighttpd: "gzip" in a name means gzip (and x-gzip), "br" brotli.
+        let mut codings = Vec::new();
+        for n in &names {
+            let c = if n.contains("gzip") {
+                Some(Coding::Gzip)
+            } else if n.contains("br") {
+                Some(Coding::Brotli)
+            } else {
+                Coding::from_name(n)
+            };
+            match c {
+                Some(c) if c.built() => {
+                    if !codings.contains(&c) {
+                        codings.push(c);
+                    }
+                }
+                _ => {
+                    if let Some((_, pos)) = cx.inherited("deflate.allowed-encodings") {
+                        cx.warn(
+                            pos,
+                            format!("deflate.allowed-encodings {n:?}: relight compresses with zstd, br, gzip and deflate only; {n:?} ignored"),
+                        );
+                    }
+                }
+            }
+        }
+        if !codings.is_empty() {
+            cfg.encodings = codings;
+        }
+    }
+    if let Some((n, _)) = cx.inherited_int("deflate.min-compress-size")? {
+        cfg.min_size = n.max(0) as u64;
+    }
+    for key in ["deflate.max-compress-size", "compress.max-filesize"] {
+        if let Some((kb, _)) = cx.inherited_int(key)? {
+            cfg.max_size = Size((kb.max(0) as u64) * 1024);
+        }
+    }
+    if let Some((n, pos)) = cx.inherited_int("deflate.compression-level")? {
+        if n != -1 && !(1..=9).contains(&n) {
+            return Err(Error::new(
+                pos.clone(),
+                format!("deflate.compression-level must be between 1 and 9, not {n}"),
+            ));
+        }
+        cfg.level = (n > 0).then_some(n as u32);
+    }
+    for key in ["deflate.cache-dir", "compress.cache-dir"] {
+        if let Some((Value::Str(d), _)) = cx.inherited(key) {
+            cfg.cache_dir = Some(PathBuf::from(d.trim_end_matches('/')));
+        }
+    }
+    for key in ["deflate.max-loadavg", "compress.max-loadavg"] {
+        if let Some((_, pos)) = cx.get(key) {
+            cx.warn(
+                pos,
+                format!("{key}: relight does not look at the load average; compression stays on"),
+            );
+        }
+    }
+    if let Some((_, pos)) = cx.get("deflate.params") {
+        cx.warn(
+            pos,
+            "deflate.params: relight keeps its own encoder settings (brotli quality 5, zstd level 3, or deflate.compression-level); ignored".into(),
+        );
+    }
+    out.compress = Some(cfg);
+    Ok(())
+}
+
+/// mod_expire: `expire.url` rules, then `expire.mimetypes` ones, in the file's order.
+fn expire(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    let mut rules = None;
+    for (key, by_url) in [("expire.url", true), ("expire.mimetypes", false)] {
+        let Some((pairs, pos)) = cx.string_pairs(key, "\"prefix\" => \"access plus 1 days\"")?
+        else {
+            continue;
+        };
+        let list: &mut Vec<ExpireRule> = rules.get_or_insert_default();
+        for (k, v) in pairs {
+            let expires = Expiry::try_from(v)
+                .map_err(|e| Error::new(pos.clone(), format!("{key} {k:?}: {e}")))?;
+            list.push(ExpireRule {
+                url: by_url.then(|| k.clone()),
+                content_type: (!by_url).then_some(k),
+                expires,
+            });
+        }
+    }
+    if rules.is_some() {
+        out.expire = rules;
+    }
     Ok(())
 }
 
