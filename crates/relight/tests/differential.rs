@@ -752,3 +752,101 @@ $HTTP["url"] =^ "/static/" {{
         },
     );
 }
+
+/// mod_extforward: the client behind a trusted proxy, for conditions, backends and the
+/// access log; X-Forwarded-Proto; untrusted and malformed headers change nothing.
+#[test]
+fn extforward_as_lighttpd() {
+    let www = docroot();
+    let echo = c_peer("fcgi_echo");
+    let mut pair = Pair::start("extforward", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_extforward", "mod_access", "mod_fastcgi", "mod_accesslog" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+accesslog.filename = "{dir}/access.log"
+extforward.forwarder = ( "127.0.0.1" => "trust", "10.0.0.0/8" => "trust" )
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/xff.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+$HTTP["remoteip"] == "203.0.113.0/24" {{
+  url.access-deny = ( ".txt" )
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+        )
+    });
+    let xff = |v: &'static str| ["-H", v];
+    let r = pair.same(
+        "/app/x",
+        &xff("X-Forwarded-For: 1.1.1.1, 198.51.100.9, 10.1.2.3"),
+        &[],
+        Body::Params,
+    );
+    assert_eq!(
+        r.params().get("REMOTE_ADDR").map(String::as_str),
+        Some("198.51.100.9")
+    );
+    assert_eq!(r.params().get("REMOTE_PORT").map(String::as_str), Some("0"));
+    // The condition on the remote address sees the client.
+    pair.same(
+        "/hello.txt",
+        &xff("X-Forwarded-For: 203.0.113.9"),
+        &[],
+        Body::Ignored,
+    );
+    pair.same(
+        "/hello.txt",
+        &xff("X-Forwarded-For: 198.51.100.9"),
+        &[],
+        Body::Same,
+    );
+    // Malformed, all trusted, none.
+    pair.same(
+        "/app/x",
+        &xff("X-Forwarded-For: garbage"),
+        &[],
+        Body::Params,
+    );
+    pair.same(
+        "/app/x",
+        &xff("X-Forwarded-For: 203.0.113.9, abc"),
+        &[],
+        Body::Params,
+    );
+    pair.same(
+        "/app/x",
+        &xff("X-Forwarded-For: 10.0.0.7"),
+        &[],
+        Body::Params,
+    );
+    pair.same("/app/x", &[], &[], Body::Params);
+    // X-Forwarded-Proto with an address applied.
+    let r = pair.same(
+        "/app/x",
+        &[
+            "-H",
+            "X-Forwarded-For: 198.51.100.9",
+            "-H",
+            "X-Forwarded-Proto: https",
+        ],
+        &[],
+        Body::Params,
+    );
+    assert_eq!(r.params().get("HTTPS").map(String::as_str), Some("on"));
+    assert_eq!(
+        r.params().get("REQUEST_SCHEME").map(String::as_str),
+        Some("https")
+    );
+    // The access log names the client, in both.
+    for dir in [&pair._dirs.0, &pair._dirs.1] {
+        let log = std::fs::read_to_string(dir.join("access.log")).unwrap_or_default();
+        assert!(
+            log.lines().any(|l| l.starts_with("198.51.100.9 ")),
+            "{}: {log}",
+            dir.path().display()
+        );
+    }
+}

@@ -240,18 +240,39 @@ fn host_of(headers: &HeaderMap) -> String {
 }
 
 fn network(s: &str) -> Result<Test, ConditionError> {
-    let bad = || ConditionError::Address(s.to_owned());
-    let (addr, bits) = match s.split_once('/') {
-        Some((a, b)) => (a, Some(b.parse::<u8>().map_err(|_| bad())?)),
-        None => (s, None),
-    };
-    let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    let bits = bits.unwrap_or(max);
-    if bits > max {
-        return Err(bad());
+    let n = Network::parse(s).ok_or_else(|| ConditionError::Address(s.to_owned()))?;
+    Ok(Test::Network(n.addr, n.bits))
+}
+
+/// An address or a network (`"10.0.0.0/8"`, `"::1"`), as remoteip conditions and trusted
+/// proxies name them; an IPv4 network holds the IPv4-mapped IPv6 addresses of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    bits: u8,
+}
+
+impl Network {
+    /// `"a.b.c.d"`, `"a.b.c.d/n"`, or the same in IPv6.
+    pub fn parse(s: &str) -> Option<Network> {
+        let (addr, bits) = match s.split_once('/') {
+            Some((a, b)) => (a, Some(b.parse::<u8>().ok()?)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse()
+            .ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        (bits <= max).then_some(Network { addr, bits })
     }
-    Ok(Test::Network(addr, bits))
+
+    /// Whether `ip` is in it.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        in_network(ip, self.addr, self.bits)
+    }
 }
 
 fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use cgi::CgiConfig;
-pub use condition::{Condition, ConditionConfig, ConditionError, Facts};
+pub use condition::{Condition, ConditionConfig, ConditionError, Facts, Network};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig, Protocol};
 pub use load::{Format, Loaded, load};
 pub use proxy::{Balance, ProxyConfig};
@@ -189,6 +189,9 @@ pub struct Settings {
     pub expire: Option<Vec<ExpireRule>>,
     /// Response compression (lighttpd's mod_deflate); off unless set.
     pub compress: Option<CompressConfig>,
+    /// The client's address from a trusted proxy's header (lighttpd's mod_extforward); off
+    /// unless set.
+    pub extforward: Option<ExtforwardConfig>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -239,6 +242,7 @@ impl Settings {
             set_response_headers: Some(Headers::default()),
             expire: Some(Vec::new()),
             compress: None,
+            extforward: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -286,6 +290,7 @@ impl Settings {
             error_handler_404,
             auth_delay_invalid_creds,
             compress,
+            extforward,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -304,6 +309,7 @@ impl Settings {
         take(&mut self.set_response_headers, set_response_headers);
         take(&mut self.expire, expire);
         take(&mut self.compress, compress);
+        take(&mut self.extforward, extforward);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -449,6 +455,47 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.extforward]`: when a request comes from a trusted proxy, the client is the one
+/// its header names (lighttpd's mod_extforward): conditions, logs and backends see that
+/// address (REMOTE_ADDR), and a forwarded `https` scheme.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtforwardConfig {
+    /// The proxies trusted: addresses, networks ("10.0.0.0/8"), or "all" (whoever connects;
+    /// never the addresses inside the header).
+    pub trusted: Vec<Trusted>,
+    /// The headers read, the first one present used (default: X-Forwarded-For,
+    /// Forwarded-For; "Forwarded" is read as RFC 7239's).
+    #[serde(default = "default_forward_headers")]
+    pub headers: Vec<String>,
+}
+
+/// A trusted proxy: `"all"`, an address or a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub enum Trusted {
+    /// Whoever connects.
+    All,
+    /// These addresses.
+    Net(Network),
+}
+
+impl TryFrom<String> for Trusted {
+    type Error = String;
+    fn try_from(s: String) -> Result<Trusted, String> {
+        if s == "all" {
+            return Ok(Trusted::All);
+        }
+        Network::parse(&s)
+            .map(Trusted::Net)
+            .ok_or_else(|| format!("{s:?}: expected \"all\", an IP address or a network"))
+    }
+}
+
+fn default_forward_headers() -> Vec<String> {
+    vec!["X-Forwarded-For".into(), "Forwarded-For".into()]
 }
 
 /// `[server.compress]`: responses compressed as they are sent (lighttpd's mod_deflate).

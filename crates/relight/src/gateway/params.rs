@@ -38,6 +38,8 @@ pub(crate) struct CgiRequest<'a> {
     pub local: SocketAddr,
     /// What the client connection's TLS negotiated; `None`: plain HTTP.
     pub tls: Option<crate::http::TlsInfo>,
+    /// The client's connection is HTTPS (this one's TLS, or a trusted proxy's word).
+    pub https: bool,
     /// The request headers.
     pub headers: &'a HeaderMap,
     /// The request body's length (what CONTENT_LENGTH says).
@@ -151,10 +153,7 @@ pub(crate) fn with_params<T>(
         (b"SERVER_PROTOCOL", version_str(r.version).as_bytes()),
         (b"SERVER_SOFTWARE", r.server_software.as_bytes()),
         (b"GATEWAY_INTERFACE", b"CGI/1.1"),
-        (
-            b"REQUEST_SCHEME",
-            if r.tls.is_some() { b"https" } else { b"http" },
-        ),
+        (b"REQUEST_SCHEME", if r.https { b"https" } else { b"http" }),
         (b"SERVER_NAME", host.as_bytes()),
         (b"SERVER_ADDR", server_addr.as_bytes()),
         (b"SERVER_PORT", server_port.as_bytes()),
@@ -174,8 +173,10 @@ pub(crate) fn with_params<T>(
         fixed.push((b"PATH_INFO", r.path_info.as_bytes()));
         fixed.push((b"PATH_TRANSLATED", path_translated.as_bytes()));
     }
-    if let Some(t) = &r.tls {
+    if r.https {
         fixed.push((b"HTTPS", b"on"));
+    }
+    if let Some(t) = &r.tls {
         fixed.push((b"SSL_PROTOCOL", t.protocol.as_bytes()));
         fixed.push((b"SSL_CIPHER", t.cipher.as_bytes()));
         fixed.push((b"SSL_CIPHER_USEKEYSIZE", t.bits.as_bytes()));

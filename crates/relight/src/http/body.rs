@@ -181,6 +181,16 @@ impl Body {
         Body::Full(Some(b.into()))
     }
 
+    /// Whether its bytes come from a producer that may wait (a gateway's stream), compressed
+    /// or not.
+    pub(crate) fn is_streamed(&self) -> bool {
+        match self {
+            Body::Stream(_) => true,
+            Body::Encoded(e) => e.inner.is_streamed(),
+            _ => false,
+        }
+    }
+
     /// A streamed body and the sender that feeds it.
     pub(crate) fn channel() -> (mpsc::Sender<io::Result<Bytes>>, Body) {
         let (tx, rx) = mpsc::channel(STREAM_DEPTH);

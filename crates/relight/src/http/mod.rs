@@ -20,6 +20,11 @@ pub(crate) struct ClientCert {
     pub user: Option<String>,
 }
 
+/// The client a trusted proxy spoke for (mod_extforward), put in a response's extensions for
+/// the access log.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForwardedClient(pub std::net::SocketAddr);
+
 /// What a request's TLS connection negotiated, as lighttpd's mod_openssl names it for
 /// backends (SSL_PROTOCOL, SSL_CIPHER, SSL_CIPHER_USEKEYSIZE and SSL_CIPHER_ALGKEYSIZE).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -111,6 +111,7 @@ pub(crate) fn base_request<'r>(
         remote: req.conn.remote,
         local: req.conn.local,
         tls: req.conn.tls,
+        https: req.conn.https(),
         headers: &req.parts.headers,
         content_length: 0,
         broken_script_filename: false,

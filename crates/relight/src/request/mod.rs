@@ -31,6 +31,7 @@ pub(crate) mod cgi;
 mod compress;
 pub(crate) mod error_handler;
 mod expire;
+mod extforward;
 pub(crate) mod fastcgi;
 pub(crate) mod index;
 pub(crate) mod proxy;
@@ -71,6 +72,16 @@ pub(crate) struct Conn {
     pub local: SocketAddr,
     /// What the connection's TLS negotiated; `None`: plain HTTP.
     pub tls: Option<crate::http::TlsInfo>,
+    /// What a trusted proxy said of its client's connection (mod_extforward): `Some(true)`,
+    /// HTTPS; `None`: nothing.
+    pub forwarded_https: Option<bool>,
+}
+
+impl Conn {
+    /// Whether the client's connection is HTTPS: this one's TLS, or a trusted proxy's word.
+    pub(crate) fn https(&self) -> bool {
+        self.forwarded_https.unwrap_or(self.tls.is_some())
+    }
 }
 
 /// One request as the steps after site selection see it: what came in, and what the steps
@@ -201,10 +212,24 @@ impl Handler {
         if let ControlFlow::Break(r) = admin::answer(self, &target.path, conn) {
             return self.finish(r, base, head);
         }
-        let site = match scope::select(&self.scopes, &parts, &target, conn) {
+        let mut conn = conn;
+        let mut site = match scope::select(&self.scopes, &parts, &target, conn) {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(s) => s,
         };
+        // The client behind a trusted proxy: the settings chosen again for it.
+        let forwarded = site
+            .extforward
+            .as_ref()
+            .and_then(|ef| extforward::client(&parts.headers, conn.remote.ip(), ef));
+        if let Some((client, https)) = forwarded {
+            conn.remote = client;
+            conn.forwarded_https = https;
+            site = match scope::select(&self.scopes, &parts, &target, conn) {
+                ControlFlow::Break(r) => return self.finish(r, base, head),
+                ControlFlow::Continue(s) => s,
+            };
+        }
         let mut req = Req {
             conn,
             parts,
@@ -261,6 +286,10 @@ impl Handler {
         }
         let mut resp = compress::apply(resp, &req).await;
         expire::apply(&mut resp, &req);
+        if forwarded.is_some() {
+            resp.extensions_mut()
+                .insert(crate::http::ForwardedClient(conn.remote));
+        }
         self.finish(resp, &req.site, head)
     }
 
@@ -338,6 +367,7 @@ pub(crate) mod testing {
             remote: remote.parse().unwrap(),
             local: "127.0.0.1:8080".parse().unwrap(),
             tls: None,
+            forwarded_https: None,
         }
     }
 

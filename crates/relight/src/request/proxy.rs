@@ -15,7 +15,7 @@ pub(crate) async fn respond(req: &mut Req, proxy: Arc<Proxy>) -> Response<Body> 
     let body = req.body.take();
     let client = Client {
         remote: req.conn.remote,
-        https: req.conn.tls.is_some(),
+        https: req.conn.https(),
         max_body: req.site.max_request_body,
     };
     // The parts go upstream; what relight answers needs none of them any more (the upgrade

@@ -165,7 +165,7 @@ pub(crate) fn apply(
 pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     let site = &req.site;
     if let Some(port) = site.https_redirect
-        && req.conn.tls.is_none()
+        && !req.conn.https()
     {
         return ControlFlow::Break(to_https(req, port));
     }
@@ -181,11 +181,7 @@ pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
     };
     let authority = host_header(req).unwrap_or("");
     let url = Url {
-        scheme: if req.conn.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        },
+        scheme: if req.conn.https() { "https" } else { "http" },
         authority,
         port: req.conn.local.port(),
         path,

@@ -92,6 +92,8 @@ pub(crate) struct Resolved {
     pub expire: Vec<crate::config::ExpireRule>,
     /// Compression, when on.
     pub compress: Option<crate::config::CompressConfig>,
+    /// The trusted proxies, when on.
+    pub extforward: Option<crate::config::ExtforwardConfig>,
     /// Rewrite rules.
     pub rewrite: Vec<RewriteRule>,
     /// Redirect rules.
@@ -168,7 +170,7 @@ pub(crate) fn select(
         headers: &parts.headers,
         remote: conn.remote,
         local: conn.local,
-        https: conn.tls.is_some(),
+        https: conn.https(),
     };
     match scopes.site(&facts) {
         Ok(site) => ControlFlow::Continue(site),
@@ -440,6 +442,7 @@ fn resolve(
         set_response_headers: s.set_response_headers.clone().unwrap_or_default().0,
         expire: s.expire.clone().unwrap_or_default(),
         compress: s.compress.clone(),
+        extforward: s.extforward.clone(),
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

@@ -166,6 +166,7 @@ mod tests {
             remote: "127.0.0.1:5000".parse().unwrap(),
             local: "127.0.0.1:80".parse().unwrap(),
             tls: None,
+            forwarded_https: None,
         }
     }
 

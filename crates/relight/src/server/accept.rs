@@ -61,6 +61,7 @@ pub(super) async fn accept_loop(
                     remote,
                     local: at,
                     tls: None,
+                    forwarded_https: None,
                 };
                 let state = state.clone();
                 let stop = stop.clone();
@@ -486,17 +487,24 @@ async fn respond(
         *via = Some(shared.clone() as Arc<dyn SendsFiles>);
     }
     let status = resp.status().as_u16();
+    let forwarded = resp
+        .extensions()
+        .get::<crate::http::ForwardedClient>()
+        .map(|c| c.0);
     started.handed_over();
     let done = Done {
         shared,
         access: entry.map(|(log, mut e)| {
             e.status = status;
+            if let Some(client) = forwarded {
+                e.remote = client;
+            }
             (log, e)
         }),
     };
     // A body streamed from a gateway may wait long for its next bytes: meanwhile the client
     // is watched too.
-    let gone = gone.filter(|_| matches!(resp.body(), Body::Stream(_)));
+    let gone = gone.filter(|_| resp.body().is_streamed());
     resp.map(|b| Watched {
         inner: Tracked::new(b, done),
         gone,

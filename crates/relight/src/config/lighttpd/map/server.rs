@@ -13,6 +13,7 @@ const MODULES: &[&str] = &[
     "mod_deflate",
     "mod_compress",
     "mod_expire",
+    "mod_extforward",
     "mod_rewrite",
     "mod_redirect",
     "mod_alias",

@@ -70,6 +70,7 @@ pub(super) fn map_settings(
     setenv(cx, &mut out)?;
     expire(cx, &mut out)?;
     deflate(cx, &mut out)?;
+    extforward(cx, &mut out)?;
     if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
         let aliases = out.aliases.get_or_insert_default();
         for (k, v) in pairs {
@@ -335,6 +336,66 @@ fn deflate(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         );
     }
     out.compress = Some(cfg);
+    Ok(())
+}
+
+/// mod_extforward: `[server.extforward]` from extforward.forwarder (`"addr" => "trust"`; an
+/// "untrusted" entry is simply not trusted) and extforward.headers (this block's or the
+/// global ones).
+fn extforward(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    if cx.g.get_with_pos("extforward.forwarder").is_none()
+        && cx.g.get_with_pos("extforward.headers").is_none()
+    {
+        if let Some((_, pos)) = cx.get("extforward.params") {
+            cx.notes.push(format!(
+                "{pos}: extforward.params: accepted; lighttpd 1.4.69 ignores it (a bug fixed later), and so does relight: Forwarded's host= and remote_user= are not used"
+            ));
+        }
+        return Ok(());
+    }
+    let mut trusted = Vec::new();
+    if let Some((v, pos)) = cx.inherited("extforward.forwarder") {
+        let Some(items) = v.as_array() else {
+            return err(
+                pos,
+                "extforward.forwarder must be an array of \"address\" => \"trust\"".into(),
+            );
+        };
+        for (k, v) in items {
+            let (Some(k), Some(v)) = (k, v.as_str()) else {
+                return err(
+                    pos,
+                    "extforward.forwarder must be an array of \"address\" => \"trust\"".into(),
+                );
+            };
+            if v != "trust" {
+                if v != "untrusted" {
+                    cx.warn(
+                        pos,
+                        format!("extforward.forwarder {k:?} => {v:?}: expected \"trust\"; treated as untrusted, as lighttpd"),
+                    );
+                }
+                continue;
+            }
+            trusted.push(
+                crate::config::Trusted::try_from(k.clone())
+                    .map_err(|e| Error::new(pos.clone(), format!("extforward.forwarder: {e}")))?,
+            );
+        }
+    }
+    let mut cfg = crate::config::ExtforwardConfig {
+        trusted,
+        headers: vec!["X-Forwarded-For".into(), "Forwarded-For".into()],
+    };
+    if let Some((v, pos)) = cx.inherited("extforward.headers") {
+        cfg.headers = super::string_list(v, "extforward.headers", pos)?;
+    }
+    if let Some((_, pos)) = cx.get("extforward.params") {
+        cx.notes.push(format!(
+            "{pos}: extforward.params: accepted; lighttpd 1.4.69 ignores it (a bug fixed later), and so does relight: Forwarded's host= and remote_user= are not used"
+        ));
+    }
+    out.extforward = Some(cfg);
     Ok(())
 }
 
