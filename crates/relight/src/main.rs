@@ -88,19 +88,91 @@ fn spawn_main(args: relight::process::spawn_cmd::SpawnArgs) -> ExitCode {
     }
 }
 
+/// `-V`: the version and what is built in, in the layout of `lighttpd -V` (scripts read its
+/// "+"/"-" lines), each line true of this binary: what relight does not have is "-", what it
+/// has in place of a lighttpd library says so on a line of its own.
 fn print_features() {
-    println!("relight {}", env!("CARGO_PKG_VERSION"));
-    println!("Event handlers:\n\t+ epoll (tokio)");
-    println!("Network handler:\n\t+ hyper 1 (HTTP/1.0, HTTP/1.1)");
-    println!(
-        "Features:\n\t+ FastCGI (external and spawned backends, supervised)\n\t+ lighttpd.conf reader\n\t{} TLS (rustls, ring)\n\t{} HTTP/2",
-        if cfg!(feature = "tls") { "+" } else { "-" },
-        if cfg!(feature = "http2") && cfg!(feature = "tls") {
-            "+"
-        } else {
-            "-"
-        }
+    let on = |b: bool| if b { '+' } else { '-' };
+    let tls = cfg!(feature = "tls");
+    let mut out = format!(
+        "relight/{}{} - a web server whose FastCGI backends always come back\n\n",
+        env!("CARGO_PKG_VERSION"),
+        if tls { " (ssl)" } else { "" }
     );
+    let section = |out: &mut String, title: &str, lines: &[(bool, &str)]| {
+        out.push_str(title);
+        out.push_str(":\n\n");
+        for (b, what) in lines {
+            out.push_str(&format!("\t{} {what}\n", on(*b)));
+        }
+        out.push('\n');
+    };
+    section(
+        &mut out,
+        "Event Handlers",
+        &[
+            (false, "select (generic)"),
+            (false, "poll (Unix)"),
+            (true, "epoll (Linux)"),
+            (false, "/dev/poll (Solaris)"),
+            (false, "eventports (Solaris)"),
+            (false, "kqueue (FreeBSD)"),
+        ],
+    );
+    section(
+        &mut out,
+        "Network handler",
+        &[
+            (true, "linux-sendfile"),
+            (false, "freebsd-sendfile"),
+            (false, "darwin-sendfile"),
+            (false, "solaris-sendfilev"),
+            (true, "writev"),
+            (true, "write"),
+            (false, "mmap support"),
+        ],
+    );
+    section(
+        &mut out,
+        "Features",
+        &[
+            (true, "IPv6 support"),
+            (
+                cfg!(feature = "gzip"),
+                "zlib support (gzip, deflate: miniz_oxide)",
+            ),
+            (cfg!(feature = "zstd"), "zstd support"),
+            (false, "bzip2 support"),
+            (cfg!(feature = "brotli"), "brotli support"),
+            (true, "crypt support"),
+            (false, "OpenSSL support"),
+            (tls, "rustls support (TLS 1.2 and 1.3, ring)"),
+            (false, "mbedTLS support"),
+            (false, "NSS crypto support"),
+            (false, "GnuTLS support"),
+            (false, "WolfSSL support"),
+            (false, "Nettle support"),
+            (false, "PCRE support"),
+            (
+                true,
+                "regex support (regex-lite: PCRE's syntax but look-around and back-references)",
+            ),
+            (cfg!(feature = "http2"), "HTTP/2 support"),
+            (false, "MySQL support"),
+            (false, "PgSQL support"),
+            (false, "DBI support"),
+            (false, "Kerberos support"),
+            (false, "LDAP support"),
+            (false, "PAM support"),
+            (false, "FAM support"),
+            (false, "LUA support"),
+            (false, "xml support"),
+            (false, "SQLite support"),
+            (true, "Y2038 support"),
+        ],
+    );
+    print!("{}", out.trim_end_matches('\n'));
+    println!();
 }
 
 fn main() -> ExitCode {

@@ -733,7 +733,41 @@ fn command_line_as_lighttpd_users_type_it() {
         .args(["-V"])
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("relight 0.1.0"));
+    // -V in lighttpd's layout: its sections, and each of its lines with relight's + or -.
+    let ours = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(ours.starts_with("relight/0.1.0 (ssl) - "), "{ours}");
+    let theirs = Command::new("lighttpd").arg("-V").output().unwrap();
+    let theirs = String::from_utf8_lossy(&theirs.stdout).into_owned();
+    let sections = |t: &str| -> Vec<String> {
+        t.lines()
+            .filter(|l| l.ends_with(':'))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(sections(&ours), sections(&theirs), "{ours}");
+    for l in theirs
+        .lines()
+        .filter(|l| l.starts_with("\t+ ") || l.starts_with("\t- "))
+    {
+        let what = &l[3..];
+        assert!(
+            ours.lines()
+                .any(|o| o.len() > 3 && o.starts_with('\t') && o[3..].starts_with(what)),
+            "relight -V has no line for {what:?}:\n{ours}"
+        );
+    }
+    for truth in [
+        "\t+ epoll (Linux)",
+        "\t+ linux-sendfile",
+        "\t+ zlib support",
+        "\t+ brotli support",
+        "\t+ zstd support",
+        "\t- OpenSSL support",
+        "\t- PCRE support",
+        "\t+ rustls support",
+    ] {
+        assert!(ours.contains(truth), "{truth}: {ours}");
+    }
     let bad = dir.join("bad.conf");
     std::fs::write(&bad, "server.document-root = \"/tmp\"\nserver.port = \n").unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_relight"))
