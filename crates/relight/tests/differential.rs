@@ -850,3 +850,108 @@ $HTTP["remoteip"] == "203.0.113.0/24" {{
         );
     }
 }
+
+/// The rows of a listing (and its title, heading, README and HEADER), with the date cells
+/// taken out (lighttpd writes them in the server's local time, relight in UTC) and the footer
+/// (each server's tag).
+fn listing_rows(body: &str) -> Vec<String> {
+    body.lines()
+        .filter(|l| {
+            l.starts_with("<tr")
+                || l.starts_with("<title>")
+                || l.starts_with("<h2>")
+                || l.contains("<pre class=")
+        })
+        .map(
+            |l| match (l.find("<td class=\"m\">"), l.find("</td><td class=\"s\">")) {
+                (Some(a), Some(b)) if a < b => format!("{}{}", &l[..a], &l[b..]),
+                // The footer is each server's tag.
+                _ => l
+                    .split("<div class=\"foot\">")
+                    .next()
+                    .unwrap_or(l)
+                    .to_owned(),
+            },
+        )
+        .collect()
+}
+
+/// mod_dirlisting: the rows of a listing (order, links, names escaped, sizes, types), dot
+/// files, excluded names, README and HEADER, charset, the redirect without a slash, HEAD, and
+/// index files first; a block that turns listings off.
+#[test]
+fn dirlisting_as_lighttpd() {
+    let www = docroot();
+    let d = www.join("d");
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::create_dir_all(d.join("Dir B")).unwrap();
+    for (name, len) in [
+        ("a.txt", 5usize),
+        ("B.html", 2000),
+        (".hidden", 3),
+        ("we<ird>&\"name'.txt", 7),
+        ("ümlaut.txt", 9),
+        ("big.bin", 3 << 20),
+        ("10.txt", 1),
+        ("9.txt", 1024),
+        ("skip.tmp", 1),
+        ("a b%25.txt", 100),
+    ] {
+        std::fs::write(d.join(name), vec![b'x'; len]).unwrap();
+    }
+    std::fs::write(d.join("README.txt"), "read <me> & more\n").unwrap();
+    std::fs::write(d.join("HEADER.txt"), "the header\n").unwrap();
+    std::fs::create_dir_all(www.join("quiet")).unwrap();
+    std::fs::write(www.join("quiet/x.txt"), "x").unwrap();
+    let mut pair = Pair::start("dirlisting", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_indexfile", "mod_dirlisting", "mod_staticfile" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+index-file.names = ( "index.html" )
+mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
+server.dir-listing = "enable"
+dir-listing.exclude = ( "\.tmp$" )
+dir-listing.show-readme = "enable"
+dir-listing.show-header = "enable"
+dir-listing.hide-header-file = "enable"
+dir-listing.encoding = "utf-8"
+$HTTP["url"] =^ "/quiet/" {{
+  dir-listing.activate = "disable"
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+        )
+    });
+    let (theirs, ours) = pair.both("/d/", &[]);
+    assert_eq!(ours.status, 200);
+    assert_eq!(ours.status, theirs.status);
+    assert_eq!(ours.header("content-type"), theirs.header("content-type"));
+    assert_eq!(
+        listing_rows(&ours.text()),
+        listing_rows(&theirs.text()),
+        "{}",
+        ours.text()
+    );
+    assert!(ours.text().contains("read &#x3C;me&#x3E; &#x26; more"));
+    pair.compared += 1;
+    pair.identical += 1;
+    let (theirs_b, ours_b) = pair.both("/d/Dir%20B/", &[]);
+    assert_eq!(listing_rows(&ours_b.text()), listing_rows(&theirs_b.text()));
+    pair.compared += 1;
+    pair.identical += 1;
+    pair.same("/d", &[], &["location"], Body::Ignored);
+    pair.same("/d/sub?x=1", &[], &["location"], Body::Ignored);
+    // HEAD: the headers of the page (relight's page is its own, so its own length).
+    let head = pair.same("/d/", &["-I"], &["content-type"], Body::Ignored);
+    assert_eq!(
+        head.header("content-length"),
+        Some(ours.body.len().to_string())
+    );
+    pair.same("/", &[], &[], Body::Same);
+    pair.same("/quiet/", &[], &[], Body::Ignored);
+    pair.same("/nonexistent/", &[], &[], Body::Ignored);
+}

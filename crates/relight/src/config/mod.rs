@@ -192,6 +192,9 @@ pub struct Settings {
     /// The client's address from a trusted proxy's header (lighttpd's mod_extforward); off
     /// unless set.
     pub extforward: Option<ExtforwardConfig>,
+    /// Directory listings (lighttpd's mod_dirlisting); a directory without an index file is
+    /// 403 unless they are on.
+    pub dir_listing: Option<DirListingConfig>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -243,6 +246,7 @@ impl Settings {
             expire: Some(Vec::new()),
             compress: None,
             extforward: None,
+            dir_listing: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -291,6 +295,7 @@ impl Settings {
             auth_delay_invalid_creds,
             compress,
             extforward,
+            dir_listing,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -310,6 +315,7 @@ impl Settings {
         take(&mut self.expire, expire);
         take(&mut self.compress, compress);
         take(&mut self.extforward, extforward);
+        take(&mut self.dir_listing, dir_listing);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -455,6 +461,71 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.dir_listing]`: listings of directories without an index file (lighttpd's
+/// mod_dirlisting).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DirListingConfig {
+    /// Listings on (a scope can turn them off).
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Names starting with "." are left out (default).
+    #[serde(default = "default_true")]
+    pub hide_dotfiles: bool,
+    /// Names matching one of these are left out.
+    #[serde(default)]
+    pub exclude: Vec<Pattern>,
+    /// The charset the page says it is in (`<meta charset>` and Content-Type).
+    pub encoding: Option<String>,
+    /// A stylesheet's URL instead of the page's own style.
+    pub external_css: Option<String>,
+    /// A script's URL, loaded after the footer.
+    pub external_js: Option<String>,
+    /// The footer's HTML, as it is (default: the server tag).
+    pub footer: Option<String>,
+    /// A file of the directory shown under the list: "enable" is README.txt.
+    pub show_readme: Option<String>,
+    /// A file of the directory shown above the list: "enable" is HEADER.txt.
+    pub show_header: Option<String>,
+    /// The README file is left out of the list.
+    #[serde(default)]
+    pub hide_readme_file: bool,
+    /// The HEADER file is left out of the list.
+    #[serde(default)]
+    pub hide_header_file: bool,
+    /// The README is shown escaped in a `<pre>` (default), or as it is (HTML).
+    #[serde(default = "default_true")]
+    pub encode_readme: bool,
+    /// The HEADER is shown escaped in a `<pre>` (default), or as it is (HTML).
+    #[serde(default = "default_true")]
+    pub encode_header: bool,
+    /// The whole page (default), or only the list's HTML.
+    #[serde(default = "default_true")]
+    pub auto_layout: bool,
+}
+
+impl DirListingConfig {
+    /// Listings on, every option at its default.
+    pub fn enabled() -> DirListingConfig {
+        DirListingConfig {
+            enabled: true,
+            hide_dotfiles: true,
+            exclude: Vec::new(),
+            encoding: None,
+            external_css: None,
+            external_js: None,
+            footer: None,
+            show_readme: None,
+            show_header: None,
+            hide_readme_file: false,
+            hide_header_file: false,
+            encode_readme: true,
+            encode_header: true,
+            auto_layout: true,
+        }
+    }
 }
 
 /// `[server.extforward]`: when a request comes from a trusted proxy, the client is the one

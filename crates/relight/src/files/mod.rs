@@ -4,6 +4,7 @@
 //! ([`cache`], lighttpd's stat cache); their types come from [`mime`].
 
 pub(crate) mod cache;
+pub(crate) mod listing;
 pub(crate) mod mime;
 
 use std::io;
@@ -242,6 +243,18 @@ impl StaticFiles {
     /// The content types configured by suffix (before the built-in table).
     pub(crate) fn mime_types(&self) -> &std::collections::BTreeMap<String, String> {
         &self.mime_types
+    }
+
+    /// The directory a URL path ending with `/` names, when it is one inside the root (or
+    /// its alias): what a listing may show.
+    pub(crate) fn listable_dir(&self, url_path: &str) -> Option<PathBuf> {
+        let p = self.fs_path(url_path);
+        (p.is_dir() && self.inside_root(url_path, &p)).then_some(p)
+    }
+
+    /// The Content-Type of a file named `name`.
+    pub(crate) fn type_of(&self, name: &str) -> String {
+        mime::for_path_with(name, &self.mime_types).to_owned()
     }
 
     /// The document root as configured.

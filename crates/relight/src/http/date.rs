@@ -76,6 +76,20 @@ pub(crate) fn format(t: SystemTime) -> String {
     )
 }
 
+/// `1994-Nov-06 08:49:37` (UTC), the time of a directory listing's rows (lighttpd's layout).
+pub(crate) fn format_listing(t: SystemTime) -> String {
+    let c = civil(unix_secs(t));
+    format!(
+        "{}-{}-{:02} {:02}:{:02}:{:02}",
+        c.year,
+        MONTHS[c.month as usize - 1],
+        c.day,
+        c.hour,
+        c.min,
+        c.sec
+    )
+}
+
 /// `06/Nov/1994:08:49:37 +0000`, the time of the Common Log Format.
 pub(crate) fn format_clf(t: SystemTime) -> String {
     let c = civil(unix_secs(t));

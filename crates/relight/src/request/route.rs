@@ -93,6 +93,13 @@ pub(crate) async fn step(req: &Req) -> Step<Routed> {
 /// The static files' answer: `Break` unless it is a 404 (which goes to the error handler).
 async fn serve_static(req: &Req) -> Step<http::Response<crate::http::body::Body>> {
     let t = &req.target;
+    if let Some(listing) = &req.site.dir_listing
+        && t.path.ends_with('/')
+        && matches!(req.parts.method, http::Method::GET | http::Method::HEAD)
+        && let Some(dir) = req.site.files.listable_dir(&t.path)
+    {
+        return ControlFlow::Break(dir_listing(req, listing, dir).await);
+    }
     let resp = (req.site.files)
         .serve(
             &req.parts.method,
@@ -105,6 +112,47 @@ async fn serve_static(req: &Req) -> Step<http::Response<crate::http::body::Body>
         return ControlFlow::Break(resp);
     }
     ControlFlow::Continue(resp)
+}
+
+/// The listing of `dir` (lighttpd's mod_dirlisting), made on a blocking thread.
+async fn dir_listing(
+    req: &Req,
+    cfg: &crate::config::DirListingConfig,
+    dir: std::path::PathBuf,
+) -> http::Response<crate::http::body::Body> {
+    use http::{HeaderValue, header};
+    let files = req.site.files.clone();
+    let cfg2 = cfg.clone();
+    let path = req.target.path.clone();
+    let tag = req.site.server_tag.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        crate::files::listing::page(&dir, &path, &cfg2, |n| files.type_of(n), &tag)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let page = match page {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!("listing {}: {e}", req.target.path);
+            return crate::http::pages::status_page(StatusCode::FORBIDDEN);
+        }
+    };
+    let ty = match &cfg.encoding {
+        Some(enc) => format!("text/html;charset={enc}"),
+        None => "text/html".to_owned(),
+    };
+    let len = page.len();
+    let mut r = http::Response::new(if req.parts.method == http::Method::HEAD {
+        crate::http::body::Body::Empty
+    } else {
+        crate::http::body::Body::full(page)
+    });
+    let h = r.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&ty) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
 }
 
 /// The CGI script `path` runs, as lighttpd's mod_cgi finds it: the first path component that

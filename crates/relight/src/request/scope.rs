@@ -94,6 +94,8 @@ pub(crate) struct Resolved {
     pub compress: Option<crate::config::CompressConfig>,
     /// The trusted proxies, when on.
     pub extforward: Option<crate::config::ExtforwardConfig>,
+    /// Directory listings, when on.
+    pub dir_listing: Option<crate::config::DirListingConfig>,
     /// Rewrite rules.
     pub rewrite: Vec<RewriteRule>,
     /// Redirect rules.
@@ -443,6 +445,7 @@ fn resolve(
         expire: s.expire.clone().unwrap_or_default(),
         compress: s.compress.clone(),
         extforward: s.extforward.clone(),
+        dir_listing: s.dir_listing.clone().filter(|d| d.enabled),
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

@@ -14,6 +14,7 @@ const MODULES: &[&str] = &[
     "mod_compress",
     "mod_expire",
     "mod_extforward",
+    "mod_dirlisting",
     "mod_rewrite",
     "mod_redirect",
     "mod_alias",
@@ -32,13 +33,10 @@ const MODULES: &[&str] = &[
 ];
 
 /// Modules that are accepted because relight does their job another way.
-const MODULES_NOTED: &[(&str, &str)] = &[
-    ("mod_dirlisting", "relight never lists directories (403)"),
-    (
-        "mod_status",
-        "relight's status page is server.status_path (/server-status)",
-    ),
-];
+const MODULES_NOTED: &[(&str, &str)] = &[(
+    "mod_status",
+    "relight's status page is server.status_path (/server-status)",
+)];
 
 /// Global keys accepted because relight does their job another way, and how.
 const KEYS_NOTED: &[(&str, &str)] = &[

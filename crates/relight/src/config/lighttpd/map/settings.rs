@@ -51,16 +51,7 @@ pub(super) fn map_settings(
             out.index_files = Some(names);
         }
     }
-    for key in ["server.dir-listing", "dir-listing.activate"] {
-        if let Some((v, pos)) = cx.get(key)
-            && enabled(v) != Some(false)
-        {
-            cx.warn(
-                pos,
-                format!("{key}: relight never lists directories (403); ignored"),
-            );
-        }
-    }
+    dir_listing(cx, &mut out)?;
     if let Some((allow, _)) = cx.strings("url.access-allow")? {
         out.allow_suffixes = Some(allow);
     }
@@ -336,6 +327,89 @@ fn deflate(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         );
     }
     out.compress = Some(cfg);
+    Ok(())
+}
+
+/// mod_dirlisting: `[server.dir_listing]`. A block that sets one of the keys takes the others
+/// from the global scope, as lighttpd merges them key by key.
+fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    const KEYS: &[&str] = &[
+        "server.dir-listing",
+        "dir-listing.activate",
+        "dir-listing.hide-dotfiles",
+        "dir-listing.exclude",
+        "dir-listing.encoding",
+        "dir-listing.external-css",
+        "dir-listing.external-js",
+        "dir-listing.set-footer",
+        "dir-listing.show-readme",
+        "dir-listing.show-header",
+        "dir-listing.hide-readme-file",
+        "dir-listing.hide-header-file",
+        "dir-listing.encode-readme",
+        "dir-listing.encode-header",
+        "dir-listing.auto-layout",
+        "dir-listing.cache",
+    ];
+    if !KEYS.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
+        return Ok(());
+    }
+    let flag = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<bool>, Error> {
+        match cx.inherited(key) {
+            None => Ok(None),
+            Some((v, pos)) => enabled(v).map(Some).ok_or_else(|| {
+                Error::new(
+                    pos.clone(),
+                    format!("{key} must be \"enable\" or \"disable\""),
+                )
+            }),
+        }
+    };
+    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
+        match cx.inherited(key) {
+            None => Ok(None),
+            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
+            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
+        }
+    };
+    let mut cfg = crate::config::DirListingConfig::enabled();
+    cfg.enabled = flag(cx, "dir-listing.activate")?
+        .or(flag(cx, "server.dir-listing")?)
+        .unwrap_or(false);
+    if let Some(b) = flag(cx, "dir-listing.hide-dotfiles")? {
+        cfg.hide_dotfiles = b;
+    }
+    if let Some((v, pos)) = cx.inherited("dir-listing.exclude") {
+        for re in super::string_list(v, "dir-listing.exclude", pos)? {
+            cfg.exclude.push(
+                Pattern::try_from(re)
+                    .map_err(|e| Error::new(pos.clone(), format!("dir-listing.exclude: {e}")))?,
+            );
+        }
+    }
+    cfg.encoding = text(cx, "dir-listing.encoding")?;
+    cfg.external_css = text(cx, "dir-listing.external-css")?.filter(|s| !s.is_empty());
+    cfg.external_js = text(cx, "dir-listing.external-js")?.filter(|s| !s.is_empty());
+    cfg.footer = text(cx, "dir-listing.set-footer")?;
+    cfg.show_readme = text(cx, "dir-listing.show-readme")?;
+    cfg.show_header = text(cx, "dir-listing.show-header")?;
+    for (key, field) in [
+        ("dir-listing.hide-readme-file", &mut cfg.hide_readme_file),
+        ("dir-listing.hide-header-file", &mut cfg.hide_header_file),
+        ("dir-listing.encode-readme", &mut cfg.encode_readme),
+        ("dir-listing.encode-header", &mut cfg.encode_header),
+        ("dir-listing.auto-layout", &mut cfg.auto_layout),
+    ] {
+        if let Some(b) = flag(cx, key)? {
+            *field = b;
+        }
+    }
+    if let Some((_, pos)) = cx.get("dir-listing.cache") {
+        cx.notes.push(format!(
+            "{pos}: dir-listing.cache: accepted; relight reads the directory for each listing"
+        ));
+    }
+    out.dir_listing = Some(cfg);
     Ok(())
 }
 
