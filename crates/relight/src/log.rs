@@ -290,3 +290,100 @@ impl AccessLog {
         }
     }
 }
+
+/// What the server has done since it started, for lighttpd's status page (mod_status): the
+/// requests finished and the body bytes they sent, the connections open and the requests in
+/// flight, and the last seconds' counts (for its 5-second averages). One per process: it
+/// lives across reloads.
+#[derive(Debug)]
+pub struct Traffic {
+    requests: std::sync::atomic::AtomicU64,
+    bytes: std::sync::atomic::AtomicU64,
+    open: std::sync::atomic::AtomicUsize,
+    in_flight: std::sync::atomic::AtomicUsize,
+    started: SystemTime,
+    /// (second, requests, bytes) of the last seconds, by second modulo the length.
+    recent: Mutex<[(u64, u64, u64); 8]>,
+}
+
+/// The process's [`Traffic`].
+pub fn traffic() -> &'static Traffic {
+    static T: std::sync::OnceLock<Traffic> = std::sync::OnceLock::new();
+    T.get_or_init(|| Traffic {
+        requests: Default::default(),
+        bytes: Default::default(),
+        open: Default::default(),
+        in_flight: Default::default(),
+        started: SystemTime::now(),
+        recent: Mutex::new([(0, 0, 0); 8]),
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl Traffic {
+    /// A connection was accepted.
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection ended.
+    pub fn closed(&self) {
+        self.open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A request started.
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request was given up before its response began (its client left).
+    pub fn request_abandoned(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// A request ended, its body having sent `bytes`.
+    pub fn request_done(&self, bytes: u64) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        let now = unix_now();
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut recent[(now % 8) as usize];
+        if slot.0 != now {
+            *slot = (now, 0, 0);
+        }
+        slot.1 += 1;
+        slot.2 += bytes;
+    }
+
+    /// (requests finished, body bytes sent, connections open, requests in flight).
+    pub fn counts(&self) -> (u64, u64, usize, usize) {
+        (
+            self.requests.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+            self.open.load(Ordering::Relaxed),
+            self.in_flight.load(Ordering::Relaxed),
+        )
+    }
+
+    /// When the process started counting.
+    pub fn started(&self) -> SystemTime {
+        self.started
+    }
+
+    /// Requests and bytes per second over the last five whole seconds.
+    pub fn average_5s(&self) -> (u64, u64) {
+        let now = unix_now();
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let (r, b) = recent
+            .iter()
+            .filter(|(s, _, _)| *s < now && now - *s <= 5)
+            .fold((0, 0), |(r, b), (_, sr, sb)| (r + sr, b + sb));
+        (r / 5, b / 5)
+    }
+}

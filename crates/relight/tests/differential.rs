@@ -955,3 +955,72 @@ $HTTP["url"] =^ "/quiet/" {{
     pair.same("/quiet/", &[], &[], Body::Ignored);
     pair.same("/nonexistent/", &[], &[], Body::Ignored);
 }
+
+/// mod_status: the status page's `?auto` fields and `?json` keys as lighttpd writes them (the
+/// values are each server's own), the HTML page, statistics and configuration pages, and a
+/// status URL set only in a host block.
+#[test]
+fn status_pages_as_lighttpd() {
+    let www = docroot();
+    let mut pair = Pair::start("status", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_status" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+status.config-url = "/server-config"
+$HTTP["host"] == "status.example" {{
+  status.status-url = "/server-status"
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+        )
+    });
+    let host = ["-H", "Host: status.example"];
+    // Only with that host.
+    pair.same("/server-status", &[], &[], Body::Ignored);
+    let (theirs, ours) = pair.both("/server-status?auto", &host);
+    assert_eq!(ours.status, 200);
+    assert_eq!(ours.status, theirs.status);
+    assert_eq!(ours.header("content-type"), theirs.header("content-type"));
+    let fields = |r: &CurlResponse| -> Vec<String> {
+        r.text()
+            .lines()
+            .map(|l| l.split(':').next().unwrap_or("").to_owned())
+            .collect()
+    };
+    assert_eq!(fields(&ours), fields(&theirs), "{}", ours.text());
+    // The scoreboard: one character per connection slot, this request's among them.
+    let board = |r: &CurlResponse| {
+        r.text()
+            .lines()
+            .find_map(|l| l.strip_prefix("Scoreboard: ").map(str::to_owned))
+            .unwrap()
+    };
+    assert!(board(&ours).contains('h'), "{}", ours.text());
+    assert_eq!(board(&ours).len(), 1024, "max_connections slots");
+    let (theirs, ours) = pair.both("/server-status?json", &host);
+    let keys = |r: &CurlResponse| -> Vec<String> {
+        r.text()
+            .lines()
+            .filter_map(|l| l.split('"').nth(1).map(str::to_owned))
+            .collect()
+    };
+    assert_eq!(keys(&ours), keys(&theirs), "{}", ours.text());
+    assert_eq!(ours.header("content-type"), theirs.header("content-type"));
+    let (theirs, ours) = pair.both("/server-status", &host);
+    assert_eq!(ours.status, theirs.status);
+    assert!(
+        ours.text().contains("<h1>Server-Status (relight/"),
+        "{}",
+        ours.text()
+    );
+    pair.compared += 3;
+    pair.identical += 3;
+    let r = pair.same("/server-config", &[], &["content-type"], Body::Ignored);
+    assert!(r.text().contains("RegEx Conditionals"));
+    // Not asked for: 404 in both.
+    pair.same("/server-statistics", &[], &[], Body::Ignored);
+}

@@ -195,6 +195,9 @@ pub struct Settings {
     /// Directory listings (lighttpd's mod_dirlisting); a directory without an index file is
     /// 403 unless they are on.
     pub dir_listing: Option<DirListingConfig>,
+    /// lighttpd's status pages (mod_status) at these paths, after the access rules and
+    /// authentication of the request's scope; off unless set.
+    pub status_pages: Option<StatusPages>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -247,6 +250,7 @@ impl Settings {
             compress: None,
             extforward: None,
             dir_listing: None,
+            status_pages: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -296,6 +300,7 @@ impl Settings {
             compress,
             extforward,
             dir_listing,
+            status_pages,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -316,6 +321,7 @@ impl Settings {
         take(&mut self.compress, compress);
         take(&mut self.extforward, extforward);
         take(&mut self.dir_listing, dir_listing);
+        take(&mut self.status_pages, status_pages);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -461,6 +467,18 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.status_pages]`: lighttpd's status pages (mod_status), at the paths given.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusPages {
+    /// The status: HTML, `?auto` text, `?json` (lighttpd's status.status-url).
+    pub status: Option<String>,
+    /// The spawned backends' counts as `key: value` lines (status.statistics-url).
+    pub statistics: Option<String>,
+    /// A summary of the configuration (status.config-url).
+    pub config: Option<String>,
 }
 
 /// `[server.dir_listing]`: listings of directories without an index file (lighttpd's

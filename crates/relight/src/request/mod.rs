@@ -40,6 +40,7 @@ pub(crate) mod route;
 pub(crate) mod scope;
 pub(crate) mod server_status;
 pub(crate) mod setenv;
+mod status_pages;
 pub(crate) mod target;
 pub(crate) mod x_sendfile;
 
@@ -190,6 +191,17 @@ impl Handler {
         })
     }
 
+    /// The spawned backends' pools as the supervisor has them now.
+    pub(crate) fn pools(&self) -> Vec<supervisor::PoolStatus> {
+        self.backends
+            .iter()
+            .find_map(|b| match &b.target {
+                crate::gateway::fastcgi::backend::Target::Spawned { sup, .. } => Some(sup.status()),
+                crate::gateway::fastcgi::backend::Target::External(_) => None,
+            })
+            .unwrap_or_default()
+    }
+
     /// The largest request body any request may send.
     pub(crate) fn largest_body(&self) -> u64 {
         self.scopes.largest_body()
@@ -302,6 +314,7 @@ impl Handler {
         setenv::step(req);
         compress::prepare(req);
         let variables = authorizer::step(self, req).await?;
+        status_pages::step(self, req)?;
         let routed = route::step(req).await?;
         ControlFlow::Continue(match routed.to {
             route::To::Fastcgi(to) => {

@@ -96,6 +96,8 @@ pub(crate) struct Resolved {
     pub extforward: Option<crate::config::ExtforwardConfig>,
     /// Directory listings, when on.
     pub dir_listing: Option<crate::config::DirListingConfig>,
+    /// lighttpd's status pages, when asked for.
+    pub status_pages: Option<crate::config::StatusPages>,
     /// Rewrite rules.
     pub rewrite: Vec<RewriteRule>,
     /// Redirect rules.
@@ -446,6 +448,7 @@ fn resolve(
         compress: s.compress.clone(),
         extforward: s.extforward.clone(),
         dir_listing: s.dir_listing.clone().filter(|d| d.enabled),
+        status_pages: s.status_pages.clone(),
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

@@ -65,8 +65,10 @@ pub(super) async fn accept_loop(
                 };
                 let state = state.clone();
                 let stop = stop.clone();
+                crate::log::traffic().opened();
                 tokio::spawn(async move {
                     serve_connection(state, stream, conn, local, stop).await;
+                    crate::log::traffic().closed();
                     drop(permit);
                 });
             }
@@ -388,6 +390,7 @@ impl Drop for Started {
     fn drop(&mut self) {
         if let Some(shared) = self.0.take() {
             shared.request_finished();
+            crate::log::traffic().request_abandoned();
         }
     }
 }
@@ -402,6 +405,7 @@ struct Done {
 impl Finish for Done {
     fn finish(self, sent: u64, _completed: bool) {
         self.shared.request_finished();
+        crate::log::traffic().request_done(sent);
         if let Some((log, entry)) = self.access {
             log.write(&entry, sent);
         }
@@ -417,6 +421,7 @@ async fn respond(
     misdirected: bool,
 ) -> Response<Watched> {
     let nth = shared.request_started();
+    crate::log::traffic().request_started();
     // Ends the request on the connection if this future is dropped before the response's
     // body takes that over (an HTTP/2 stream reset while the handler waits).
     let started = Started(Some(shared.clone()));

@@ -109,6 +109,20 @@ pub fn to_config(lc: &LighttpdConfig, path: &Path) -> Result<Mapped, Error> {
         config_path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
         toml_text: None,
     };
+    // lighttpd's status page where relight's JSON one would be: relight's moves aside.
+    let taken = std::iter::once(&config.settings)
+        .chain(config.scope.iter().map(|s| &s.settings))
+        .filter_map(|s| s.status_pages.as_ref())
+        .flat_map(|p| [&p.status, &p.statistics, &p.config])
+        .any(|u| u.as_deref() == Some(config.server.status_path.as_str()));
+    let mut config = config;
+    if taken {
+        cx.notes.push(format!(
+            "status.status-url {:?}: lighttpd's status page is served there; relight's JSON status moves to \"/relight-status\"",
+            config.server.status_path
+        ));
+        config.server.status_path = "/relight-status".into();
+    }
     check::check(&config)?;
     Ok(Mapped {
         config,

@@ -15,6 +15,7 @@ const MODULES: &[&str] = &[
     "mod_expire",
     "mod_extforward",
     "mod_dirlisting",
+    "mod_status",
     "mod_rewrite",
     "mod_redirect",
     "mod_alias",
@@ -33,10 +34,7 @@ const MODULES: &[&str] = &[
 ];
 
 /// Modules that are accepted because relight does their job another way.
-const MODULES_NOTED: &[(&str, &str)] = &[(
-    "mod_status",
-    "relight's status page is server.status_path (/server-status)",
-)];
+const MODULES_NOTED: &[(&str, &str)] = &[];
 
 /// Global keys accepted because relight does their job another way, and how.
 const KEYS_NOTED: &[(&str, &str)] = &[

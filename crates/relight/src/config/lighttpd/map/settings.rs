@@ -62,6 +62,7 @@ pub(super) fn map_settings(
     expire(cx, &mut out)?;
     deflate(cx, &mut out)?;
     extforward(cx, &mut out)?;
+    status_pages(cx, &mut out)?;
     if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
         let aliases = out.aliases.get_or_insert_default();
         for (k, v) in pairs {
@@ -410,6 +411,43 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         ));
     }
     out.dir_listing = Some(cfg);
+    Ok(())
+}
+
+/// mod_status: `[server.status_pages]` (a block that sets one URL keeps the global others).
+fn status_pages(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    const KEYS: [&str; 3] = [
+        "status.status-url",
+        "status.statistics-url",
+        "status.config-url",
+    ];
+    if let Some((_, pos)) = cx.get("status.enable-sort") {
+        cx.notes.push(format!(
+            "{pos}: status.enable-sort: accepted; relight's status page has no sorting script"
+        ));
+    }
+    if !KEYS.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
+        return Ok(());
+    }
+    let mut pages = crate::config::StatusPages::default();
+    for (key, field) in [
+        ("status.status-url", &mut pages.status),
+        ("status.statistics-url", &mut pages.statistics),
+        ("status.config-url", &mut pages.config),
+    ] {
+        match cx.inherited(key) {
+            None => {}
+            Some((Value::Str(u), _)) if u.is_empty() => {}
+            Some((Value::Str(u), _)) if u.starts_with('/') => *field = Some(u.clone()),
+            Some((v, pos)) => {
+                return err(
+                    pos,
+                    format!("{key} must be a URL path starting with /, not {v:?}"),
+                );
+            }
+        }
+    }
+    out.status_pages = Some(pages);
     Ok(())
 }
 
