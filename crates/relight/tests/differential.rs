@@ -34,6 +34,8 @@ enum Body {
     Params,
     /// Not compared (error pages are each server's own).
     Ignored,
+    /// The bodies byte for byte when lighttpd's status is 2xx (else each server's error page).
+    SameWhenOk,
 }
 
 impl Pair {
@@ -99,7 +101,10 @@ impl Pair {
                 comparable(theirs.params()),
                 "backend parameters of {what}"
             ),
-            Body::Ignored => {}
+            Body::SameWhenOk if (200..300).contains(&theirs.status) => {
+                assert_eq!(ours.text(), theirs.text(), "body of {what}")
+            }
+            Body::Ignored | Body::SameWhenOk => {}
         }
         self.compared += 1;
         self.identical += 1;
@@ -1023,4 +1028,94 @@ $HTTP["host"] == "status.example" {{
     assert!(r.text().contains("RegEx Conditionals"));
     // Not asked for: 404 in both.
     pair.same("/server-statistics", &[], &[], Body::Ignored);
+}
+
+/// Virtual hosts: mod_simple_vhost (with its default host, and a host block's own root when no
+/// directory is found), mod_evhost in a block, mod_userdir, server.follow-symlink and
+/// server.force-lowercase-filenames.
+#[test]
+fn virtual_hosts_as_lighttpd() {
+    let www = docroot();
+    let sv = TempDir::new("vhosts");
+    for (host, text) in [("www.example.com", "example"), ("default.test", "default")] {
+        std::fs::create_dir_all(sv.join(&format!("{host}/htdocs"))).unwrap();
+        std::fs::write(
+            sv.join(&format!("{host}/htdocs/who.txt")),
+            format!("{text}\n"),
+        )
+        .unwrap();
+    }
+    let ev = TempDir::new("evhost");
+    std::fs::create_dir_all(ev.join("co.uk/example")).unwrap();
+    std::fs::write(ev.join("co.uk/example/who.txt"), "evhost\n").unwrap();
+    std::fs::create_dir_all(www.join("own")).unwrap();
+    std::fs::write(www.join("who.txt"), "global\n").unwrap();
+    std::fs::write(www.join("mixed.txt"), "lower\n").unwrap();
+    let homes = TempDir::new("homes");
+    std::fs::create_dir_all(homes.join("alice/public_html")).unwrap();
+    std::fs::write(homes.join("alice/public_html/index.txt"), "alice's\n").unwrap();
+    std::fs::create_dir_all(www.join("links")).unwrap();
+    std::fs::write(www.join("real.txt"), "real\n").unwrap();
+    std::os::unix::fs::symlink(www.join("real.txt"), www.join("links/link.txt")).unwrap();
+    let (svp, evp, hp) = (
+        sv.path().to_path_buf(),
+        ev.path().to_path_buf(),
+        homes.path().to_path_buf(),
+    );
+    let mut pair = Pair::start("vhosts", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_simple_vhost", "mod_evhost", "mod_userdir" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+mimetype.assign = ( ".txt" => "text/plain" )
+simple-vhost.server-root = "{sv}/"
+simple-vhost.document-root = "htdocs"
+simple-vhost.default-host = "default.test"
+userdir.path = "public_html"
+userdir.basepath = "{homes}"
+$HTTP["host"] =~ "\.co\.uk$" {{
+  evhost.path-pattern = "{ev}/%0/%3/"
+}}
+$HTTP["url"] =^ "/links/" {{
+  server.follow-symlink = "disable"
+}}
+$HTTP["host"] == "lower.test" {{
+  server.force-lowercase-filenames = "enable"
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            sv = svp.display(),
+            ev = evp.display(),
+            homes = hp.display(),
+        )
+    });
+    for (host, path) in [
+        ("www.example.com", "/who.txt"),
+        ("WWW.Example.COM.", "/who.txt"),
+        ("unknown.test", "/who.txt"),
+        ("www.example.co.uk", "/who.txt"),
+        ("www.example.co.uk", "/missing.txt"),
+        ("lower.test", "/MIXED.TXT"),
+        ("other.test", "/MIXED.TXT"),
+        ("x.test", "/~alice/index.txt"),
+        ("x.test", "/~nobody-here/index.txt"),
+    ] {
+        pair.same(
+            path,
+            &["-H", &format!("Host: {host}")],
+            &["location"],
+            Body::SameWhenOk,
+        );
+    }
+    pair.same(
+        "/~alice",
+        &["-H", "Host: x.test"],
+        &["location"],
+        Body::Ignored,
+    );
+    pair.same("/links/link.txt", &[], &[], Body::Ignored);
+    pair.same("/real.txt", &[], &[], Body::Ignored);
 }

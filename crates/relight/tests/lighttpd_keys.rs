@@ -121,6 +121,12 @@ const MODIFIERS: &[&str] = &[
     "auth.backend.plain.userfile",
     "auth.backend.plain.groupfile",
     "url.redirect-code",
+    // mod_userdir does nothing without userdir.path, in lighttpd too.
+    "userdir.active",
+    "userdir.basepath",
+    "userdir.exclude-user",
+    "userdir.include-user",
+    "userdir.letterhomes",
 ];
 
 #[test]

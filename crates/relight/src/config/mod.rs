@@ -198,6 +198,16 @@ pub struct Settings {
     /// lighttpd's status pages (mod_status) at these paths, after the access rules and
     /// authentication of the request's scope; off unless set.
     pub status_pages: Option<StatusPages>,
+    /// The document root by the request's host (lighttpd's mod_simple_vhost and mod_evhost).
+    pub vhost: Option<VhostConfig>,
+    /// `/~user/` served from the user's directory (lighttpd's mod_userdir).
+    pub userdir: Option<UserdirConfig>,
+    /// Symlinks inside the root are followed (default); `false`: a path with a symlink
+    /// anywhere is refused, 403 (lighttpd's server.follow-symlink).
+    pub follow_symlinks: Option<bool>,
+    /// Files are looked up by their URL path in lower case (lighttpd's
+    /// server.force-lowercase-filenames, for files copied from case-insensitive systems).
+    pub lowercase_filenames: Option<bool>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -251,6 +261,10 @@ impl Settings {
             extforward: None,
             dir_listing: None,
             status_pages: None,
+            vhost: None,
+            userdir: None,
+            follow_symlinks: Some(true),
+            lowercase_filenames: Some(false),
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -301,6 +315,10 @@ impl Settings {
             extforward,
             dir_listing,
             status_pages,
+            vhost,
+            userdir,
+            follow_symlinks,
+            lowercase_filenames,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -322,6 +340,10 @@ impl Settings {
         take(&mut self.extforward, extforward);
         take(&mut self.dir_listing, dir_listing);
         take(&mut self.status_pages, status_pages);
+        take(&mut self.vhost, vhost);
+        take(&mut self.userdir, userdir);
+        take(&mut self.follow_symlinks, follow_symlinks);
+        take(&mut self.lowercase_filenames, lowercase_filenames);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -343,6 +365,8 @@ impl Settings {
             || self.static_exclude_extensions.is_some()
             || self.aliases.is_some()
             || self.range_requests.is_some()
+            || self.follow_symlinks.is_some()
+            || self.lowercase_filenames.is_some()
     }
 }
 
@@ -467,6 +491,45 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.vhost]`: the document root chosen by the request's host (its name in lower case,
+/// without port or trailing dot), when that directory exists; else the scope's own.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VhostConfig {
+    /// `<server_root>/<host>/<document_root>` (lighttpd's simple-vhost.server-root).
+    pub server_root: Option<PathBuf>,
+    /// The host whose directory serves a host that has none, or a request without a Host
+    /// (simple-vhost.default-host).
+    pub default_host: Option<String>,
+    /// The document root inside a host's directory ("htdocs"; "" the host's directory).
+    #[serde(default)]
+    pub document_root: String,
+    /// The root as a pattern of the host's labels (lighttpd's evhost.path-pattern): `%0` the
+    /// domain (the last two labels), `%1` the last label, `%2` the one before..., `%_` the
+    /// whole host, `%{n.m}` the m-th character of label n, `%%` a `%`.
+    pub pattern: Option<String>,
+}
+
+/// `[server.userdir]`: `/~user/...` served from `<home>/<path>/...` (lighttpd's mod_userdir).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserdirConfig {
+    /// The directory in a user's home ("public_html"); "" the home itself.
+    pub path: String,
+    /// Homes are `<basepath>/<user>` (no user database looked up) instead of the users'
+    /// home directories.
+    pub basepath: Option<PathBuf>,
+    /// With basepath: `<basepath>/<first letter>/<user>`.
+    #[serde(default)]
+    pub letterhomes: bool,
+    /// Users never served.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// When not empty, the only users served.
+    #[serde(default)]
+    pub include: Vec<String>,
 }
 
 /// `[server.status_pages]`: lighttpd's status pages (mod_status), at the paths given.

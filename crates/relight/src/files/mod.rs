@@ -43,6 +43,11 @@ pub(crate) struct StaticFiles {
     dirs: Vec<Option<std::os::fd::OwnedFd>>,
     /// Files served stay open for a second ([`file_cache`]) under this identity, when on.
     cache: Option<u64>,
+    /// Symlinks are followed (inside the root); `false`: a path with a symlink anywhere,
+    /// the root's own path included, is refused (lighttpd's server.follow-symlink).
+    follow_symlinks: bool,
+    /// URL paths are looked up in lower case (lighttpd's server.force-lowercase-filenames).
+    lowercase: bool,
 }
 
 /// What a URL path names.
@@ -96,6 +101,8 @@ impl StaticFiles {
             range_requests: true,
             dirs: vec![open_dir(root)],
             cache: None,
+            follow_symlinks: true,
+            lowercase: false,
         })
     }
 
@@ -137,6 +144,39 @@ impl StaticFiles {
         }
     }
 
+    /// Refuses (403) any path with a symlink in it when `follow` is false.
+    pub(crate) fn with_symlinks(mut self, follow: bool) -> StaticFiles {
+        self.follow_symlinks = follow;
+        self
+    }
+
+    /// Looks URL paths up in lower case when `on`.
+    pub(crate) fn with_lowercase(mut self, on: bool) -> StaticFiles {
+        self.lowercase = on;
+        self
+    }
+
+    /// `url_path` as files are looked up.
+    fn case<'a>(&self, url_path: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.lowercase && url_path.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(url_path.to_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(url_path)
+        }
+    }
+
+    /// Whether a symlink is on the way from `/` to `p` (`p` itself included).
+    fn has_symlink(p: &Path) -> bool {
+        let mut at = PathBuf::new();
+        for c in p.components() {
+            at.push(c);
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Keeps files served open for a second when `on` ([`file_cache`]).
     pub(crate) fn with_cache(mut self, on: bool) -> StaticFiles {
         self.cache = on.then(cache::handler_id);
@@ -145,10 +185,25 @@ impl StaticFiles {
 
     /// Finds what `url_path` names; a regular file is opened (or found in the cache).
     fn find(&self, url_path: &str) -> io::Result<Found> {
+        let url_path = &*self.case(url_path);
         if let Some(id) = self.cache
             && let Some(e) = cache::get(id, url_path)
         {
             return Ok(Found::File(e));
+        }
+        if !self.follow_symlinks {
+            let path = self.fs_path(url_path);
+            let meta = std::fs::metadata(&path)?;
+            if Self::has_symlink(&path) {
+                tracing::info!(
+                    "{}: a symlink on the way (server.follow-symlink off): 403",
+                    path.display()
+                );
+                return Ok(Found::Outside);
+            }
+            if meta.is_dir() {
+                return Ok(Found::Dir);
+            }
         }
         let (file, meta) = match self.open_beneath(url_path)? {
             Opened::File(f, m) => (f, m),
@@ -264,6 +319,7 @@ impl StaticFiles {
 
     /// The file system path of a normalized URL path.
     pub(crate) fn fs_path(&self, url_path: &str) -> PathBuf {
+        let url_path = &*self.case(url_path);
         let (dir, _, rest) = self.base_for(url_path);
         let rest = rest.trim_start_matches('/');
         if rest.is_empty() {

@@ -42,6 +42,7 @@ pub(crate) mod server_status;
 pub(crate) mod setenv;
 mod status_pages;
 pub(crate) mod target;
+mod vhost;
 pub(crate) mod x_sendfile;
 
 use std::net::SocketAddr;
@@ -307,6 +308,7 @@ impl Handler {
 
     /// The steps once the settings are known.
     async fn with_site(&self, req: &mut Req) -> Step<Response<Body>> {
+        vhost::step(&self.scopes, req)?;
         rewrite::step(&self.scopes, req)?;
         index::step(req);
         access::step(req)?;

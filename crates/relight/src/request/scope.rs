@@ -98,6 +98,10 @@ pub(crate) struct Resolved {
     pub dir_listing: Option<crate::config::DirListingConfig>,
     /// lighttpd's status pages, when asked for.
     pub status_pages: Option<crate::config::StatusPages>,
+    /// The document root by host, when on.
+    pub vhost: Option<crate::config::VhostConfig>,
+    /// `/~user/`, when on.
+    pub userdir: Option<crate::config::UserdirConfig>,
     /// Rewrite rules.
     pub rewrite: Vec<RewriteRule>,
     /// Redirect rules.
@@ -120,6 +124,9 @@ pub(crate) struct Resolved {
     pub error_handler_404: Option<String>,
     /// Wrong credentials are answered a second late, on a closing connection.
     pub auth_delay_invalid_creds: bool,
+    /// The settings these were made from (a host's document root or a user's directory
+    /// makes a variant of them: [`Scopes::derived`]).
+    source: Settings,
     /// The scopes (indices among those met) whose rewrite and redirect rules these are.
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
@@ -157,7 +164,22 @@ pub(crate) struct Scopes {
     scopes: Vec<Scope>,
     /// The settings of combinations of scopes met so far, by the scopes' indices.
     combinations: Mutex<HashMap<Vec<usize>, Arc<Resolved>>>,
+    /// Variants of settings for a host's document root or a user's directory, by the
+    /// settings they vary (their address: each lives as long as the Scopes) and the change.
+    derived: Mutex<HashMap<(usize, Change), Arc<Resolved>>>,
 }
+
+/// How a variant of a request's settings differs from them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Change {
+    /// Another document root (a virtual host's).
+    Root(std::path::PathBuf),
+    /// One more alias: this URL prefix served from this directory (a user's).
+    Alias(String, std::path::PathBuf),
+}
+
+/// The most variants kept; more (a client trying many existing hosts) start the cache over.
+const DERIVED_MAX: usize = 1024;
 
 /// Step 3: the settings for a request (with its target as it is now); a scope whose document
 /// root cannot be used is logged and answered 500.
@@ -298,6 +320,7 @@ impl Scopes {
             base: Arc::new(base),
             scopes,
             combinations: Mutex::new(HashMap::new()),
+            derived: Mutex::new(HashMap::new()),
         })
     }
 
@@ -345,6 +368,51 @@ impl Scopes {
             redirect_caps: caps(settings.redirect_from),
             settings,
         })
+    }
+
+    /// `site`'s settings with `change` made (kept for the next request that needs it).
+    pub(crate) fn derived(&self, site: &mut Site, change: Change) -> Result<(), ScopeError> {
+        let key = (Arc::as_ptr(&site.settings) as usize, change);
+        let mut cache = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = cache.get(&key) {
+            site.settings = r.clone();
+            return Ok(());
+        }
+        let base = &site.settings;
+        let mut s = base.source.clone();
+        match &key.1 {
+            Change::Root(root) => {
+                s.document_root = Some(crate::config::At::new(
+                    root.clone(),
+                    crate::config::Loc::Span(0..0),
+                ));
+            }
+            Change::Alias(prefix, dir) => {
+                s.aliases
+                    .get_or_insert_default()
+                    .insert(prefix.clone(), dir.clone());
+            }
+        }
+        let r = Arc::new(resolve(
+            &s,
+            Gateways {
+                backends: base.backends.clone(),
+                cgi: base.cgi.clone(),
+                proxy: base.proxy.clone(),
+            },
+            self.file_cache,
+            self.https_port,
+            base.rewrite_from,
+            base.redirect_from,
+        )?);
+        if cache.len() >= DERIVED_MAX {
+            cache.clear();
+        }
+        // Bases live as long as the Scopes (combinations are never dropped): an address is
+        // never another base's.
+        cache.insert(key, r.clone());
+        site.settings = r;
+        Ok(())
     }
 
     /// The settings of the global ones with those of the scopes `met` over them.
@@ -432,6 +500,8 @@ fn resolve(
     })?
     .with_aliases(&s.aliases.clone().unwrap_or_default())
     .with_range_requests(s.range_requests.unwrap_or(true))
+    .with_symlinks(s.follow_symlinks != Some(false))
+    .with_lowercase(s.lowercase_filenames == Some(true))
     .with_cache(file_cache);
     Ok(Resolved {
         files: Arc::new(files),
@@ -449,6 +519,9 @@ fn resolve(
         extforward: s.extforward.clone(),
         dir_listing: s.dir_listing.clone().filter(|d| d.enabled),
         status_pages: s.status_pages.clone(),
+        vhost: s.vhost.clone(),
+        userdir: s.userdir.clone(),
+        source: s.clone(),
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

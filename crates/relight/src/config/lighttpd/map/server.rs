@@ -16,6 +16,9 @@ const MODULES: &[&str] = &[
     "mod_extforward",
     "mod_dirlisting",
     "mod_status",
+    "mod_simple_vhost",
+    "mod_evhost",
+    "mod_userdir",
     "mod_rewrite",
     "mod_redirect",
     "mod_alias",
@@ -330,17 +333,6 @@ pub(super) fn note_keys(cx: &mut Ctx<'_>) {
                     format!("{key} {v:?}: relight balances by least-connection only"),
                 ),
             }
-        }
-    }
-    if let Some((v, pos)) = cx.get("server.follow-symlink") {
-        match enabled(v) {
-            Some(true) => cx.notes.push(format!(
-                "{pos}: server.follow-symlink: relight follows symlinks that stay inside the document root (or alias) and answers 403 for those that leave it"
-            )),
-            _ => cx.warn(
-                pos,
-                "server.follow-symlink \"disable\": relight still follows symlinks that stay inside the document root".into(),
-            ),
         }
     }
 }

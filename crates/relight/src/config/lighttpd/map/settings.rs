@@ -63,6 +63,7 @@ pub(super) fn map_settings(
     deflate(cx, &mut out)?;
     extforward(cx, &mut out)?;
     status_pages(cx, &mut out)?;
+    vhosts(cx, &mut out)?;
     if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
         let aliases = out.aliases.get_or_insert_default();
         for (k, v) in pairs {
@@ -78,6 +79,22 @@ pub(super) fn map_settings(
     rewrites_and_redirects(cx, &mut out)?;
     if let Some((exts, _)) = cx.strings("static-file.exclude-extensions")? {
         out.static_exclude_extensions = Some(exts);
+    }
+    for (key, field) in [
+        ("server.follow-symlink", &mut out.follow_symlinks),
+        (
+            "server.force-lowercase-filenames",
+            &mut out.lowercase_filenames,
+        ),
+    ] {
+        if let Some((v, pos)) = cx.get(key) {
+            *field = Some(enabled(v).ok_or_else(|| {
+                Error::new(
+                    pos.clone(),
+                    format!("{key} must be \"enable\" or \"disable\""),
+                )
+            })?);
+        }
     }
     if let Some((v, pos)) = cx.get("server.range-requests") {
         out.range_requests = Some(enabled(v).ok_or_else(|| {
@@ -411,6 +428,113 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         ));
     }
     out.dir_listing = Some(cfg);
+    Ok(())
+}
+
+/// mod_simple_vhost and mod_evhost (`[server.vhost]`), mod_userdir (`[server.userdir]`); a
+/// block that sets one of a module's keys takes the others from the global scope.
+fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
+        match cx.inherited(key) {
+            None => Ok(None),
+            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
+            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
+        }
+    };
+    if let Some((_, pos)) = cx.get("simple-vhost.debug") {
+        cx.notes.push(format!(
+            "{pos}: simple-vhost.debug: accepted; relight logs a host's missing directory at debug level (RELIGHT_LOG=debug)"
+        ));
+    }
+    let simple = [
+        "simple-vhost.server-root",
+        "simple-vhost.default-host",
+        "simple-vhost.document-root",
+    ];
+    if simple.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
+        let server_root = text(cx, "simple-vhost.server-root")?.filter(|s| !s.is_empty());
+        out.vhost = Some(crate::config::VhostConfig {
+            server_root: server_root.map(PathBuf::from),
+            default_host: text(cx, "simple-vhost.default-host")?.filter(|s| !s.is_empty()),
+            document_root: text(cx, "simple-vhost.document-root")?.unwrap_or_default(),
+            pattern: None,
+        });
+    }
+    if let Some((p, pos)) = cx.string("evhost.path-pattern")? {
+        let mut chars = p.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                continue;
+            }
+            let ok = match chars.next() {
+                Some('%' | '_' | '0'..='9') => true,
+                Some('{') => {
+                    let spec: String = chars.by_ref().take_while(|&c| c != '}').collect();
+                    let mut parts = spec.split('.');
+                    let good = |s: Option<&str>| {
+                        s.is_some_and(|s| s.len() == 1 && s.as_bytes()[0].is_ascii_digit())
+                    };
+                    good(parts.next())
+                        && parts.clone().count() <= 1
+                        && parts.next().is_none_or(|m| good(Some(m)))
+                }
+                _ => false,
+            };
+            if !ok {
+                return err(pos, format!("invalid evhost.path-pattern: {p}"));
+            }
+        }
+        out.vhost = Some(crate::config::VhostConfig {
+            server_root: None,
+            default_host: None,
+            document_root: String::new(),
+            pattern: Some(p),
+        });
+    }
+    let userdir = [
+        "userdir.path",
+        "userdir.basepath",
+        "userdir.exclude-user",
+        "userdir.include-user",
+        "userdir.letterhomes",
+        "userdir.active",
+    ];
+    if userdir.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
+        let active = match cx.inherited("userdir.active") {
+            None => true,
+            Some((v, pos)) => enabled(v).ok_or_else(|| {
+                Error::new(
+                    pos.clone(),
+                    "userdir.active must be \"enable\" or \"disable\"",
+                )
+            })?,
+        };
+        let path = text(cx, "userdir.path")?;
+        let list = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Vec<String>, Error> {
+            match cx.inherited(key) {
+                None => Ok(Vec::new()),
+                Some((v, pos)) => super::string_list(v, key, pos),
+            }
+        };
+        let exclude = list(cx, "userdir.exclude-user")?;
+        let include = list(cx, "userdir.include-user")?;
+        let letterhomes = match cx.inherited("userdir.letterhomes") {
+            None => false,
+            Some((v, _)) => enabled(v) == Some(true),
+        };
+        let basepath = text(cx, "userdir.basepath")?.filter(|s| !s.is_empty());
+        // lighttpd: no userdir.path, no module.
+        out.userdir = match (active, path) {
+            (true, Some(path)) => Some(crate::config::UserdirConfig {
+                path,
+                basepath: basepath.map(PathBuf::from),
+                letterhomes,
+                exclude,
+                include,
+            }),
+            _ => None,
+        };
+    }
     Ok(())
 }
 
