@@ -1119,3 +1119,87 @@ $HTTP["host"] == "lower.test" {{
     pair.same("/links/link.txt", &[], &[], Body::Ignored);
     pair.same("/real.txt", &[], &[], Body::Ignored);
 }
+
+/// server.error-handler (a static page keeps the error's status; a FastCGI handler answers
+/// with its own, seeing REDIRECT_STATUS and a GET) over server.error-handler-404, and
+/// server.errorfile-prefix in a block.
+#[test]
+fn error_handlers_as_lighttpd() {
+    let www = docroot();
+    std::fs::write(www.join("err.html"), "custom error page\n").unwrap();
+    std::fs::write(www.join("404.html"), "the 404 page\n").unwrap();
+    std::fs::write(www.join("secret.inc"), "no\n").unwrap();
+    std::fs::create_dir_all(www.join("files")).unwrap();
+    std::fs::write(www.join("files/x.inc"), "no\n").unwrap();
+    let errs = TempDir::new("errfiles");
+    std::fs::write(errs.join("e-404.html"), "<p>file for 404</p>\n").unwrap();
+    std::fs::write(errs.join("e-403.html"), "<p>file for 403</p>\n").unwrap();
+    let echo = c_peer("fcgi_echo");
+    let ep = errs.path().to_path_buf();
+    let mut pair = Pair::start("errors", |dir, port| {
+        format!(
+            r#"server.modules = ( "mod_access", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+server.errorlog = "{dir}/error.log"
+mimetype.assign = ( ".html" => "text/html", ".txt" => "text/plain" )
+url.access-deny = ( ".inc" )
+server.error-handler = "/err.html"
+server.error-handler-404 = "/404.html"
+fastcgi.server = ( "/app" => (( "socket" => "{dir}/err.sock", "bin-path" => "{echo}", "max-procs" => 1, "check-local" => "disable" )) )
+$HTTP["host"] == "dyn.test" {{
+  server.error-handler = "/app/handler"
+}}
+$HTTP["url"] =^ "/files/" {{
+  server.error-handler = ""
+  server.errorfile-prefix = "{errs}/e-"
+}}
+$HTTP["url"] =^ "/plain/" {{
+  server.error-handler = ""
+  server.error-handler-404 = ""
+  server.errorfile-prefix = "{errs}/e-"
+}}
+"#,
+            www = www.path().display(),
+            dir = dir.display(),
+            echo = echo.display(),
+            errs = ep.display(),
+        )
+    });
+    let heads = ["content-type"];
+    let r = pair.same("/missing.txt", &[], &heads, Body::Same);
+    assert_eq!((r.status, r.text().as_str()), (404, "custom error page\n"));
+    let r = pair.same("/secret.inc", &[], &heads, Body::Same);
+    assert_eq!(r.status, 403);
+    // A FastCGI handler: its own status, the error in REDIRECT_STATUS, a GET.
+    let dyn_host = ["-H", "Host: dyn.test"];
+    let r = pair.same("/missing.txt?q=1", &dyn_host, &[], Body::Params);
+    assert_eq!(r.status, 200);
+    let p = r.params();
+    assert_eq!(p.get("REDIRECT_STATUS").map(String::as_str), Some("404"));
+    assert_eq!(
+        p.get("REQUEST_URI").map(String::as_str),
+        Some("/missing.txt?q=1")
+    );
+    let mut post = dyn_host.to_vec();
+    post.extend(["-d", "a=b"]);
+    let r = pair.same("/secret.inc", &post, &[], Body::Params);
+    assert_eq!(
+        r.params().get("REQUEST_METHOD").map(String::as_str),
+        Some("GET")
+    );
+    // A block without the handler: server.error-handler-404's page (200), and the error
+    // files for the rest.
+    let r = pair.same("/files/missing.txt", &[], &[], Body::Same);
+    assert_eq!((r.status, r.text().as_str()), (200, "the 404 page\n"));
+    pair.same("/files/x.inc", &[], &[], Body::Same);
+    let r = pair.same("/plain/missing.txt", &[], &[], Body::Same);
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (404, "<p>file for 404</p>\n")
+    );
+    pair.same("/plain/x.inc", &[], &[], Body::Same);
+    // A backend's own error is left alone.
+    pair.same("/app/x?mode=status", &[], &[], Body::Ignored);
+}

@@ -208,6 +208,14 @@ pub struct Settings {
     /// Files are looked up by their URL path in lower case (lighttpd's
     /// server.force-lowercase-filenames, for files copied from case-insensitive systems).
     pub lowercase_filenames: Option<bool>,
+    /// An error relight makes itself (4xx, 5xx: not a backend's) is served as this URL path
+    /// instead, as a GET with REDIRECT_STATUS set (lighttpd's server.error-handler): a static
+    /// page with the error's status, a script with its own. Over error_handler_404. `""`:
+    /// none (a scope's way to turn the global one off).
+    pub error_handler: Option<String>,
+    /// An error relight makes itself gets the file `<prefix><status>.html` as its body when
+    /// there is one (lighttpd's server.errorfile-prefix).
+    pub errorfile_prefix: Option<String>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -265,6 +273,8 @@ impl Settings {
             userdir: None,
             follow_symlinks: Some(true),
             lowercase_filenames: Some(false),
+            error_handler: None,
+            errorfile_prefix: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -319,6 +329,8 @@ impl Settings {
             userdir,
             follow_symlinks,
             lowercase_filenames,
+            error_handler,
+            errorfile_prefix,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -344,6 +356,8 @@ impl Settings {
         take(&mut self.userdir, userdir);
         take(&mut self.follow_symlinks, follow_symlinks);
         take(&mut self.lowercase_filenames, lowercase_filenames);
+        take(&mut self.error_handler, error_handler);
+        take(&mut self.errorfile_prefix, errorfile_prefix);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);

@@ -129,6 +129,7 @@ pub(crate) fn with_params<T>(
     let path_translated = format!("{root}{}", r.path_info);
     let content_length = r.content_length.to_string();
     let remote_addr = r.remote.ip().to_string();
+    let redirect_status = r.redirect_status.to_string();
     let remote_port = r.remote.port().to_string();
     let server_addr = r.local.ip().to_string();
     let server_port = r.local.port().to_string();
@@ -159,14 +160,7 @@ pub(crate) fn with_params<T>(
         (b"SERVER_PORT", server_port.as_bytes()),
         (b"REMOTE_ADDR", remote_addr.as_bytes()),
         (b"REMOTE_PORT", remote_port.as_bytes()),
-        (
-            b"REDIRECT_STATUS",
-            if r.redirect_status == 404 {
-                b"404"
-            } else {
-                b"200"
-            },
-        ),
+        (b"REDIRECT_STATUS", redirect_status.as_bytes()),
     ];
     fixed.extend(common);
     if !r.path_info.is_empty() {

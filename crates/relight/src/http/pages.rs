@@ -5,6 +5,11 @@ use http::{HeaderValue, Response, StatusCode, header};
 
 use crate::http::body::Body;
 
+/// Marks a response relight made up itself (not a backend's, not a file's): the error
+/// handler and the error files of the settings replace those that are errors.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MadeHere;
+
 /// A small HTML page for `status`.
 pub(crate) fn status_page(status: StatusCode) -> Response<Body> {
     let reason = status.canonical_reason().unwrap_or("");
@@ -18,6 +23,7 @@ pub(crate) fn status_page(status: StatusCode) -> Response<Body> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    resp.extensions_mut().insert(MadeHere);
     resp
 }
 

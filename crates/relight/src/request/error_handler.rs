@@ -15,7 +15,13 @@ use crate::http::body::Body;
 /// `Break` with the handler's page or `not_found`; `Continue` with the responder that serves
 /// the handler.
 pub(crate) async fn step(req: &Req, not_found: Response<Body>) -> Step<Responder> {
-    let Some(handler) = req.site.error_handler_404.as_deref() else {
+    // server.error-handler, when set, serves every error (lighttpd: it wins over this one).
+    let Some(handler) = req
+        .site
+        .error_handler_404
+        .as_deref()
+        .filter(|_| req.site.error_handler.is_none())
+    else {
         return ControlFlow::Break(not_found);
     };
     let files = &req.site.files;
@@ -38,6 +44,30 @@ pub(crate) async fn step(req: &Req, not_found: Response<Body>) -> Step<Responder
         Route::MissingScript => ControlFlow::Break(not_found),
         Route::Fastcgi(to) => ControlFlow::Continue(to),
     }
+}
+
+/// An error relight made, with the file `<errorfile_prefix><status>.html` as its body when
+/// there is one (lighttpd's server.errorfile-prefix): the status stays, the type is the
+/// file's.
+pub(crate) async fn error_file(req: &Req, resp: Response<Body>) -> Response<Body> {
+    let Some(prefix) = &req.site.errorfile_prefix else {
+        return resp;
+    };
+    let path = format!("{prefix}{}.html", resp.status().as_u16());
+    let Ok(page) = tokio::fs::read(&path).await else {
+        return resp;
+    };
+    let mut r = Response::new(Body::full(page));
+    *r.status_mut() = resp.status();
+    for (k, v) in resp.headers() {
+        if k != http::header::CONTENT_TYPE && k != http::header::CONTENT_LENGTH {
+            r.headers_mut().insert(k.clone(), v.clone());
+        }
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&req.site.files.type_of(&path)) {
+        r.headers_mut().insert(http::header::CONTENT_TYPE, v);
+    }
+    r
 }
 
 #[cfg(test)]

@@ -115,7 +115,7 @@ pub(crate) fn base_request<'r>(
         headers: &req.parts.headers,
         content_length: 0,
         broken_script_filename: false,
-        redirect_status: 200,
+        redirect_status: req.redirect_status,
         remote_user: req.remote_user.as_deref(),
         auth_type: req.auth_type,
         client_cert: req

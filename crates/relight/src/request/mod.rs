@@ -108,6 +108,8 @@ pub(crate) struct Req {
     pub coding: Option<crate::http::encoding::Coding>,
     /// An If-None-Match for compressed ETags was made to name the files' own.
     pub etag_unsuffixed: bool,
+    /// REDIRECT_STATUS: 200, or the error an error handler serves.
+    pub redirect_status: u16,
 }
 
 impl Req {
@@ -253,6 +255,7 @@ impl Handler {
             auth_type: "",
             coding: None,
             etag_unsuffixed: false,
+            redirect_status: 200,
         };
         let mut resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
@@ -297,6 +300,14 @@ impl Handler {
                 ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
             };
         }
+        if resp.status().as_u16() >= 400
+            && resp
+                .extensions()
+                .get::<crate::http::pages::MadeHere>()
+                .is_some()
+        {
+            resp = self.on_error(resp, &mut req).await;
+        }
         let mut resp = compress::apply(resp, &req).await;
         expire::apply(&mut resp, &req);
         if forwarded.is_some() {
@@ -304,6 +315,63 @@ impl Handler {
                 .insert(crate::http::ForwardedClient(conn.remote));
         }
         self.finish(resp, &req.site, head)
+    }
+
+    /// An error relight made (`resp`) as the settings want it served: through the error
+    /// handler (a GET of its path with REDIRECT_STATUS; a static page keeps the error's
+    /// status, a script answers with its own), or for a 403 the 404 handler (as lighttpd's
+    /// server.error-handler-404, which serves 403s too: as a 404 it would), else with the
+    /// error file, else as it is.
+    async fn on_error(&self, resp: Response<Body>, req: &mut Req) -> Response<Body> {
+        let status = resp.status();
+        let (handler, as_error) = match (&req.site.error_handler, &req.site.error_handler_404) {
+            (Some(h), _) => (Some(h.clone()), true),
+            (None, Some(h)) if status == http::StatusCode::FORBIDDEN => (Some(h.clone()), false),
+            _ => (None, false),
+        };
+        if let Some(handler) = handler
+            && let Ok(uri) = handler.parse::<http::Uri>()
+        {
+            if as_error {
+                req.parts.method = Method::GET;
+                req.body = None;
+            }
+            let received = std::mem::replace(&mut req.parts.uri, uri);
+            let target = target::parse(&mut req.parts, req.conn);
+            req.parts.uri = received;
+            if let ControlFlow::Continue(t) = target {
+                req.target = t;
+                if let ControlFlow::Continue(site) =
+                    scope::select(&self.scopes, &req.parts, &req.target, req.conn)
+                {
+                    req.site = site;
+                    req.redirect_status = status.as_u16();
+                    let is_static = route::is_static(req);
+                    let r = match self.with_site(req).await {
+                        ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
+                    };
+                    let failed = r.status().as_u16() >= 400
+                        && r.extensions()
+                            .get::<crate::http::pages::MadeHere>()
+                            .is_some();
+                    if !failed {
+                        let mut r = r;
+                        if is_static && as_error {
+                            *r.status_mut() = status;
+                            // What the error says beside its page stays.
+                            for h in [header::WWW_AUTHENTICATE, header::ALLOW, header::RETRY_AFTER]
+                            {
+                                for v in resp.headers().get_all(&h) {
+                                    r.headers_mut().append(h.clone(), v.clone());
+                                }
+                            }
+                        }
+                        return r;
+                    }
+                }
+            }
+        }
+        error_handler::error_file(req, resp).await
     }
 
     /// The steps once the settings are known.
@@ -415,6 +483,7 @@ pub(crate) mod testing {
             auth_type: "",
             coding: None,
             etag_unsuffixed: false,
+            redirect_status: 200,
         }
     }
 

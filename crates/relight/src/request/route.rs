@@ -90,6 +90,16 @@ pub(crate) async fn step(req: &Req) -> Step<Routed> {
     })
 }
 
+/// Whether the static files (no backend, proxy or CGI script) answer the request's path.
+pub(crate) fn is_static(req: &Req) -> bool {
+    let path = &req.target.path;
+    matches!(
+        route(&req.site.backends, &req.site.files, path),
+        Route::Static
+    ) && !req.site.proxy.iter().any(|p| p.serves(path))
+        && (req.site.cgi.is_empty() || cgi_script(&req.site.cgi, &req.site.files, path).is_none())
+}
+
 /// The static files' answer: `Break` unless it is a 404 (which goes to the error handler).
 async fn serve_static(req: &Req) -> Step<http::Response<crate::http::body::Body>> {
     let t = &req.target;

@@ -122,6 +122,10 @@ pub(crate) struct Resolved {
     pub server_header: Option<HeaderValue>,
     /// The URL path a 404 is served as.
     pub error_handler_404: Option<String>,
+    /// The URL path every error made here is served as.
+    pub error_handler: Option<String>,
+    /// The start of the error files' paths.
+    pub errorfile_prefix: Option<String>,
     /// Wrong credentials are answered a second late, on a closing connection.
     pub auth_delay_invalid_creds: bool,
     /// The settings these were made from (a host's document root or a user's directory
@@ -540,7 +544,9 @@ fn resolve(
             .as_deref()
             .and_then(|t| HeaderValue::from_str(t).ok())
             .filter(|v| !v.is_empty()),
-        error_handler_404: s.error_handler_404.clone(),
+        error_handler_404: s.error_handler_404.clone().filter(|h| !h.is_empty()),
+        error_handler: s.error_handler.clone().filter(|h| !h.is_empty()),
+        errorfile_prefix: s.errorfile_prefix.clone().filter(|p| !p.is_empty()),
         auth_delay_invalid_creds: s.auth_delay_invalid_creds != Some(false),
         rewrite_from,
         redirect_from,

@@ -117,8 +117,21 @@ pub(super) fn map_settings(
     if let Some((name, _)) = cx.string("server.name")? {
         out.server_name = Some(name);
     }
+    if let Some((h, pos)) = cx.string("server.error-handler")? {
+        // "" turns a global handler off in a block.
+        if !h.is_empty() && !h.starts_with('/') {
+            return Err(Error::new(
+                pos.clone(),
+                format!("server.error-handler {h:?}: expected a URL path starting with /"),
+            ));
+        }
+        out.error_handler = Some(h);
+    }
+    if let Some((p, _)) = cx.string("server.errorfile-prefix")? {
+        out.errorfile_prefix = Some(p);
+    }
     if let Some((h, pos)) = cx.string("server.error-handler-404")? {
-        if !h.starts_with('/') {
+        if !h.is_empty() && !h.starts_with('/') {
             return Err(Error::new(
                 pos.clone(),
                 format!("server.error-handler-404 {h:?}: expected a URL path starting with /"),
