@@ -985,3 +985,83 @@ fn several_hosts_for_one_extension_share_the_load() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
     assert_eq!(pid(), idle);
 }
+
+/// mod_secdownload and mod_evasive, which lighttpd 1.4.68 removed: relight does what 1.4.67
+/// did with their keys (md5 and hmac-sha256 links: served, 403 for a wrong signature, 410
+/// for an old link; a second request in progress from one address turned away).
+#[test]
+fn secdownload_and_evasive_as_lighttpd_1_4_67() {
+    let www = docroot();
+    let dl = TempDir::new("secdl");
+    std::fs::create_dir_all(dl.join("dir")).unwrap();
+    std::fs::write(dl.join("dir/file.txt"), "the download\n").unwrap();
+    let echo = c_peer("fcgi_echo");
+    let dir = TempDir::new("secdl-conf");
+    let port = free_port();
+    let cfg = dir.join("lighttpd.conf");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"server.modules = ( "mod_secdownload", "mod_evasive", "mod_fastcgi" )
+server.document-root = "{www}"
+server.port = {port}
+server.bind = "127.0.0.1"
+secdownload.secret = "s3cret"
+secdownload.document-root = "{dl}"
+secdownload.uri-prefix = "/dl/"
+secdownload.timeout = 60
+evasive.max-conns-per-ip = 1
+evasive.silent = "enable"
+fastcgi.server = ( "/app" => (( "socket" => "{d}/ev.sock", "bin-path" => "{echo}", "max-procs" => 2, "check-local" => "disable" )) )
+$HTTP["url"] =^ "/h/" {{
+  secdownload.algorithm = "hmac-sha256"
+  secdownload.uri-prefix = "/h/"
+}}
+"#,
+            www = www.path().display(),
+            dl = dl.path().display(),
+            d = dir.path().display(),
+            echo = echo.display(),
+        ),
+    )
+    .unwrap();
+    let r = Relight::start_file(&cfg, port);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let py = |code: String| -> String {
+        let out = Command::new("python3")
+            .arg("-c")
+            .arg(code)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let md5 = |ts: u64| {
+        py(format!(
+            "import hashlib; print(hashlib.md5(b's3cret/dir/file.txt{ts:x}').hexdigest())"
+        ))
+    };
+    let ok = curl(&[&r.url(&format!("/dl/{}/{now:x}/dir/file.txt", md5(now)))]);
+    assert_eq!((ok.status, ok.text().as_str()), (200, "the download\n"));
+    let wrong = curl(&[&r.url(&format!("/dl/{}/{now:x}/dir/file.txt", "0".repeat(32)))]);
+    assert_eq!(wrong.status, 403);
+    let old = now - 3600;
+    let gone = curl(&[&r.url(&format!("/dl/{}/{old:x}/dir/file.txt", md5(old)))]);
+    assert_eq!(gone.status, 410);
+    let mac = py(format!(
+        "import hmac,hashlib,base64; print(base64.urlsafe_b64encode(hmac.new(b's3cret', b'/{now:x}/dir/file.txt', hashlib.sha256).digest()).decode().rstrip('='))"
+    ));
+    let h = curl(&[&r.url(&format!("/h/{mac}/{now:x}/dir/file.txt"))]);
+    assert_eq!((h.status, h.text().as_str()), (200, "the download\n"));
+    // Not a signed link's form: an ordinary path.
+    assert_eq!(curl(&[&r.url("/dl/short/1/x")]).status, 404);
+    // One request in progress per address: the second waits for nothing, 403.
+    let slow = curl_bg(&[&r.url("/app/x?mode=slow")]);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 403);
+    let out = slow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200");
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+}

@@ -33,6 +33,20 @@ fn auth_rules(config: &Config) -> Result<(), Error> {
         .iter()
         .chain(config.scope.iter().flat_map(|s| &s.settings.auth))
         .flatten();
+    let sec = std::iter::once(&config.settings)
+        .chain(config.scope.iter().map(|s| &s.settings))
+        .filter_map(|s| s.secdownload.as_ref());
+    for s in sec {
+        if !["md5", "hmac-sha1", "hmac-sha256"].contains(&s.algorithm.as_str()) {
+            return Err(Error::new(
+                config.pos(&super::Loc::Span(0..0)),
+                format!(
+                    "secdownload algorithm {:?}: expected \"md5\", \"hmac-sha1\" or \"hmac-sha256\"",
+                    s.algorithm
+                ),
+            ));
+        }
+    }
     for r in rules {
         let p = &r.prefix;
         if r.method == super::AuthMethod::Digest {

@@ -216,6 +216,11 @@ pub struct Settings {
     /// An error relight makes itself gets the file `<prefix><status>.html` as its body when
     /// there is one (lighttpd's server.errorfile-prefix).
     pub errorfile_prefix: Option<String>,
+    /// The most requests one client address may have in progress at once (lighttpd's
+    /// mod_evasive); off unless set.
+    pub evasive: Option<EvasiveConfig>,
+    /// Links that expire, signed with a secret (lighttpd's mod_secdownload); off unless set.
+    pub secdownload: Option<SecdownloadConfig>,
     /// URL rewrites, in order (lighttpd's url.rewrite-once / url.rewrite-repeat /
     /// url.rewrite-if-not-file). In a scope, `%1`..`%9` are the captures of its last regex
     /// condition.
@@ -275,6 +280,8 @@ impl Settings {
             lowercase_filenames: Some(false),
             error_handler: None,
             errorfile_prefix: None,
+            evasive: None,
+            secdownload: None,
             rewrite: Some(Vec::new()),
             redirect: Some(Vec::new()),
             fastcgi_params: Some(Default::default()),
@@ -331,6 +338,8 @@ impl Settings {
             lowercase_filenames,
             error_handler,
             errorfile_prefix,
+            evasive,
+            secdownload,
         } = top;
         take(&mut self.document_root, document_root);
         take(&mut self.index_files, index_files);
@@ -358,6 +367,8 @@ impl Settings {
         take(&mut self.lowercase_filenames, lowercase_filenames);
         take(&mut self.error_handler, error_handler);
         take(&mut self.errorfile_prefix, errorfile_prefix);
+        take(&mut self.evasive, evasive);
+        take(&mut self.secdownload, secdownload);
         take(&mut self.rewrite, rewrite);
         take(&mut self.redirect, redirect);
         take(&mut self.fastcgi_params, fastcgi_params);
@@ -505,6 +516,57 @@ fn default_algorithms() -> Vec<DigestAlgorithm> {
 
 fn default_require() -> Vec<String> {
     vec!["valid-user".into()]
+}
+
+/// `[server.evasive]`: a client address with this many requests in progress gets 403 (or a
+/// redirect) for the next (lighttpd's mod_evasive, until 1.4.67).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvasiveConfig {
+    /// The most requests in progress per client address (0: no limit).
+    pub max_conns_per_ip: usize,
+    /// Answer a 302 to this URL instead of 403.
+    pub location: Option<String>,
+    /// No log line for each request turned away.
+    #[serde(default)]
+    pub silent: bool,
+}
+
+/// `[server.secdownload]`: `<uri_prefix><mac>/<hex time><path>` serves `<document_root><path>`
+/// when the mac is the path's signature with the secret and the time is recent (lighttpd's
+/// mod_secdownload, until 1.4.67): 403 for a wrong mac, 410 for an old link.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecdownloadConfig {
+    /// The shared secret.
+    pub secret: String,
+    /// Where the files are.
+    pub document_root: PathBuf,
+    /// The URL prefix of signed links (default "/").
+    #[serde(default = "default_secdl_prefix")]
+    pub uri_prefix: String,
+    /// Seconds a link is good for, either side of its time (default 60).
+    #[serde(default = "default_secdl_timeout")]
+    pub timeout: u64,
+    /// "md5" (default), "hmac-sha1" or "hmac-sha256".
+    #[serde(default = "default_secdl_algorithm")]
+    pub algorithm: String,
+    /// Only the path's first N segments are signed (0: all).
+    #[serde(default)]
+    pub path_segments: usize,
+    /// The query string is signed too.
+    #[serde(default)]
+    pub hash_querystr: bool,
+}
+
+fn default_secdl_prefix() -> String {
+    "/".into()
+}
+fn default_secdl_timeout() -> u64 {
+    60
+}
+fn default_secdl_algorithm() -> String {
+    "md5".into()
 }
 
 /// `[server.vhost]`: the document root chosen by the request's host (its name in lower case,

@@ -30,6 +30,7 @@ pub(crate) mod authorizer;
 pub(crate) mod cgi;
 mod compress;
 pub(crate) mod error_handler;
+mod evasive;
 mod expire;
 mod extforward;
 pub(crate) mod fastcgi;
@@ -38,6 +39,7 @@ pub(crate) mod proxy;
 pub(crate) mod rewrite;
 pub(crate) mod route;
 pub(crate) mod scope;
+mod secdownload;
 pub(crate) mod server_status;
 pub(crate) mod setenv;
 mod status_pages;
@@ -245,6 +247,15 @@ impl Handler {
                 ControlFlow::Continue(s) => s,
             };
         }
+        let _in_progress = match site
+            .evasive
+            .as_ref()
+            .map(|e| evasive::enter(conn.remote.ip(), e))
+        {
+            Some(Err(r)) => return self.finish(r, &site, head),
+            Some(Ok(g)) => Some(g),
+            None => None,
+        };
         let mut req = Req {
             conn,
             parts,
@@ -377,6 +388,7 @@ impl Handler {
     /// The steps once the settings are known.
     async fn with_site(&self, req: &mut Req) -> Step<Response<Body>> {
         vhost::step(&self.scopes, req)?;
+        secdownload::step(&self.scopes, req)?;
         rewrite::step(&self.scopes, req)?;
         index::step(req);
         access::step(req)?;

@@ -126,6 +126,10 @@ pub(crate) struct Resolved {
     pub error_handler: Option<String>,
     /// The start of the error files' paths.
     pub errorfile_prefix: Option<String>,
+    /// Requests in progress per client address, when limited.
+    pub evasive: Option<crate::config::EvasiveConfig>,
+    /// Signed links, when on.
+    pub secdownload: Option<crate::config::SecdownloadConfig>,
     /// Wrong credentials are answered a second late, on a closing connection.
     pub auth_delay_invalid_creds: bool,
     /// The settings these were made from (a host's document root or a user's directory
@@ -547,6 +551,8 @@ fn resolve(
         error_handler_404: s.error_handler_404.clone().filter(|h| !h.is_empty()),
         error_handler: s.error_handler.clone().filter(|h| !h.is_empty()),
         errorfile_prefix: s.errorfile_prefix.clone().filter(|p| !p.is_empty()),
+        evasive: s.evasive.clone().filter(|e| e.max_conns_per_ip > 0),
+        secdownload: s.secdownload.clone(),
         auth_delay_invalid_creds: s.auth_delay_invalid_creds != Some(false),
         rewrite_from,
         redirect_from,

@@ -64,6 +64,7 @@ pub(super) fn map_settings(
     extforward(cx, &mut out)?;
     status_pages(cx, &mut out)?;
     vhosts(cx, &mut out)?;
+    removed_modules(cx, &mut out)?;
     if let Some((pairs, pos)) = cx.string_pairs("alias.url", "\"/url/\" => \"/dir/\"")? {
         let aliases = out.aliases.get_or_insert_default();
         for (k, v) in pairs {
@@ -547,6 +548,94 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             }),
             _ => None,
         };
+    }
+    Ok(())
+}
+
+/// mod_evasive and mod_secdownload, which lighttpd 1.4.68 removed (1.4.69 calls their keys
+/// unknown): relight does what 1.4.67 did with them, and says so.
+fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
+    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
+        match cx.inherited(key) {
+            None => Ok(None),
+            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
+            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
+        }
+    };
+    let evasive = [
+        "evasive.max-conns-per-ip",
+        "evasive.location",
+        "evasive.silent",
+    ];
+    if let Some(pos) = evasive
+        .iter()
+        .find_map(|k| cx.g.get_with_pos(k).map(|(_, p)| p))
+    {
+        cx.notes.push(format!(
+            "{pos}: evasive.*: lighttpd 1.4.68 removed mod_evasive (1.4.69 ignores these keys); relight limits requests per client address as 1.4.67 did"
+        ));
+        let max = cx
+            .inherited_int("evasive.max-conns-per-ip")?
+            .map_or(0, |(n, _)| n.max(0) as usize);
+        let silent = cx
+            .inherited("evasive.silent")
+            .is_some_and(|(v, _)| enabled(v) == Some(true));
+        out.evasive = Some(crate::config::EvasiveConfig {
+            max_conns_per_ip: max,
+            location: text(cx, "evasive.location")?.filter(|s| !s.is_empty()),
+            silent,
+        });
+    }
+    let secdl = [
+        "secdownload.secret",
+        "secdownload.document-root",
+        "secdownload.uri-prefix",
+        "secdownload.timeout",
+        "secdownload.algorithm",
+        "secdownload.path-segments",
+        "secdownload.hash-querystr",
+    ];
+    if let Some(pos) = secdl
+        .iter()
+        .find_map(|k| cx.g.get_with_pos(k).map(|(_, p)| p))
+    {
+        let pos = pos.clone();
+        cx.notes.push(format!(
+            "{pos}: secdownload.*: lighttpd 1.4.68 removed mod_secdownload (1.4.69 ignores these keys); relight checks signed links as 1.4.67 did"
+        ));
+        let (Some(secret), Some(root)) = (
+            text(cx, "secdownload.secret")?,
+            text(cx, "secdownload.document-root")?,
+        ) else {
+            return err(
+                &pos,
+                "secdownload needs secdownload.secret and secdownload.document-root".into(),
+            );
+        };
+        let algorithm = text(cx, "secdownload.algorithm")?.unwrap_or_else(|| "md5".into());
+        if !["md5", "hmac-sha1", "hmac-sha256"].contains(&algorithm.as_str()) {
+            return err(
+                &pos,
+                format!(
+                    "secdownload.algorithm {algorithm:?}: expected \"md5\", \"hmac-sha1\" or \"hmac-sha256\""
+                ),
+            );
+        }
+        out.secdownload = Some(crate::config::SecdownloadConfig {
+            secret,
+            document_root: PathBuf::from(root),
+            uri_prefix: text(cx, "secdownload.uri-prefix")?.unwrap_or_else(|| "/".into()),
+            timeout: cx
+                .inherited_int("secdownload.timeout")?
+                .map_or(60, |(n, _)| n.max(0) as u64),
+            algorithm,
+            path_segments: cx
+                .inherited_int("secdownload.path-segments")?
+                .map_or(0, |(n, _)| n.max(0) as usize),
+            hash_querystr: cx
+                .inherited("secdownload.hash-querystr")
+                .is_some_and(|(v, _)| enabled(v) == Some(true)),
+        });
     }
     Ok(())
 }
