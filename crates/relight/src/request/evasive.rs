@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Mutex, OnceLock};
 
-use http::{HeaderValue, Response, StatusCode, header};
+use std::ops::ControlFlow;
+
+use http::{HeaderValue, StatusCode, header};
 
 use crate::config::EvasiveConfig;
-use crate::http::body::Body;
 use crate::http::pages::status_page;
 
 fn counts() -> &'static Mutex<HashMap<IpAddr, usize>> {
@@ -35,8 +36,8 @@ impl Drop for InProgress {
     }
 }
 
-/// Counts a request from `ip`; `Err` with the answer when it is one too many.
-pub(crate) fn enter(ip: IpAddr, cfg: &EvasiveConfig) -> Result<InProgress, Response<Body>> {
+/// Counts a request from `ip`; `Break` with the answer when it is one too many.
+pub(crate) fn enter(ip: IpAddr, cfg: &EvasiveConfig) -> super::Step<InProgress> {
     let mut c = counts().lock().unwrap_or_else(|p| p.into_inner());
     let n = c.entry(ip).or_insert(0);
     if *n >= cfg.max_conns_per_ip {
@@ -47,7 +48,7 @@ pub(crate) fn enter(ip: IpAddr, cfg: &EvasiveConfig) -> Result<InProgress, Respo
                 cfg.max_conns_per_ip
             );
         }
-        return Err(match &cfg.location {
+        return ControlFlow::Break(match &cfg.location {
             Some(loc) => {
                 let mut r = status_page(StatusCode::FOUND);
                 if let Ok(v) = HeaderValue::from_str(loc) {
@@ -59,12 +60,19 @@ pub(crate) fn enter(ip: IpAddr, cfg: &EvasiveConfig) -> Result<InProgress, Respo
         });
     }
     *n += 1;
-    Ok(InProgress(ip))
+    ControlFlow::Continue(InProgress(ip))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn answer(s: crate::request::Step<InProgress>) -> http::Response<crate::http::body::Body> {
+        match s {
+            ControlFlow::Break(r) => r,
+            ControlFlow::Continue(_) => panic!("let in"),
+        }
+    }
 
     #[test]
     fn the_limit_counts_requests_in_progress_per_address() {
@@ -75,17 +83,17 @@ mod tests {
         };
         let a: IpAddr = "192.0.2.77".parse().unwrap();
         let b: IpAddr = "192.0.2.78".parse().unwrap();
-        let one = enter(a, &cfg).unwrap();
-        let two = enter(a, &cfg).unwrap();
-        assert_eq!(enter(a, &cfg).unwrap_err().status(), StatusCode::FORBIDDEN);
-        let other = enter(b, &cfg).unwrap();
+        let one = enter(a, &cfg).continue_value().unwrap();
+        let two = enter(a, &cfg).continue_value().unwrap();
+        assert_eq!(answer(enter(a, &cfg)).status(), StatusCode::FORBIDDEN);
+        let other = enter(b, &cfg).continue_value().unwrap();
         drop(one);
-        let three = enter(a, &cfg).unwrap();
+        let three = enter(a, &cfg).continue_value().unwrap();
         let redirect = EvasiveConfig {
             location: Some("/busy.html".into()),
             ..cfg
         };
-        let r = enter(a, &redirect).unwrap_err();
+        let r = answer(enter(a, &redirect));
         assert_eq!(r.status(), StatusCode::FOUND);
         assert_eq!(r.headers()[header::LOCATION], "/busy.html");
         drop((two, three, other));

@@ -252,8 +252,8 @@ impl Handler {
             .as_ref()
             .map(|e| evasive::enter(conn.remote.ip(), e))
         {
-            Some(Err(r)) => return self.finish(r, &site, head),
-            Some(Ok(g)) => Some(g),
+            Some(ControlFlow::Break(r)) => return self.finish(r, &site, head),
+            Some(ControlFlow::Continue(g)) => Some(g),
             None => None,
         };
         let mut req = Req {
