@@ -19,7 +19,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("tls_off", &["http", "config"]),
     (
         "request",
-        &["http", "config", "files", "gateway", "process"],
+        &["http", "config", "files", "gateway", "process", "log"],
     ),
     (
         "server",
