@@ -179,6 +179,15 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.global.get_with_pos(key))
     }
 
+    /// As [`Ctx::string`], from this block or else the global scope, without the position.
+    pub(super) fn inherited_string(&mut self, key: &'static str) -> Result<Option<String>, Error> {
+        match self.inherited(key) {
+            None => Ok(None),
+            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
+            Some((v, p)) => err(p, format!("{key} must be a string, not {}", v.kind())),
+        }
+    }
+
     pub(super) fn string(&mut self, key: &'static str) -> Result<Option<(String, &'a Pos)>, Error> {
         match self.get(key) {
             None => Ok(None),

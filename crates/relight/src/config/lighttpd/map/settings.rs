@@ -397,13 +397,6 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             }),
         }
     };
-    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
-        match cx.inherited(key) {
-            None => Ok(None),
-            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
-            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
-        }
-    };
     let mut cfg = crate::config::DirListingConfig::enabled();
     cfg.enabled = flag(cx, "dir-listing.activate")?
         .or(flag(cx, "server.dir-listing")?)
@@ -419,12 +412,16 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             );
         }
     }
-    cfg.encoding = text(cx, "dir-listing.encoding")?;
-    cfg.external_css = text(cx, "dir-listing.external-css")?.filter(|s| !s.is_empty());
-    cfg.external_js = text(cx, "dir-listing.external-js")?.filter(|s| !s.is_empty());
-    cfg.footer = text(cx, "dir-listing.set-footer")?;
-    cfg.show_readme = text(cx, "dir-listing.show-readme")?;
-    cfg.show_header = text(cx, "dir-listing.show-header")?;
+    cfg.encoding = cx.inherited_string("dir-listing.encoding")?;
+    cfg.external_css = cx
+        .inherited_string("dir-listing.external-css")?
+        .filter(|s| !s.is_empty());
+    cfg.external_js = cx
+        .inherited_string("dir-listing.external-js")?
+        .filter(|s| !s.is_empty());
+    cfg.footer = cx.inherited_string("dir-listing.set-footer")?;
+    cfg.show_readme = cx.inherited_string("dir-listing.show-readme")?;
+    cfg.show_header = cx.inherited_string("dir-listing.show-header")?;
     for (key, field) in [
         ("dir-listing.hide-readme-file", &mut cfg.hide_readme_file),
         ("dir-listing.hide-header-file", &mut cfg.hide_header_file),
@@ -448,13 +445,6 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
 /// mod_simple_vhost and mod_evhost (`[server.vhost]`), mod_userdir (`[server.userdir]`); a
 /// block that sets one of a module's keys takes the others from the global scope.
 fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
-    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
-        match cx.inherited(key) {
-            None => Ok(None),
-            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
-            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
-        }
-    };
     if let Some((_, pos)) = cx.get("simple-vhost.debug") {
         cx.notes.push(format!(
             "{pos}: simple-vhost.debug: accepted; relight logs a host's missing directory at debug level (RELIGHT_LOG=debug)"
@@ -466,11 +456,17 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         "simple-vhost.document-root",
     ];
     if simple.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
-        let server_root = text(cx, "simple-vhost.server-root")?.filter(|s| !s.is_empty());
+        let server_root = cx
+            .inherited_string("simple-vhost.server-root")?
+            .filter(|s| !s.is_empty());
         out.vhost = Some(crate::config::VhostConfig {
             server_root: server_root.map(PathBuf::from),
-            default_host: text(cx, "simple-vhost.default-host")?.filter(|s| !s.is_empty()),
-            document_root: text(cx, "simple-vhost.document-root")?.unwrap_or_default(),
+            default_host: cx
+                .inherited_string("simple-vhost.default-host")?
+                .filter(|s| !s.is_empty()),
+            document_root: cx
+                .inherited_string("simple-vhost.document-root")?
+                .unwrap_or_default(),
             pattern: None,
         });
     }
@@ -523,7 +519,7 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
                 )
             })?,
         };
-        let path = text(cx, "userdir.path")?;
+        let path = cx.inherited_string("userdir.path")?;
         let list = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Vec<String>, Error> {
             match cx.inherited(key) {
                 None => Ok(Vec::new()),
@@ -536,7 +532,9 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             None => false,
             Some((v, _)) => enabled(v) == Some(true),
         };
-        let basepath = text(cx, "userdir.basepath")?.filter(|s| !s.is_empty());
+        let basepath = cx
+            .inherited_string("userdir.basepath")?
+            .filter(|s| !s.is_empty());
         // lighttpd: no userdir.path, no module.
         out.userdir = match (active, path) {
             (true, Some(path)) => Some(crate::config::UserdirConfig {
@@ -555,13 +553,6 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
 /// mod_evasive and mod_secdownload, which lighttpd 1.4.68 removed (1.4.69 calls their keys
 /// unknown): relight does what 1.4.67 did with them, and says so.
 fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
-    let text = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<String>, Error> {
-        match cx.inherited(key) {
-            None => Ok(None),
-            Some((Value::Str(s), _)) => Ok(Some(s.clone())),
-            Some((v, pos)) => err(pos, format!("{key} must be a string, not {}", v.kind())),
-        }
-    };
     let evasive = [
         "evasive.max-conns-per-ip",
         "evasive.location",
@@ -582,7 +573,9 @@ fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             .is_some_and(|(v, _)| enabled(v) == Some(true));
         out.evasive = Some(crate::config::EvasiveConfig {
             max_conns_per_ip: max,
-            location: text(cx, "evasive.location")?.filter(|s| !s.is_empty()),
+            location: cx
+                .inherited_string("evasive.location")?
+                .filter(|s| !s.is_empty()),
             silent,
         });
     }
@@ -604,15 +597,17 @@ fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
             "{pos}: secdownload.*: lighttpd 1.4.68 removed mod_secdownload (1.4.69 ignores these keys); relight checks signed links as 1.4.67 did"
         ));
         let (Some(secret), Some(root)) = (
-            text(cx, "secdownload.secret")?,
-            text(cx, "secdownload.document-root")?,
+            cx.inherited_string("secdownload.secret")?,
+            cx.inherited_string("secdownload.document-root")?,
         ) else {
             return err(
                 &pos,
                 "secdownload needs secdownload.secret and secdownload.document-root".into(),
             );
         };
-        let algorithm = text(cx, "secdownload.algorithm")?.unwrap_or_else(|| "md5".into());
+        let algorithm = cx
+            .inherited_string("secdownload.algorithm")?
+            .unwrap_or_else(|| "md5".into());
         if !["md5", "hmac-sha1", "hmac-sha256"].contains(&algorithm.as_str()) {
             return err(
                 &pos,
@@ -624,7 +619,9 @@ fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         out.secdownload = Some(crate::config::SecdownloadConfig {
             secret,
             document_root: PathBuf::from(root),
-            uri_prefix: text(cx, "secdownload.uri-prefix")?.unwrap_or_else(|| "/".into()),
+            uri_prefix: cx
+                .inherited_string("secdownload.uri-prefix")?
+                .unwrap_or_else(|| "/".into()),
             timeout: cx
                 .inherited_int("secdownload.timeout")?
                 .map_or(60, |(n, _)| n.max(0) as u64),
