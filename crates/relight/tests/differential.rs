@@ -1202,4 +1202,13 @@ $HTTP["url"] =^ "/plain/" {{
     pair.same("/plain/x.inc", &[], &[], Body::Same);
     // A backend's own error is left alone.
     pair.same("/app/x?mode=status", &[], &[], Body::Ignored);
+    // The handler's page is all of it, whatever range or validator the client sent.
+    for args in [["-H", "Range: bytes=0-3"], ["-H", "If-None-Match: *"]] {
+        let r = curl(&[args[0], args[1], &pair.relight.url("/missing.txt")]);
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (404, "custom error page\n"),
+            "{args:?}"
+        );
+    }
 }

@@ -37,6 +37,12 @@ fn auth_rules(config: &Config) -> Result<(), Error> {
         .chain(config.scope.iter().map(|s| &s.settings))
         .filter_map(|s| s.secdownload.as_ref());
     for s in sec {
+        if s.secret.is_empty() {
+            return Err(Error::new(
+                config.pos(&super::Loc::Span(0..0)),
+                "secdownload secret is empty: anyone could sign links",
+            ));
+        }
         if !["md5", "hmac-sha1", "hmac-sha256"].contains(&s.algorithm.as_str()) {
             return Err(Error::new(
                 config.pos(&super::Loc::Span(0..0)),

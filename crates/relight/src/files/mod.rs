@@ -304,7 +304,10 @@ impl StaticFiles {
     /// its alias): what a listing may show.
     pub(crate) fn listable_dir(&self, url_path: &str) -> Option<PathBuf> {
         let p = self.fs_path(url_path);
-        (p.is_dir() && self.inside_root(url_path, &p)).then_some(p)
+        (p.is_dir()
+            && self.inside_root(url_path, &p)
+            && (self.follow_symlinks || !Self::has_symlink(&p)))
+        .then_some(p)
     }
 
     /// The Content-Type of a file named `name`.

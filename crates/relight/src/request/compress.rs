@@ -139,11 +139,21 @@ pub(crate) async fn apply(mut resp: Response<Body>, req: &Req) -> Response<Body>
             };
             match cached {
                 Ok((cfile, clen)) => {
-                    resp.headers_mut()
-                        .insert(header::CONTENT_LENGTH, HeaderValue::from(clen));
                     match crate::files::file_body_of(std::sync::Arc::new(cfile), 0, clen) {
-                        Ok(b) => b,
-                        Err(_) => return resp,
+                        Ok(b) => {
+                            resp.headers_mut()
+                                .insert(header::CONTENT_LENGTH, HeaderValue::from(clen));
+                            b
+                        }
+                        Err(_) => {
+                            *resp.body_mut() = Body::File {
+                                file,
+                                at: 0,
+                                left,
+                                via: None,
+                            };
+                            return resp;
+                        }
                     }
                 }
                 Err(e) => {
@@ -151,18 +161,21 @@ pub(crate) async fn apply(mut resp: Response<Body>, req: &Req) -> Response<Body>
                         "compress: cache {}: {e}; compressed as it is sent",
                         cfg.cache_dir.as_deref().unwrap_or(Path::new("")).display()
                     );
-                    resp.headers_mut().remove(header::CONTENT_LENGTH);
+                    let body = Body::File {
+                        file,
+                        at: 0,
+                        left,
+                        via: None,
+                    };
                     match Encoder::new(coding, level) {
-                        Ok(e) => Body::encoded(
-                            Body::File {
-                                file,
-                                at: 0,
-                                left,
-                                via: None,
-                            },
-                            e,
-                        ),
-                        Err(_) => return resp,
+                        Ok(e) => {
+                            resp.headers_mut().remove(header::CONTENT_LENGTH);
+                            Body::encoded(body, e)
+                        }
+                        Err(_) => {
+                            *resp.body_mut() = body;
+                            return resp;
+                        }
                     }
                 }
             }
@@ -253,15 +266,20 @@ fn cached(
     if let Some(dir) = name.parent() {
         std::fs::create_dir_all(dir)?;
     }
+    // A name of its own for each fill: two first requests for one file may fill at once.
+    static FILLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = name.as_os_str().to_owned();
-    tmp.push(format!(".{}", std::process::id()));
+    tmp.push(format!(
+        ".{}.{}",
+        std::process::id(),
+        FILLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     let write = || -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         let mut out = std::fs::OpenOptions::new()
             .write(true)
-            .create(true)
-            .truncate(true)
+            .create_new(true)
             .mode(0o600)
             .open(&tmp)?;
         let mut enc = Encoder::new(coding, level)?;

@@ -45,13 +45,7 @@ pub(crate) fn apply(resp: &mut Response<Body>, req: &Req) {
     } else {
         now
     };
-    let at = if rule.expires.secs >= 0 {
-        base + Duration::from_secs(rule.expires.secs as u64)
-    } else {
-        base.checked_sub(Duration::from_secs(rule.expires.secs.unsigned_abs()))
-            .unwrap_or(base)
-    }
-    .max(now);
+    let at = expires_at(base, rule.expires.secs, now);
     let headers = resp.headers_mut();
     if req.parts.version <= Version::HTTP_10 {
         if let Ok(v) = HeaderValue::from_str(&date::format(at)) {
@@ -63,6 +57,19 @@ pub(crate) fn apply(resp: &mut Response<Body>, req: &Req) {
             headers.insert(header::CACHE_CONTROL, v);
         }
     }
+}
+
+/// `secs` after `base`, never before `now`; capped at a hundred years (that far out means
+/// "never", and cannot overflow).
+fn expires_at(base: SystemTime, secs: i64, now: SystemTime) -> SystemTime {
+    const CAP: u64 = 100 * 365 * 86400;
+    let d = Duration::from_secs(secs.unsigned_abs().min(CAP));
+    let at = if secs >= 0 {
+        base.checked_add(d)
+    } else {
+        base.checked_sub(d)
+    };
+    at.unwrap_or(base).max(now)
 }
 
 /// The first rule whose URL prefix `path` has, else the first whose content type prefix
@@ -115,6 +122,14 @@ mod tests {
         ] {
             assert!(Expiry::try_from(bad.to_owned()).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn huge_and_negative_times() {
+        let now = SystemTime::now();
+        let far = expiry("access plus 300000000000 years");
+        assert!(expires_at(now, far.secs, now) > now + Duration::from_secs(99 * 365 * 86400));
+        assert_eq!(expires_at(now, -5, now), now, "never before now");
     }
 
     #[test]

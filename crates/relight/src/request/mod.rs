@@ -112,6 +112,8 @@ pub(crate) struct Req {
     pub etag_unsuffixed: bool,
     /// REDIRECT_STATUS: 200, or the error an error handler serves.
     pub redirect_status: u16,
+    /// The settings' request headers were applied (once per request).
+    pub setenv_done: bool,
 }
 
 impl Req {
@@ -267,6 +269,7 @@ impl Handler {
             coding: None,
             etag_unsuffixed: false,
             redirect_status: 200,
+            setenv_done: false,
         };
         let mut resp = match self.with_site(&mut req).await {
             ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
@@ -343,9 +346,22 @@ impl Handler {
         if let Some(handler) = handler
             && let Ok(uri) = handler.parse::<http::Uri>()
         {
+            let head = req.parts.method == Method::HEAD;
             if as_error {
                 req.parts.method = Method::GET;
                 req.body = None;
+            }
+            // The handler's page is the error's body: all of it, whatever the client asked
+            // of the URL it requested (a range, a validator).
+            for h in [
+                header::RANGE,
+                header::IF_RANGE,
+                header::IF_NONE_MATCH,
+                header::IF_MODIFIED_SINCE,
+                header::IF_MATCH,
+                header::IF_UNMODIFIED_SINCE,
+            ] {
+                req.parts.headers.remove(h);
             }
             let received = std::mem::replace(&mut req.parts.uri, uri);
             let target = target::parse(&mut req.parts, req.conn);
@@ -361,6 +377,10 @@ impl Handler {
                     let r = match self.with_site(req).await {
                         ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
                     };
+                    if head {
+                        // Its answer goes out without a body: nothing to compress.
+                        req.coding = None;
+                    }
                     let failed = r.status().as_u16() >= 400
                         && r.extensions()
                             .get::<crate::http::pages::MadeHere>()
@@ -430,7 +450,7 @@ impl Handler {
                 resp.headers_mut().insert(name.clone(), value.clone());
             }
         }
-        if head && matches!(resp.body(), Body::Stream(_)) {
+        if head && resp.body().is_streamed() {
             *resp.body_mut() = Body::Empty;
         }
         resp
@@ -496,6 +516,7 @@ pub(crate) mod testing {
             coding: None,
             etag_unsuffixed: false,
             redirect_status: 200,
+            setenv_done: false,
         }
     }
 

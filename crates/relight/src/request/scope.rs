@@ -135,6 +135,8 @@ pub(crate) struct Resolved {
     /// The settings these were made from (a host's document root or a user's directory
     /// makes a variant of them: [`Scopes::derived`]).
     source: Settings,
+    /// Which these are, never another's (the key of their variants).
+    id: u64,
     /// The scopes (indices among those met) whose rewrite and redirect rules these are.
     rewrite_from: Option<usize>,
     redirect_from: Option<usize>,
@@ -173,8 +175,8 @@ pub(crate) struct Scopes {
     /// The settings of combinations of scopes met so far, by the scopes' indices.
     combinations: Mutex<HashMap<Vec<usize>, Arc<Resolved>>>,
     /// Variants of settings for a host's document root or a user's directory, by the
-    /// settings they vary (their address: each lives as long as the Scopes) and the change.
-    derived: Mutex<HashMap<(usize, Change), Arc<Resolved>>>,
+    /// settings they vary (their id) and the change.
+    derived: Mutex<HashMap<(u64, Change), Arc<Resolved>>>,
 }
 
 /// How a variant of a request's settings differs from them.
@@ -380,7 +382,7 @@ impl Scopes {
 
     /// `site`'s settings with `change` made (kept for the next request that needs it).
     pub(crate) fn derived(&self, site: &mut Site, change: Change) -> Result<(), ScopeError> {
-        let key = (Arc::as_ptr(&site.settings) as usize, change);
+        let key = (site.settings.id, change);
         let mut cache = self.derived.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = cache.get(&key) {
             site.settings = r.clone();
@@ -416,8 +418,6 @@ impl Scopes {
         if cache.len() >= DERIVED_MAX {
             cache.clear();
         }
-        // Bases live as long as the Scopes (combinations are never dropped): an address is
-        // never another base's.
         cache.insert(key, r.clone());
         site.settings = r;
         Ok(())
@@ -530,6 +530,10 @@ fn resolve(
         vhost: s.vhost.clone(),
         userdir: s.userdir.clone(),
         source: s.clone(),
+        id: {
+            static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        },
         rewrite: s.rewrite.clone().unwrap_or_default(),
         redirect: s.redirect.clone().unwrap_or_default(),
         fastcgi_params: s

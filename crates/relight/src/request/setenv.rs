@@ -8,6 +8,12 @@ use super::Req;
 /// Sets the settings' request headers (replacing the client's; an empty value removes the
 /// header), then adds the others (appended to the client's with ", ", as lighttpd).
 pub(crate) fn step(req: &mut Req) {
+    // Once per request: a local redirect or an error handler runs the steps again on the
+    // headers as this left them (lighttpd's mod_setenv marks the request handled too).
+    if req.setenv_done {
+        return;
+    }
+    req.setenv_done = true;
     for (name, value) in &req.site.request_headers {
         if value.is_empty() {
             req.parts.headers.remove(name);
@@ -74,6 +80,8 @@ mod tests {
             "",
         );
         let mut r = req(&h, "GET", "/", &[("x-add", "client"), ("x-gone", "secret")]);
+        step(&mut r);
+        // Once per request, though a local redirect runs the steps again.
         step(&mut r);
         assert_eq!(r.parts.headers["x-add"], "client, added");
         assert_eq!(r.parts.headers["x-new"], "n");

@@ -154,7 +154,9 @@ fn user_dir(u: &UserdirConfig, user: &str) -> Option<PathBuf> {
                 dir.push(&user[..1]);
             }
             dir.push(user);
-            Some(join(&dir, &u.path))
+            // Only users that have one: a made-up name is an ordinary path, not a variant.
+            let dir = join(&dir, &u.path);
+            dir.is_dir().then_some(dir)
         }
         None => {
             let home = nix::unistd::User::from_name(user).ok().flatten()?.dir;

@@ -85,7 +85,7 @@ pub(crate) fn check_nonce(n: &str, realm: &str) -> NonceState {
         return NonceState::Invalid;
     }
     let now = now_secs();
-    if time > now + 1 || now - time > NONCE_LIFETIME.as_secs() {
+    if time > now + 1 || now.saturating_sub(time) > NONCE_LIFETIME.as_secs() {
         return NonceState::Stale;
     }
     NonceState::Fresh
@@ -335,6 +335,12 @@ mod tests {
         assert_eq!(
             check_nonce(&format!("{old:x}:{}", mac(old, "r")), "r"),
             NonceState::Stale
+        );
+        // Made a second ahead (the clock stepped back): fresh, and no underflow.
+        let ahead = now_secs() + 1;
+        assert_eq!(
+            check_nonce(&format!("{ahead:x}:{}", mac(ahead, "r")), "r"),
+            NonceState::Fresh
         );
         let forged = format!("{:x}:{}", now_secs(), "0".repeat(32));
         assert_eq!(check_nonce(&forged, "r"), NonceState::Invalid);

@@ -354,7 +354,7 @@ pub(crate) fn verify_hash(stored: &str, password: &[u8]) -> bool {
 }
 
 /// Equality in time that does not depend on where the inputs differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

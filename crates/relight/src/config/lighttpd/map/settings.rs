@@ -605,6 +605,12 @@ fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
                 "secdownload needs secdownload.secret and secdownload.document-root".into(),
             );
         };
+        if secret.is_empty() {
+            return err(
+                &pos,
+                "secdownload.secret is empty: anyone could sign links".into(),
+            );
+        }
         let algorithm = cx
             .inherited_string("secdownload.algorithm")?
             .unwrap_or_else(|| "md5".into());
