@@ -261,6 +261,22 @@ backend_pids() { # setup
     fi
   done
 }
+cpu_ticks() { # pids... → "user system" clock ticks, summed
+  local u=0 k=0
+  for p in "$@"; do
+    local t
+    t=$(awk '{print $14, $15}' "/proc/$p/stat" 2>/dev/null || echo "0 0")
+    u=$((u + ${t% *}))
+    k=$((k + ${t#* }))
+  done
+  echo "$u $k"
+}
+# per_request TICKS_BEFORE TICKS_AFTER REQUESTS → "user sys" µs of CPU per request
+per_request() {
+  awk -v b="$1" -v a="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(b, x, " "); split(a, y, " ");
+    if (n > 0) printf "%.1f %.1f", (y[1] - x[1]) * 1e6 / hz / n, (y[2] - x[2]) * 1e6 / hz / n; else print "- -" }'
+}
 rss_kib() { # pids...
   local t=0
   for p in "$@"; do
@@ -310,17 +326,23 @@ run_wrk() {
   # RSS sampled in the middle of the run.
   (sleep "$((DURATION / 2))"; echo "$(rss_kib $(front_pids "$setup")) $(rss_kib $(backend_pids "$setup"))" >"$W/rss") &
   local sampler=$!
+  local fronts cpu0 cpu1
+  fronts=$(front_pids "$setup")
+  cpu0=$(cpu_ticks $fronts)
   wrk "${args[@]}" "$url" >"$W/wrk.out" 2>&1
+  cpu1=$(cpu_ticks $fronts)
   wait "$sampler"
-  local rps p50 p99
+  local rps p50 p99 n cpu
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$W/wrk.out")
+  n=$(awk '/ requests in / {print $1}' "$W/wrk.out")
+  cpu=$(per_request "$cpu0" "$cpu1" "${n:-0}")
   p50=$(awk '$1 == "50%" {print $2}' "$W/wrk.out")
   p99=$(awk '$1 == "99%" {print $2}' "$W/wrk.out")
   local errors
   errors=$(awk '/Non-2xx|Socket errors/ {print}' "$W/wrk.out" | tr '\n' ' ')
   read -r front back <"$W/rss"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" >>"$RESULTS"
-  echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB ${errors}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" "${cpu% *}" "${cpu#* }" >>"$RESULTS"
+  echo "bench: $scenario / $setup: $rps req/s, p50 $p50, p99 $p99, front ${front} KiB, backends ${back} KiB, front CPU ${cpu% *} µs user + ${cpu#* } µs sys per request ${errors}"
 }
 
 # h2load one setup over HTTP/2 (TLS, ALPN h2): scenario setup path; 4 connections of 100
@@ -331,8 +353,15 @@ run_h2load() {
   port=$(port_of "$setup")
   (sleep "$((DURATION / 2))"; echo "$(rss_kib $(front_pids "$setup")) $(rss_kib $(backend_pids "$setup"))" >"$W/rss") &
   local sampler=$!
+  local fronts cpu0 cpu1
+  fronts=$(front_pids "$setup")
+  cpu0=$(cpu_ticks $fronts)
   h2load -c 4 -m 100 -D "$DURATION" "https://127.0.0.1:$port$path" >"$W/h2load.out" 2>&1
+  cpu1=$(cpu_ticks $fronts)
   wait "$sampler"
+  local n cpu
+  n=$(awk '/^requests:/ {print $2}' "$W/h2load.out")
+  cpu=$(per_request "$cpu0" "$cpu1" "${n:-0}")
   local rps failed
   rps=$(awk '/^finished in/ {print $4}' "$W/h2load.out")
   failed=$(awk '/^requests:/ {for (i = 1; i < NF; i++) if ($(i + 1) ~ /^failed/) print $i}' "$W/h2load.out")
@@ -340,8 +369,8 @@ run_h2load() {
   local p50="-" p99="-" errors=""
   [ "${failed:-0}" != 0 ] && errors="failed: $failed"
   read -r front back <"$W/rss"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" >>"$RESULTS"
-  echo "bench: $scenario / $setup: $rps req/s, front ${front} KiB ${errors}"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$setup" "$rps" "$p50" "$p99" "$front" "$back" "$errors" "${cpu% *}" "${cpu#* }" >>"$RESULTS"
+  echo "bench: $scenario / $setup: $rps req/s, front ${front} KiB, front CPU ${cpu% *} µs user + ${cpu#* } µs sys per request ${errors}"
 }
 
 HTTPS_SETUPS=("lighttpd https" "relight https" "nginx+relight https")
@@ -377,7 +406,9 @@ for key, rs in rows.items():
     rs_sorted = sorted(rs, key=lambda f: float(f[2] or 0))
     med = rs_sorted[(len(rs_sorted) - 1) // 2]
     rounds = " / ".join(f"{float(f[2] or 0):.0f}" for f in rs)
-    print("\t".join(med[:7] + [rounds, med[7] if len(med) > 7 else ""]))
+    extra = lambda i: med[i] if len(med) > i else ""
+    # The errors last: bash's read joins empty tab-separated fields.
+    print("\t".join(med[:7] + [rounds, extra(8) or "-", extra(9) or "-", extra(7)]))
 EOF
 
 # ---- idle keep-alive connections ------------------------------------------------------------
@@ -538,12 +569,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "- binary: the size above has the default features (TLS with rustls/ring, HTTP/2); without them (\`--no-default-features\`): $MINIMAL_SIZE bytes"
   echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
-  echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | rounds req/s |"
-  echo "|---|---|---|---|---|---|---|---|---|---|"
-  while IFS=$'\t' read -r sc setup rps p50 p99 front back rounds errors; do
+  echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | front CPU µs/request: user + sys | user ×lighttpd | rounds req/s |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  while IFS=$'\t' read -r sc setup rps p50 p99 front back rounds user sys errors; do
     base_rps=$(awk -F'\t' -v s="$sc" '$1 == s && ($2 == "lighttpd" || $2 == "lighttpd https") {print $3}' "$MEDIANS")
     base_front=$(awk -F'\t' -v s="$sc" '$1 == s && ($2 == "lighttpd" || $2 == "lighttpd https") {print $6}' "$MEDIANS")
-    echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back | $rounds |${errors:+ $errors}"
+    base_user=$(awk -F'\t' -v s="$sc" '$1 == s && ($2 == "lighttpd" || $2 == "lighttpd https") {print $9}' "$MEDIANS")
+    echo "| $sc | $setup | $rps | $(ratio "$rps" "$base_rps") | $p50 | $p99 | $front | $(ratio "$front" "$base_front") | $back | $user + $sys | $(ratio "$user" "$base_user") | $rounds |${errors:+ $errors}"
   done <"$MEDIANS"
   echo
   echo "| 1000 idle keep-alive connections (https: TLS 1.3, HTTP/1.1) | RSS before KiB | with 1000 KiB | KiB per connection |"
