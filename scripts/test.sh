@@ -12,6 +12,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # fcgi-app's tower adapter and its axum example, behind a feature.
 cargo clippy -p fcgi-app --all-targets --features tower -- -D warnings
+# The smallest build (no TLS, HTTP/2 or compression) compiles and is lint-clean too.
+cargo clippy -p relight --no-default-features --all-targets --target-dir target/minimal -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
