@@ -540,30 +540,9 @@ fn a_websocket_reaches_a_cgi_script_with_upgrade() {
     let handshake =
         b"GET /ws/echo.py HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
           Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
-    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(handshake).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_lowercase();
-    assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(
-        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
-        "{head}"
-    );
+    let mut s = ws_open(&r.addr(), "/ws/echo.py");
     for msg in [&b"hello"[..], b"through a cgi script"] {
-        let mask = [7u8, 1, 2, 3];
-        let mut frame = vec![0x81, 0x80 | msg.len() as u8];
-        frame.extend_from_slice(&mask);
-        frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        s.write_all(&frame).unwrap();
-        let mut reply = vec![0u8; 2 + msg.len()];
-        s.read_exact(&mut reply).unwrap();
-        assert_eq!(&reply[2..], msg);
+        ws_echo(&mut s, [7, 1, 2, 3], msg);
     }
     // The client closes: the script gets EOF, ends, and nothing is left.
     drop(s);

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -223,48 +222,14 @@ fn a_websocket_passes_through_end_to_end() {
             "[[proxy]]\nname = \"live\"\nmatch = [\"/ws\"]\nupstreams = [\"127.0.0.1:{port}\"]\nupgrade = true\n"
         ),
     );
-    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(
-        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-          Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        s.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).to_lowercase();
-    assert!(head.starts_with("http/1.1 101"), "{head}");
-    assert!(
-        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
-        "{head}"
-    );
+    let mut s = ws_open(&r.addr(), "/ws");
     // Two masked text frames, each echoed.
     for msg in [&b"hello"[..], b"over the proxy"] {
-        let mask = [1u8, 2, 3, 4];
-        let mut frame = vec![0x81, 0x80 | msg.len() as u8];
-        frame.extend_from_slice(&mask);
-        frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        s.write_all(&frame).unwrap();
-        let mut reply = vec![0u8; 2 + msg.len()];
-        s.read_exact(&mut reply).unwrap();
-        assert_eq!(reply[0], 0x81);
-        assert_eq!(&reply[2..], msg);
+        assert_eq!(ws_echo(&mut s, [1, 2, 3, 4], msg)[0], 0x81);
     }
     // Past the keep-alive timeout (5 s) the joined connection is still open.
     std::thread::sleep(Duration::from_secs(6));
-    let mask = [9u8, 9, 9, 9];
-    let msg = b"still here";
-    let mut frame = vec![0x81, 0x80 | msg.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    s.write_all(&frame).unwrap();
-    let mut reply = vec![0u8; 2 + msg.len()];
-    s.read_exact(&mut reply).unwrap();
-    assert_eq!(&reply[2..], msg);
+    ws_echo(&mut s, [9, 9, 9, 9], b"still here");
     // Without upgrade = true the Upgrade header does not reach the upstream.
     let plain = Relight::start(
         www.path(),

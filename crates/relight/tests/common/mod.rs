@@ -106,3 +106,49 @@ impl Relight {
         proc_status_kib(self.proc.pid(), "VmRSS:")
     }
 }
+
+/// The WebSocket handshake a test client sends for `path` (RFC 6455's sample key).
+pub const WS_HANDSHAKE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// Opens a WebSocket to `path` at `addr`: the handshake sent, the 101 read and checked
+/// (Sec-WebSocket-Accept of the sample key); the stream, ready for frames.
+pub fn ws_open(addr: &str, path: &str) -> std::net::TcpStream {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {WS_HANDSHAKE_KEY}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        s.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    s
+}
+
+/// Sends `msg` as a masked text frame on `s` and reads the frame echoed (as long as `msg`);
+/// checks its payload and returns it whole (header bytes first).
+pub fn ws_echo(s: &mut std::net::TcpStream, mask: [u8; 4], msg: &[u8]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut frame = vec![0x81, 0x80 | msg.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(msg.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    s.write_all(&frame).unwrap();
+    let mut reply = vec![0u8; 2 + msg.len()];
+    s.read_exact(&mut reply).unwrap();
+    assert_eq!(&reply[2..], msg);
+    reply
+}
