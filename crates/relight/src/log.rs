@@ -319,12 +319,6 @@ pub fn traffic() -> &'static Traffic {
     })
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 impl Traffic {
     /// A connection was accepted.
     pub fn opened(&self) {
@@ -351,7 +345,7 @@ impl Traffic {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.requests.fetch_add(1, Ordering::Relaxed);
         self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        let now = unix_now();
+        let now = crate::http::date::now_secs();
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let slot = &mut recent[(now % 8) as usize];
         if slot.0 != now {
@@ -378,7 +372,7 @@ impl Traffic {
 
     /// Requests and bytes per second over the last five whole seconds.
     pub fn average_5s(&self) -> (u64, u64) {
-        let now = unix_now();
+        let now = crate::http::date::now_secs();
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let (r, b) = recent
             .iter()

@@ -43,7 +43,7 @@ fn auth_rules(config: &Config) -> Result<(), Error> {
                 "secdownload secret is empty: anyone could sign links",
             ));
         }
-        if !["md5", "hmac-sha1", "hmac-sha256"].contains(&s.algorithm.as_str()) {
+        if !super::SecdownloadConfig::ALGORITHMS.contains(&s.algorithm.as_str()) {
             return Err(Error::new(
                 config.pos(&super::Loc::Span(0..0)),
                 format!(

@@ -559,6 +559,11 @@ pub struct SecdownloadConfig {
     pub hash_querystr: bool,
 }
 
+impl SecdownloadConfig {
+    /// The signatures relight checks.
+    pub const ALGORITHMS: [&'static str; 3] = ["md5", "hmac-sha1", "hmac-sha256"];
+}
+
 fn default_secdl_prefix() -> String {
     "/".into()
 }

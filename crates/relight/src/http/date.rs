@@ -61,6 +61,13 @@ fn unix_secs(t: SystemTime) -> i64 {
     }
 }
 
+/// Whole seconds since the Unix epoch, now (0 before it).
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub(crate) fn format(t: SystemTime) -> String {
     let c = civil(unix_secs(t));

@@ -200,13 +200,7 @@ impl Handler {
 
     /// The spawned backends' pools as the supervisor has them now.
     pub(crate) fn pools(&self) -> Vec<supervisor::PoolStatus> {
-        self.backends
-            .iter()
-            .find_map(|b| match &b.target {
-                crate::gateway::fastcgi::backend::Target::Spawned { sup, .. } => Some(sup.status()),
-                crate::gateway::fastcgi::backend::Target::External(_) => None,
-            })
-            .unwrap_or_default()
+        server_status::pools(&self.backends)
     }
 
     /// The largest request body any request may send.

@@ -6,7 +6,6 @@
 //! hmac-sha1 and hmac-sha256 (base64url of the HMAC of "/<hex time><path>").
 
 use std::ops::ControlFlow;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
 
@@ -58,9 +57,7 @@ pub(crate) fn step(scopes: &Scopes, req: &mut Req) -> Step<()> {
         );
         return ControlFlow::Break(status_page(StatusCode::FORBIDDEN));
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::http::date::now_secs();
     let ts = u64::from_str_radix(time, 16).unwrap_or(0);
     if now.abs_diff(ts) > cfg.timeout {
         return ControlFlow::Break(status_page(StatusCode::GONE));

@@ -80,7 +80,8 @@ fn pool_of<'a>(pools: &'a [PoolStatus], name: &str) -> Option<&'a PoolStatus> {
     pools.iter().find(|p| p.name == name)
 }
 
-fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
+/// The spawned backends' pools as the supervisor has them now.
+pub(crate) fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
     backends
         .iter()
         .find_map(|b| match &b.target {

@@ -41,11 +41,7 @@ fn secret() -> &'static [u8; 32] {
     })
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+use crate::http::date::now_secs;
 
 /// The keyed hash of a nonce's time (and the realm it was made for).
 fn mac(time: u64, realm: &str) -> String {

@@ -179,6 +179,20 @@ impl<'a> Ctx<'a> {
             .or_else(|| self.global.get_with_pos(key))
     }
 
+    /// `key` of this block, else of the global scope, as a switch ("enable" / "disable");
+    /// anything else is an error at its position.
+    pub(super) fn inherited_flag(&mut self, key: &'static str) -> Result<Option<bool>, Error> {
+        match self.inherited(key) {
+            None => Ok(None),
+            Some((v, p)) => enabled(v).map(Some).ok_or_else(|| {
+                Error::new(
+                    p.clone(),
+                    format!("{key} must be \"enable\" or \"disable\""),
+                )
+            }),
+        }
+    }
+
     /// As [`Ctx::string`], from this block or else the global scope, without the position.
     pub(super) fn inherited_string(&mut self, key: &'static str) -> Result<Option<String>, Error> {
         match self.inherited(key) {

@@ -386,22 +386,12 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
     if !KEYS.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
         return Ok(());
     }
-    let flag = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Option<bool>, Error> {
-        match cx.inherited(key) {
-            None => Ok(None),
-            Some((v, pos)) => enabled(v).map(Some).ok_or_else(|| {
-                Error::new(
-                    pos.clone(),
-                    format!("{key} must be \"enable\" or \"disable\""),
-                )
-            }),
-        }
-    };
     let mut cfg = crate::config::DirListingConfig::enabled();
-    cfg.enabled = flag(cx, "dir-listing.activate")?
-        .or(flag(cx, "server.dir-listing")?)
+    cfg.enabled = cx
+        .inherited_flag("dir-listing.activate")?
+        .or(cx.inherited_flag("server.dir-listing")?)
         .unwrap_or(false);
-    if let Some(b) = flag(cx, "dir-listing.hide-dotfiles")? {
+    if let Some(b) = cx.inherited_flag("dir-listing.hide-dotfiles")? {
         cfg.hide_dotfiles = b;
     }
     if let Some((v, pos)) = cx.inherited("dir-listing.exclude") {
@@ -429,7 +419,7 @@ fn dir_listing(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         ("dir-listing.encode-header", &mut cfg.encode_header),
         ("dir-listing.auto-layout", &mut cfg.auto_layout),
     ] {
-        if let Some(b) = flag(cx, key)? {
+        if let Some(b) = cx.inherited_flag(key)? {
             *field = b;
         }
     }
@@ -510,15 +500,7 @@ fn vhosts(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         "userdir.active",
     ];
     if userdir.iter().any(|k| cx.g.get_with_pos(k).is_some()) {
-        let active = match cx.inherited("userdir.active") {
-            None => true,
-            Some((v, pos)) => enabled(v).ok_or_else(|| {
-                Error::new(
-                    pos.clone(),
-                    "userdir.active must be \"enable\" or \"disable\"",
-                )
-            })?,
-        };
+        let active = cx.inherited_flag("userdir.active")?.unwrap_or(true);
         let path = cx.inherited_string("userdir.path")?;
         let list = |cx: &mut Ctx<'_>, key: &'static str| -> Result<Vec<String>, Error> {
             match cx.inherited(key) {
@@ -614,7 +596,7 @@ fn removed_modules(cx: &mut Ctx<'_>, out: &mut Settings) -> Result<(), Error> {
         let algorithm = cx
             .inherited_string("secdownload.algorithm")?
             .unwrap_or_else(|| "md5".into());
-        if !["md5", "hmac-sha1", "hmac-sha256"].contains(&algorithm.as_str()) {
+        if !crate::config::SecdownloadConfig::ALGORITHMS.contains(&algorithm.as_str()) {
             return err(
                 &pos,
                 format!(
