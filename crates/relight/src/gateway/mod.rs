@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use fcgi_proto::ProtocolStatus;
 use http::{Response, StatusCode};
-use hyper::body::Incoming;
+use crate::http::client_body::ClientBody;
 
 use crate::http::body::Body;
 use crate::http::pages::{status_page, unavailable};
@@ -83,7 +83,7 @@ pub(crate) enum GatewayError {
     BodyTooLarge(u64),
     /// The client's request body was malformed or cut off.
     #[error("reading request body: {0}")]
-    ClientBody(hyper::Error),
+    ClientBody(std::io::Error),
     /// Reading a spooled request body back failed.
     #[error("reading the spooled request body: {0}")]
     Spool(io::Error),
@@ -151,7 +151,7 @@ impl GatewayError {
 #[derive(Debug)]
 pub(crate) enum RequestBody {
     /// Streamed from the client as it arrives.
-    Stream(Incoming),
+    Stream(ClientBody),
     /// Already read into memory (a small chunked body).
     Buffered(Bytes),
     /// Already read into an unlinked temporary file (a large chunked body).

@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
+use crate::http::client_body::ClientBody;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::RequestBody;
@@ -53,7 +53,7 @@ fn temp_file(dir: &Path) -> io::Result<std::fs::File> {
 /// length; the error is the status to answer with: 503 while the upload directory's disk is
 /// full (the client may try again), 500 when it cannot be written for another reason.
 pub(crate) async fn spool(
-    mut body: Incoming,
+    mut body: ClientBody,
     limit: u64,
     timeout: Duration,
     dir: &Path,

@@ -4,6 +4,7 @@
 //! files, gateways, the request steps), so it imports none of them.
 
 pub(crate) mod body;
+pub(crate) mod client_body;
 pub(crate) mod date;
 pub mod encoding;
 pub(crate) mod pages;

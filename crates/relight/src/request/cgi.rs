@@ -58,11 +58,11 @@ pub(crate) async fn respond(
 fn upgrade_of(
     cgi: &crate::gateway::cgi::Cgi,
     req: &mut Req,
-) -> Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)> {
+) -> Option<(crate::http::client_body::OnUpgrade, http::HeaderValue)> {
     if !cgi.upgrade || req.parts.version != http::Version::HTTP_11 {
         return None;
     }
     let asked = crate::http::upgrade_asked(&req.parts.headers)?;
-    let on = req.parts.extensions.remove::<hyper::upgrade::OnUpgrade>()?;
+    let on = crate::http::client_body::OnUpgrade::take(&mut req.parts.extensions)?;
     Some((on, asked))
 }

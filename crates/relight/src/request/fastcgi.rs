@@ -15,6 +15,7 @@ use crate::gateway::scgi::codec;
 use crate::gateway::spool::spool;
 use crate::gateway::{ClientLimits, RequestBody};
 use crate::http::body::Body;
+use crate::http::client_body::ClientBody;
 use crate::http::pages::status_page;
 
 /// The Retry-After of a 503 for a body the full upload directory could not take.
@@ -174,7 +175,7 @@ pub(crate) async fn respond(
 pub(crate) async fn request_body(
     h: &Handler,
     req: &Req,
-    incoming: Option<hyper::body::Incoming>,
+    incoming: Option<ClientBody>,
 ) -> Result<(RequestBody, u64), Response<Body>> {
     let s = &h.config.server;
     let Some(incoming) = incoming else {

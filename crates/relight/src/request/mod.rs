@@ -52,7 +52,7 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use http::{Method, Response, header};
-use hyper::body::Incoming;
+use crate::http::client_body::ClientBody;
 use supervisor::Supervisor;
 
 use crate::config::Config;
@@ -97,7 +97,7 @@ pub(crate) struct Req {
     /// URI as received.
     pub parts: http::request::Parts,
     /// The request body, until the responder takes it.
-    pub body: Option<Incoming>,
+    pub body: Option<ClientBody>,
     /// The target the request is served as (rewritten, index file found).
     pub target: Target,
     /// The settings it is served with.
@@ -214,7 +214,7 @@ impl Handler {
     }
 
     /// Answers one request: the steps in order, then the headers every response gets.
-    pub(crate) async fn handle(&self, req: http::Request<Incoming>, conn: Conn) -> Response<Body> {
+    pub(crate) async fn handle(&self, req: http::Request<ClientBody>, conn: Conn) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let (mut parts, body) = req.into_parts();
         let base = self.scopes.base();

@@ -24,6 +24,7 @@ use super::conn::{ConnIo, ConnShared};
 use super::{Current, current};
 use crate::http::ClientCert;
 use crate::http::body::{Body, Finish, SendsFiles, Tracked};
+use crate::http::client_body::ClientBody;
 use crate::log::{AccessEntry, AccessLog};
 use crate::request::Conn;
 
@@ -126,14 +127,8 @@ async fn serve_connection(
         return serve_http2(cur, Box::new(io), conn, None, None, shared, stop).await;
     }
     let Some(tls) = tls else {
-        let io = ConnIo::new(
-            stream,
-            shared.clone(),
-            keep_alive,
-            write_timeout,
-            largest_body,
-        );
-        return serve_http1(cur, io, conn, None, None, shared, stop, true).await;
+        let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
+        return super::http1::serve(cur, io, conn, shared, stop).await;
     };
     drop(state);
     // The request framing is followed above TLS, in the bytes hyper reads.
@@ -338,11 +333,13 @@ fn service(
             req.extensions_mut().insert(c.clone());
         }
         let misdirected = site.as_ref().is_some_and(|s| !s.serves(&req));
+        let refused = super::framing::refused(req.headers());
         let state = current(&cur);
         let shared = shared.clone();
+        let req = req.map(ClientBody::Hyper);
         // Boxed: the request's future is large (the whole pipeline), and HTTP/2 moves it into
         // a task of its own; a pointer moves cheaper than kilobytes.
-        let respond = Box::pin(respond(state, req, conn, shared, misdirected));
+        let respond = Box::pin(respond(state, req, conn, shared, misdirected, refused));
         async move { Ok::<_, Infallible>(respond.await) }
     })
 }
@@ -412,13 +409,15 @@ impl Finish for Done {
     }
 }
 
-/// One request on a connection: the request handler's answer, with what the connection adds.
-async fn respond(
+/// One request on a connection: the request handler's answer, with what the connection adds;
+/// `refused`: why its framing is refused (400), when it is.
+pub(super) async fn respond(
     state: Arc<super::State>,
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     conn: Conn,
     shared: Arc<ConnShared>,
     misdirected: bool,
+    refused: Option<&'static str>,
 ) -> Response<Watched> {
     let nth = shared.request_started();
     crate::log::traffic().request_started();
@@ -457,7 +456,7 @@ async fn respond(
             conn.remote
         );
         crate::http::pages::status_page(http::StatusCode::MISDIRECTED_REQUEST)
-    } else if let Some(why) = super::framing::refused(req.headers()) {
+    } else if let Some(why) = refused {
         tracing::info!("{}: \"{method} {uri}\": {why}: 400", conn.remote);
         let mut r = crate::http::pages::status_page(http::StatusCode::BAD_REQUEST);
         r.headers_mut()
@@ -570,7 +569,7 @@ fn client_closed() -> Response<Body> {
     r
 }
 
-fn header_string(req: &Request<Incoming>, name: header::HeaderName) -> Option<String> {
+fn header_string(req: &Request<ClientBody>, name: header::HeaderName) -> Option<String> {
     req.headers()
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())

@@ -8,6 +8,7 @@ pub(crate) mod conn;
 #[cfg(feature = "http2")]
 mod cork;
 mod framing;
+mod http1;
 mod memory;
 
 use std::io;

@@ -164,7 +164,7 @@ pub(crate) struct Run {
     pub what: String,
     /// The client's connection once its 101 is sent, and the protocol it asked for: a script
     /// that answers 101 is joined to it (cgi.upgrade).
-    pub upgrade: Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)>,
+    pub upgrade: Option<(crate::http::client_body::OnUpgrade, http::HeaderValue)>,
 }
 
 type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
@@ -412,7 +412,7 @@ async fn talk(
     mut head_tx: HeadTx,
     deadline: Option<Instant>,
     what: &str,
-    upgrade: Option<(hyper::upgrade::OnUpgrade, http::HeaderValue)>,
+    upgrade: Option<(crate::http::client_body::OnUpgrade, http::HeaderValue)>,
 ) -> Result<(), Stop> {
     let stdin = proc.stdin.take();
     let stdout = proc.stdout.take();
@@ -511,7 +511,7 @@ async fn talk(
         if head_tx.send(Ok(to_client)).is_err() {
             return Err(Stop::abandoned("its client went away"));
         }
-        let Ok(client) = client_up.await else {
+        let Ok(client) = client_up.connection().await else {
             return Err(Stop::abandoned("its client's connection did not upgrade"));
         };
         let Some(stdin) = kept_stdin
@@ -521,7 +521,7 @@ async fn talk(
             return Err(Stop::abandoned("its stdin could not be written"));
         };
         let Output { stdout, .. } = out;
-        let mut client = hyper_util::rt::TokioIo::new(client);
+        let mut client = client;
         use tokio::io::AsyncWriteExt;
         if !first.is_empty() && client.write_all(&first).await.is_err() {
             return Err(Stop::abandoned("its client went away"));

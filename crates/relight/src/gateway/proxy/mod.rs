@@ -20,7 +20,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
+use crate::http::client_body::{ClientBody, OnUpgrade};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixStream};
@@ -332,7 +332,7 @@ fn end_to_end(headers: &HeaderMap) -> HeaderMap {
 pub(crate) async fn forward(
     proxy: Arc<Proxy>,
     mut parts: http::request::Parts,
-    body: Option<Incoming>,
+    body: Option<ClientBody>,
     client: Client,
     what: String,
 ) -> Response<Body> {
@@ -361,7 +361,7 @@ pub(crate) async fn forward(
 async fn exchange(
     proxy: &Arc<Proxy>,
     parts: &mut http::request::Parts,
-    body: Option<Incoming>,
+    body: Option<ClientBody>,
     client: Client,
     what: &str,
 ) -> Result<Response<Body>, GatewayError> {
@@ -472,7 +472,7 @@ async fn exchange(
                 "101 Switching Protocols to a request that asked for no upgrade".into(),
             ));
         };
-        let client_up = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        let client_up = OnUpgrade::take(&mut parts.extensions);
         let mut to_client = Response::new(Body::Empty);
         *to_client.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let mut headers = end_to_end(resp.headers());
@@ -489,11 +489,11 @@ async fn exchange(
                 tracing::info!("proxy \"{name}\": {what}: the upgrade did not happen");
                 return;
             };
-            let Ok(client_io) = client_up.await else {
+            let Ok(mut a) = client_up.connection().await else {
                 tracing::info!("proxy \"{name}\": {what}: the client left before the upgrade");
                 return;
             };
-            let (mut a, mut b) = (TokioIo::new(client_io), TokioIo::new(up_io));
+            let mut b = TokioIo::new(up_io);
             match tokio::io::copy_bidirectional(&mut a, &mut b).await {
                 Ok((to_up, to_client)) => tracing::debug!(
                     "proxy \"{name}\": {what}: upgraded connection closed after {to_up} bytes up, {to_client} down"
