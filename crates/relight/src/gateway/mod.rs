@@ -16,10 +16,10 @@ pub(crate) mod spool;
 use std::io;
 use std::time::Duration;
 
+use crate::http::client_body::ClientBody;
 use bytes::Bytes;
 use fcgi_proto::ProtocolStatus;
 use http::{Response, StatusCode};
-use crate::http::client_body::ClientBody;
 
 use crate::http::body::Body;
 use crate::http::pages::{status_page, unavailable};

@@ -9,10 +9,10 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::http::client_body::ClientBody;
 use bytes::{Bytes, BytesMut};
 use http::StatusCode;
 use http_body_util::BodyExt;
-use crate::http::client_body::ClientBody;
 use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use super::RequestBody;

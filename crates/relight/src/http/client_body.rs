@@ -22,6 +22,7 @@ pub(crate) enum ClientBody {
     /// Read by relight's HTTP/1 connection.
     Read(BodyRx),
     /// hyper's (HTTP/2, HTTP/1 over TLS).
+    #[cfg(any(feature = "tls", feature = "http2"))]
     Hyper(hyper::body::Incoming),
 }
 
@@ -194,6 +195,7 @@ impl http_body::Body for ClientBody {
         match self.get_mut() {
             ClientBody::Empty => Poll::Ready(None),
             ClientBody::Read(rx) => rx.poll_frame(cx),
+            #[cfg(any(feature = "tls", feature = "http2"))]
             ClientBody::Hyper(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map(|f| f.map(|r| r.map_err(io::Error::other))),
@@ -204,6 +206,7 @@ impl http_body::Body for ClientBody {
         match self {
             ClientBody::Empty => true,
             ClientBody::Read(rx) => rx.done || rx.left == Some(0),
+            #[cfg(any(feature = "tls", feature = "http2"))]
             ClientBody::Hyper(b) => b.is_end_stream(),
         }
     }
@@ -212,6 +215,7 @@ impl http_body::Body for ClientBody {
         match self {
             ClientBody::Empty => SizeHint::with_exact(0),
             ClientBody::Read(rx) => rx.left.map_or_else(SizeHint::default, SizeHint::with_exact),
+            #[cfg(any(feature = "tls", feature = "http2"))]
             ClientBody::Hyper(b) => b.size_hint(),
         }
     }
@@ -233,6 +237,7 @@ pub(crate) enum OnUpgrade {
     /// relight's HTTP/1 connection hands itself over through this.
     Conn(Arc<Mutex<Option<oneshot::Receiver<Upgraded>>>>),
     /// hyper's.
+    #[cfg(any(feature = "tls", feature = "http2"))]
     Hyper(hyper::upgrade::OnUpgrade),
 }
 
@@ -252,8 +257,13 @@ impl OnUpgrade {
 
     /// The request's way to its connection, taken out of its extensions.
     pub(crate) fn take(ext: &mut http::Extensions) -> Option<OnUpgrade> {
-        ext.remove::<OnUpgrade>()
-            .or_else(|| ext.remove::<hyper::upgrade::OnUpgrade>().map(OnUpgrade::Hyper))
+        let on = ext.remove::<OnUpgrade>();
+        #[cfg(any(feature = "tls", feature = "http2"))]
+        let on = on.or_else(|| {
+            ext.remove::<hyper::upgrade::OnUpgrade>()
+                .map(OnUpgrade::Hyper)
+        });
+        on
     }
 
     /// The connection, once the 101 went out; an error if it did not.
@@ -269,6 +279,7 @@ impl OnUpgrade {
                 };
                 rx.ok_or_else(gone)?.await.map_err(|_| gone())
             }
+            #[cfg(any(feature = "tls", feature = "http2"))]
             OnUpgrade::Hyper(on) => on
                 .await
                 .map(|u| Box::new(hyper_util::rt::TokioIo::new(u)) as Upgraded)

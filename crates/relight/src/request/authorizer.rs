@@ -24,7 +24,7 @@ pub(crate) async fn step(h: &Handler, req: &Req) -> Step<Option<Vec<(String, Str
     let cgi = cgi_request(req, &normalized, &to);
     let body = RequestBody::Buffered(bytes::Bytes::new());
     let what = format!("{} (authorizer)", req.what());
-    let mut resp = send(h, req, &to, Role::Authorizer, &cgi, body, what).await;
+    let mut resp = Box::pin(send(h, req, &to, Role::Authorizer, &cgi, body, what)).await;
     if resp.status() != StatusCode::OK {
         return ControlFlow::Break(resp);
     }

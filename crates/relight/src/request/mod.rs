@@ -51,8 +51,8 @@ use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::Arc;
 
-use http::{Method, Response, header};
 use crate::http::client_body::ClientBody;
+use http::{Method, Response, header};
 use supervisor::Supervisor;
 
 use crate::config::Config;
@@ -214,7 +214,11 @@ impl Handler {
     }
 
     /// Answers one request: the steps in order, then the headers every response gets.
-    pub(crate) async fn handle(&self, req: http::Request<ClientBody>, conn: Conn) -> Response<Body> {
+    pub(crate) async fn handle(
+        &self,
+        req: http::Request<ClientBody>,
+        conn: Conn,
+    ) -> Response<Body> {
         let head = req.method() == Method::HEAD;
         let (mut parts, body) = req.into_parts();
         let base = self.scopes.base();
@@ -304,7 +308,7 @@ impl Handler {
                 ControlFlow::Break(r) => return self.finish(r, &req.site, head),
                 ControlFlow::Continue(s) => s,
             };
-            resp = match self.with_site(&mut req).await {
+            resp = match Box::pin(self.with_site(&mut req)).await {
                 ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
             };
         }
@@ -314,9 +318,15 @@ impl Handler {
                 .get::<crate::http::pages::MadeHere>()
                 .is_some()
         {
-            resp = self.on_error(resp, &mut req).await;
+            // Boxed, as every path off the common one: the request's future is as large as its
+            // largest path, and it is moved (copied) whole on every request.
+            resp = Box::pin(self.on_error(resp, &mut req)).await;
         }
-        let mut resp = compress::apply(resp, &req).await;
+        let mut resp = if req.coding.is_some() {
+            Box::pin(compress::apply(resp, &req)).await
+        } else {
+            resp
+        };
         expire::apply(&mut resp, &req);
         if forwarded.is_some() {
             resp.extensions_mut()
@@ -368,7 +378,7 @@ impl Handler {
                     req.site = site;
                     req.redirect_status = status.as_u16();
                     let is_static = route::is_static(req);
-                    let r = match self.with_site(req).await {
+                    let r = match Box::pin(self.with_site(req)).await {
                         ControlFlow::Break(r) | ControlFlow::Continue(r) => r,
                     };
                     if head {
@@ -413,11 +423,19 @@ impl Handler {
         status_pages::step(self, req)?;
         let routed = route::step(req).await?;
         ControlFlow::Continue(match routed.to {
+            // The gateways' futures are large: boxed, so that a static request's is not.
             route::To::Fastcgi(to) => {
-                fastcgi::respond(self, req, to, routed.via_404_handler, variables).await
+                Box::pin(fastcgi::respond(
+                    self,
+                    req,
+                    to,
+                    routed.via_404_handler,
+                    variables,
+                ))
+                .await
             }
-            route::To::Cgi(script) => cgi::respond(self, req, script, variables).await,
-            route::To::Proxy(p) => proxy::respond(req, p).await,
+            route::To::Cgi(script) => Box::pin(cgi::respond(self, req, script, variables)).await,
+            route::To::Proxy(p) => Box::pin(proxy::respond(req, p)).await,
         })
     }
 

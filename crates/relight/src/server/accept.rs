@@ -5,6 +5,7 @@
 //! the file bodies it sends itself, the TLS site it was made for (a request for another is
 //! 421), and the access log line written when the response is done.
 
+#[cfg(any(feature = "tls", feature = "http2"))]
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -13,15 +14,20 @@ use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, Request, Response, header};
+#[cfg(any(feature = "tls", feature = "http2"))]
 use hyper::body::Incoming;
+#[cfg(feature = "tls")]
 use hyper::server::conn::http1;
+#[cfg(any(feature = "tls", feature = "http2"))]
 use hyper::service::service_fn;
+#[cfg(any(feature = "tls", feature = "http2"))]
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 use super::conn::{ConnIo, ConnShared};
 use super::{Current, current};
+#[cfg(any(feature = "tls", feature = "http2"))]
 use crate::http::ClientCert;
 use crate::http::body::{Body, Finish, SendsFiles, Tracked};
 use crate::http::client_body::ClientBody;
@@ -118,23 +124,34 @@ async fn serve_connection(
     let shared = Arc::new(ConnShared::new(stream.clone(), tls.is_none() && !h2c));
     let (keep_alive, write_timeout) = (s.keep_alive_timeout.0, s.write_timeout.0);
     let header_timeout = s.header_timeout.0;
+    #[cfg(feature = "tls")]
     let largest_body = state.handler.largest_body();
     #[cfg(feature = "http2")]
     if h2c {
         drop(state);
-        let io =
-            ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
-        return serve_http2(cur, Box::new(io), conn, None, None, shared, stop).await;
+        let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout);
+        return Box::pin(serve_http2(
+            cur,
+            Box::new(io),
+            conn,
+            None,
+            None,
+            shared,
+            stop,
+        ))
+        .await;
     }
     let Some(tls) = tls else {
-        let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
+        let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout);
         return super::http1::serve(cur, io, conn, shared, stop).await;
     };
     drop(state);
     // The request framing is followed above TLS, in the bytes hyper reads.
-    let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout, 0).without_framing();
+    let io = ConnIo::new(stream, shared.clone(), keep_alive, write_timeout);
+    // Boxed: a TLS connection's future (the handshake, hyper's connection) is large, and a
+    // plain connection's task should not be as large as it.
     #[cfg(feature = "tls")]
-    {
+    Box::pin(async move {
         let (tls_stream, entry) = match crate::tls::handshake(&tls, io, header_timeout).await {
             Ok(t) => t,
             Err(e) => {
@@ -153,8 +170,9 @@ async fn serve_connection(
             return serve_http2(cur, Box::new(tls_stream), conn, client, site, shared, stop).await;
         }
         let io = super::framing::Framed::new(tls_stream, largest_body);
-        serve_http1(cur, io, conn, client, site, shared, stop, false).await
-    }
+        serve_http1(cur, io, conn, client, site, shared, stop).await
+    })
+    .await;
     #[cfg(not(feature = "tls"))]
     {
         let _ = (io, header_timeout, &mut conn);
@@ -162,9 +180,8 @@ async fn serve_connection(
     }
 }
 
-/// Serves HTTP/1 on `io` until the client is done or `stop`; `writev`: body chunks reach
-/// `io` as they are (needed for the file placeholders of a plain connection, conn.rs).
-#[allow(clippy::too_many_arguments)]
+/// Serves HTTP/1 with hyper on `io` (TLS) until the client is done or `stop`.
+#[cfg(feature = "tls")]
 async fn serve_http1<I>(
     cur: Current,
     io: I,
@@ -173,7 +190,6 @@ async fn serve_http1<I>(
     site: Option<Arc<TlsSite>>,
     shared: Arc<ConnShared>,
     mut stop: watch::Receiver<bool>,
-    writev: bool,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -186,9 +202,6 @@ async fn serve_http1<I>(
         .max_buf_size(s.max_header_size.0 as usize)
         .keep_alive(s.max_keep_alive_requests != 1)
         .half_close(true);
-    if writev {
-        builder.writev(true);
-    }
     drop(state);
     // Upgrades (a proxied WebSocket) take the connection over once its 101 is sent.
     let http = builder
@@ -314,6 +327,7 @@ async fn starts_with_preface(stream: &TcpStream, within: Duration) -> Option<boo
 #[cfg(feature = "http2")]
 const MAX_STREAMS: u32 = 128;
 
+#[cfg(any(feature = "tls", feature = "http2"))]
 /// The service of one connection: each request through [`respond`], with the state current
 /// when it arrives (and the client's certificate, if it showed one, in its extensions).
 fn service(
@@ -345,6 +359,7 @@ fn service(
 }
 
 /// The TLS site a connection's handshake chose: its listener and certificate entry.
+#[cfg(any(feature = "tls", feature = "http2"))]
 struct TlsSite {
     #[cfg(feature = "tls")]
     listener: Arc<crate::tls::Listener>,
@@ -352,6 +367,7 @@ struct TlsSite {
     entry: Arc<crate::tls::Entry>,
 }
 
+#[cfg(any(feature = "tls", feature = "http2"))]
 impl TlsSite {
     /// Whether `req`'s host chooses the same certificate entry as the handshake did.
     fn serves(&self, req: &Request<Incoming>) -> bool {

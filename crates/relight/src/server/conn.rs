@@ -204,12 +204,10 @@ impl SendsFiles for ConnShared {
     }
 }
 
-/// The client socket with idle and write timeouts, its reads followed by the request framing
-/// reader.
+/// The client socket with idle and write timeouts.
 pub(crate) struct ConnIo {
     inner: Arc<TcpStream>,
     shared: Arc<ConnShared>,
-    framing: super::framing::Framing,
     keep_alive: Duration,
     write_timeout: Duration,
     idle_timer: Timeout,
@@ -253,12 +251,10 @@ impl ConnIo {
         shared: Arc<ConnShared>,
         keep_alive: Duration,
         write_timeout: Duration,
-        largest_body: u64,
     ) -> ConnIo {
         ConnIo {
             inner,
             shared,
-            framing: super::framing::Framing::new(largest_body),
             keep_alive,
             write_timeout,
             idle_timer: Timeout::default(),
@@ -268,13 +264,6 @@ impl ConnIo {
 }
 
 impl ConnIo {
-    /// The same socket without the request framing reader: for a connection whose HTTP
-    /// bytes are not the socket's (TLS: the reader follows them above it).
-    pub(crate) fn without_framing(mut self) -> ConnIo {
-        self.framing = super::framing::Framing::off();
-        self
-    }
-
     /// Runs a write; while it cannot make progress the write timer runs, and when it fires the
     /// write fails with `TimedOut`.
     fn write_timed(
@@ -308,11 +297,7 @@ impl AsyncRead for ConnIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        let inner = &this.inner;
-        match this
-            .framing
-            .poll_read(cx, buf, |cx, buf| read_socket(inner, cx, buf))
-        {
+        match read_socket(&this.inner, cx, buf) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     this.shared.read_since_idle.store(true, Ordering::Release);

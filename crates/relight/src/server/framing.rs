@@ -1,5 +1,6 @@
-//! The framing of the requests on an HTTP/1 connection, followed in the bytes hyper reads,
-//! for what hyper does not let relight see:
+//! The framing of the requests on an HTTP/1 connection over TLS (served by hyper; plain
+//! connections are relight's own, `http1.rs`, which parses the framing itself), followed in
+//! the bytes hyper reads, for what hyper does not let relight see:
 //!
 //! - a request with both `Content-Length` and `Transfer-Encoding`, or with two
 //!   `Content-Length`s, reaches relight with one framing header (hyper drops the others);
@@ -152,14 +153,6 @@ impl Framing {
             line: Vec::new(),
             chunk_limit,
             error: None,
-        }
-    }
-
-    /// A reader that passes every byte through (for what it must not follow).
-    pub(crate) fn off() -> Framing {
-        Framing {
-            state: State::Off,
-            ..Framing::new(0)
         }
     }
 

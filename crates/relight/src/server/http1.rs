@@ -284,8 +284,7 @@ fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, Refusal> {
                 let token = trim(token);
                 if token.eq_ignore_ascii_case(b"close") {
                     keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::HTTP_10
-                {
+                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::HTTP_10 {
                     keep_alive = true;
                 } else if token.eq_ignore_ascii_case(b"upgrade") {
                     upgrade = true;
@@ -343,8 +342,14 @@ fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, Refusal> {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let start = v.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(v.len());
-    let end = v.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
+    let start = v
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(v.len());
+    let end = v
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
     &v[start..end]
 }
 
@@ -478,17 +483,19 @@ async fn exchange(
     if !headers.contains_key(header::DATE) {
         headers.insert(header::DATE, date());
     }
-    let mut w = Writer {
-        io: &mut *io,
-        buf: &mut *buf,
-        pump: &mut pump,
-    };
     let mut head_bytes = Vec::with_capacity(256);
     write_head(&mut head_bytes, version, status, headers);
-    let sent = if is_head || bodiless || status == StatusCode::NOT_MODIFIED {
-        w.write(&mut [IoSlice::new(&head_bytes)]).await.is_ok()
-    } else {
-        w.body(head_bytes, &mut body, out).await
+    let sent = {
+        let mut w = Writer {
+            io: &mut *io,
+            buf: &mut *buf,
+            pump: &mut pump,
+        };
+        if is_head || bodiless || status == StatusCode::NOT_MODIFIED {
+            w.write(&mut [IoSlice::new(&head_bytes)]).await.is_ok()
+        } else {
+            w.body(head_bytes, &mut body, out).await
+        }
     };
     drop(body);
     if !sent {
@@ -502,14 +509,12 @@ async fn exchange(
     }
     // What is left of the request's body is read and thrown away (a little of it), or the
     // connection cannot go on.
-    drop(w);
     if let Some(p) = &mut pump
         && !p.finished()
     {
         p.give_up_continue();
         let drained =
-            tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| p.poll(cx, io, buf)))
-                .await;
+            tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| p.poll(cx, io, buf))).await;
         if drained.is_err() || !p.complete() {
             return Next::Close;
         }
@@ -550,7 +555,7 @@ fn write_head(out: &mut Vec<u8>, version: Version, status: StatusCode, headers: 
 fn date() -> HeaderValue {
     thread_local! {
         static DATE: std::cell::RefCell<(u64, HeaderValue)> =
-            std::cell::RefCell::new((u64::MAX, HeaderValue::from_static("")));
+            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
     }
     let now = crate::http::date::now_secs();
     DATE.with(|d| {
@@ -676,7 +681,7 @@ impl Writer<'_> {
                         .await;
                     if r.is_ok() && end.len() > 2 {
                         // The end went out with the last bytes.
-                        return matches!(self.frame(body).await, None);
+                        return self.frame(body).await.is_none();
                     }
                     r
                 }
@@ -857,7 +862,11 @@ impl Pump {
 }
 
 /// One read from `io` into `buf`'s spare room.
-fn poll_read_buf(io: &mut ConnIo, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+fn poll_read_buf(
+    io: &mut ConnIo,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
     // The read future borrows both and holds nothing else: made and polled once here.
     std::pin::pin!(io.read_buf(buf)).poll(cx)
 }
@@ -905,11 +914,18 @@ struct Chunked {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ChunkState {
     /// In the size's hex digits (`digits` so far).
-    Size { size: u64, digits: u8 },
+    Size {
+        size: u64,
+        digits: u8,
+    },
     /// After the size: whitespace or an extension, until CR.
-    Ext { size: u64 },
+    Ext {
+        size: u64,
+    },
     /// CR seen after the size line: LF must follow.
-    SizeLf { size: u64 },
+    SizeLf {
+        size: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
@@ -1178,7 +1194,9 @@ mod tests {
         assert!(!keep("GET / HTTP/1.1\r\nConnection: close\r\n\r\n"));
         assert!(!keep("GET / HTTP/1.0\r\n\r\n"));
         assert!(keep("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
-        assert!(!keep("GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"));
+        assert!(!keep(
+            "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n"
+        ));
     }
 
     fn decode_all(c: &mut Chunked, input: &[u8], cuts: &[usize]) -> io::Result<(Vec<u8>, bool)> {
@@ -1223,7 +1241,11 @@ mod tests {
             b"11111111111111111\r\n",
         ] {
             let mut c = Chunked::new(u64::MAX);
-            assert!(decode_all(&mut c, bad, &[]).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_all(&mut c, bad, &[]).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let mut c = Chunked::new(1000);
         let e = decode_all(&mut c, b"4\r\nabcd\r\nffffffffffffffff\r\n", &[])

@@ -7,6 +7,8 @@ mod accept;
 pub(crate) mod conn;
 #[cfg(feature = "http2")]
 mod cork;
+#[cfg(any(feature = "tls", feature = "http2"))]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
 mod framing;
 mod http1;
 mod memory;
