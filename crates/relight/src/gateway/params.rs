@@ -69,9 +69,8 @@ fn version_str(v: Version) -> &'static str {
     }
 }
 
-/// The `HTTP_*` name of a header: upper case, non-alphanumerics as `_`.
+/// The `HTTP_*` name of a header, appended: upper case, non-alphanumerics as `_`.
 fn http_name(name: &str, out: &mut Vec<u8>) {
-    out.clear();
     out.extend_from_slice(b"HTTP_");
     out.extend(name.bytes().map(|b| {
         if b.is_ascii_alphanumeric() {
@@ -110,29 +109,99 @@ pub(crate) fn environment(r: &CgiRequest<'_>) -> Vec<(std::ffi::OsString, std::f
     })
 }
 
+/// A parameter's name or value: fixed bytes, or bytes written into the request's arena.
+#[derive(Clone)]
+enum Part<'a> {
+    Fixed(&'a [u8]),
+    Made(std::ops::Range<usize>),
+}
+
+impl Part<'_> {
+    /// Its bytes, the made ones in `arena`.
+    fn bytes<'s>(&'s self, arena: &'s [u8]) -> &'s [u8] {
+        match self {
+            Part::Fixed(b) => b,
+            Part::Made(range) => &arena[range.clone()],
+        }
+    }
+}
+
+/// The parameters' made-up bytes (paths, numbers, addresses, `HTTP_*` names and joined
+/// header values), all in one buffer: one allocation per request, not one per parameter.
+struct Arena(Vec<u8>);
+
+impl Arena {
+    /// `f`'s bytes, appended.
+    fn made(&mut self, f: impl FnOnce(&mut Vec<u8>)) -> Part<'static> {
+        let start = self.0.len();
+        f(&mut self.0);
+        Part::Made(start..self.0.len())
+    }
+
+    fn number(&mut self, n: u64) -> Part<'static> {
+        self.made(|out| push_number(out, n))
+    }
+
+    fn ip(&mut self, ip: std::net::IpAddr) -> Part<'static> {
+        self.made(|out| match ip {
+            std::net::IpAddr::V4(v4) => {
+                for (i, o) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    push_number(out, u64::from(o));
+                }
+            }
+            std::net::IpAddr::V6(v6) => {
+                use std::io::Write;
+                let _ = write!(out, "{v6}");
+            }
+        })
+    }
+}
+
+/// `n` in decimal.
+fn push_number(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 /// Calls `f` with every parameter of `r` for `role`, in the order lighttpd sends them.
 pub(crate) fn with_params<T>(
     r: &CgiRequest<'_>,
     role: Role,
     f: impl for<'a> FnOnce(&mut dyn Iterator<Item = (&'a [u8], &'a [u8])>) -> T,
 ) -> T {
+    use Part::Fixed;
     let root = r.document_root.to_string_lossy();
-    let root = root.trim_end_matches('/');
-    let script_filename = match (r.script_name, r.broken_script_filename) {
-        // fix-root-scriptname: the script is the root itself.
-        ("", _) => format!("{root}/"),
-        (name, false) => format!("{root}{name}"),
-        // As lighttpd's path join: an empty PATH_INFO still adds the slash.
-        (name, true) if r.path_info.is_empty() => format!("{root}{name}/"),
-        (name, true) => format!("{root}{name}{}", r.path_info),
-    };
-    let path_translated = format!("{root}{}", r.path_info);
-    let content_length = r.content_length.to_string();
-    let remote_addr = r.remote.ip().to_string();
-    let redirect_status = r.redirect_status.to_string();
-    let remote_port = r.remote.port().to_string();
-    let server_addr = r.local.ip().to_string();
-    let server_port = r.local.port().to_string();
+    let root = root.trim_end_matches('/').as_bytes();
+    let mut arena = Arena(Vec::with_capacity(512));
+    let script_filename = arena.made(|out| {
+        out.extend_from_slice(root);
+        match (r.script_name, r.broken_script_filename) {
+            // fix-root-scriptname: the script is the root itself.
+            ("", _) => out.push(b'/'),
+            (name, false) => out.extend_from_slice(name.as_bytes()),
+            // As lighttpd's path join: an empty PATH_INFO still adds the slash.
+            (name, true) if r.path_info.is_empty() => {
+                out.extend_from_slice(name.as_bytes());
+                out.push(b'/');
+            }
+            (name, true) => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(r.path_info.as_bytes());
+            }
+        }
+    });
     let host = r.server_name.unwrap_or_else(|| {
         r.headers
             .get(header::HOST)
@@ -140,85 +209,98 @@ pub(crate) fn with_params<T>(
             .map_or("", crate::http::host_name)
     });
 
-    let mut fixed: Vec<(&[u8], &[u8])> = vec![(b"QUERY_STRING", r.query.as_bytes())];
+    let mut params: Vec<(&[u8], Part<'_>)> = Vec::with_capacity(32 + r.headers.len());
+    params.push((b"QUERY_STRING", Fixed(r.query.as_bytes())));
     // An authorizer gets no body, and (as from lighttpd) no CONTENT_LENGTH or SCRIPT_NAME.
     if role != Role::Authorizer {
-        fixed.push((b"CONTENT_LENGTH", content_length.as_bytes()));
-        fixed.push((b"SCRIPT_NAME", r.script_name.as_bytes()));
+        params.push((b"CONTENT_LENGTH", arena.number(r.content_length)));
+        params.push((b"SCRIPT_NAME", Fixed(r.script_name.as_bytes())));
     }
-    let common: Vec<(&[u8], &[u8])> = vec![
-        (b"REQUEST_URI", r.request_uri.as_bytes()),
-        (b"SCRIPT_FILENAME", script_filename.as_bytes()),
-        (b"DOCUMENT_ROOT", root.as_bytes()),
-        (b"REQUEST_METHOD", r.method.as_str().as_bytes()),
-        (b"SERVER_PROTOCOL", version_str(r.version).as_bytes()),
-        (b"SERVER_SOFTWARE", r.server_software.as_bytes()),
-        (b"GATEWAY_INTERFACE", b"CGI/1.1"),
-        (b"REQUEST_SCHEME", if r.https { b"https" } else { b"http" }),
-        (b"SERVER_NAME", host.as_bytes()),
-        (b"SERVER_ADDR", server_addr.as_bytes()),
-        (b"SERVER_PORT", server_port.as_bytes()),
-        (b"REMOTE_ADDR", remote_addr.as_bytes()),
-        (b"REMOTE_PORT", remote_port.as_bytes()),
-        (b"REDIRECT_STATUS", redirect_status.as_bytes()),
-    ];
-    fixed.extend(common);
+    params.extend([
+        (&b"REQUEST_URI"[..], Fixed(r.request_uri.as_bytes())),
+        (b"SCRIPT_FILENAME", script_filename),
+        (b"DOCUMENT_ROOT", Fixed(root)),
+        (b"REQUEST_METHOD", Fixed(r.method.as_str().as_bytes())),
+        (b"SERVER_PROTOCOL", Fixed(version_str(r.version).as_bytes())),
+        (b"SERVER_SOFTWARE", Fixed(r.server_software.as_bytes())),
+        (b"GATEWAY_INTERFACE", Fixed(b"CGI/1.1")),
+        (
+            b"REQUEST_SCHEME",
+            Fixed(if r.https { b"https" } else { b"http" }),
+        ),
+        (b"SERVER_NAME", Fixed(host.as_bytes())),
+        (b"SERVER_ADDR", arena.ip(r.local.ip())),
+        (b"SERVER_PORT", arena.number(u64::from(r.local.port()))),
+        (b"REMOTE_ADDR", arena.ip(r.remote.ip())),
+        (b"REMOTE_PORT", arena.number(u64::from(r.remote.port()))),
+        (
+            b"REDIRECT_STATUS",
+            arena.number(u64::from(r.redirect_status)),
+        ),
+    ]);
     if !r.path_info.is_empty() {
-        fixed.push((b"PATH_INFO", r.path_info.as_bytes()));
-        fixed.push((b"PATH_TRANSLATED", path_translated.as_bytes()));
+        params.push((b"PATH_INFO", Fixed(r.path_info.as_bytes())));
+        let translated = arena.made(|out| {
+            out.extend_from_slice(root);
+            out.extend_from_slice(r.path_info.as_bytes());
+        });
+        params.push((b"PATH_TRANSLATED", translated));
     }
     if r.https {
-        fixed.push((b"HTTPS", b"on"));
+        params.push((b"HTTPS", Fixed(b"on")));
     }
     if let Some(t) = &r.tls {
-        fixed.push((b"SSL_PROTOCOL", t.protocol.as_bytes()));
-        fixed.push((b"SSL_CIPHER", t.cipher.as_bytes()));
-        fixed.push((b"SSL_CIPHER_USEKEYSIZE", t.bits.as_bytes()));
-        fixed.push((b"SSL_CIPHER_ALGKEYSIZE", t.bits.as_bytes()));
+        params.push((b"SSL_PROTOCOL", Fixed(t.protocol.as_bytes())));
+        params.push((b"SSL_CIPHER", Fixed(t.cipher.as_bytes())));
+        params.push((b"SSL_CIPHER_USEKEYSIZE", Fixed(t.bits.as_bytes())));
+        params.push((b"SSL_CIPHER_ALGKEYSIZE", Fixed(t.bits.as_bytes())));
     }
     if let Some(u) = r.remote_user {
-        fixed.push((b"REMOTE_USER", u.as_bytes()));
-        fixed.push((b"AUTH_TYPE", r.auth_type.as_bytes()));
+        params.push((b"REMOTE_USER", Fixed(u.as_bytes())));
+        params.push((b"AUTH_TYPE", Fixed(r.auth_type.as_bytes())));
     } else if let Some(u) = r.client_cert.and_then(|c| c.user.as_deref()) {
-        fixed.push((b"REMOTE_USER", u.as_bytes()));
-        fixed.push((b"AUTH_TYPE", b"SSL_CLIENT_VERIFY"));
+        params.push((b"REMOTE_USER", Fixed(u.as_bytes())));
+        params.push((b"AUTH_TYPE", Fixed(b"SSL_CLIENT_VERIFY")));
     }
     for (k, v) in r.client_cert.iter().flat_map(|c| &c.vars) {
-        fixed.push((k.as_bytes(), v.as_bytes()));
+        params.push((k.as_bytes(), Fixed(v.as_bytes())));
     }
     if let Some(u) = r.redirect_uri {
-        fixed.push((b"REDIRECT_URI", u.as_bytes()));
+        params.push((b"REDIRECT_URI", Fixed(u.as_bytes())));
     }
     if let Some(ct) = r.headers.get(header::CONTENT_TYPE) {
-        fixed.push((b"CONTENT_TYPE", ct.as_bytes()));
+        params.push((b"CONTENT_TYPE", Fixed(ct.as_bytes())));
     }
 
     // HTTP_* from the headers; repeated headers are joined (cookies with "; ").
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    let mut values: Vec<Vec<u8>> = Vec::new();
-    let mut scratch = Vec::new();
+    let mut http: Vec<(Part<'_>, Part<'_>)> = Vec::with_capacity(r.headers.keys_len());
     for name in r.headers.keys() {
         if name == header::CONTENT_TYPE || name == "proxy" {
             continue;
         }
-        http_name(name.as_str(), &mut scratch);
-        let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
-        let mut joined = Vec::new();
-        for (i, v) in r.headers.get_all(name).iter().enumerate() {
-            if i > 0 {
-                joined.extend_from_slice(sep);
+        let n = arena.made(|out| http_name(name.as_str(), out));
+        let mut values = r.headers.get_all(name).iter();
+        let v = match (values.next(), values.next()) {
+            (Some(one), None) => Fixed(one.as_bytes()),
+            _ => {
+                let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
+                arena.made(|out| {
+                    for (i, v) in r.headers.get_all(name).iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(sep);
+                        }
+                        out.extend_from_slice(v.as_bytes());
+                    }
+                })
             }
-            joined.extend_from_slice(v.as_bytes());
-        }
-        names.push(scratch.clone());
-        values.push(joined);
+        };
+        http.push((n, v));
     }
-    let http = names
-        .iter()
-        .zip(&values)
-        .map(|(n, v)| (n.as_slice(), v.as_slice()));
+    let arena = arena.0;
+    let fixed = params.iter().map(|(n, v)| (*n, v.bytes(&arena)));
+    let http = http.iter().map(|(n, v)| (n.bytes(&arena), v.bytes(&arena)));
     let extra = r.extra.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes()));
-    f(&mut fixed.into_iter().chain(http).chain(extra))
+    f(&mut fixed.chain(http).chain(extra))
 }
 
 /// Percent-encodes what must be encoded in a URL path (lighttpd's normalized target form).
@@ -243,6 +325,7 @@ mod tests {
         let mut v = Vec::new();
         http_name("x-forwarded-for", &mut v);
         assert_eq!(v, b"HTTP_X_FORWARDED_FOR");
+        v.clear();
         http_name("weird.name", &mut v);
         assert_eq!(v, b"HTTP_WEIRD_NAME");
     }

@@ -172,6 +172,43 @@ impl Stream {
     }
 }
 
+impl Stream {
+    /// All of the body at once, if its producer is done and sent it whole (no error); else the
+    /// stream as it was.
+    pub(crate) fn take_all(mut self) -> Result<Bytes, Stream> {
+        if self.deferred.is_some() || !self.rx.is_closed() {
+            return Err(self);
+        }
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut failed = None;
+        while let Ok(c) = self.rx.try_recv() {
+            match c {
+                Ok(b) => chunks.push(b),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if failed.is_some() || !self.rx.is_empty() {
+            // Put back what was taken: a stream that ends in an error stays one.
+            let (tx, rx) = mpsc::channel(chunks.len() + 2);
+            for c in chunks {
+                let _ = tx.try_send(Ok(c));
+            }
+            if let Some(e) = failed {
+                let _ = tx.try_send(Err(e));
+            }
+            return Err(Stream { rx, deferred: None });
+        }
+        Ok(match chunks.len() {
+            0 => Bytes::new(),
+            1 => chunks.pop().unwrap_or_default(),
+            _ => chunks.concat().into(),
+        })
+    }
+}
+
 /// A file body is read in pieces this big.
 const FILE_CHUNK: u64 = 128 << 10;
 

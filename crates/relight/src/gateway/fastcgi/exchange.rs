@@ -333,13 +333,21 @@ struct Reader<'a, R> {
 /// records).
 const BATCH: usize = 64 << 10;
 
+/// What the first read of a response asks for (a libfcgi record is at most 8 KiB and its
+/// header).
+const FIRST_READ: usize = 8 << 10;
+
 /// Longest stderr line logged as one line; longer ones are cut.
 const MAX_STDERR_LINE: usize = 4096;
 
 impl<R: AsyncRead + Unpin> Reader<'_, R> {
     async fn fill(&mut self) -> Result<(), GatewayError> {
         let buf = self.dec.buffer_mut();
-        if buf.capacity() - buf.len() < 8192 {
+        // Small first (most answers are a few hundred bytes; a 64 KiB allocation per request
+        // costs more than the read), large once a response proves large.
+        if buf.capacity() == 0 {
+            buf.reserve(FIRST_READ);
+        } else if buf.capacity() - buf.len() < 8192 {
             buf.reserve(64 << 10);
         }
         match tokio::time::timeout(self.timeout, self.r.read_buf(buf)).await {

@@ -22,7 +22,10 @@ use crate::http::pages::status_page;
 use exchange::Job;
 
 /// Sends a request (already encoded as BEGIN_REQUEST + PARAMS) with its body to `backend` and
-/// returns the response, whose body streams from a task that owns the backend connection.
+/// returns the response. The exchange runs in the request's own task until the response head
+/// is there; if the whole response came with it (a small answer), that is all, and the body
+/// is one buffer; else the exchange goes on in a task of its own, which owns the backend
+/// connection and streams the body.
 pub(crate) async fn forward(
     backend: Arc<Backend>,
     request_head: BytesMut,
@@ -30,16 +33,30 @@ pub(crate) async fn forward(
     limits: ClientLimits,
     what: String,
 ) -> Response<Body> {
-    let (head_tx, head_rx) = oneshot::channel();
-    tokio::spawn(exchange(
+    let (head_tx, mut head_rx) = oneshot::channel();
+    let mut running = Running(Some(Box::pin(exchange(
         backend.clone(),
         request_head,
         body,
         limits,
         head_tx,
         what.clone(),
-    ));
-    match head_rx.await {
+    ))));
+    let head = std::future::poll_fn(|cx| {
+        if let Some(ex) = running.0.as_mut()
+            && ex.as_mut().poll(cx).is_ready()
+        {
+            running.0 = None;
+        }
+        // Once the exchange ended, its sender is gone: this is ready either way.
+        std::pin::Pin::new(&mut head_rx).poll(cx)
+    })
+    .await;
+    let complete = running.0.is_none();
+    // Whatever is left of the exchange (the body, or its end) goes on by itself.
+    drop(running);
+    match head {
+        Ok(Ok(resp)) if complete => whole(resp),
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
             tracing::error!(
@@ -59,6 +76,35 @@ pub(crate) async fn forward(
             status_page(StatusCode::BAD_GATEWAY)
         }
     }
+}
+
+/// An exchange running in the request's task; dropped before its end (the response streams
+/// on, or the request was given up), it goes on in a task of its own, as if it had been
+/// spawned from the start: it sees its client go and ends as it always does.
+struct Running(Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(ex) = self.0.take()
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(ex);
+        }
+    }
+}
+
+/// A response whose exchange ended before it was answered: its body, all read, as one buffer
+/// (so it goes out with its length, as lighttpd sends a response it has whole).
+fn whole(resp: Response<Body>) -> Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        Body::Stream(s) => match s.take_all() {
+            Ok(b) => Body::Full(Some(b)),
+            Err(s) => Body::Stream(s),
+        },
+        other => other,
+    };
+    Response::from_parts(parts, body)
 }
 
 type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
