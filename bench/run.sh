@@ -454,6 +454,43 @@ for s in lighttpd relight nginx+relight "lighttpd https" "relight https"; do
   echo "bench: idle / $s: RSS $b KiB idle, $a KiB with 1000 connections: $per KiB each"
 done
 
+# ---- memory after bursts: does it come back? ------------------------------------------------
+# Five bursts of 1000 keep-alive connections, each making one request and closing; RSS at rest
+# before, at the end of the last burst, and 10 s after it (relight gives freed pages back once
+# the connections are gone; a server that keeps them ratchets up with every burst).
+bursts() { # setup → "before peak after"
+  local port
+  port=$(port_of "$1")
+  local before peak after
+  before=$(rss_kib $(front_pids "$1"))
+  for _ in 1 2 3 4 5; do
+    python3 - "$port" 1000 <<'EOF'
+import socket, sys
+port, n = int(sys.argv[1]), int(sys.argv[2])
+conns = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"GET /1k.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+    conns.append(s)
+for s in conns:
+    got = b""
+    while b"\r\n\r\n" not in got:
+        got += s.recv(65536)
+for s in conns:
+    s.close()
+EOF
+  done
+  peak=$(rss_kib $(front_pids "$1"))
+  sleep 10
+  after=$(rss_kib $(front_pids "$1"))
+  echo "$before $peak $after"
+}
+for s in lighttpd relight; do
+  read -r b p a < <(bursts "$s")
+  printf '%s\t%s\t%s\t%s\n' "$s" "$b" "$p" "$a" >>"$W/bursts.tsv"
+  echo "bench: bursts / $s: RSS $b KiB before, $p KiB after 5 bursts of 1000 connections, $a KiB 10 s later"
+done
+
 # ---- death to the first good response ------------------------------------------------------
 respawn() { # setup → median ms over 20 deaths of every backend process
   local port
@@ -583,6 +620,12 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   while IFS=$'\t' read -r _ setup b a per _; do
     echo "| $setup | $b | $a | $per |"
   done <"$W/idle.tsv"
+  echo
+  echo "| 5 bursts of 1000 connections (one request each, then closed) | RSS before KiB | after the bursts | 10 s later |"
+  echo "|---|---|---|---|"
+  while IFS=$'\t' read -r setup b p a; do
+    echo "| $setup | $b | $p | $a |"
+  done <"$W/bursts.tsv"
   echo
   echo "| death of every backend process → first good response (20 times) | median ms | min | max |"
   echo "|---|---|---|---|"

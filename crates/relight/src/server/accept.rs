@@ -106,7 +106,7 @@ async fn serve_connection(
     // are HTTP/2's preface.
     #[cfg(feature = "http2")]
     let h2c = if tls.is_none() && s.h2c {
-        match starts_with_preface(&stream, s.header_timeout.0).await {
+        match Box::pin(starts_with_preface(&stream, s.header_timeout.0)).await {
             Some(h2c) => h2c,
             // Nothing (or only part of the preface) within the header timeout: the client
             // had the time a request head gets, and is closed as one would be.
@@ -256,6 +256,7 @@ async fn serve_http2(
         .initial_connection_window_size(1 << 20)
         .max_send_buf_size(256 << 10);
     let watched = shared.clone();
+    watched.serving_http2();
     let (io, corker) = super::cork::cork(io);
     let mut http = corker.drive(
         builder.serve_connection(TokioIo::new(io), service(cur, conn, client, site, shared)),

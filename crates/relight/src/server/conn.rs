@@ -45,8 +45,10 @@ pub(crate) struct ConnShared {
     file_send: Mutex<FileSend>,
     /// Files go out by sendfile(2) (a plain connection; TLS must encrypt them in user space).
     sendfile: bool,
-    /// When a request last started or finished (HTTP/2's idle timeout counts from it).
+    /// When a request last started or finished (HTTP/2's idle timeout counts from it; kept
+    /// on HTTP/2 connections only).
     last_change: Mutex<std::time::Instant>,
+    http2: AtomicBool,
 }
 
 /// The file range whose placeholder hyper holds, and the body waiting to yield the next one.
@@ -94,6 +96,7 @@ impl ConnShared {
             file_send: Mutex::new(FileSend::default()),
             sendfile,
             last_change: Mutex::new(std::time::Instant::now()),
+            http2: AtomicBool::new(false),
         }
     }
 
@@ -146,13 +149,27 @@ impl ConnShared {
     /// A request started; returns how many the connection has seen, this one included.
     pub(crate) fn request_started(&self) -> usize {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
-        *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        self.stamp();
         self.requests.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The connection serves HTTP/2: when requests start and end is kept, for its idle
+    /// timeout ([`ConnShared::idle_for`]).
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) fn serving_http2(&self) {
+        self.http2.store(true, Ordering::Release);
+        self.stamp();
+    }
+
+    fn stamp(&self) {
+        if self.http2.load(Ordering::Acquire) {
+            *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        }
     }
 
     /// A response finished (sent or abandoned).
     pub(crate) fn request_finished(&self) {
-        *self.last_change.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+        self.stamp();
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.read_since_idle.store(false, Ordering::Release);
         }
@@ -284,6 +301,29 @@ impl ConnIo {
             r => {
                 self.write_timer.disarm();
                 r
+            }
+        }
+    }
+}
+
+impl ConnIo {
+    /// Ready when the socket has something to read (or its end, or an error), under the same
+    /// keep-alive timeout as a read: a connection waits for its next request this way without
+    /// a buffer to read into.
+    pub(crate) fn poll_readable(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.inner.poll_read_ready(cx) {
+            Poll::Ready(r) => {
+                self.idle_timer.disarm();
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if self.shared.is_idle() && self.idle_timer.fired(self.keep_alive, cx) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "keep-alive timeout",
+                    )));
+                }
+                Poll::Pending
             }
         }
     }

@@ -83,7 +83,8 @@ pub(super) async fn serve(
             Ok(None) => return,
             Err(e) => {
                 tracing::info!("{}: {}: {}", conn.remote, e.why, e.status.as_u16());
-                let _ = write_refusal(&mut io, e.status).await;
+                let refusal = Box::pin(write_refusal(&mut io, e.status));
+                let _ = refusal.await;
                 return;
             }
         };
@@ -94,7 +95,12 @@ pub(super) async fn serve(
             stop: &stop,
             largest_body: limits.largest_body,
         };
-        match exchange(&cur, &mut io, &mut buf, head, at).await {
+        // Boxed, with the request's pipeline in it: an idle connection's task holds only what
+        // waiting for a head needs.
+        // (Its own statement: a temporary in the awaited expression would keep the future's
+        // size in this one's.)
+        let ex = Box::pin(exchange(&cur, &mut io, &mut buf, head, at));
+        match ex.await {
             Next::KeepAlive => {
                 if buf.is_empty() {
                     // An idle connection holds no buffer.
@@ -183,6 +189,29 @@ async fn read_head(
                 ));
             }
             deadline.get_or_insert_with(|| tokio::time::Instant::now() + limits.header_timeout);
+        }
+        if buf.is_empty() {
+            // Nothing to read into until there is something to read: an idle connection
+            // holds no buffer.
+            let ready = poll_fn(|cx| io.poll_readable(cx));
+            let ready = match deadline {
+                None => tokio::select! {
+                    biased;
+                    r = ready => r,
+                    _ = stop.changed() => return Ok(None),
+                },
+                Some(d) => tokio::select! {
+                    biased;
+                    r = tokio::time::timeout_at(d, ready) => match r {
+                        Ok(r) => r,
+                        Err(_) => return Ok(None),
+                    },
+                    _ = stop.changed() => return Ok(None),
+                },
+            };
+            if ready.is_err() {
+                return Ok(None);
+            }
         }
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(HEAD_READ);
@@ -418,8 +447,7 @@ async fn exchange(
         req.extensions_mut().insert(on);
         upgrade_tx = Some(tx);
     }
-    // Boxed: the pipeline's future is large, and an idle connection's task should not be.
-    let mut answer = Box::pin(respond(state, req, conn, shared.clone(), false, refused));
+    let mut answer = std::pin::pin!(respond(state, req, conn, shared.clone(), false, refused));
     let resp = poll_fn(|cx| {
         if let Some(p) = &mut pump {
             let _ = p.poll(cx, io, buf);
@@ -427,7 +455,6 @@ async fn exchange(
         answer.as_mut().poll(cx)
     })
     .await;
-    drop(answer);
 
     let (mut parts, mut body) = resp.into_parts();
     let status = parts.status;
