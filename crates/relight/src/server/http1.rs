@@ -193,49 +193,38 @@ async fn read_head(
         if buf.is_empty() {
             // Nothing to read into until there is something to read: an idle connection
             // holds no buffer.
-            let ready = poll_fn(|cx| io.poll_readable(cx));
-            let ready = match deadline {
-                None => tokio::select! {
-                    biased;
-                    r = ready => r,
-                    _ = stop.changed() => return Ok(None),
-                },
-                Some(d) => tokio::select! {
-                    biased;
-                    r = tokio::time::timeout_at(d, ready) => match r {
-                        Ok(r) => r,
-                        Err(_) => return Ok(None),
-                    },
-                    _ = stop.changed() => return Ok(None),
-                },
-            };
-            if ready.is_err() {
-                return Ok(None);
+            match within(poll_fn(|cx| io.poll_readable(cx)), deadline, stop).await {
+                Some(Ok(())) => {}
+                _ => return Ok(None),
             }
         }
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(HEAD_READ);
         }
-        let read = io.read_buf(buf);
-        let n = match deadline {
-            None => tokio::select! {
-                biased;
-                r = read => r,
-                _ = stop.changed() => return Ok(None),
-            },
-            Some(d) => tokio::select! {
-                biased;
-                r = tokio::time::timeout_at(d, read) => match r {
-                    Ok(r) => r,
-                    Err(_) => return Ok(None),
-                },
-                _ = stop.changed() => return Ok(None),
-            },
-        };
-        match n {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(_) => {}
+        match within(io.read_buf(buf), deadline, stop).await {
+            Some(Ok(n)) if n > 0 => {}
+            _ => return Ok(None),
         }
+    }
+}
+
+/// `f`'s output, unless `deadline` passes or `stop` changes first (`None`).
+async fn within<F: Future>(
+    f: F,
+    deadline: Option<tokio::time::Instant>,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<F::Output> {
+    match deadline {
+        None => tokio::select! {
+            biased;
+            r = f => Some(r),
+            _ = stop.changed() => None,
+        },
+        Some(d) => tokio::select! {
+            biased;
+            r = tokio::time::timeout_at(d, f) => r.ok(),
+            _ = stop.changed() => None,
+        },
     }
 }
 
