@@ -67,7 +67,7 @@ struct Pending {
 }
 
 /// The largest placeholder (and so the most one sendfile call sends).
-pub(crate) const PLACEHOLDER_LEN: usize = 512 << 10;
+pub(crate) const PLACEHOLDER_LEN: usize = 256 << 10;
 
 /// The placeholder region: allocated zeroed (untouched pages: no memory used), never read.
 fn placeholder() -> &'static [u8] {

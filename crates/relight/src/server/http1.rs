@@ -705,6 +705,13 @@ impl Writer<'_> {
             if r.is_err() {
                 return false;
             }
+            // A large body goes out in turns with the other connections' work, a piece at a
+            // time as an event loop sends it, not all at once (measured, static 1 MiB with
+            // sendfile pieces of 256 KiB: 1778 req/s sent at once, 4796 to 5566 in turns;
+            // lighttpd 7199 to 7600 in the same runs).
+            if !body.is_end_stream() {
+                tokio::task::yield_now().await;
+            }
         }
         let h = head.take().unwrap_or_default();
         let end: &[u8] = match out {
