@@ -265,6 +265,58 @@ fn two_framings_or_a_chunk_beyond_the_limit_are_refused() {
     }
 }
 
+/// What is left of a request body that was not read whole (one the handler dropped while
+/// the client sent it without waiting for its 100 Continue, or a malformed chunked one) is
+/// never read as the next request: the connection closes after the response (before: the
+/// request hidden in the body was answered as a second one). And a connection whose last
+/// body was read after its response still times out when it goes idle.
+#[test]
+fn leftovers_of_a_body_are_never_a_request() {
+    let www = docroot();
+    let r = Relight::start(www.path(), "keep_alive_timeout = \"1s\"", "");
+    let d = Duration::from_secs(5);
+    let hidden = "GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n";
+    for request in [
+        format!(
+            "POST /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n{hidden}",
+            hidden.len()
+        ),
+        format!(
+            "POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n{hidden}"
+        ),
+    ] {
+        let out = raw(&r.addr(), request.as_bytes(), d);
+        let text = String::from_utf8_lossy(&out);
+        assert_eq!(
+            text.matches("HTTP/1.1 ").count(),
+            1,
+            "{request:?} was answered as more than one request: {text}"
+        );
+    }
+
+    let mut s = TcpStream::connect(r.addr()).unwrap();
+    s.write_all(b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = s.read(&mut buf).unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 "),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    s.write_all(b"hello").unwrap();
+    let t = std::time::Instant::now();
+    s.set_read_timeout(Some(d)).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "idle after its body, the connection was still open after {:?}",
+        t.elapsed()
+    );
+    assert_eq!(curl(&[&r.url("/hello.txt")]).status, 200);
+}
+
 /// An absolute-form target's host is the request's host (RFC 9112 §3.2.2), for the backend
 /// too.
 #[test]

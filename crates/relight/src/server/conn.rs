@@ -188,6 +188,14 @@ impl ConnShared {
         (since.elapsed(), had)
     }
 
+    /// The connection waits for its next request: nothing read since counts (an HTTP/1
+    /// connection calls this once its response is done and its buffer empty).
+    pub(crate) fn mark_idle(&self) {
+        if self.in_flight.load(Ordering::Acquire) == 0 {
+            self.read_since_idle.store(false, Ordering::Release);
+        }
+    }
+
     /// Whether file bodies go out by sendfile(2) on this connection.
     pub(crate) fn sends_files(&self) -> bool {
         self.sendfile

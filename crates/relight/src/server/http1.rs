@@ -103,8 +103,10 @@ pub(super) async fn serve(
         match ex.await {
             Next::KeepAlive => {
                 if buf.is_empty() {
-                    // An idle connection holds no buffer.
+                    // An idle connection holds no buffer, and its keep-alive timeout runs
+                    // again (what the last request's body reads read was its own).
                     buf = BytesMut::new();
+                    shared.mark_idle();
                 }
             }
             Next::Close => return,
@@ -444,6 +446,13 @@ async fn exchange(
         answer.as_mut().poll(cx)
     })
     .await;
+    // The head goes out next: a 100 Continue half written is finished first, one not begun
+    // never goes (it would land inside the response).
+    if let Some(p) = &mut pump
+        && p.head_goes_out(io).await.is_err()
+    {
+        return Next::Close;
+    }
 
     let (mut parts, mut body) = resp.into_parts();
     let status = parts.status;
@@ -525,13 +534,15 @@ async fn exchange(
     }
     // What is left of the request's body is read and thrown away (a little of it), or the
     // connection cannot go on.
-    if let Some(p) = &mut pump
-        && !p.finished()
-    {
-        p.give_up_continue();
-        let drained =
-            tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| p.poll(cx, io, buf))).await;
-        if drained.is_err() || !p.complete() {
+    if let Some(p) = &mut pump {
+        if !p.finished() {
+            p.give_up_continue();
+            let _ = tokio::time::timeout(Duration::from_secs(5), poll_fn(|cx| p.poll(cx, io, buf)))
+                .await;
+        }
+        // A body that failed (malformed, too much to throw away, never sent) leaves bytes
+        // that are not a request: they must never be read as one.
+        if !p.complete() {
             return Next::Close;
         }
     }
@@ -774,6 +785,8 @@ struct Pump {
     state: PumpState,
     /// `Expect: 100-continue` not answered yet: how much of the answer went out.
     continue_sent: Option<usize>,
+    /// The response went out before the 100 Continue did: it never will.
+    continue_withheld: bool,
     thrown_away: u64,
 }
 
@@ -795,6 +808,7 @@ impl Pump {
             decoder,
             state: PumpState::Running,
             continue_sent: expect_continue.then_some(0),
+            continue_withheld: false,
             thrown_away: 0,
         }
     }
@@ -810,9 +824,21 @@ impl Pump {
     /// No 100 Continue will go out (the response did): a client still waiting for one sends
     /// no body, so the connection cannot wait for it.
     fn give_up_continue(&mut self) {
-        if self.continue_sent.is_some() {
+        if self.continue_sent.is_some() || self.continue_withheld {
             self.state = PumpState::Failed;
         }
+    }
+
+    /// The response's head is about to be written: the 100 Continue is finished if begun, or
+    /// withheld for good (the connection then closes after the response unless the client
+    /// sent its body anyway).
+    async fn head_goes_out(&mut self, io: &mut ConnIo) -> io::Result<()> {
+        match self.continue_sent.take() {
+            Some(0) => self.continue_withheld = true,
+            Some(at) => tokio::io::AsyncWriteExt::write_all(io, &CONTINUE[at..]).await?,
+            None => {}
+        }
+        Ok(())
     }
 
     fn fail(&mut self, e: io::Error) -> Poll<()> {
@@ -941,7 +967,11 @@ enum ChunkState {
         size: u64,
         digits: u8,
     },
-    /// After the size: whitespace or an extension, until CR.
+    /// Whitespace after the size: more of it, `;` or CR may follow.
+    SizeWs {
+        size: u64,
+    },
+    /// In an extension, until CR.
     Ext {
         size: u64,
     },
@@ -1013,10 +1043,21 @@ impl Chunked {
                         return Err(bad("chunk size without digits"));
                     } else if b == b'\r' {
                         ChunkState::SizeLf { size }
-                    } else if b == b';' || b == b' ' || b == b'\t' {
+                    } else if b == b';' {
                         ChunkState::Ext { size }
+                    } else if b == b' ' || b == b'\t' {
+                        ChunkState::SizeWs { size }
                     } else {
                         return Err(bad("malformed chunk size"));
+                    }
+                }
+                ChunkState::SizeWs { size } => {
+                    self.line += 1;
+                    match b {
+                        b' ' | b'\t' if self.line <= MAX_CHUNK_LINE => ChunkState::SizeWs { size },
+                        b';' => ChunkState::Ext { size },
+                        b'\r' => ChunkState::SizeLf { size },
+                        _ => return Err(bad("malformed chunk size")),
                     }
                 }
                 ChunkState::Ext { size } => {
@@ -1243,7 +1284,7 @@ mod tests {
     /// (the next request) in the buffer, and refuses every malformed line.
     #[test]
     fn chunked_bodies_decode_at_every_cut() {
-        let input = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
+        let input = b"5;ext=1\r\nhello\r\n6 \t; x=\"y\"\r\n world\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT";
         for cut in 0..input.len() {
             let mut c = Chunked::new(1 << 20);
             let (body, ended) = decode_all(&mut c, input, &[cut]).unwrap();
@@ -1262,6 +1303,8 @@ mod tests {
             b"\r\n",
             b"5\r\nhello\r\n0\r\n\n",
             b"11111111111111111\r\n",
+            b"5 x\r\nhello\r\n0\r\n\r\n",
+            b"5 6\r\nhello\r\n0\r\n\r\n",
         ] {
             let mut c = Chunked::new(u64::MAX);
             assert!(
