@@ -324,16 +324,22 @@ impl ConnIo {
                 self.idle_timer.disarm();
                 Poll::Ready(r)
             }
-            Poll::Pending => {
-                if self.shared.is_idle() && self.idle_timer.fired(self.keep_alive, cx) {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        "keep-alive timeout",
-                    )));
-                }
-                Poll::Pending
-            }
+            Poll::Pending => self.wait_idle(cx),
         }
+    }
+
+    /// The socket has nothing to read: while the connection is idle its keep-alive timeout
+    /// runs (an error once it fired), else it is stopped.
+    fn wait_idle<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        if !self.shared.is_idle() {
+            self.idle_timer.disarm();
+        } else if self.idle_timer.fired(self.keep_alive, cx) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "keep-alive timeout",
+            )));
+        }
+        Poll::Pending
     }
 }
 
@@ -353,19 +359,7 @@ impl AsyncRead for ConnIo {
                 this.idle_timer.disarm();
                 Poll::Ready(r)
             }
-            Poll::Pending => {
-                if this.shared.is_idle() {
-                    if this.idle_timer.fired(this.keep_alive, cx) {
-                        return Poll::Ready(Err(io::Error::new(
-                            io::ErrorKind::TimedOut,
-                            "keep-alive timeout",
-                        )));
-                    }
-                } else {
-                    this.idle_timer.disarm();
-                }
-                Poll::Pending
-            }
+            Poll::Pending => this.wait_idle(cx),
         }
     }
 }

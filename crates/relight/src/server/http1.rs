@@ -279,7 +279,8 @@ fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, Refusal> {
     let mut length: Option<u64> = None;
     let mut encodings = 0usize;
     let mut chunked = false;
-    let mut keep_alive = version == Version::HTTP_11;
+    // Connection's tokens: "close" wins over "keep-alive" wherever each is.
+    let (mut close, mut keep) = (false, false);
     let mut expect_continue = false;
     let mut upgrade = false;
     for &(name, value) in &spans[..count] {
@@ -303,9 +304,9 @@ fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, Refusal> {
             for token in value.as_bytes().split(|&b| b == b',') {
                 let token = trim(token);
                 if token.eq_ignore_ascii_case(b"close") {
-                    keep_alive = false;
-                } else if token.eq_ignore_ascii_case(b"keep-alive") && version == Version::HTTP_10 {
-                    keep_alive = true;
+                    close = true;
+                } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                    keep = true;
                 } else if token.eq_ignore_ascii_case(b"upgrade") {
                     upgrade = true;
                 }
@@ -315,15 +316,7 @@ fn parse(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Head>, Refusal> {
         }
         headers.append(name, value);
     }
-    // Connection's "close" wins over its "keep-alive".
-    if headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
-        .any(|t| trim(t).eq_ignore_ascii_case(b"close"))
-    {
-        keep_alive = false;
-    }
+    let keep_alive = !close && (version == Version::HTTP_11 || keep);
     let mut refused = None;
     let framing = if encodings > 0 && lengths > 0 {
         refused = Some("Content-Length and Transfer-Encoding in one request");
@@ -630,18 +623,7 @@ impl Writer<'_> {
             if let Some(p) = self.pump.as_mut() {
                 let _ = p.poll(cx, self.io, self.buf);
             }
-            loop {
-                match ready!(Pin::new(&mut *body).poll_frame(cx)) {
-                    None => return Poll::Ready(None),
-                    Some(Err(e)) => return Poll::Ready(Some(Err(e))),
-                    Some(Ok(f)) => match f.into_data() {
-                        Ok(d) if d.is_empty() => continue,
-                        Ok(d) => return Poll::Ready(Some(Ok(d))),
-                        // Trailers: HTTP/1 responses carry none.
-                        Err(_) => continue,
-                    },
-                }
-            }
+            poll_data(body, cx)
         })
         .await
     }
@@ -749,21 +731,27 @@ impl Writer<'_> {
     }
 }
 
-/// The body's next frame if it is there without waiting (`None`: it is not).
-fn poll_now(body: &mut Watched) -> Option<Option<io::Result<Bytes>>> {
-    let waker = std::task::Waker::noop();
-    let mut cx = Context::from_waker(waker);
+/// The body's next bytes (`None` at its end); empty frames and trailers are skipped (HTTP/1
+/// responses carry none).
+fn poll_data(body: &mut Watched, cx: &mut Context<'_>) -> Poll<Option<io::Result<Bytes>>> {
     loop {
-        match Pin::new(&mut *body).poll_frame(&mut cx) {
-            Poll::Pending => return None,
-            Poll::Ready(None) => return Some(None),
-            Poll::Ready(Some(Err(e))) => return Some(Some(Err(e))),
-            Poll::Ready(Some(Ok(f))) => match f.into_data() {
-                Ok(d) if d.is_empty() => continue,
-                Ok(d) => return Some(Some(Ok(d))),
-                Err(_) => continue,
+        match ready!(Pin::new(&mut *body).poll_frame(cx)) {
+            None => return Poll::Ready(None),
+            Some(Err(e)) => return Poll::Ready(Some(Err(e))),
+            Some(Ok(f)) => match f.into_data() {
+                Ok(d) if !d.is_empty() => return Poll::Ready(Some(Ok(d))),
+                _ => continue,
             },
         }
+    }
+}
+
+/// The body's next bytes if they are there without waiting (`None`: they are not).
+fn poll_now(body: &mut Watched) -> Option<Option<io::Result<Bytes>>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    match poll_data(body, &mut cx) {
+        Poll::Pending => None,
+        Poll::Ready(r) => Some(r),
     }
 }
 
