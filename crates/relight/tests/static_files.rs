@@ -255,9 +255,10 @@ deny_suffixes = [""]
     );
 }
 
-/// Files served stay open for up to a second (file_cache), but a file changed in place,
-/// renamed over or deleted is seen at once; one renamed away (and another put in its place)
-/// after the second. With the cache off, every request sees the disk.
+/// Files served stay open, and what was seen of them is trusted, for up to a second
+/// (file_cache, as lighttpd's stat cache): a file renamed over, changed in place, deleted or
+/// renamed away (another put in its place) is seen once that second is over. With the cache
+/// off, every request sees the disk at once.
 #[test]
 fn file_cache_sees_changes() {
     let www = docroot();
@@ -267,24 +268,28 @@ fn file_cache_sees_changes() {
         std::fs::write(&tmp, text).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
     };
+    let past_the_second = || std::thread::sleep(Duration::from_millis(1100));
     replace("one");
     let r = Relight::start(www.path(), "", "");
     assert_eq!(curl(&[&r.url("/page.txt")]).text(), "one");
     replace("two, longer");
+    past_the_second();
     let resp = curl(&[&r.url("/page.txt")]);
     assert_eq!(resp.text(), "two, longer", "renamed over");
     assert_eq!(resp.header("content-length").as_deref(), Some("11"));
     // Rewritten in place (same inode), as a daemon updating a status file does.
     std::fs::write(&path, "three: in place").unwrap();
+    past_the_second();
     let resp = curl(&[&r.url("/page.txt")]);
     assert_eq!(resp.text(), "three: in place", "changed in place");
     std::fs::remove_file(&path).unwrap();
+    past_the_second();
     assert_eq!(curl(&[&r.url("/page.txt")]).status, 404, "deleted");
     replace("four");
     assert_eq!(curl(&[&r.url("/page.txt")]).text(), "four");
     std::fs::rename(&path, www.join("away.txt")).unwrap();
     replace("five");
-    std::thread::sleep(Duration::from_millis(1300));
+    past_the_second();
     assert_eq!(
         curl(&[&r.url("/page.txt")]).text(),
         "five",

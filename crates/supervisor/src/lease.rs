@@ -176,6 +176,17 @@ impl Supervisor {
         what: &str,
         avoid: &[usize],
     ) -> Result<Lease, AcquireError> {
+        // A free process at once (the common case): no wait to set up. Everything else
+        // (stopping, a missing pool, growing, waiting) is the loop's, which looks again.
+        {
+            let mut inner = self.lock();
+            if !inner.stopping
+                && let Some(p) = inner.live_pool(backend)
+                && let Some(lease) = self.try_take(&mut inner, p, what, avoid, false)
+            {
+                return Ok(lease);
+            }
+        }
         let deadline = tokio::time::Instant::now() + wait;
         // Counted among the pool's waiters from the first wait on (and uncounted when this
         // returns or is dropped).

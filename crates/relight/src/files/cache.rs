@@ -1,14 +1,13 @@
 //! The open-file cache of the static handler: a regular file served once stays open, with its
-//! metadata and the response headers made from them, for up to [`TTL`] — lighttpd's stat
-//! cache, which trusts what it stat()ed for the current second. A hit costs one fstat of the
-//! open file instead of an open, a stat and a close.
+//! metadata and the response headers made from them, for up to [`TTL`]. What it saw is
+//! trusted for that long, as lighttpd's stat cache trusts what it stat()ed for the current
+//! second: a hit costs no system call (before, each hit made an fstat; lighttpd makes none).
 //!
-//! The fstat finds a file changed in place (length or modification time) or deleted (no links
-//! left, which is also what renaming another file over it does): the entry is dropped and the
-//! path opened again. What it cannot see: the file renamed away and another put in its place,
-//! or permissions changed; those are served as they were for up to the TTL. At most
-//! [`CAPACITY`] files are held open; entries older than the TTL are closed by [`sweeper`] even
-//! when no request comes.
+//! So a file changed, replaced or deleted is seen at most a TTL later (a file rewritten in
+//! place to a shorter length within that second is cut off as any file that shrinks while it
+//! is sent). `file_cache = false` sees the disk on every request. At most [`CAPACITY`] files
+//! are held open; entries older than the TTL are closed by [`sweeper`] even when no request
+//! comes.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -67,15 +66,6 @@ impl Entry {
     fn fresh(&self, now: Instant) -> bool {
         now.duration_since(self.opened) < TTL
     }
-
-    /// Whether the open file is still what the entry says: same length and modification time,
-    /// and still linked (not deleted or replaced by a rename).
-    fn unchanged(&self) -> bool {
-        use std::os::unix::fs::MetadataExt;
-        self.file.metadata().is_ok_and(|m| {
-            m.len() == self.len && m.modified().ok() == Some(self.mtime) && m.nlink() > 0
-        })
-    }
 }
 
 /// The entries, by file handler and URL path.
@@ -98,16 +88,12 @@ fn lock() -> std::sync::MutexGuard<'static, Option<Cache>> {
     CACHE.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The fresh, unchanged entry for `path` of handler `id`, if any.
+/// The fresh entry for `path` of handler `id`, if any.
 pub(crate) fn get(id: u64, path: &str) -> Option<Arc<Entry>> {
     let now = Instant::now();
-    let e = {
-        let guard = lock();
-        let e = guard.as_ref()?.by_handler.get(&id)?.get(path)?;
-        e.fresh(now).then(|| e.clone())?
-    };
-    // The fstat outside the lock; a changed file is simply opened again (and replaces this).
-    e.unchanged().then_some(e)
+    let guard = lock();
+    let e = guard.as_ref()?.by_handler.get(&id)?.get(path)?;
+    e.fresh(now).then(|| e.clone())
 }
 
 /// Keeps `entry` for `path` of handler `id` (unless the cache is full of fresh entries).

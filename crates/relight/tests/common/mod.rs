@@ -107,6 +107,32 @@ impl Relight {
     }
 }
 
+impl Drop for Relight {
+    /// A failing test shows what relight said: whether it is still running, its stderr and
+    /// its error log (the directory holding them goes with it).
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let status = match self.proc.child.try_wait() {
+            Ok(Some(s)) => format!("exited: {s}"),
+            Ok(None) => "still running".to_string(),
+            Err(e) => format!("unknown: {e}"),
+        };
+        let tail = |name: &str| {
+            let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        };
+        eprintln!(
+            "relight on port {} ({status})\n--- stderr.log (last 40 lines)\n{}\n--- error.log (last 40 lines)\n{}",
+            self.port,
+            tail("stderr.log"),
+            tail("error.log")
+        );
+    }
+}
+
 /// The WebSocket handshake a test client sends for `path` (RFC 6455's sample key).
 pub const WS_HANDSHAKE_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 

@@ -33,7 +33,9 @@ pub(crate) enum Outcome {
 
 /// One request's inputs to [`run`].
 pub(crate) struct Job<'a> {
-    pub request_head: &'a [u8],
+    /// The encoded request up to its body (FastCGI appends the body's records to it when
+    /// it has the body whole).
+    pub request_head: &'a mut BytesMut,
     pub body: &'a mut RequestBody,
     pub limits: ClientLimits,
     pub head_tx: HeadTx,
@@ -258,35 +260,36 @@ async fn write_all_timeout<W: AsyncWrite + Unpin>(
 
 async fn write_request<W: AsyncWrite + Unpin>(
     w: &mut W,
-    head: &[u8],
+    head: &mut BytesMut,
     body: &mut RequestBody,
     limits: ClientLimits,
     write_timeout: Duration,
 ) -> Result<(), GatewayError> {
-    let mut buf = BytesMut::with_capacity(head.len() + 16);
-    buf.extend_from_slice(head);
+    // A body held whole goes out with the head in one write; else the head goes first and
+    // its buffer carries the body's records.
+    let buf = head;
     match body {
         RequestBody::Buffered(b) => {
-            encode::stdin(&mut buf, 1, b);
-            encode::stdin_end(&mut buf, 1);
-            return write_all_timeout(w, &buf, write_timeout).await;
+            encode::stdin(buf, 1, b);
+            encode::stdin_end(buf, 1);
+            return write_all_timeout(w, buf, write_timeout).await;
         }
         RequestBody::Spooled(file) => {
-            write_all_timeout(w, &buf, write_timeout).await?;
+            write_all_timeout(w, buf, write_timeout).await?;
+            buf.clear();
             loop {
                 let chunk = spool::read_chunk(file).await.map_err(GatewayError::Spool)?;
                 if chunk.is_empty() {
                     break;
                 }
+                encode::stdin(buf, 1, &chunk);
+                write_all_timeout(w, buf, write_timeout).await?;
                 buf.clear();
-                encode::stdin(&mut buf, 1, &chunk);
-                write_all_timeout(w, &buf, write_timeout).await?;
             }
-            buf.clear();
         }
         RequestBody::Stream(incoming) => {
             if !http_body::Body::is_end_stream(incoming) {
-                write_all_timeout(w, &buf, write_timeout).await?;
+                write_all_timeout(w, buf, write_timeout).await?;
                 buf.clear();
             }
             let mut total = 0u64;
@@ -303,16 +306,16 @@ async fn write_request<W: AsyncWrite + Unpin>(
                         if total > limits.max_body {
                             return Err(GatewayError::BodyTooLarge(limits.max_body));
                         }
-                        encode::stdin(&mut buf, 1, &data);
-                        write_all_timeout(w, &buf, write_timeout).await?;
+                        encode::stdin(buf, 1, &data);
+                        write_all_timeout(w, buf, write_timeout).await?;
                         buf.clear();
                     }
                 }
             }
         }
     }
-    encode::stdin_end(&mut buf, 1);
-    write_all_timeout(w, &buf, write_timeout).await
+    encode::stdin_end(buf, 1);
+    write_all_timeout(w, buf, write_timeout).await
 }
 
 /// The reading half of an exchange. Its methods only await the socket read, so they are

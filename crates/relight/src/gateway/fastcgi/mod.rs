@@ -113,7 +113,7 @@ type HeadTx = oneshot::Sender<Result<Response<Body>, GatewayError>>;
 /// by the process's death or the request timeout), then keeps or closes the connection.
 async fn exchange(
     backend: Arc<Backend>,
-    request_head: BytesMut,
+    mut request_head: BytesMut,
     mut body: RequestBody,
     limits: ClientLimits,
     head_tx: HeadTx,
@@ -142,7 +142,7 @@ async fn exchange(
         let cancel = connect::cancelled(&backend, lease.as_ref(), &what);
         tokio::pin!(cancel);
         let job = Job {
-            request_head: &request_head,
+            request_head: &mut request_head,
             body: &mut body,
             limits,
             head_tx,
