@@ -61,6 +61,9 @@ pub(crate) fn normalize(raw_path: &str) -> Result<String, PathError> {
     if !raw_path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
+    if is_normal(raw_path) {
+        return Ok(raw_path.to_owned());
+    }
     let decoded = percent_decode(raw_path)?;
     if decoded.contains(&0) {
         return Err(PathError::Nul);
@@ -93,6 +96,24 @@ pub(crate) fn normalize(raw_path: &str) -> Result<String, PathError> {
     Ok(out)
 }
 
+/// Whether `path` (absolute) is its own normal form: nothing encoded, no control character,
+/// no empty, `.` or `..` segment (the last may be empty: a trailing slash). Most paths are;
+/// they are taken as they are, without decoding and rebuilding them.
+fn is_normal(path: &str) -> bool {
+    let b = path.as_bytes();
+    if b.iter().any(|&c| c == b'%' || c < 0x20 || c == 0x7f) {
+        return false;
+    }
+    let mut segments = path[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -108,6 +129,24 @@ mod tests {
         assert_eq!(normalize("/a/b/..").unwrap(), "/a/");
         assert_eq!(normalize("/app/a%20b/%2e%2e/c").unwrap(), "/app/c");
         assert_eq!(normalize("/app/a%2fb/../c").unwrap(), "/app/a/c");
+    }
+
+    /// Paths already normal are taken as they are; every other one gives what the full
+    /// decoding and simplifying gives.
+    #[test]
+    fn normal_paths_take_the_short_way() {
+        for p in ["/", "/a", "/a/b/", "/a.b/c..d/.e", "/a-b_c~d"] {
+            assert!(is_normal(p), "{p}");
+            assert_eq!(normalize(p).unwrap(), p);
+        }
+        for p in [
+            "//", "/a//b", "/a/./b", "/a/..", "/.", "/a%20b", "/a/.", "/a/../",
+        ] {
+            assert!(!is_normal(p), "{p}");
+        }
+        assert_eq!(normalize("/a/.").unwrap(), "/a/");
+        assert_eq!(normalize("/a/../").unwrap(), "/");
+        assert_eq!(normalize("//").unwrap(), "/");
     }
 
     #[test]

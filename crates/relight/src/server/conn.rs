@@ -237,6 +237,8 @@ pub(crate) struct ConnIo {
     write_timeout: Duration,
     idle_timer: Timeout,
     write_timer: Timeout,
+    /// A short read clears the socket's readiness (see [`read_socket`]).
+    clear_drained: bool,
 }
 
 /// A timeout re-armed in place: its sleep is allocated once per connection and moved to the
@@ -284,6 +286,7 @@ impl ConnIo {
             write_timeout,
             idle_timer: Timeout::default(),
             write_timer: Timeout::default(),
+            clear_drained: single_threaded(),
         }
     }
 }
@@ -351,7 +354,7 @@ impl AsyncRead for ConnIo {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let before = buf.filled().len();
-        match read_socket(&this.inner, cx, buf) {
+        match read_socket(&this.inner, cx, buf, this.clear_drained) {
             Poll::Ready(r) => {
                 if buf.filled().len() > before {
                     this.shared.read_since_idle.store(true, Ordering::Release);
@@ -364,11 +367,23 @@ impl AsyncRead for ConnIo {
     }
 }
 
+/// Whether the runtime is tokio's single-threaded one (relight's default): its I/O driver only
+/// runs between task polls, on this thread.
+fn single_threaded() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::CurrentThread)
+}
+
 /// Reads from the socket when it is readable, straight into hyper's buffer: what tokio's own
 /// read does, through the socket this connection shares with [`ConnShared::client_gone`]
 /// (tokio's safe reads need the socket to themselves; the safe alternative, zeroing hyper's
 /// unfilled buffer before each read, measured +35 % instructions per static request).
-fn read_socket(s: &TcpStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+fn read_socket(
+    s: &TcpStream,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+    clear_drained: bool,
+) -> Poll<io::Result<()>> {
     loop {
         match s.poll_read_ready(cx) {
             Poll::Ready(Ok(())) => {}
@@ -379,6 +394,7 @@ fn read_socket(s: &TcpStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Po
         // never de-initializes any.
         #[allow(unsafe_code)]
         let unfilled = unsafe { buf.unfilled_mut() };
+        let room = unfilled.len();
         match s.try_io(Interest::READABLE, || {
             socket2::SockRef::from(s).recv(unfilled)
         }) {
@@ -390,6 +406,16 @@ fn read_socket(s: &TcpStream, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Po
                     buf.assume_init(n);
                 }
                 buf.advance(n);
+                if clear_drained && n > 0 && n < room {
+                    // Less than there was room for: the socket is drained. Its readiness is
+                    // cleared now rather than by one more recv(2) answering EAGAIN (half a
+                    // system call per request). Bytes that come after the recv are a new
+                    // epoll edge, seen when the driver next runs: on a single-threaded
+                    // runtime that is after this task yields, so this never clears it.
+                    let _ = s.try_io(Interest::READABLE, || {
+                        Err::<(), _>(io::Error::from(io::ErrorKind::WouldBlock))
+                    });
+                }
                 return Poll::Ready(Ok(()));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
