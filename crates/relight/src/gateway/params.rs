@@ -139,7 +139,7 @@ impl Arena {
     }
 
     fn number(&mut self, n: u64) -> Part<'static> {
-        self.made(|out| push_number(out, n))
+        self.made(|out| crate::http::push_decimal(out, n))
     }
 
     fn ip(&mut self, ip: std::net::IpAddr) -> Part<'static> {
@@ -149,7 +149,7 @@ impl Arena {
                     if i > 0 {
                         out.push(b'.');
                     }
-                    push_number(out, u64::from(o));
+                    crate::http::push_decimal(out, u64::from(o));
                 }
             }
             std::net::IpAddr::V6(v6) => {
@@ -158,21 +158,6 @@ impl Arena {
             }
         })
     }
-}
-
-/// `n` in decimal.
-fn push_number(out: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[i..]);
 }
 
 /// Calls `f` with every parameter of `r` for `role`, in the order lighttpd sends them.

@@ -105,6 +105,22 @@ pub(crate) fn upgrade_asked(headers: &http::HeaderMap) -> Option<http::HeaderVal
         .flatten()
 }
 
+/// Appends `n` in decimal (no formatting machinery: response heads and FastCGI params
+/// write numbers per request).
+pub(crate) fn push_decimal(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -454,35 +454,47 @@ async fn exchange(
     let status = parts.status;
     let headers = &mut parts.headers;
     let mut keep = keep_alive && !connect && !*stop.borrow();
-    if headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| v.as_bytes().eq_ignore_ascii_case(b"close"))
-    {
-        keep = false;
+    // One pass over the response's headers for what framing needs (no lookup by name: each
+    // costs a hash); what relight adds is written after them, not put in the map.
+    let (mut connection, mut coded, mut length, mut dated) = (false, false, false, false);
+    let mut declared = None;
+    for (name, value) in headers.iter() {
+        if name == header::CONNECTION {
+            connection = true;
+            if value.as_bytes().eq_ignore_ascii_case(b"close") {
+                keep = false;
+            }
+        } else if name == header::TRANSFER_ENCODING {
+            coded = true;
+        } else if name == header::CONTENT_LENGTH {
+            if !length {
+                declared = digits(value.as_bytes());
+            }
+            length = true;
+        } else if name == header::DATE {
+            dated = true;
+        }
     }
-    headers.remove(header::TRANSFER_ENCODING);
+    if coded {
+        headers.remove(header::TRANSFER_ENCODING);
+    }
     let bodiless = status.is_informational() || status == StatusCode::NO_CONTENT;
-    if bodiless {
+    if bodiless && length {
         headers.remove(header::CONTENT_LENGTH);
+        declared = None;
     }
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| digits(v.as_bytes()));
+    let mut added = Added::default();
     let out = if bodiless || status == StatusCode::NOT_MODIFIED {
         Out::Length(0)
     } else if let Some(n) = declared {
         Out::Length(n)
     } else if let Some(n) = body.size_hint().exact() {
         if n > 0 || !is_head {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+            added.length = Some(n);
         }
         Out::Length(n)
     } else if version == Version::HTTP_11 {
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
+        added.chunked = true;
         Out::Chunked
     } else {
         keep = false;
@@ -494,18 +506,19 @@ async fn exchange(
     }
     if !upgrading {
         if !keep && version == Version::HTTP_11 {
-            if !headers.contains_key(header::CONNECTION) {
-                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            if !connection {
+                added.connection = Some("close");
             }
         } else if keep && version == Version::HTTP_10 {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+            if connection {
+                headers.remove(header::CONNECTION);
+            }
+            added.connection = Some("keep-alive");
         }
     }
-    if !headers.contains_key(header::DATE) {
-        headers.insert(header::DATE, date());
-    }
+    added.date = !dated;
     let mut head_bytes = Vec::with_capacity(256);
-    write_head(&mut head_bytes, version, status, headers);
+    write_head(&mut head_bytes, version, status, headers, &added);
     let sent = {
         let mut w = Writer {
             io: &mut *io,
@@ -555,7 +568,22 @@ enum Out {
 }
 
 /// The response head's bytes: the status line and the headers (names as hyper writes them).
-fn write_head(out: &mut Vec<u8>, version: Version, status: StatusCode, headers: &HeaderMap) {
+/// The headers relight adds to a response head, after the response's own (in this order).
+#[derive(Default)]
+struct Added {
+    length: Option<u64>,
+    chunked: bool,
+    connection: Option<&'static str>,
+    date: bool,
+}
+
+fn write_head(
+    out: &mut Vec<u8>,
+    version: Version,
+    status: StatusCode,
+    headers: &HeaderMap,
+    added: &Added,
+) {
     out.extend_from_slice(if version == Version::HTTP_10 {
         b"HTTP/1.0 "
     } else {
@@ -571,24 +599,41 @@ fn write_head(out: &mut Vec<u8>, version: Version, status: StatusCode, headers: 
         out.extend_from_slice(value.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
+    if let Some(n) = added.length {
+        out.extend_from_slice(b"content-length: ");
+        crate::http::push_decimal(out, n);
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if let Some(c) = added.connection {
+        out.extend_from_slice(b"connection: ");
+        out.extend_from_slice(c.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if added.date {
+        out.extend_from_slice(b"date: ");
+        push_date(out);
+        out.extend_from_slice(b"\r\n");
+    }
     out.extend_from_slice(b"\r\n");
 }
 
-/// The Date header of this second, formatted once per second.
-fn date() -> HeaderValue {
+/// Appends the Date of this second (formatted once per second).
+fn push_date(out: &mut Vec<u8>) {
     thread_local! {
-        static DATE: std::cell::RefCell<(u64, HeaderValue)> =
-            const { std::cell::RefCell::new((u64::MAX, HeaderValue::from_static(""))) };
+        static DATE: std::cell::RefCell<(u64, String)> =
+            const { std::cell::RefCell::new((u64::MAX, String::new())) };
     }
     let now = crate::http::date::now_secs();
     DATE.with(|d| {
         let mut d = d.borrow_mut();
         if d.0 != now {
-            let s = crate::http::date::format(std::time::SystemTime::now());
-            d.1 = HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static(""));
+            d.1 = crate::http::date::format(std::time::SystemTime::now());
             d.0 = now;
         }
-        d.1.clone()
+        out.extend_from_slice(d.1.as_bytes());
     })
 }
 
@@ -760,12 +805,20 @@ fn poll_now(body: &mut Watched) -> Option<Option<io::Result<Bytes>>> {
 
 /// The answer to a head that cannot be served: the status alone, and the connection closes.
 async fn write_refusal(io: &mut ConnIo, status: StatusCode) -> io::Result<()> {
-    let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    headers.insert(header::DATE, date());
+    let added = Added {
+        length: Some(0),
+        chunked: false,
+        connection: Some("close"),
+        date: true,
+    };
     let mut out = Vec::with_capacity(128);
-    write_head(&mut out, Version::HTTP_11, status, &headers);
+    write_head(
+        &mut out,
+        Version::HTTP_11,
+        status,
+        &HeaderMap::new(),
+        &added,
+    );
     tokio::io::AsyncWriteExt::write_all(io, &out).await
 }
 
