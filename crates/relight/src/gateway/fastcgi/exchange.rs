@@ -133,6 +133,21 @@ where
         .filter(|_| has_body)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
+    // What of the body is read already (a small answer usually is all there, END_REQUEST
+    // included): if that is the whole of it, it goes as one buffer, with no channel.
+    let (early, early_end) = reader.read_already(first);
+    if matches!(early_end, Some(Ok(None))) && declared.is_none_or(|d| d == early.len() as u64) {
+        let mut resp = Response::new(Body::full(early));
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        if !variables.is_empty() {
+            resp.extensions_mut().insert(Variables(variables));
+        }
+        if head_tx.send(Ok(resp)).is_err() {
+            return Outcome::Done;
+        }
+        return reader.outcome(&writer_state);
+    }
     let mut sent = 0u64;
     let (body_tx, resp_body) = Body::channel();
     let mut resp = Response::new(resp_body);
@@ -146,12 +161,17 @@ where
     }
 
     // Phase 2: stream the body; keep feeding stdin if the backend still reads it.
-    let mut pending = (!first.is_empty()).then_some(first);
+    let mut pending = (!early.is_empty()).then_some(early);
+    // How the body read already ended, if it did (taken once what was read is sent).
+    let mut early_end = early_end;
     loop {
         let chunk = match pending.take() {
             Some(c) => c,
             None => {
-                let next = tokio::select! {
+                let next = if let Some(end) = early_end.take() {
+                    end
+                } else {
+                    tokio::select! {
                     res = &mut writer, if writer_state.is_none() => {
                         match res {
                             Err(e) if is_fatal_write_error(&e) => {
@@ -171,6 +191,7 @@ where
                             backend.name
                         );
                         return Outcome::Done;
+                    }
                     }
                 };
                 match next {
@@ -217,13 +238,7 @@ where
             }
         }
     }
-    reader.flush_stderr();
-    let clean_write = matches!(writer_state, Some(Ok(())));
-    if clean_write && reader.stdout_ended && reader.dec.buffered() == 0 {
-        Outcome::Reusable
-    } else {
-        Outcome::Done
-    }
+    reader.outcome(&writer_state)
 }
 
 /// Ends a response whose head was sent: one log line, and an error into the body so the client
@@ -444,6 +459,59 @@ impl<R: AsyncRead + Unpin> Reader<'_, R> {
             if acc.is_empty() {
                 acc.extend_from_slice(&chunk);
             }
+        }
+    }
+
+    /// The body after `first` as far as it is read already, without waiting (joined after
+    /// `first`, up to [`BATCH`]), and how it ended if it did: `Ok(None)` at END_REQUEST, or
+    /// the error that ended it. Looks only when records are buffered: it never reads the
+    /// socket for nothing.
+    #[allow(clippy::type_complexity)]
+    fn read_already(
+        &mut self,
+        first: Bytes,
+    ) -> (Bytes, Option<Result<Option<Bytes>, GatewayError>>) {
+        let mut joined: Option<BytesMut> = None;
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut end = None;
+        while self.stash.is_some() || self.dec.buffered() > 0 {
+            let len = joined.as_ref().map_or(first.len(), BytesMut::len);
+            if len >= BATCH {
+                break;
+            }
+            let next = {
+                let f = self.next_body_chunk();
+                std::pin::pin!(f).poll(&mut cx)
+            };
+            match next {
+                std::task::Poll::Ready(Ok(Some(c))) => {
+                    joined
+                        .get_or_insert_with(|| {
+                            let mut j = BytesMut::with_capacity(first.len() + c.len());
+                            j.extend_from_slice(&first);
+                            j
+                        })
+                        .extend_from_slice(&c);
+                }
+                std::task::Poll::Ready(r) => {
+                    end = Some(r);
+                    break;
+                }
+                std::task::Poll::Pending => break,
+            }
+        }
+        (joined.map_or(first, BytesMut::freeze), end)
+    }
+
+    /// After the response: the connection serves the next request only if the request was
+    /// written whole, the response ended cleanly and nothing is left unread.
+    fn outcome(&mut self, writer_state: &Option<Result<(), GatewayError>>) -> Outcome {
+        self.flush_stderr();
+        let clean_write = matches!(writer_state, Some(Ok(())));
+        if clean_write && self.stdout_ended && self.dec.buffered() == 0 {
+            Outcome::Reusable
+        } else {
+            Outcome::Done
         }
     }
 
