@@ -38,11 +38,25 @@ fn put_length(out: &mut impl BufMut, len: usize) {
 /// # Panics
 /// If the name or the value is longer than 2^31-1 bytes, which the format cannot express.
 pub fn encode_pair(out: &mut impl BufMut, name: &[u8], value: &[u8]) {
-    put_length(out, name.len());
-    put_length(out, value.len());
-    out.put_slice(name);
+    // Most pairs have short lengths and names: their two lengths and the name go in one
+    // write (one capacity check and copy instead of three).
+    if name.len() <= SHORT_NAME && value.len() < 128 {
+        let mut head = [0u8; SHORT_NAME + 2];
+        head[0] = name.len() as u8;
+        head[1] = value.len() as u8;
+        head[2..2 + name.len()].copy_from_slice(name);
+        out.put_slice(&head[..2 + name.len()]);
+    } else {
+        put_length(out, name.len());
+        put_length(out, value.len());
+        out.put_slice(name);
+    }
     out.put_slice(value);
 }
+
+/// The longest name [`encode_pair`] writes with its lengths in one piece (CGI's longest
+/// standard names are about 20 bytes; `HTTP_` names of common headers fit too).
+const SHORT_NAME: usize = 46;
 
 /// Reads one length at `pos`, returning it and the position after it.
 fn read_length(buf: &[u8], pos: usize) -> Result<(usize, usize), Error> {

@@ -277,3 +277,22 @@ fn keep_alive_connection_carries_two_requests() {
         })
     );
 }
+
+/// Every length class of names and values (short names written with their lengths in one
+/// piece, longer ones, one- and four-byte lengths) decodes back to what was encoded.
+#[test]
+fn pairs_round_trip_at_every_length_class() {
+    use fcgi_proto::pairs::{decode_pairs, encode_pair};
+    let mut out = BytesMut::new();
+    let mut want = Vec::new();
+    for n in [0, 1, 45, 46, 47, 127, 128, 300] {
+        for v in [0, 1, 127, 128, 70_000] {
+            let name = vec![b'N'; n];
+            let value: Vec<u8> = (0..v).map(|i| (i % 251) as u8).collect();
+            encode_pair(&mut out, &name, &value);
+            want.push((Bytes::from(name), Bytes::from(value)));
+        }
+    }
+    let got = decode_pairs(&out.freeze(), &big_limits()).unwrap();
+    assert_eq!(got, want);
+}
