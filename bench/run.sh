@@ -20,7 +20,7 @@ ROUNDS="${ROUNDS:-3}"
 PROCS="${PROCS:-2}"
 CONNS=32
 
-PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd lighttpd-mod-openssl nginx-light spawn-fcgi multiwatch python3 curl openssl nghttp2-client)
+PKGS=(gcc libc6-dev libfcgi-dev wrk lighttpd lighttpd-mod-openssl nginx-light spawn-fcgi multiwatch python3 curl openssl nghttp2-client valgrind apache2-utils)
 . scripts/debian-packages.sh
 ensure_packages bench "${PKGS[@]}"
 
@@ -570,6 +570,47 @@ cpu_relight=$(crashloop relight "exec $RELIGHT -D -f $W/crash.toml")
 cpu_lighttpd=$(crashloop lighttpd "exec lighttpd -D -f $W/crash-lighttpd.conf")
 echo "bench: crash loop CPU: relight $cpu_relight, lighttpd $cpu_lighttpd"
 
+# ---- instructions per request (callgrind): the figure the noise of the machine cannot move ----
+# Each server runs under callgrind (its backends natively) for 500 and then 2500 keep-alive
+# requests (ab -k -c 8); the difference over 2000 is its user-space instructions per request.
+# (callgrind counts a `rep movs`/`rep stos` byte by byte, so bulk copies weigh more than their
+# time.)
+sed -e "s|127.0.0.1:$PORT_RELIGHT\"|127.0.0.1:18941\"|; s|relight.sock|cg-relight.sock|; s|relight-error.log|cg-relight.log|" \
+  -e "/^\[\[tls\]\]/,/^key/d" "$W/relight.toml" >"$W/cg.toml"
+sed -e "s|= $PORT_LIGHTTPD\$|= 18942|; s|lighttpd.sock|cg-lighttpd.sock|; s|lighttpd-error.log|cg-lighttpd.log|" \
+  -e '/^\$SERVER/,/^}/d' "$W/lighttpd.conf" >"$W/cg-lighttpd.conf"
+instructions() { # name port path requests cmd... → total Ir
+  local name=$1 port=$2 path=$3 n=$4
+  shift 4
+  rm -f "$W"/cg.out.*
+  setsid valgrind --tool=callgrind --callgrind-out-file="$W/cg.out.%p" "$@" >"$W/cg-$name.out" 2>&1 &
+  local pid=$!
+  PIDS+=($pid)
+  for _ in $(seq 1 200); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  ab -k -q -n "$n" -c 8 "http://127.0.0.1:$port$path" >"$W/ab.out" 2>&1
+  kill -TERM "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  grep -h '^\(summary\|totals\):' "$W"/cg.out.* | head -1 | awk '{print $2}'
+}
+instr_per_request() { # name port path cmd... → instructions per request
+  local name=$1 port=$2 path=$3
+  shift 3
+  local a b
+  a=$(instructions "$name" "$port" "$path" 500 "$@")
+  b=$(instructions "$name" "$port" "$path" 2500 "$@")
+  awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0 && b > a) printf "%d", (b - a) / 2000; else print "-" }'
+}
+: >"$W/instructions.tsv"
+for row in "static 1 KiB|/1k.bin" "FastCGI hello|/fcgi/hello"; do
+  sc=${row%|*} path=${row#*|}
+  l=$(instr_per_request lighttpd 18942 "$path" lighttpd -D -f "$W/cg-lighttpd.conf")
+  r=$(instr_per_request relight 18941 "$path" "$RELIGHT" -D -f "$W/cg.toml")
+  printf '%s\t%s\t%s\n' "$sc" "$l" "$r" >>"$W/instructions.tsv"
+  echo "bench: instructions per request, $sc: lighttpd $l, relight $r"
+done
+ANSWER_INSTR=$(instr_per_request relight 18941 /raw/hello "$RELIGHT" -D -f "$W/cg.toml")
+echo "bench: instructions per request, [[answer]]: relight $ANSWER_INSTR"
+
 # ---- fcgi-app's hello against the same C libfcgi hello, both behind nginx ----------------------
 start spawn_app "$RELIGHT" spawn --procs "$PROCS" --socket "$W/app.sock" -- "$APP_HELLO"
 for _ in $(seq 1 100); do [ -S "$W/app.sock" ] && break; sleep 0.05; done
@@ -632,6 +673,13 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   while IFS=$'\t' read -r setup med lo hi _; do
     echo "| $setup | $med | $lo | $hi |"
   done <"$W/respawn.tsv"
+  echo
+  echo "| user-space instructions per request (callgrind, ab -k -c 8) | lighttpd | relight | ×lighttpd |"
+  echo "|---|---|---|---|"
+  while IFS=$'\t' read -r sc l r; do
+    echo "| $sc | $l | $r | $(ratio "$r" "$l") |"
+  done <"$W/instructions.tsv"
+  echo "| \\`[[answer]]\\` (relight's HTTP front end alone) | - | $ANSWER_INSTR | - |"
   echo
   echo "| CPU of the front end while the backend crash-loops (/bin/false), 5 s | of one core |"
   echo "|---|---|"
