@@ -679,7 +679,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   while IFS=$'\t' read -r sc l r; do
     echo "| $sc | $l | $r | $(ratio "$r" "$l") |"
   done <"$W/instructions.tsv"
-  echo "| \\`[[answer]]\\` (relight's HTTP front end alone) | - | $ANSWER_INSTR | - |"
+  echo "| \`[[answer]]\` (relight's HTTP front end alone) | - | $ANSWER_INSTR | - |"
   echo
   echo "| CPU of the front end while the backend crash-loops (/bin/false), 5 s | of one core |"
   echo "|---|---|"
