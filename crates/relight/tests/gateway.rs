@@ -335,6 +335,77 @@ fn stdout_record(data: &[u8]) -> Vec<u8> {
     r
 }
 
+/// Set by the test below when its client has seen the first part of the response.
+static FIRST_PART_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A response goes on to the client as the backend writes it: relight gathers records that
+/// come back to back into one write, but never waits for a backend that pauses. The backend
+/// here writes its head and a first part, then writes nothing more until the client has seen
+/// that part: a relight that held the response until its end would never show it.
+#[test]
+fn a_response_streams_while_the_backend_pauses() {
+    use std::sync::atomic::Ordering;
+    let www = docroot();
+    let d = TempDir::new("pause");
+    fake_backend(&d.join("pause.sock"), |mut c| {
+        read_request(&mut c);
+        let mut first = b"Content-Type: text/plain\r\n\r\nfirst part\n".to_vec();
+        first.extend_from_slice(&[b'.'; 20000]);
+        for piece in first.chunks(8000) {
+            let _ = c.write_all(&stdout_record(piece));
+        }
+        let waited = Instant::now();
+        while !FIRST_PART_SEEN.load(Ordering::SeqCst) && waited.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = c.write_all(&stdout_record(b"\nthe rest\n"));
+        let _ = c.write_all(&[1, 6, 0, 1, 0, 0, 0, 0]);
+        let _ = c.write_all(&[1, 3, 0, 1, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    });
+    let r = Relight::start(
+        www.path(),
+        "",
+        &fastcgi("pause", "[\"/pause\"]", &d.join("pause.sock"), ""),
+    );
+    let mut s = std::net::TcpStream::connect(r.addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /pause HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 65536];
+    let dots = |g: &[u8]| g.iter().filter(|&&b| b == b'.').count();
+    while dots(&got) < 20000 {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!(
+                "the first part did not come while the backend paused ({e}); got {} bytes",
+                got.len()
+            ),
+        }
+    }
+    let text = String::from_utf8_lossy(&got).into_owned();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text:.200}");
+    assert!(text.contains("first part"), "{text:.200}");
+    assert!(!text.contains("the rest"), "the rest was not written yet");
+    FIRST_PART_SEEN.store(true, Ordering::SeqCst);
+    while !got.ends_with(b"0\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("the end did not come: {e}"),
+        }
+    }
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.contains("the rest"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    assert!(got.ends_with(b"0\r\n\r\n"), "a chunked body, ended");
+}
+
 #[test]
 fn misbehaving_backends_get_502_or_504_and_the_server_stays_up() {
     let www = docroot();

@@ -369,6 +369,7 @@ impl Server {
         let max = start.config().server.max_connections;
         let limit = Arc::new(Semaphore::new(max));
         tokio::spawn(crate::files::cache::sweeper());
+        memory::tune();
         let bursts = memory::Bursts::new(limit.clone(), max);
         tokio::spawn(bursts.clone().trim_after_bursts());
         for l in std::mem::take(&mut self.listeners) {

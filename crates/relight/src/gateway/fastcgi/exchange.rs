@@ -133,9 +133,10 @@ where
         .filter(|_| has_body)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
-    // What of the body is read already (a small answer usually is all there, END_REQUEST
-    // included): if that is the whole of it, it goes as one buffer, with no channel.
-    let (early, early_end) = reader.read_already(first);
+    // What of the body is there (a small answer usually is all read already, END_REQUEST
+    // included; a larger one written back to back comes while the other tasks run): if that
+    // is the whole of it, it goes as one buffer with its length, with no channel.
+    let (early, early_end) = reader.gather(first).await;
     if matches!(early_end, Some(Ok(None))) && declared.is_none_or(|d| d == early.len() as u64) {
         let mut resp = Response::new(Body::full(early));
         *resp.status_mut() = status;
@@ -195,7 +196,13 @@ where
                     }
                 };
                 match next {
-                    Ok(Some(c)) => c,
+                    // With what follows it now, as one piece (and how the body ended, if it
+                    // did, taken once the piece is sent).
+                    Ok(Some(c)) => {
+                        let (c, end) = reader.gather(c).await;
+                        early_end = end;
+                        c
+                    }
                     Ok(None) => {
                         if let Some(declared) = declared.filter(|&d| d != sent) {
                             let e = GatewayError::BodyLength { declared, sent };
@@ -351,6 +358,10 @@ struct Reader<'a, R> {
 /// records).
 const BATCH: usize = 64 << 10;
 
+/// How many times [`Reader::gather`] lets the other tasks run for more of a body before it sends
+/// what it has (each round needs new bytes from the backend to go on).
+const MAX_GATHER_ROUNDS: usize = 16;
+
 /// What the first read of a response asks for (a libfcgi record is at most 8 KiB and its
 /// header).
 const FIRST_READ: usize = 8 << 10;
@@ -462,21 +473,47 @@ impl<R: AsyncRead + Unpin> Reader<'_, R> {
         }
     }
 
-    /// The body after `first` as far as it is read already, without waiting (joined after
-    /// `first`, up to [`BATCH`]), and how it ended if it did: `Ok(None)` at END_REQUEST, or
-    /// the error that ended it. Looks only when records are buffered: it never reads the
-    /// socket for nothing.
+    /// `first` and the body after it as far as it is there now: the records read already,
+    /// then, while the body neither ended nor reached [`BATCH`], what the socket has after the
+    /// other tasks ran once (a yield). Stops at the first yield after which nothing came, so a
+    /// backend that pauses is never waited for (a streaming response goes on as it arrives),
+    /// while one that writes its records back to back (libfcgi: 8 KiB each) is sent on in one
+    /// piece instead of one client write per record. Returns how the body ended if it did:
+    /// `Ok(None)` at END_REQUEST, or the error that ended it.
     #[allow(clippy::type_complexity)]
-    fn read_already(
+    async fn gather(
         &mut self,
         first: Bytes,
     ) -> (Bytes, Option<Result<Option<Bytes>, GatewayError>>) {
         let mut joined: Option<BytesMut> = None;
+        let mut end = self.join_read(&first, &mut joined);
+        let mut rounds = 0;
+        while end.is_none()
+            && joined.as_ref().map_or(first.len(), BytesMut::len) < BATCH
+            && rounds < MAX_GATHER_ROUNDS
+        {
+            rounds += 1;
+            tokio::task::yield_now().await;
+            match self.try_fill() {
+                None => break,
+                Some(Err(e)) => end = Some(Err(e)),
+                Some(Ok(())) => end = self.join_read(&first, &mut joined),
+            }
+        }
+        (joined.map_or(first, BytesMut::freeze), end)
+    }
+
+    /// Joins after `first` (into `joined`) the body records read already, without waiting, up
+    /// to [`BATCH`], and says how the body ended if it did. Looks only when records are
+    /// buffered: it never reads the socket.
+    fn join_read(
+        &mut self,
+        first: &Bytes,
+        joined: &mut Option<BytesMut>,
+    ) -> Option<Result<Option<Bytes>, GatewayError>> {
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut end = None;
         while self.stash.is_some() || self.dec.buffered() > 0 {
-            let len = joined.as_ref().map_or(first.len(), BytesMut::len);
-            if len >= BATCH {
+            if joined.as_ref().map_or(first.len(), BytesMut::len) >= BATCH {
                 break;
             }
             let next = {
@@ -487,20 +524,43 @@ impl<R: AsyncRead + Unpin> Reader<'_, R> {
                 std::task::Poll::Ready(Ok(Some(c))) => {
                     joined
                         .get_or_insert_with(|| {
-                            let mut j = BytesMut::with_capacity(first.len() + c.len());
-                            j.extend_from_slice(&first);
+                            let mut j = BytesMut::with_capacity(BATCH.max(first.len() + c.len()));
+                            j.extend_from_slice(first);
                             j
                         })
                         .extend_from_slice(&c);
                 }
-                std::task::Poll::Ready(r) => {
-                    end = Some(r);
-                    break;
-                }
+                std::task::Poll::Ready(r) => return Some(r),
                 std::task::Poll::Pending => break,
             }
         }
-        (joined.map_or(first, BytesMut::freeze), end)
+        None
+    }
+
+    /// One read of the socket if it has something now (`None`: it has not, or the read
+    /// would wait). No timer: nothing is waited for.
+    fn try_fill(&mut self) -> Option<Result<(), GatewayError>> {
+        let buf = self.dec.buffer_mut();
+        if buf.capacity() - buf.len() < 8192 {
+            buf.reserve(64 << 10);
+        }
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let read = {
+            let f = self.r.read_buf(buf);
+            std::pin::pin!(f).poll(&mut cx)
+        };
+        match read {
+            std::task::Poll::Pending => None,
+            std::task::Poll::Ready(Ok(0)) => {
+                Some(Err(GatewayError::Closed(if self.dec.buffered() > 0 {
+                    "in the middle of a record"
+                } else {
+                    "before END_REQUEST"
+                })))
+            }
+            std::task::Poll::Ready(Ok(_)) => Some(Ok(())),
+            std::task::Poll::Ready(Err(e)) => Some(Err(GatewayError::Read(e))),
+        }
     }
 
     /// After the response: the connection serves the next request only if the request was
