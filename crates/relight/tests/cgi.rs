@@ -99,6 +99,33 @@ fn environment_matches_lighttpd_mod_cgi_side_by_side() {
     }
 }
 
+/// A script gets exactly stdin, stdout and stderr, even from a relight that inherited a
+/// descriptor left open by its parent: relight starts scripts with posix_spawn, which closes
+/// nothing, so what it inherited is made close-on-exec when it starts.
+#[test]
+fn a_script_gets_only_its_three_descriptors() {
+    let www = docroot();
+    script(
+        www.path(),
+        "cgi-bin/fds.py",
+        "#!/usr/bin/env python3\nimport os\nout = []\nfor f in os.listdir('/proc/self/fd'):\n    try:\n        out.append(f + ' ' + os.readlink('/proc/self/fd/' + f))\n    except OSError:\n        pass\nprint('Content-Type: text/plain\\n')\nprint('\\n'.join(sorted(out)))\n",
+    );
+    let r = Relight::start_inheriting_fd7(www.path(), "", "[[cgi]]\nmatch = [\"/cgi-bin/\"]\n");
+    let relight_fds = std::fs::read_link(format!("/proc/{}/fd/7", r.proc.child.id()));
+    assert!(
+        relight_fds.is_ok_and(|p| p.ends_with("hostname")),
+        "relight inherited fd 7 (the test's own premise)"
+    );
+    let resp = curl(&[&r.url("/cgi-bin/fds.py")]);
+    assert_eq!(resp.status, 200, "{}", r.error_log());
+    let text = String::from_utf8_lossy(&resp.body);
+    let fds: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(fd, _)| fd))
+        .collect();
+    assert_eq!(fds, ["0", "1", "2"], "the script's descriptors:\n{text}");
+}
+
 #[test]
 fn shell_perl_c_and_php_cgi_scripts() {
     let www = docroot();

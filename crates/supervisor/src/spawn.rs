@@ -4,6 +4,9 @@
 //! cgroup of its own, entered between fork and exec (while still root, so before the user is
 //! changed). A CGI process is started the same way with pipes for stdin and stdout instead
 //! ([`spawn_piped`]). Only `std::process::Command`: the one reaper waits for it, nobody else.
+//! A process with nothing to do between fork and exec (no cgroup, no user to become) is started
+//! by std with posix_spawn (a vfork: nothing of relight's memory is copied); the others are
+//! forked, with the child's work in [`with_child_code`].
 
 use std::ffi::{CString, OsString};
 use std::io;
@@ -73,6 +76,33 @@ fn start(
         .stdout(stdout)
         .stderr(Stdio::piped())
         .process_group(0);
+    if cgroup.is_none() && spec.uid.is_none() && spec.gid.is_none() {
+        // Nothing to do in the child but what posix_spawn does itself (its descriptors,
+        // process group, directory): std then starts it with posix_spawn, a vfork that copies
+        // nothing of relight's memory, and learns of a failed exec from its return. Measured
+        // with a C CGI program: 1483 -> 2066 requests/s, 170 -> 69 µs of system time each
+        // (fork copied relight's page tables, and the event loop waited on std's exec-error
+        // pipe). Descriptors: relight's own are all close-on-exec, what it inherited was made
+        // so at the start ([`cloexec_inherited`]).
+        cmd.current_dir(&spec.cwd);
+    } else {
+        with_child_code(&mut cmd, spec, cgroup)?;
+    }
+    let mut child = cmd.spawn()?;
+    let stderr = child.stderr.take().map(OwnedFd::from);
+    let stdin = child.stdin.take().map(OwnedFd::from);
+    let stdout = child.stdout.take().map(OwnedFd::from);
+    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
+    let started = Started {
+        pid: child.id() as i32,
+        stderr,
+    };
+    Ok((started, stdin, stdout))
+}
+
+/// What the child does between fork and exec when posix_spawn cannot: enter its cgroup, become
+/// its user, mark every inherited descriptor close-on-exec again, and go to its directory.
+fn with_child_code(cmd: &mut Command, spec: &SpawnSpec, cgroup: Option<&Path>) -> io::Result<()> {
     // Made before the fork: the child may not allocate.
     let procs = cgroup
         .map(|c| CString::new(c.join("cgroup.procs").as_os_str().as_bytes()))
@@ -100,16 +130,7 @@ fn start(
             Ok(())
         });
     }
-    let mut child = cmd.spawn()?;
-    let stderr = child.stderr.take().map(OwnedFd::from);
-    let stdin = child.stdin.take().map(OwnedFd::from);
-    let stdout = child.stdout.take().map(OwnedFd::from);
-    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
-    let started = Started {
-        pid: child.id() as i32,
-        stderr,
-    };
-    Ok((started, stdin, stdout))
+    Ok(())
 }
 
 /// Moves the calling process (the child, before exec) into the cgroup whose `cgroup.procs` is
@@ -160,9 +181,11 @@ fn drop_privileges(uid: Option<u32>, gid: Option<u32>) -> io::Result<()> {
 
 /// Marks every descriptor above stderr close-on-exec, so that nothing relight inherited or
 /// opened without O_CLOEXEC reaches a backend: it gets exactly fd 0 (its socket), 1 and 2.
-/// std's own exec-error pipe is close-on-exec already and keeps working.
+/// Called once in relight itself when the supervisor starts (for what it inherited), and in
+/// each child that is forked (before exec). std's own exec-error pipe is close-on-exec
+/// already and keeps working.
 #[allow(unsafe_code)]
-fn cloexec_inherited() {
+pub(crate) fn cloexec_inherited() {
     // SAFETY: close_range(2) with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
     let r = unsafe {
         libc::syscall(

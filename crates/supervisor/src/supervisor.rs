@@ -181,6 +181,9 @@ impl Supervisor {
     /// the start: its slots back off and retry for ever. With `cgroups`, each process is
     /// contained in a cgroup v2 of its own where relight may make one (`crate::cgroup`).
     pub fn start(configs: Vec<PoolConfig>, cgroups: bool) -> Result<Arc<Supervisor>, StartError> {
+        // What relight inherited (its own descriptors are close-on-exec) reaches no process it
+        // starts, including those started with posix_spawn, which closes nothing itself.
+        crate::spawn::cloexec_inherited();
         // Orphaned descendants must come back to us to be reaped and reported.
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             tracing::warn!("cannot become a child subreaper ({e}): orphans of backends go to init");

@@ -43,14 +43,38 @@ impl Relight {
         Relight::run(&cfg, port, dir, server_part)
     }
 
+    /// As [`Relight::start`], with relight inheriting a descriptor that is not close-on-exec
+    /// (fd 7, open on /etc/hostname), as a careless parent process leaves it one.
+    pub fn start_inheriting_fd7(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
+        let (port, dir) = (free_port(), TempDir::new("relight"));
+        let server_part = format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\naccess_log = \"{}\"\n{server_extra}\n",
+            docroot.display(),
+            dir.join("error.log").display(),
+            dir.join("access.log").display(),
+        );
+        let cfg = dir.join("relight.toml");
+        std::fs::write(&cfg, format!("{server_part}{rest}\n")).unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("exec 7</etc/hostname && exec \"$0\" -D -f \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_relight"))
+            .arg(&cfg);
+        Relight::run_command(cmd, port, dir, server_part)
+    }
+
     /// Runs relight on `config` and waits until it listens on `port`; its stderr goes to
     /// `dir/stderr.log`.
     fn run(config: &Path, port: u16, dir: TempDir, server_part: String) -> Relight {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relight"));
+        cmd.arg("-D").arg("-f").arg(config);
+        Relight::run_command(cmd, port, dir, server_part)
+    }
+
+    /// Runs `cmd` (relight, or what becomes it) and waits until it listens on `port`.
+    fn run_command(mut cmd: Command, port: u16, dir: TempDir, server_part: String) -> Relight {
         let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_relight"))
-            .arg("-D")
-            .arg("-f")
-            .arg(config)
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr))
             .spawn()
