@@ -47,6 +47,7 @@ BACKEND="$W/backend"
 
 mkdir -p "$W/www"
 head -c 1024 /dev/urandom >"$W/www/1k.bin"
+head -c 65536 /dev/urandom >"$W/www/64k.bin"
 head -c 1048576 /dev/urandom >"$W/www/1m.bin"
 head -c 1048576 /dev/zero | tr '\0' 'a' >"$W/post.body"
 printf 'wrk.headers["Connection"] = "close"\n' >"$W/close.lua"
@@ -383,6 +384,7 @@ for round in $(seq 1 "$ROUNDS"); do
   for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 KiB" "$s" /1k.bin "$CONNS"; done
   # A connect/request/close flood: what accepting a connection costs.
   for s in lighttpd relight nginx+relight; do run_wrk "static 1 KiB, a connection per request" "$s" /1k.bin "$CONNS" "$W/close.lua"; done
+  for s in lighttpd relight nginx+relight; do run_wrk "static 64 KiB" "$s" /64k.bin "$CONNS"; done
   for s in lighttpd relight nginx+relight "relight threads=2"; do run_wrk "static 1 MiB" "$s" /1m.bin 8; done
   for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS FastCGI hello" "$s" /fcgi/hello "$CONNS"; done
   for s in "${HTTPS_SETUPS[@]}"; do run_wrk "HTTPS static 1 KiB" "$s" /1k.bin "$CONNS"; done

@@ -20,8 +20,12 @@ use crate::http::body::Body;
 use crate::http::pages::{moved_permanently, status_page};
 use cache::Entry;
 
-/// Files up to this size are read in one piece; larger ones are streamed in chunks this big.
-const CHUNK: usize = 64 << 10;
+/// Files up to this size are read in one piece and go out with their head in one write; larger
+/// ones are sent as they go out (sendfile(2) on a plain connection: no copy through relight,
+/// as lighttpd sends them). Measured (wrk -c32, system time per request, relight / lighttpd):
+/// read whole, 64 KiB files took 12.1 / 7.3 µs, 16 KiB 6.6 / 4.6 and 8 KiB 5.4 / 4.7; sent,
+/// 6.9 / 7.4, 5.3 / 4.4 and 5.1 / 5.1.
+const READ_WHOLE: u64 = 4 << 10;
 
 /// The document root and how to serve it.
 #[derive(Debug)]
@@ -481,7 +485,7 @@ fn open_nonblocking(path: &Path) -> io::Result<std::fs::File> {
 /// `count` bytes of `file` from `start`: read at once when small, else read (or sent) as they
 /// go out (bounded memory).
 pub(crate) fn file_body_of(file: Arc<std::fs::File>, start: u64, count: u64) -> io::Result<Body> {
-    if count <= CHUNK as u64 {
+    if count <= READ_WHOLE {
         let mut buf = BytesMut::zeroed(count as usize);
         std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, start)?;
         return Ok(Body::full(buf.freeze()));
