@@ -100,18 +100,21 @@ pub(crate) fn normalize(raw_path: &str) -> Result<String, PathError> {
 /// no empty, `.` or `..` segment (the last may be empty: a trailing slash). Most paths are;
 /// they are taken as they are, without decoding and rebuilding them.
 fn is_normal(path: &str) -> bool {
+    // One pass: `seg` is where the current segment starts.
     let b = path.as_bytes();
-    if b.iter().any(|&c| c == b'%' || c < 0x20 || c == 0x7f) {
-        return false;
-    }
-    let mut segments = path[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+    let mut seg = 1;
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        if c == b'%' || c < 0x20 || c == 0x7f {
             return false;
         }
+        if c == b'/' {
+            if matches!(&b[seg..i], b"" | b"." | b"..") {
+                return false;
+            }
+            seg = i + 1;
+        }
     }
-    true
+    !matches!(&b[seg..], b"." | b"..")
 }
 
 #[cfg(test)]
