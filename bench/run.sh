@@ -11,7 +11,7 @@
 #
 # Installs what it needs from Debian (wrk, lighttpd, nginx-light, spawn-fcgi, multiwatch,
 # libfcgi-dev, gcc), builds relight and fcgi-app's hello example in release mode (the profile
-# users ship: opt-level "s", fat LTO, one codegen unit, stripped), and runs on loopback.
+# users ship: opt-level 2, fat LTO, one codegen unit, stripped), and runs on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -38,9 +38,12 @@ echo "bench: building (release)"
 cargo build -q --release -p relight --bin relight
 cargo build -q --release -p fcgi-app --example hello
 RELIGHT="$ROOT/target/release/relight"
-# The same without the optional features (TLS, HTTP/2): the smallest build, for its size.
-cargo build -q --release -p relight --bin relight --no-default-features --target-dir "$ROOT/target/minimal"
-MINIMAL_SIZE=$(stat -c %s "$ROOT/target/minimal/release/relight")
+# For their sizes: the build for devices short of flash (profile "small", opt-level "s"), with
+# the default features and without the optional ones (TLS, HTTP/2, compression).
+cargo build -q --profile small -p relight --bin relight
+SMALL_SIZE=$(stat -c %s "$ROOT/target/small/relight")
+cargo build -q --profile small -p relight --bin relight --no-default-features --target-dir "$ROOT/target/minimal"
+MINIMAL_SIZE=$(stat -c %s "$ROOT/target/minimal/small/relight")
 APP_HELLO="$ROOT/target/release/examples/hello"
 cc -O2 -o "$W/backend" bench/backend.c -lfcgi
 BACKEND="$W/backend"
@@ -635,7 +638,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "memory: lower is better)."
   echo
   echo "- machine: $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), Linux $(uname -r)"
-  echo "- relight $(git rev-parse --short HEAD) (release: opt-level \"s\", fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
+  echo "- relight $(git rev-parse --short HEAD) (release: opt-level 2, fat LTO, 1 codegen unit, stripped), $(stat -c %s "$RELIGHT") bytes"
   echo "- $(lighttpd -v 2>&1 | head -1); $(nginx -v 2>&1); $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
   echo "- backend: bench/backend.c (libfcgi), $PROCS processes per setup; wrk -t2, ${DURATION}s per run"
   echo "- setups: relight spawning the backend (one thread, the default); lighttpd with bin-path;"
@@ -646,7 +649,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
   echo "  (one ECDSA P-256 certificate; lighttpd with mod_openssl, nginx \`listen ssl http2\`);"
   echo "  handshakes: wrk with \`Connection: close\` (a full handshake per request, no resumption);"
   echo "  HTTP/2: h2load, 4 connections of 100 streams each, ${DURATION}s (no latency figures)"
-  echo "- binary: the size above has the default features (TLS with rustls/ring, HTTP/2); without them (\`--no-default-features\`): $MINIMAL_SIZE bytes"
+  echo "- binary: the size above has the default features (TLS with rustls/ring, HTTP/2, compression); built for size (\`--profile small\`, opt-level \"s\"): $SMALL_SIZE bytes, and without the features (\`--profile small --no-default-features\`): $MINIMAL_SIZE bytes"
   echo "- at rest, before any request: relight $IDLE_RELIGHT KiB RSS, lighttpd $IDLE_LIGHTTPD KiB"
   echo
   echo "| scenario | setup | req/s | ×lighttpd | p50 | p99 | front RSS KiB | ×lighttpd | backends RSS KiB | front CPU µs/request: user + sys | user ×lighttpd | rounds req/s |"
