@@ -30,6 +30,29 @@ impl Relight {
     /// Starts relight with `[server]` on a free port, the given document root and extra
     /// server keys, plus `rest` (e.g. `[[fastcgi]]` tables).
     pub fn start(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
+        let (cfg, port, dir, server_part) = Relight::configure(docroot, server_extra, rest);
+        Relight::run(&cfg, port, dir, server_part)
+    }
+
+    /// As [`Relight::start`], with relight inheriting a descriptor that is not close-on-exec
+    /// (fd 7, open on /etc/hostname), as a careless parent process leaves it one.
+    pub fn start_inheriting_fd7(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
+        let (cfg, port, dir, server_part) = Relight::configure(docroot, server_extra, rest);
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("exec 7</etc/hostname && exec \"$0\" -D -f \"$1\"")
+            .arg(env!("CARGO_BIN_EXE_relight"))
+            .arg(&cfg);
+        Relight::run_command(cmd, port, dir, server_part)
+    }
+
+    /// Writes the configuration of [`Relight::start`] in a new directory: its path, the port
+    /// it listens on, the directory, and its `[server]` part.
+    fn configure(
+        docroot: &Path,
+        server_extra: &str,
+        rest: &str,
+    ) -> (std::path::PathBuf, u16, TempDir, String) {
         let dir = TempDir::new("relight");
         let port = free_port();
         let server_part = format!(
@@ -40,27 +63,7 @@ impl Relight {
         );
         let cfg = dir.join("relight.toml");
         std::fs::write(&cfg, format!("{server_part}{rest}\n")).unwrap();
-        Relight::run(&cfg, port, dir, server_part)
-    }
-
-    /// As [`Relight::start`], with relight inheriting a descriptor that is not close-on-exec
-    /// (fd 7, open on /etc/hostname), as a careless parent process leaves it one.
-    pub fn start_inheriting_fd7(docroot: &Path, server_extra: &str, rest: &str) -> Relight {
-        let (port, dir) = (free_port(), TempDir::new("relight"));
-        let server_part = format!(
-            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"{}\"\naccess_log = \"{}\"\n{server_extra}\n",
-            docroot.display(),
-            dir.join("error.log").display(),
-            dir.join("access.log").display(),
-        );
-        let cfg = dir.join("relight.toml");
-        std::fs::write(&cfg, format!("{server_part}{rest}\n")).unwrap();
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c")
-            .arg("exec 7</etc/hostname && exec \"$0\" -D -f \"$1\"")
-            .arg(env!("CARGO_BIN_EXE_relight"))
-            .arg(&cfg);
-        Relight::run_command(cmd, port, dir, server_part)
+        (cfg, port, dir, server_part)
     }
 
     /// Runs relight on `config` and waits until it listens on `port`; its stderr goes to
