@@ -257,27 +257,29 @@ pub(crate) fn with_params<T>(
         params.push((b"CONTENT_TYPE", Fixed(ct.as_bytes())));
     }
 
-    // HTTP_* from the headers; repeated headers are joined (cookies with "; ").
+    // HTTP_* from the headers; repeated headers are joined (cookies with "; "). A name's
+    // values come one after the other from the map's iterator, so no name is looked up
+    // (`repeated_headers_are_joined` holds it to that).
     let mut http: Vec<(Part<'_>, Part<'_>)> = Vec::with_capacity(r.headers.keys_len());
-    for name in r.headers.keys() {
+    let mut lines = r.headers.iter().peekable();
+    while let Some((name, first)) = lines.next() {
+        let same = |(n, _): &(&http::HeaderName, &http::HeaderValue)| *n == name;
         if name == header::CONTENT_TYPE || name == "proxy" {
+            while lines.next_if(same).is_some() {}
             continue;
         }
         let n = arena.made(|out| http_name(name.as_str(), out));
-        let mut values = r.headers.get_all(name).iter();
-        let v = match (values.next(), values.next()) {
-            (Some(one), None) => Fixed(one.as_bytes()),
-            _ => {
-                let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
-                arena.made(|out| {
-                    for (i, v) in r.headers.get_all(name).iter().enumerate() {
-                        if i > 0 {
-                            out.extend_from_slice(sep);
-                        }
-                        out.extend_from_slice(v.as_bytes());
-                    }
-                })
-            }
+        let v = if lines.peek().is_some_and(same) {
+            let sep: &[u8] = if name == header::COOKIE { b"; " } else { b", " };
+            arena.made(|out| {
+                out.extend_from_slice(first.as_bytes());
+                while let Some((_, v)) = lines.next_if(same) {
+                    out.extend_from_slice(sep);
+                    out.extend_from_slice(v.as_bytes());
+                }
+            })
+        } else {
+            Fixed(first.as_bytes())
         };
         http.push((n, v));
     }
@@ -291,19 +293,119 @@ pub(crate) fn with_params<T>(
 /// Percent-encodes what must be encoded in a URL path (lighttpd's normalized target form).
 pub(crate) fn encode_path(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for b in path.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
-            out.push(b as char);
+    push_encoded_path(&mut out, path);
+    out
+}
+
+/// [`encode_path`] onto the end of `out`.
+pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
+    /// The bytes a path keeps as they are: unreserved, sub-delims, `:`, `@` and `/`.
+    const KEEP: [bool; 256] = {
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let b = i as u8;
+            t[i] = b.is_ascii_alphanumeric();
+            i += 1;
+        }
+        let other = b"-._~!$&'()*+,;=:@/";
+        let mut j = 0;
+        while j < other.len() {
+            t[other[j] as usize] = true;
+            j += 1;
+        }
+        t
+    };
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = path.as_bytes();
+    // Most paths have nothing to encode: one pass to see it, one copy.
+    let Some(first) = bytes.iter().position(|&b| !KEEP[b as usize]) else {
+        out.push_str(path);
+        return;
+    };
+    out.push_str(&path[..first]);
+    for &b in &bytes[first..] {
+        if KEEP[b as usize] {
+            out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
         }
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each header name is one HTTP_ parameter whatever the order its lines came in, its
+    /// values joined (cookies with "; "); Content-Type and Proxy are not among them.
+    #[test]
+    fn repeated_headers_are_joined() {
+        let mut headers = HeaderMap::new();
+        for (k, v) in [
+            ("cookie", "a=1"),
+            ("x-one", "1"),
+            ("accept", "text/html"),
+            ("cookie", "b=2"),
+            ("proxy", "http://evil"),
+            ("accept", "*/*"),
+            ("content-type", "text/plain"),
+            ("proxy", "again"),
+            ("cookie", "c=3"),
+        ] {
+            headers.append(
+                http::HeaderName::from_static(k),
+                http::HeaderValue::from_static(v),
+            );
+        }
+        let r = CgiRequest {
+            method: &Method::GET,
+            version: Version::HTTP_11,
+            request_uri: "/",
+            query: "",
+            script_name: "/",
+            path_info: "",
+            redirect_uri: None,
+            document_root: Path::new("/srv"),
+            server_name: Some("x"),
+            server_software: "relight",
+            remote: "127.0.0.1:1".parse().unwrap(),
+            local: "127.0.0.1:80".parse().unwrap(),
+            tls: None,
+            https: false,
+            headers: &headers,
+            content_length: 0,
+            redirect_status: 200,
+            broken_script_filename: false,
+            remote_user: None,
+            auth_type: "",
+            client_cert: None,
+            extra: &[],
+        };
+        let http: Vec<(String, String)> = with_params(&r, Role::Responder, |params| {
+            params
+                .filter(|(n, _)| n.starts_with(b"HTTP_"))
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8(n.to_vec()).unwrap(),
+                        String::from_utf8(v.to_vec()).unwrap(),
+                    )
+                })
+                .collect()
+        });
+        let mut sorted = http.clone();
+        sorted.sort();
+        assert_eq!(
+            sorted,
+            [
+                ("HTTP_ACCEPT".to_owned(), "text/html, */*".to_owned()),
+                ("HTTP_COOKIE".to_owned(), "a=1; b=2; c=3".to_owned()),
+                ("HTTP_X_ONE".to_owned(), "1".to_owned()),
+            ]
+        );
+    }
 
     #[test]
     fn header_names() {
@@ -320,5 +422,7 @@ mod tests {
         assert_eq!(encode_path("/a b/c"), "/a%20b/c");
         assert_eq!(encode_path("/app/c"), "/app/c");
         assert_eq!(encode_path("/é"), "/%C3%A9");
+        assert_eq!(encode_path("/100%/a?b#c d"), "/100%25/a%3Fb%23c%20d");
+        assert_eq!(encode_path("/x:@!$&'()*+,;=-._~/"), "/x:@!$&'()*+,;=-._~/");
     }
 }

@@ -13,7 +13,7 @@ use std::ops::ControlFlow;
 use http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 
 use super::{Conn, Step};
-use crate::gateway::params::encode_path;
+use crate::gateway::params::push_encoded_path;
 use crate::http::pages::status_page;
 use crate::http::urlpath;
 
@@ -34,7 +34,10 @@ impl Target {
     /// "path?query" with the path percent-encoded again: what rewrite rules match, and
     /// lighttpd's REDIRECT_URI when it differs from what was received.
     pub(crate) fn encoded(&self) -> String {
-        let mut t = encode_path(&self.path);
+        let mut t = String::with_capacity(
+            self.path.len() + self.query.as_ref().map_or(0, |q| q.len() + 1) + 16,
+        );
+        push_encoded_path(&mut t, &self.path);
         if let Some(q) = &self.query {
             t.push('?');
             t.push_str(q);
