@@ -48,7 +48,8 @@ const MAX_TRAILERS: usize = 16 << 10;
 /// The head buffers of the connections that went idle, for the next heads to be read into: a
 /// keep-alive connection gives its buffer up while it waits (see [`serve`]), and one taken
 /// back from here costs no malloc and free of 4 KiB per request (measured with callgrind:
-/// 1200 instructions per request). At most [`spare::MAX`] are kept per thread.
+/// 770 instructions per static request). At most [`spare::MAX`] are kept per thread, of at
+/// most 8 KiB each.
 mod spare {
     use std::cell::RefCell;
 
@@ -63,10 +64,18 @@ mod spare {
         static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
     }
 
-    /// Keeps `buf` if it is empty and of the usual size once its room is its own again (the
-    /// request head it held is gone); otherwise it is freed.
+    /// Keeps `buf` if it is empty, nothing else holds any part of its memory (the request
+    /// head it held is gone) and that memory is of the usual size; otherwise it is freed.
     pub(super) fn put(mut buf: BytesMut) {
-        if buf.is_empty() && buf.try_reclaim(HEAD_READ) && buf.capacity() <= 2 * HEAD_READ {
+        // What is left after a head is less than a read's worth; `try_reclaim` then succeeds
+        // only by taking the whole allocation back, which it does only when no other handle
+        // shares it. A room already as large as a read (the end of a buffer grown for a large
+        // head or a body) would pass without that, and keep all of its allocation.
+        if buf.is_empty()
+            && buf.capacity() < HEAD_READ
+            && buf.try_reclaim(HEAD_READ)
+            && buf.capacity() <= 2 * HEAD_READ
+        {
             SPARE.with_borrow_mut(|s| {
                 if s.len() < MAX {
                     s.push(buf);
@@ -1318,6 +1327,15 @@ mod tests {
         big.clear();
         spare::put(big);
         assert_eq!(spare::take().capacity(), 0);
+        // Nor is the end of one grown for a large head: what is left is a read's worth, but
+        // keeping it would keep all 16 KiB (and the head still uses the rest).
+        let mut large = BytesMut::with_capacity(16 << 10);
+        large.extend_from_slice(&[b'x'; 12000]);
+        let head = large.split().freeze();
+        assert!(large.capacity() >= HEAD_READ);
+        spare::put(large);
+        assert_eq!(spare::take().capacity(), 0);
+        drop(head);
         for _ in 0..spare::MAX + 4 {
             let (buf, head) = read();
             drop(head);
