@@ -57,7 +57,7 @@ mod spare {
 
     use super::HEAD_READ;
 
-    /// The most buffers kept (32 KiB).
+    /// The most buffers kept (32 KiB of 4 KiB ones, 64 KiB at most).
     pub(super) const MAX: usize = 8;
 
     thread_local! {
