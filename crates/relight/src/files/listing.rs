@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::config::DirListingConfig;
-use crate::http::date;
+use crate::http::{date, urlpath};
 
 /// One name in a directory.
 struct Item {
@@ -191,14 +191,9 @@ pub(crate) fn html(s: &str) -> String {
 /// A name as a relative link: letters, digits and `-_.~!*()` as they are, every other byte
 /// percent-encoded.
 fn href(name: &str) -> String {
+    const KEEP: [bool; 256] = urlpath::alnum_and(b"-_.~!*()");
     let mut out = String::with_capacity(name.len());
-    for &b in name.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~!*()".contains(&b) {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
+    urlpath::push_percent_encoded(&mut out, name, &KEEP);
     out
 }
 

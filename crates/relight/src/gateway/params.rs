@@ -9,6 +9,8 @@ use bytes::BytesMut;
 use fcgi_proto::{Role, server::encode};
 use http::{HeaderMap, Method, Version, header};
 
+use crate::http::urlpath;
+
 /// What the parameters are made from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CgiRequest<'a> {
@@ -300,39 +302,8 @@ pub(crate) fn encode_path(path: &str) -> String {
 /// [`encode_path`] onto the end of `out`.
 pub(crate) fn push_encoded_path(out: &mut String, path: &str) {
     /// The bytes a path keeps as they are: unreserved, sub-delims, `:`, `@` and `/`.
-    const KEEP: [bool; 256] = {
-        let mut t = [false; 256];
-        let mut i = 0;
-        while i < 256 {
-            let b = i as u8;
-            t[i] = b.is_ascii_alphanumeric();
-            i += 1;
-        }
-        let other = b"-._~!$&'()*+,;=:@/";
-        let mut j = 0;
-        while j < other.len() {
-            t[other[j] as usize] = true;
-            j += 1;
-        }
-        t
-    };
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let bytes = path.as_bytes();
-    // Most paths have nothing to encode: one pass to see it, one copy.
-    let Some(first) = bytes.iter().position(|&b| !KEEP[b as usize]) else {
-        out.push_str(path);
-        return;
-    };
-    out.push_str(&path[..first]);
-    for &b in &bytes[first..] {
-        if KEEP[b as usize] {
-            out.push(char::from(b));
-        } else {
-            out.push('%');
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
-    }
+    const KEEP: [bool; 256] = urlpath::alnum_and(b"-._~!$&'()*+,;=:@/");
+    urlpath::push_percent_encoded(out, path, &KEEP);
 }
 
 #[cfg(test)]
@@ -384,7 +355,7 @@ mod tests {
             client_cert: None,
             extra: &[],
         };
-        let http: Vec<(String, String)> = with_params(&r, Role::Responder, |params| {
+        let mut http: Vec<(String, String)> = with_params(&r, Role::Responder, |params| {
             params
                 .filter(|(n, _)| n.starts_with(b"HTTP_"))
                 .map(|(n, v)| {
@@ -395,10 +366,9 @@ mod tests {
                 })
                 .collect()
         });
-        let mut sorted = http.clone();
-        sorted.sort();
+        http.sort();
         assert_eq!(
-            sorted,
+            http,
             [
                 ("HTTP_ACCEPT".to_owned(), "text/html, */*".to_owned()),
                 ("HTTP_COOKIE".to_owned(), "a=1; b=2; c=3".to_owned()),

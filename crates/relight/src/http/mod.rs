@@ -90,28 +90,10 @@ pub(crate) fn valid_host(host: &str) -> bool {
 /// A registered name's characters (RFC 3986's unreserved, sub-delims and `%`), not starting
 /// with a dot and without `..`: one pass, as it runs on every request.
 fn valid_name(n: &[u8]) -> bool {
+    const NAME: [bool; 256] = urlpath::alnum_and(b"-._~!$&'()*+,;=%");
     let mut prev = b'.';
     for &b in n {
-        let ok = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'-' | b'.'
-                    | b'_'
-                    | b'~'
-                    | b'!'
-                    | b'$'
-                    | b'&'
-                    | b'\''
-                    | b'('
-                    | b')'
-                    | b'*'
-                    | b'+'
-                    | b','
-                    | b';'
-                    | b'='
-                    | b'%'
-            );
-        if !ok || (b == b'.' && prev == b'.') {
+        if !NAME[usize::from(b)] || (b == b'.' && prev == b'.') {
             return false;
         }
         prev = b;

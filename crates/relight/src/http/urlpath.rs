@@ -1,6 +1,7 @@
 //! The request path as the server sees it: percent-decoded, then simplified (`.`/`..`
 //! segments and repeated slashes removed, `..` clamped at the root), as lighttpd does before any
 //! module runs. Nothing derived from a URL reaches the file system without passing here.
+//! Also the other way: percent-encoding, with the set of bytes each part of a URL keeps.
 
 /// Why a request path was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,6 +22,45 @@ pub(crate) enum PathError {
     /// The decoded path is not UTF-8.
     #[error("request path is not UTF-8 after decoding")]
     NotUtf8,
+}
+
+/// The bytes that are ASCII letters or digits or in `extra`: what one part of a URL keeps as it
+/// is (RFC 3986's classes differ from part to part by a few punctuation marks), as a table
+/// looked up once per byte.
+pub(crate) const fn alnum_and(extra: &[u8]) -> [bool; 256] {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = (i as u8).is_ascii_alphanumeric();
+        i += 1;
+    }
+    let mut j = 0;
+    while j < extra.len() {
+        t[extra[j] as usize] = true;
+        j += 1;
+    }
+    t
+}
+
+/// Appends `s` to `out`, every byte `keep` does not keep written as `%XX` (uppercase hex).
+pub(crate) fn push_percent_encoded(out: &mut String, s: &str, keep: &[bool; 256]) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let bytes = s.as_bytes();
+    // Most strings have nothing to encode: one pass to see it, one copy.
+    let Some(first) = bytes.iter().position(|&b| !keep[usize::from(b)]) else {
+        out.push_str(s);
+        return;
+    };
+    out.push_str(&s[..first]);
+    for &b in &bytes[first..] {
+        if keep[usize::from(b)] {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+    }
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -67,18 +67,12 @@ pub(crate) fn expand(
                 "url.scheme" => Some(url.scheme.to_string()),
                 // The Host is the client's: anything but a host name's characters is
                 // percent-encoded, so it cannot add to a query or path.
-                "url.authority" => Some(
-                    url.authority
-                        .bytes()
-                        .map(|b| {
-                            if b.is_ascii_alphanumeric() || b".-_:[]".contains(&b) {
-                                (b as char).to_string()
-                            } else {
-                                format!("%{b:02X}")
-                            }
-                        })
-                        .collect(),
-                ),
+                "url.authority" => {
+                    const KEEP: [bool; 256] = urlpath::alnum_and(b".-_:[]");
+                    let mut s = String::with_capacity(url.authority.len());
+                    urlpath::push_percent_encoded(&mut s, url.authority, &KEEP);
+                    Some(s)
+                }
                 "url.port" => Some(url.port.to_string()),
                 "url.path" => Some(url.path.to_string()),
                 "url.query" => Some(url.query.unwrap_or("").to_string()),
@@ -389,6 +383,15 @@ mod tests {
                 Some(&url(Some("x=1")))
             ),
             "/new?from=http:8080&x=1&q=x=1${nope}a"
+        );
+        // A Host cannot add to the path or query: anything but a host's characters is encoded.
+        let hostile = Url {
+            authority: "[::1]:80/x?y=1#z é",
+            ..url(None)
+        };
+        assert_eq!(
+            expand("${url.authority}", &caps, None, Some(&hostile)),
+            "[::1]:80%2Fx%3Fy%3D1%23z%20%C3%A9"
         );
         // Without the request's URL (or in a capture), `${...}` stays as written.
         assert_eq!(expand("${url.path}", &caps, None, None), "${url.path}");

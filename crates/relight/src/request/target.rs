@@ -34,6 +34,7 @@ impl Target {
     /// "path?query" with the path percent-encoded again: what rewrite rules match, and
     /// lighttpd's REDIRECT_URI when it differs from what was received.
     pub(crate) fn encoded(&self) -> String {
+        // Room for the query and a few encoded bytes.
         let mut t = String::with_capacity(
             self.path.len() + self.query.as_ref().map_or(0, |q| q.len() + 1) + 16,
         );
