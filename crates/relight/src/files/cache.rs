@@ -8,6 +8,12 @@
 //! is sent). `file_cache = false` sees the disk on every request. At most [`CAPACITY`] files
 //! are held open; entries older than the TTL are closed by [`sweeper`] even when no request
 //! comes.
+//!
+//! An entry also holds what every response of its file says: the headers, made once, and
+//! for a file small enough to go out with its head in one write, its bytes (read when it was
+//! opened: a hit makes no read, and a file rewritten in place within the TTL is seen as it
+//! was, as its length and ETag are). At most [`CAPACITY`] × 4 KiB of file bytes, given back
+//! with the entries.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -15,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use http::HeaderValue;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
 use tokio::sync::Notify;
 
 /// How long an entry is trusted.
@@ -37,13 +44,17 @@ pub(crate) struct Entry {
     pub etag: HeaderValue,
     /// The Last-Modified header.
     pub last_modified: HeaderValue,
-    /// The Content-Type header, if the type makes a valid header.
-    pub content_type: Option<HeaderValue>,
+    /// The headers of a response with the whole file (Content-Type, Accept-Ranges, ETag,
+    /// Last-Modified, Content-Length), cloned for each: no hashing per request.
+    pub headers: HeaderMap,
+    /// The file's bytes, for a small file (see the module's comment).
+    pub content: Option<Bytes>,
     opened: Instant,
 }
 
 impl Entry {
-    /// An entry for `file`, opened now.
+    /// An entry for `file`, opened now; `content_type` is `None` for a type that makes no
+    /// valid header, `accept_ranges` the Accept-Ranges header's value.
     pub(crate) fn new(
         file: File,
         len: u64,
@@ -51,16 +62,35 @@ impl Entry {
         etag: HeaderValue,
         last_modified: HeaderValue,
         content_type: Option<HeaderValue>,
+        accept_ranges: &'static str,
     ) -> Entry {
+        let mut headers = HeaderMap::with_capacity(6);
+        if let Some(v) = &content_type {
+            headers.insert(http::header::CONTENT_TYPE, v.clone());
+        }
+        headers.insert(
+            http::header::ACCEPT_RANGES,
+            HeaderValue::from_static(accept_ranges),
+        );
+        headers.insert(http::header::ETAG, etag.clone());
+        headers.insert(http::header::LAST_MODIFIED, last_modified.clone());
+        headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(len));
         Entry {
             file: Arc::new(file),
             len,
             mtime,
             etag,
             last_modified,
-            content_type,
+            headers,
+            content: None,
             opened: Instant::now(),
         }
+    }
+
+    /// The entry holding `content`, the whole file's bytes.
+    pub(crate) fn holding(mut self, content: Bytes) -> Entry {
+        self.content = Some(content);
+        self
     }
 
     fn fresh(&self, now: Instant) -> bool {
@@ -167,7 +197,7 @@ mod tests {
         let file = File::open("/dev/null").expect("/dev/null");
         let mtime = file.metadata().unwrap().modified().unwrap();
         let v = HeaderValue::from_static("x");
-        Arc::new(Entry::new(file, 0, mtime, v.clone(), v, None))
+        Arc::new(Entry::new(file, 0, mtime, v.clone(), v, None, "bytes"))
     }
 
     /// One test: the cache is the process's, a second test would fill it under the first.

@@ -234,17 +234,27 @@ impl StaticFiles {
         let len = meta.len();
         let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
         let etag = format!("\"{:x}-{:x}-{:x}\"", meta.ino(), len, meta.mtime());
-        let entry = Arc::new(Entry::new(
+        let mut entry = Entry::new(
             file,
             len,
             mtime,
             HeaderValue::from_str(&etag).expect("hex etag"),
             HeaderValue::from_str(&crate::http::date::format(mtime)).expect("http date"),
             HeaderValue::from_str(mime::for_path_with(url_path, &self.mime_types)).ok(),
-        ));
-        if let Some(id) = self.cache {
-            cache::put(id, url_path, entry.clone());
+            if self.range_requests { "bytes" } else { "none" },
+        );
+        let Some(id) = self.cache else {
+            return Ok(Found::File(Arc::new(entry)));
+        };
+        // A small file kept is kept with its bytes (read at once, as each request would).
+        if len <= READ_WHOLE {
+            let mut buf = BytesMut::zeroed(len as usize);
+            if std::os::unix::fs::FileExt::read_exact_at(&*entry.file, &mut buf, 0).is_ok() {
+                entry = entry.holding(buf.freeze());
+            }
         }
+        let entry = Arc::new(entry);
+        cache::put(id, url_path, entry.clone());
         Ok(Found::File(entry))
     }
 
@@ -400,20 +410,12 @@ impl StaticFiles {
         let etag = entry.etag.to_str().unwrap_or_default();
 
         let mut resp = Response::new(Body::Empty);
-        let h = resp.headers_mut();
-        if let Some(v) = &entry.content_type {
-            h.insert(header::CONTENT_TYPE, v.clone());
-        }
-        h.insert(
-            header::ACCEPT_RANGES,
-            HeaderValue::from_static(if self.range_requests { "bytes" } else { "none" }),
-        );
-        h.insert(header::ETAG, entry.etag.clone());
-        h.insert(header::LAST_MODIFIED, entry.last_modified.clone());
+        *resp.headers_mut() = entry.headers.clone();
 
         if not_modified(headers, etag, entry.mtime) {
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
             resp.headers_mut().remove(header::CONTENT_TYPE);
+            resp.headers_mut().remove(header::CONTENT_LENGTH);
             return resp;
         }
 
@@ -449,9 +451,16 @@ impl StaticFiles {
                 (s, e - s + 1)
             }
         };
-        resp.headers_mut()
-            .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        if count != len {
+            resp.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+        }
         if method == Method::HEAD || count == 0 {
+            return resp;
+        }
+        if let Some(bytes) = &entry.content {
+            // `start + count <= len`, the length of `bytes`.
+            *resp.body_mut() = Body::full(bytes.slice(start as usize..(start + count) as usize));
             return resp;
         }
         match file_body_of(entry.file.clone(), start, count) {
