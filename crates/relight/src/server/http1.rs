@@ -164,6 +164,32 @@ pub(super) async fn serve(
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The response being made while the request's body goes on being read (for a handler
+    /// that reads it). A future of its own, awaited where it is made: pinned in a local, the
+    /// handler's future took its size twice in the exchange's (measured, 9936 bytes, 2312
+    /// without it), all of it copied and allocated per request.
+    struct Answering<'a, F> {
+        pump: &'a mut Option<Pump>,
+        io: &'a mut ConnIo,
+        buf: &'a mut BytesMut,
+        #[pin]
+        answer: F,
+    }
+}
+
+impl<F: Future> Future for Answering<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Some(p) = this.pump.as_mut() {
+            let _ = p.poll(cx, this.io, this.buf);
+        }
+        this.answer.poll(cx)
+    }
+}
+
 /// What a connection does after a response.
 enum Next {
     KeepAlive,
@@ -482,13 +508,12 @@ async fn exchange(
         req.extensions_mut().insert(on);
         upgrade_tx = Some(tx);
     }
-    let mut answer = std::pin::pin!(respond(state, req, conn, shared.clone(), false, refused));
-    let resp = poll_fn(|cx| {
-        if let Some(p) = &mut pump {
-            let _ = p.poll(cx, io, buf);
-        }
-        answer.as_mut().poll(cx)
-    })
+    let resp = Answering {
+        pump: &mut pump,
+        io: &mut *io,
+        buf: &mut *buf,
+        answer: respond(state, req, conn, shared.clone(), false, refused),
+    }
     .await;
     // The head goes out next: a 100 Continue half written is finished first, one not begun
     // never goes (it would land inside the response).

@@ -63,15 +63,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let mut reader = Reader {
-        r,
-        dec: ResponseDecoder::new(1, Limits::default()),
-        timeout: backend.read_timeout,
-        name: &backend.name,
-        stderr_line: Vec::new(),
-        stdout_ended: false,
-        stash: None,
-    };
+    let mut reader = Reader::new(r, backend.read_timeout, &backend.name);
     let Job {
         request_head,
         body,
@@ -351,6 +343,53 @@ struct Reader<'a, R> {
     stdout_ended: bool,
     /// An event decoded while batching stdout, for the next call.
     stash: Option<ResponseEvent>,
+    /// The read buffer outgrew [`FIRST_READ`] (a large response): not kept when done.
+    grown: bool,
+}
+
+/// The read buffers of the exchanges that ended, for the next ones to read into: one taken
+/// back from here costs no malloc and free of 8 KiB per request, a size outside malloc's
+/// per-thread caches (measured with callgrind: 700 fewer instructions per FastCGI request,
+/// 1.6 %). A buffer is kept when the exchange ends, while the
+/// response's body may still hold the bytes read into it; it is taken back only once
+/// nothing else does. At most [`spare::MAX`] are kept per thread, of [`FIRST_READ`] each.
+mod spare {
+    use std::cell::RefCell;
+
+    use bytes::BytesMut;
+
+    use super::FIRST_READ;
+
+    /// The most buffers kept (64 KiB).
+    pub(super) const MAX: usize = 8;
+
+    thread_local! {
+        static SPARE: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Keeps `buf`, a buffer of [`FIRST_READ`] bytes that did not grow, emptied.
+    pub(super) fn put(mut buf: BytesMut) {
+        buf.clear();
+        // The room left after a read is under a read's worth (records of at least 8 bytes
+        // were read into it), so taking it back below means taking the whole allocation.
+        if buf.capacity() < FIRST_READ {
+            SPARE.with_borrow_mut(|s| {
+                if s.len() < MAX {
+                    s.push(buf);
+                }
+            });
+        }
+    }
+
+    /// A kept buffer no response holds any part of any more, or an empty one (no memory).
+    pub(super) fn take() -> BytesMut {
+        SPARE
+            .with_borrow_mut(|s| {
+                let i = s.iter_mut().position(|b| b.try_reclaim(FIRST_READ))?;
+                Some(s.swap_remove(i))
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Stdout records already read are sent on as one chunk up to this size: fewer body frames,
@@ -369,7 +408,31 @@ const FIRST_READ: usize = 8 << 10;
 /// Longest stderr line logged as one line; longer ones are cut.
 const MAX_STDERR_LINE: usize = 4096;
 
-impl<R: AsyncRead + Unpin> Reader<'_, R> {
+impl<R> Drop for Reader<'_, R> {
+    fn drop(&mut self) {
+        if !self.grown {
+            spare::put(std::mem::take(self.dec.buffer_mut()));
+        }
+    }
+}
+
+impl<'a, R: AsyncRead + Unpin> Reader<'a, R> {
+    /// A reader of the response on `r` from the backend `name`, each read given `timeout`.
+    fn new(r: R, timeout: Duration, name: &'a str) -> Self {
+        let mut dec = ResponseDecoder::new(1, Limits::default());
+        *dec.buffer_mut() = spare::take();
+        Reader {
+            r,
+            dec,
+            timeout,
+            name,
+            stderr_line: Vec::new(),
+            stdout_ended: false,
+            stash: None,
+            grown: false,
+        }
+    }
+
     async fn fill(&mut self) -> Result<(), GatewayError> {
         let buf = self.dec.buffer_mut();
         // Small first (most answers are a few hundred bytes; a 64 KiB allocation per request
@@ -378,6 +441,7 @@ impl<R: AsyncRead + Unpin> Reader<'_, R> {
             buf.reserve(FIRST_READ);
         } else if buf.capacity() - buf.len() < 8192 {
             buf.reserve(64 << 10);
+            self.grown = true;
         }
         match tokio::time::timeout(self.timeout, self.r.read_buf(buf)).await {
             Err(_) => Err(GatewayError::ReadTimeout(self.timeout)),
@@ -612,6 +676,45 @@ mod tests {
     use super::*;
     use fcgi_proto::app::encode as app;
 
+    /// A read buffer kept at an exchange's end is taken again only once the response's bytes
+    /// read into it are gone; one that grew for a large response is not kept.
+    #[tokio::test(flavor = "current_thread")]
+    async fn read_buffers_come_back_once_nothing_holds_them() {
+        let mut wire = BytesMut::new();
+        app::stdout(&mut wire, 1, b"Status: 200\r\n\r\nhello");
+        app::stdout_end(&mut wire, 1);
+        app::end_request(&mut wire, 1, 0, ProtocolStatus::RequestComplete);
+        let wire = wire.freeze();
+        let mut reader = Reader::new(&wire[..], Duration::from_secs(1), "t");
+        let (_, body) = reader.next_head().await.unwrap();
+        assert_eq!(&body[..], b"hello");
+        let at = body.as_ptr() as usize;
+        drop(reader);
+        // The body still holds its bytes: no buffer to take.
+        assert_eq!(spare::take().capacity(), 0, "taken while the body holds it");
+        drop(body);
+        let again = spare::take();
+        assert!(again.capacity() >= FIRST_READ);
+        let start = again.as_ptr() as usize;
+        assert!(
+            (start..start + FIRST_READ).contains(&at),
+            "the same allocation, from its start"
+        );
+        assert_eq!(spare::take().capacity(), 0, "taken once");
+
+        // A response of 100 KiB: the buffer grows, and is freed at the end.
+        let mut wire = BytesMut::new();
+        for _ in 0..20 {
+            app::stdout(&mut wire, 1, &[b'x'; 5000]);
+        }
+        let wire = wire.freeze();
+        let mut reader = Reader::new(&wire[..], Duration::from_secs(1), "t");
+        while let Ok(Some(_)) = reader.next_stdout().await {}
+        assert!(reader.grown);
+        drop(reader);
+        assert_eq!(spare::take().capacity(), 0, "a grown buffer is not kept");
+    }
+
     /// Stdout records already read come out as one chunk; what follows them in the same read
     /// (stderr, the end of stdout, END_REQUEST) is still seen, in order.
     #[tokio::test(flavor = "current_thread")]
@@ -625,15 +728,7 @@ mod tests {
         app::stdout_end(&mut wire, 1);
         app::end_request(&mut wire, 1, 0, ProtocolStatus::RequestComplete);
         let wire = wire.freeze();
-        let mut reader = Reader {
-            r: &wire[..],
-            dec: ResponseDecoder::new(1, Limits::default()),
-            timeout: Duration::from_secs(1),
-            name: "t",
-            stderr_line: Vec::new(),
-            stdout_ended: false,
-            stash: None,
-        };
+        let mut reader = Reader::new(&wire[..], Duration::from_secs(1), "t");
         let (_, first) = reader.next_head().await.unwrap();
         assert_eq!(&first[..], b"ab");
         let joined = reader.next_body_chunk().await.unwrap().unwrap();
