@@ -458,15 +458,12 @@ pub(super) async fn respond(
 
     // A request that waits (for a backend) is given up when its client leaves: the handler is
     // dropped with everything it holds (the backend connection, the process), at once.
-    // One watch for the wait and, for a body streamed from a gateway, the body after it (it is
-    // set up the first time it is polled: a request answered at once never sets it up).
+    // One watch for the wait and, for a body streamed from a gateway, the body after it (made
+    // when the answer is not there at once: a request answered at once never sets it up).
     // Not on HTTP/2: there hyper drops this future when the stream is reset or the
     // connection ends, and the socket's state says nothing about one stream.
     let h2 = req.version() == http::Version::HTTP_2;
-    let mut gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = (!h2).then(|| {
-        let watch = shared.clone();
-        Box::pin(async move { watch.client_gone().await }) as Pin<Box<_>>
-    });
+    let mut gone = None;
     let mut resp = if misdirected {
         tracing::info!(
             "{}: \"{method} {uri}\": the Host is not a name of the certificate chosen in the TLS handshake: 421",
@@ -479,11 +476,15 @@ pub(super) async fn respond(
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         r
-    } else if let Some(gone) = gone.as_mut() {
-        tokio::select! {
-            biased;
-            r = state.handler.handle(req, conn) => r,
-            () = gone => {
+    } else if !h2 {
+        let answer = UnlessGone {
+            answer: state.handler.handle(req, conn),
+            shared: &shared,
+            gone: &mut gone,
+        };
+        match answer.await {
+            Some(r) => r,
+            None => {
                 tracing::info!(
                     "{}: \"{method} {uri}\": the client closed the connection before the answer; request abandoned",
                     conn.remote
@@ -513,6 +514,10 @@ pub(super) async fn respond(
         .get::<crate::http::ForwardedClient>()
         .map(|c| c.0);
     started.handed_over();
+    // A body streamed from a gateway may wait long for its next bytes: meanwhile the client
+    // is watched too.
+    let gone =
+        (!h2 && resp.body().is_streamed()).then(|| gone.unwrap_or_else(|| watching(&shared)));
     let done = Done {
         shared,
         access: entry.map(|(log, mut e)| {
@@ -523,13 +528,47 @@ pub(super) async fn respond(
             (log, e)
         }),
     };
-    // A body streamed from a gateway may wait long for its next bytes: meanwhile the client
-    // is watched too.
-    let gone = gone.filter(|_| resp.body().is_streamed());
     resp.map(|b| Watched {
         inner: Tracked::new(b, done),
         gone,
     })
+}
+
+/// The client's leaving, watched (see [`ConnShared::client_gone`]).
+fn watching(shared: &Arc<ConnShared>) -> Gone {
+    let watch = shared.clone();
+    Box::pin(async move { watch.client_gone().await })
+}
+
+/// The client's leaving, as [`watching`] sets it up.
+type Gone = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+pin_project_lite::pin_project! {
+    /// The answer, or `None` if the client leaves first. The watch on the client is set up
+    /// the first time the answer is not there at once (a request answered at once costs no
+    /// allocation for it), and stays in `gone` for the response's body.
+    struct UnlessGone<'a, F> {
+        #[pin]
+        answer: F,
+        shared: &'a Arc<ConnShared>,
+        gone: &'a mut Option<Gone>,
+    }
+}
+
+impl<F: Future> Future for UnlessGone<'_, F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(r) = this.answer.poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        let gone = this.gone.get_or_insert_with(|| watching(this.shared));
+        match gone.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// A response body, and for one streamed from a gateway the client's leaving: hyper sees a
@@ -538,7 +577,7 @@ pub(super) async fn respond(
 /// exchange is dropped with it (its backend connection closed).
 pub(super) struct Watched {
     inner: Tracked<Done>,
-    gone: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    gone: Option<Gone>,
 }
 
 impl http_body::Body for Watched {
