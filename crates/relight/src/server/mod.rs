@@ -184,6 +184,8 @@ pub struct Server {
     listeners: Vec<TcpListener>,
     sup: Option<Arc<Supervisor>>,
     format: crate::config::load::Format,
+    /// systemd's notification socket, when relight runs as a `Type=notify` service.
+    notifier: Option<crate::process::notify::Notifier>,
 }
 
 impl Server {
@@ -219,7 +221,9 @@ impl Server {
                 .map_err(|source| StartError::Bind { addr, source })?;
             listeners.push(l);
         }
-        // Everything that needs root happens before the drop: listeners, logs, the pid file.
+        // Everything that needs root happens before the drop: listeners, logs, the pid file,
+        // the service manager's socket.
+        let notifier = crate::process::notify::Notifier::from_env();
         let access = access_log_for(&config, None)?;
         if let Some(p) = &config.server.pid_file {
             std::fs::write(p, format!("{}\n", std::process::id())).map_err(|source| {
@@ -255,6 +259,7 @@ impl Server {
             listeners,
             sup,
             format,
+            notifier,
         })
     }
 
@@ -356,6 +361,19 @@ impl Server {
         }
     }
 
+    /// Tells systemd `msg`, when relight runs under it.
+    fn notify(&self, msg: &str) {
+        if let Some(n) = &self.notifier {
+            n.send(msg);
+        }
+    }
+
+    /// The one-line summary of the backends for systemd's STATUS=.
+    fn status_line(&self) -> String {
+        let pools = self.sup.as_ref().map(|s| s.status()).unwrap_or_default();
+        crate::process::notify::status_line(&pools)
+    }
+
     /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM;
     /// SIGUSR1 reloads the configuration, SIGHUP reopens the log files.
     pub async fn run(mut self, grace: Duration) -> io::Result<()> {
@@ -393,11 +411,34 @@ impl Server {
             );
         }
         drop(start);
+        self.notify("READY=1");
+        let mut watchdog = self
+            .notifier
+            .as_ref()
+            .and_then(|n| n.watchdog_interval())
+            .map(tokio::time::interval);
+        // STATUS= follows the backends (every 5 s: a line for `systemctl status`, not a log).
+        let mut status_tick = tokio::time::interval(Duration::from_secs(5));
+        let mut last_status = String::new();
         let graceful = loop {
             tokio::select! {
                 _ = sigint.recv() => break true,
                 _ = sigterm.recv() => break false,
-                _ = sigusr1.recv() => self.reload().await,
+                _ = sigusr1.recv() => {
+                    self.notify(&crate::process::notify::reloading());
+                    self.reload().await;
+                    self.notify("READY=1");
+                    last_status.clear();
+                }
+                _ = async { watchdog.as_mut()?.tick().await; Some(()) },
+                    if watchdog.is_some() => self.notify("WATCHDOG=1"),
+                _ = status_tick.tick(), if self.notifier.is_some() => {
+                    let line = self.status_line();
+                    if line != last_status {
+                        self.notify(&format!("STATUS={line}"));
+                        last_status = line;
+                    }
+                }
                 _ = sighup.recv() => {
                     crate::log::reopen_error_log();
                     if let Some(log) = &current(&self.current).access_log {
@@ -408,6 +449,7 @@ impl Server {
             }
         };
         let _ = stop_tx.send(true);
+        self.notify("STOPPING=1\nSTATUS=stopping");
         if graceful {
             tracing::info!(
                 "SIGINT: graceful shutdown, waiting up to {grace:?} for in-flight requests"

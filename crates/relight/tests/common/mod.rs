@@ -34,6 +34,20 @@ impl Relight {
         Relight::run(&cfg, port, dir, server_part)
     }
 
+    /// As [`Relight::start`], with `env` added to relight's environment.
+    pub fn start_env(
+        docroot: &Path,
+        server_extra: &str,
+        rest: &str,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> Relight {
+        let (cfg, port, dir, server_part) = Relight::configure(docroot, server_extra, rest);
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relight"));
+        cmd.arg("-D").arg("-f").arg(&cfg);
+        cmd.envs(env.iter().copied());
+        Relight::run_command(cmd, port, dir, server_part)
+    }
+
     /// As [`Relight::start`], with relight inheriting a descriptor that is not close-on-exec
     /// (fd 7, open on /etc/hostname), as a careless parent process leaves it one.
     pub fn start_inheriting_fd7(docroot: &Path, server_extra: &str, rest: &str) -> Relight {

@@ -1,0 +1,161 @@
+//! relight as a systemd service: the notifications a `Type=notify` unit relies on, checked
+//! with a listener on `NOTIFY_SOCKET` as systemd keeps one.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// The notification socket systemd would listen on.
+struct Manager {
+    sock: UnixDatagram,
+    _dir: TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Manager {
+    fn new() -> Manager {
+        let dir = TempDir::new("notify");
+        let path = dir.join("notify.sock");
+        let sock = UnixDatagram::bind(&path).unwrap();
+        Manager {
+            sock,
+            _dir: dir,
+            path,
+        }
+    }
+
+    /// The next message, or a panic naming `what` after `within`.
+    fn next(&self, what: &str, within: Duration) -> String {
+        self.sock.set_read_timeout(Some(within)).unwrap();
+        let mut buf = [0u8; 4096];
+        match self.sock.recv(&mut buf) {
+            Ok(n) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => panic!("no notification ({what}) within {within:?}: {e}"),
+        }
+    }
+
+    /// Reads messages until one satisfies `want`; panics after `within`.
+    fn until(&self, what: &str, within: Duration, want: impl Fn(&str) -> bool) -> String {
+        let end = Instant::now() + within;
+        let mut seen = Vec::new();
+        while Instant::now() < end {
+            let left = end
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            self.sock.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 4096];
+            let Ok(n) = self.sock.recv(&mut buf) else {
+                break;
+            };
+            let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if want(&m) {
+                return m;
+            }
+            seen.push(m);
+        }
+        panic!("no notification {what} within {within:?}; saw {seen:?}");
+    }
+}
+
+#[test]
+fn a_notify_service_hears_ready_status_reloading_watchdog_and_stopping() {
+    let www = TempDir::new("www");
+    let manager = Manager::new();
+    let echo = c_peer("fcgi_echo");
+    let fcgi = format!(
+        "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 2\n",
+        echo.display(),
+        manager.path.with_file_name("app.sock").display()
+    );
+    let r = Relight::start_env(
+        www.path(),
+        "",
+        &fcgi,
+        &[
+            ("NOTIFY_SOCKET", manager.path.as_os_str()),
+            ("WATCHDOG_USEC", OsStr::new("400000")),
+        ],
+    );
+    // READY once it listens (it listens: Relight::start_env waited for that).
+    assert_eq!(manager.next("READY", Duration::from_secs(5)), "READY=1");
+    // The status line names the backend and its processes.
+    let status = manager.until("STATUS", Duration::from_secs(12), |m| {
+        m == "STATUS=1 backend, 2/2 processes up, 0 restarts"
+    });
+    assert!(status.starts_with("STATUS="));
+    // The watchdog, at half of WATCHDOG_USEC.
+    manager.until("WATCHDOG=1", Duration::from_secs(2), |m| m == "WATCHDOG=1");
+    // A reload (SIGUSR1): RELOADING with the monotonic time, then READY again.
+    signal(&r, nix::sys::signal::Signal::SIGUSR1);
+    let reloading = manager.until("RELOADING", Duration::from_secs(5), |m| {
+        m.starts_with("RELOADING=1")
+    });
+    let usec: u64 = reloading
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{reloading:?}"));
+    assert!(usec > 0);
+    manager.until("READY after the reload", Duration::from_secs(5), |m| {
+        m == "READY=1"
+    });
+    // A backend process killed: the restart is counted in STATUS.
+    let pid = backend_pids(&r)[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    manager.until("STATUS with a restart", Duration::from_secs(12), |m| {
+        m == "STATUS=1 backend, 2/2 processes up, 1 restart"
+    });
+    // Stop: STOPPING.
+    signal(&r, nix::sys::signal::Signal::SIGTERM);
+    manager.until("STOPPING", Duration::from_secs(5), |m| {
+        m.starts_with("STOPPING=1")
+    });
+}
+
+#[test]
+fn without_notify_socket_nothing_changes_and_a_bad_one_is_logged() {
+    let www = TempDir::new("www");
+    std::fs::write(www.join("a.txt"), "a\n").unwrap();
+    // A NOTIFY_SOCKET nothing listens on: relight serves anyway and says why it cannot notify.
+    let r = Relight::start_env(
+        www.path(),
+        "",
+        "",
+        &[("NOTIFY_SOCKET", OsStr::new("/nonexistent/notify.sock"))],
+    );
+    assert_eq!(curl(&[&r.url("/a.txt")]).text(), "a\n");
+    let log = r.error_log();
+    assert!(
+        log.contains("NOTIFY_SOCKET=\"/nonexistent/notify.sock\"")
+            && log.contains("not notifying the service manager"),
+        "{log}"
+    );
+}
+
+fn signal(r: &Relight, s: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.proc.pid() as i32), s).unwrap();
+}
+
+/// The pids of relight's backend processes (its children but none other).
+fn backend_pids(r: &Relight) -> Vec<i32> {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let kids = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", r.proc.pid()))
+            .unwrap_or_default();
+        let pids: Vec<i32> = kids
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        if !pids.is_empty() || Instant::now() > end {
+            return pids;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
