@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils openssl lighttpd-mod-openssl lighttpd-mod-deflate zstd brotli python3-h2 nghttp2-client testssl.sh uwsgi-core uwsgi-plugin-python3)
+PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils openssl lighttpd-mod-openssl lighttpd-mod-deflate zstd brotli python3-h2 nghttp2-client testssl.sh uwsgi-core uwsgi-plugin-python3 lintian man-db systemd)
 . scripts/debian-packages.sh
 ensure_packages test.sh "${PKGS[@]}"
 
@@ -20,6 +20,8 @@ set +e
 cargo test --workspace 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
+# The Debian package: built, linted, installed, run (needs root; CI is).
+./scripts/test-package.sh
 # One closing line for the whole workspace.
 awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"
 exit "$status"

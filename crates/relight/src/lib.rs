@@ -14,6 +14,7 @@
 //!   certificates and handshake (`tls_off.rs` in a build without the `tls` feature).
 //! - `main.rs`: the command line, where errors become one message and an exit code.
 
+pub mod cli;
 pub mod config;
 pub(crate) mod files;
 pub(crate) mod gateway;

@@ -1,60 +1,11 @@
 //! The `relight` command: the edge where configuration and start-up errors become one clear
 //! message and an exit code.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use relight::cli::{Cli, Command};
 use relight::server::Server;
-
-/// A web server whose FastCGI backends always come back.
-#[derive(Debug, Parser)]
-#[command(
-    name = "relight",
-    version,
-    disable_version_flag = true,
-    args_conflicts_with_subcommands = true
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// The configuration file.
-    #[arg(
-        short = 'f',
-        long = "config",
-        value_name = "FILE",
-        required_unless_present = "features"
-    )]
-    config: Option<PathBuf>,
-    /// Stay in the foreground (relight always does; accepted as lighttpd users type it).
-    #[arg(short = 'D')]
-    foreground: bool,
-    /// Check the configuration and exit: 0 if it is valid, 1 with the error otherwise.
-    /// Twice (-tt): also fail on lighttpd keys and modules relight does not implement.
-    #[arg(short = 't', long = "test", action = clap::ArgAction::Count)]
-    test: u8,
-    /// Print the configuration as relight read it (lighttpd.conf: evaluated) and exit.
-    #[arg(short = 'p')]
-    print: bool,
-    /// The configuration's language (default: by extension and content).
-    #[arg(long, value_enum, default_value = "auto")]
-    format: relight::config::load::Format,
-    /// lighttpd's module directory: accepted and ignored (relight has no loadable modules).
-    #[arg(short = 'm', value_name = "DIR")]
-    module_dir: Option<PathBuf>,
-    /// Print the version and exit.
-    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
-    version: (),
-    /// Print the version and the features built in, and exit.
-    #[arg(short = 'V')]
-    features: bool,
-}
-
-#[derive(Debug, clap::Subcommand)]
-enum Command {
-    /// Run a FastCGI program's processes on a socket, supervised, without HTTP.
-    Spawn(relight::process::spawn_cmd::SpawnArgs),
-}
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
     tokio::runtime::Builder::new_current_thread()

@@ -14,6 +14,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("files", &["http", "config"]),
     ("gateway", &["http", "config", "log"]),
     ("process", &["http", "config"]),
+    // The command line's definition (its option types live in config and process).
+    ("cli", &["config", "process"]),
     // HTTPS's certificates and handshake; `tls_off.rs` is the same module without the feature.
     ("tls", &["http", "config"]),
     ("tls_off", &["http", "config"]),

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The Debian package as a user gets it: built (./scripts/package.sh), checked by lintian (no
+# errors), installed with dpkg on this machine, its units verified by systemd-analyze, its
+# man pages rendered, its shipped configuration checked (relight -t) and run: the installed
+# /usr/sbin/relight serves the default page from /var/www/html as www-data, writes its logs in
+# /var/log/relight and reopens them on SIGHUP (logrotate's signal). Then purged.
+# Needs root (dpkg, port binding as www-data): run by ./scripts/test.sh, which CI runs as root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+
+fail() {
+  echo "test-package: FAILED: $*" >&2
+  exit 1
+}
+
+./scripts/package.sh
+deb=$(ls -1t target/debian/relight_*.deb | head -n 1)
+
+echo "test-package: lintian $deb"
+lintian --fail-on error --tag-display-limit 0 "$deb" || fail "lintian reports errors"
+
+$SUDO dpkg -i "$deb"
+trap '$SUDO dpkg -P relight >/dev/null 2>&1 || true' EXIT
+
+for f in /usr/sbin/relight /etc/relight/relight.toml /lib/systemd/system/relight.service \
+  /lib/systemd/system/relight.socket /etc/logrotate.d/relight /var/www/html/index.relight-debian.html \
+  /usr/share/bash-completion/completions/relight /usr/share/zsh/vendor-completions/_relight \
+  /usr/share/fish/vendor_completions.d/relight.fish; do
+  [ -e "$f" ] || fail "$f is not installed"
+done
+[ "$(stat -c %U /var/log/relight)" = www-data ] || fail "/var/log/relight is not www-data's"
+
+echo "test-package: relight -t on the shipped configuration"
+/usr/sbin/relight -t -f /etc/relight/relight.toml | grep -qx "Syntax OK" || fail "relight -t"
+
+echo "test-package: man pages"
+MANWIDTH=80 man -l /usr/share/man/man8/relight.8.gz 2>&1 | grep -q -- "--config" || fail "relight(8)"
+MANWIDTH=80 man -l /usr/share/man/man5/relight.toml.5.gz 2>&1 | grep -q "document_root" ||
+  fail "relight.toml(5)"
+warnings=$(MANWIDTH=80 man --warnings -l /usr/share/man/man5/relight.toml.5.gz 2>&1 >/dev/null || true)
+[ -z "$warnings" ] || fail "relight.toml(5) has roff warnings: $warnings"
+
+echo "test-package: systemd-analyze verify"
+out=$(systemd-analyze verify /lib/systemd/system/relight.service /lib/systemd/system/relight.socket 2>&1) ||
+  fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify: $out"
+
+echo "test-package: the installed relight on the shipped configuration"
+# The shipped file as it is, but for a free port (80 may be another server's on this machine).
+port=18089
+work=$(mktemp -d)
+sed "s|\"0.0.0.0:80\"|\"127.0.0.1:$port\"|" /etc/relight/relight.toml >"$work/relight.toml"
+grep -q "127.0.0.1:$port" "$work/relight.toml" || fail "the shipped configuration's listen line changed"
+$SUDO /usr/sbin/relight -D -f "$work/relight.toml" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; $SUDO dpkg -P relight >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+for _ in $(seq 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+  sleep 0.1
+done
+page=$(curl -s "http://127.0.0.1:$port/")
+echo "$page" | grep -q "relight works" || fail "the default page is not served: $page"
+user=$(ps -o user= -p "$pid" | tr -d ' ')
+[ "$user" = www-data ] || fail "relight runs as $user, not www-data"
+grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log || fail "no access log line"
+# logrotate's SIGHUP: the logs moved away are reopened as new files, as www-data.
+mv /var/log/relight/access.log /var/log/relight/access.log.1
+kill -HUP "$pid"
+sleep 0.5
+curl -s -o /dev/null "http://127.0.0.1:$port/"
+sleep 0.2
+grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log ||
+  fail "after SIGHUP the access log was not reopened: $(tail -n 3 /var/log/relight/error.log)"
+kill -INT "$pid"
+wait "$pid" || true
+echo "test-package: ok ($deb)"
