@@ -159,3 +159,43 @@ fn backend_pids(r: &Relight) -> Vec<i32> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn health_and_readiness_probes_answer_for_orchestrators() {
+    let www = TempDir::new("www");
+    let sock_dir = TempDir::new("sock");
+    let probes = "health_path = \"/healthz\"\nready_path = \"/readyz\"\n";
+    let backend = |name: &str, command: &str| {
+        format!(
+            "[[fastcgi]]\nname = \"{name}\"\nmatch = [\"/{name}\"]\ncommand = [\"{command}\"]\nsocket = \"{}\"\nprocs = 2\n",
+            sock_dir.join(&format!("{name}.sock")).display()
+        )
+    };
+    let echo = c_peer("fcgi_echo");
+    let good = Relight::start(
+        www.path(),
+        probes,
+        &backend("app", &echo.display().to_string()),
+    );
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut got = curl(&[&good.url("/readyz")]);
+    while got.status != 200 && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        got = curl(&[&good.url("/readyz")]);
+    }
+    assert_eq!((got.status, got.text().as_str()), (200, "ready\n"));
+    assert_eq!(got.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(curl(&[&good.url("/healthz")]).text(), "ok\n");
+    // A backend whose program exits at once never has a process up: not ready, but alive.
+    let bad = Relight::start(www.path(), probes, &backend("broken", "/bin/false"));
+    std::thread::sleep(Duration::from_millis(500));
+    let got = curl(&[&bad.url("/readyz")]);
+    assert_eq!(
+        (got.status, got.text().as_str()),
+        (503, "not ready: broken (0/2 processes up)\n")
+    );
+    assert_eq!(curl(&[&bad.url("/healthz")]).status, 200);
+    // Without the keys the paths are the site's (here: no such file).
+    let plain = Relight::start(www.path(), "", "");
+    assert_eq!(curl(&[&plain.url("/healthz")]).status, 404);
+}

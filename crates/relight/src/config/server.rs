@@ -89,6 +89,15 @@ pub struct ServerConfig {
     /// Serve the status page and metrics to any client, not only loopback.
     #[serde(default)]
     pub status_public: bool,
+    /// A liveness probe (Kubernetes' livenessProbe, a load balancer's check): 200 "ok" while
+    /// relight answers, to any client; `""` (the default) leaves the path to the site.
+    #[serde(default)]
+    pub health_path: String,
+    /// A readiness probe: 200 when every spawned backend has a process that can serve (or
+    /// starts them on demand), else 503 naming the ones that cannot; to any client; `""` (the
+    /// default) leaves the path to the site.
+    #[serde(default)]
+    pub ready_path: String,
     /// Serve HTTP/2 with prior knowledge (h2c) on the plain listeners too: a connection whose
     /// first bytes are HTTP/2's preface is HTTP/2 (HTTPS listeners offer h2 by ALPN anyway).
     #[serde(default)]
@@ -123,6 +132,8 @@ impl ServerConfig {
             status_path: default_status_path(),
             metrics_path: default_metrics_path(),
             status_public: false,
+            health_path: String::new(),
+            ready_path: String::new(),
             h2c: false,
         }
     }

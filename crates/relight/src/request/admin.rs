@@ -1,5 +1,6 @@
 //! Step 2, relight's own pages: the status page and the metrics (loopback only unless
-//! `status_public`; rendered by [`super::server_status`]) and the `[[answer]]`s, fixed
+//! `status_public`; rendered by [`super::server_status`]), the health and readiness probes
+//! (`health_path`, `ready_path`: for orchestrators, any client) and the `[[answer]]`s, fixed
 //! responses for exact paths (nginx's `return`). They are looked up before any setting, so no
 //! scope, rewrite or access rule can hide or change them.
 
@@ -57,6 +58,21 @@ pub(crate) fn answer(h: &Handler, path: &str, conn: Conn) -> Step<()> {
             });
         }
     }
+    if !s.health_path.is_empty() && path == s.health_path {
+        return ControlFlow::Break(probe(StatusCode::OK, "ok\n".into()));
+    }
+    if !s.ready_path.is_empty() && path == s.ready_path {
+        let pools = server_status::pools(&h.backends);
+        let not_ready = server_status::not_ready(&pools);
+        return ControlFlow::Break(if not_ready.is_empty() {
+            probe(StatusCode::OK, "ready\n".into())
+        } else {
+            probe(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {}\n", not_ready.join(", ")),
+            )
+        });
+    }
     if let Some(a) = h.answers.iter().find(|a| a.path == path) {
         // For HEAD too: hyper sends no body, and the Content-Length says the GET's.
         let mut r = Response::new(Body::full(a.body.clone()));
@@ -68,6 +84,21 @@ pub(crate) fn answer(h: &Handler, path: &str, conn: Conn) -> Step<()> {
         return ControlFlow::Break(r);
     }
     ControlFlow::Continue(())
+}
+
+/// A probe's answer: short text, never cached.
+fn probe(status: StatusCode, body: String) -> Response<Body> {
+    let len = body.len();
+    let mut r = Response::new(Body::full(Bytes::from(body)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    r
 }
 
 #[cfg(test)]

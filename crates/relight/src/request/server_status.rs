@@ -91,6 +91,26 @@ pub(crate) fn pools(backends: &[Arc<Backend>]) -> Vec<PoolStatus> {
         .unwrap_or_default()
 }
 
+/// The pools that cannot serve a request now, as "name (up/all processes up)": none of their
+/// processes is running, and they are not simply waiting to start one on demand (every slot
+/// idle, none backing off after a failure).
+pub(crate) fn not_ready(pools: &[PoolStatus]) -> Vec<String> {
+    use supervisor::SlotState;
+    pools
+        .iter()
+        .filter_map(|p| {
+            let up = p
+                .slots
+                .iter()
+                .filter(|s| matches!(s.state, SlotState::Ready | SlotState::Busy))
+                .count();
+            let on_demand = p.slots.iter().all(|s| s.state == SlotState::Idle);
+            (up == 0 && !on_demand)
+                .then(|| format!("{} (0/{} processes up)", p.name, p.slots.len()))
+        })
+        .collect()
+}
+
 /// A CGI rule's counts: (name of the count, its value).
 fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
     use std::sync::atomic::Ordering::Relaxed;
