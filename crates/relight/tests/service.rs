@@ -199,3 +199,143 @@ fn health_and_readiness_probes_answer_for_orchestrators() {
     let plain = Relight::start(www.path(), "", "");
     assert_eq!(curl(&[&plain.url("/healthz")]).status, 404);
 }
+
+#[test]
+fn the_logs_go_to_syslog_one_datagram_per_line_with_priority_and_tag() {
+    let www = TempDir::new("www");
+    std::fs::write(www.join("a.txt"), "a\n").unwrap();
+    let dir = TempDir::new("syslog");
+    let sock = dir.join("log.sock");
+    let logger = UnixDatagram::bind(&sock).unwrap();
+    logger
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let port = free_port();
+    let config = dir.join("relight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\nerror_log = \"syslog:{s}\"\naccess_log = \"syslog:{s}\"\n",
+            www.path().display(),
+            s = sock.display()
+        ),
+    )
+    .unwrap();
+    let r = Relight::start_file(&config, port);
+    let pid = r.proc.pid();
+    let mut buf = [0u8; 4096];
+    let mut next = || {
+        let n = logger.recv(&mut buf).expect("a syslog line");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    // The start line: daemon facility (3), info (6) = <30>, the tag, no timestamp of relight's.
+    let start = next();
+    assert!(
+        start.starts_with(&format!("<30>relight[{pid}]: ")) && start.contains("listening on"),
+        "{start:?}"
+    );
+    assert!(!start.ends_with('\n'), "{start:?}");
+    assert_eq!(curl(&[&r.url("/a.txt")]).status, 200);
+    let access = next();
+    assert!(
+        access.starts_with(&format!("<30>relight[{pid}]: 127.0.0.1 - - ["))
+            && access.contains("\"GET /a.txt HTTP/1.1\" 200 2"),
+        "{access:?}"
+    );
+    // An error is sent at its priority (err = 3: <27>).
+    std::fs::write(
+        &config,
+        "[server]\nlisten = [\"127.0.0.1:1\"]\nthis is not toml\n",
+    )
+    .unwrap();
+    signal(&r, nix::sys::signal::Signal::SIGUSR1);
+    let mut seen = Vec::new();
+    loop {
+        let line = next();
+        if line.starts_with(&format!("<27>relight[{pid}]: ")) {
+            assert!(line.contains("not reloading"), "{line:?}");
+            break;
+        }
+        seen.push(line);
+        assert!(seen.len() < 10, "no error line: {seen:?}");
+    }
+}
+
+#[test]
+fn a_lighttpd_conf_with_use_syslog_logs_to_syslog() {
+    let www = TempDir::new("www");
+    let dir = TempDir::new("ltsys");
+    let conf = dir.join("lighttpd.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "server.document-root = \"{}\"\nserver.port = 8080\nserver.modules = (\"mod_accesslog\")\n\
+             server.errorlog-use-syslog = \"enable\"\naccesslog.use-syslog = \"enable\"\n\
+             accesslog.filename = \"/var/log/nowhere.log\"\n",
+            www.path().display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-p", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = std::process::Command::new(env!("CARGO_BIN_EXE_relight"))
+        .args(["-tt", "-f"])
+        .arg(&conf)
+        .output()
+        .unwrap();
+    // Both keys are implemented: -tt (unimplemented keys are errors) passes.
+    assert!(
+        t.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&t.stdout),
+        String::from_utf8_lossy(&t.stderr)
+    );
+}
+
+#[test]
+fn under_the_journal_lines_carry_their_priority_and_no_timestamp() {
+    let www = TempDir::new("www");
+    let dir = TempDir::new("journal");
+    let port = free_port();
+    let config = dir.join("relight.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = [\"127.0.0.1:{port}\"]\ndocument_root = \"{}\"\n",
+            www.path().display()
+        ),
+    )
+    .unwrap();
+    let stderr = dir.join("stderr");
+    // As systemd starts a service whose stderr is the journal: JOURNAL_STREAM names stderr.
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("JOURNAL_STREAM=$(stat -L -c %d:%i /dev/stderr) exec \"$0\" -D -f \"$1\"")
+        .arg(env!("CARGO_BIN_EXE_relight"))
+        .arg(&config)
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .spawn()
+        .unwrap();
+    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&stderr).unwrap();
+    let first = text.lines().next().unwrap_or_default().to_owned();
+    assert!(
+        first.starts_with("<6>") && first.contains("listening on"),
+        "{text:?}"
+    );
+    // No timestamp of relight's own (the journal stamps lines): not "<6>2026-12-03T...".
+    assert!(
+        !first[3..].starts_with(|c: char| c.is_ascii_digit()),
+        "{first:?}"
+    );
+}

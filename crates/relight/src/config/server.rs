@@ -16,9 +16,11 @@ pub struct ServerConfig {
     /// address in all.
     #[serde(default)]
     pub listen: Vec<ListenAddr>,
-    /// The error log file; stderr when absent.
+    /// The error log file; `"syslog"` (or `"syslog:/socket"`) for syslog; stderr when absent
+    /// (the journal's format when stderr is the journal).
     pub error_log: Option<PathBuf>,
-    /// The access log file (Combined Log Format); none when absent.
+    /// The access log file (Combined Log Format); `"syslog"` (or `"syslog:/socket"`) for
+    /// syslog; none when absent.
     pub access_log: Option<PathBuf>,
     /// Threads serving connections. Default 1: everything on one thread (tokio's
     /// current-thread runtime), as lighttpd; more use a work-stealing runtime. Measured on two

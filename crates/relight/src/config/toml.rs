@@ -195,7 +195,13 @@ fn resolve_paths(config: &mut Config, base: &Path) {
         .into_iter()
         .flatten()
     {
-        *p = base.join(&*p);
+        // "syslog" and "syslog:/socket" are not files (the logs' values; a pid file is one).
+        let syslog = p
+            .to_str()
+            .is_some_and(|v| v == "syslog" || v.starts_with("syslog:"));
+        if !syslog {
+            *p = base.join(&*p);
+        }
     }
 }
 

@@ -175,6 +175,30 @@ pub(super) fn map_server(cx: &mut Ctx<'_>, server: &mut ServerConfig) -> Result<
     if let Some((log, _)) = cx.string("accesslog.filename")? {
         server.access_log = Some(log.into());
     }
+    // Syslog wins over the file, as in lighttpd.
+    if cx.inherited_flag("server.errorlog-use-syslog")? == Some(true) {
+        // "syslog": log::syslog::SYSLOG (config cannot name the log module).
+        server.error_log = Some("syslog".into());
+    }
+    if cx.inherited_flag("accesslog.use-syslog")? == Some(true) {
+        server.access_log = Some("syslog".into());
+    }
+    if let Some((facility, pos)) = cx.string("server.syslog-facility")?
+        && facility != "daemon"
+    {
+        cx.warn(
+            pos,
+            format!("server.syslog-facility {facility:?}: relight logs to the daemon facility"),
+        );
+    }
+    if let Some((level, pos)) = cx.int("accesslog.syslog-level")?
+        && level != 6
+    {
+        cx.warn(
+            pos,
+            format!("accesslog.syslog-level {level}: relight sends access lines at info (6)"),
+        );
+    }
     if let Some((fmt, pos)) = cx.string("accesslog.format")? {
         const COMBINED: &str = "%h %V %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\"";
         if fmt != COMBINED && fmt != "%h %l %u %t \"%r\" %>s %b \"%{Referer}i\" \"%{User-Agent}i\""

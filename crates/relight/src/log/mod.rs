@@ -1,5 +1,6 @@
-//! The two logs: the error log (tracing events with timestamps, to a file or stderr) and the
-//! access log (Combined Log Format). Nothing else writes log files. Failures that come in runs
+//! The two logs: the error log (tracing events with timestamps, to a file, stderr or syslog;
+//! under systemd's journal without timestamps of its own) and the access log (Combined Log
+//! Format, to a file or syslog: [`syslog`]). Nothing else writes log files. Failures that come in runs
 //! (a full disk, no descriptors left) are logged once per run ([`Outage`]); a full disk under
 //! the error log itself is said once on stderr, and the count of lines lost is the first line
 //! the log gets back.
@@ -13,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing_subscriber::fmt::MakeWriter;
+
+pub mod syslog;
 
 fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
@@ -181,12 +184,23 @@ fn level() -> tracing::level_filters::LevelFilter {
         .unwrap_or(tracing::level_filters::LevelFilter::INFO)
 }
 
-/// Sends the error log to `path` (appending), or to stderr when `None`. Call once.
+/// Sends the error log to `path` (appending), to syslog when it is `"syslog"` (or
+/// `"syslog:/socket"`), or to stderr
+/// when `None` (the journal's format when stderr is the journal). Call once.
 pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_max_level(level())
         .with_target(false);
     let result = match path {
+        Some(p) if let Some(sock) = syslog::socket_of(p) => {
+            let sink = syslog::Sink::Syslog(Arc::new(syslog::Syslog::connect(&sock)?));
+            builder
+                .with_ansi(false)
+                .without_time()
+                .with_writer(syslog::MakeLine(sink))
+                .log_internal_errors(false)
+                .try_init()
+        }
         Some(p) => {
             let file = Arc::new(ReopenableFile {
                 path: p.to_owned(),
@@ -202,6 +216,12 @@ pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
                 .log_internal_errors(false)
                 .try_init()
         }
+        // The journal stamps each line itself, and reads its priority from a `<N>` prefix.
+        None if syslog::stderr_is_journal() => builder
+            .with_ansi(false)
+            .without_time()
+            .with_writer(syslog::MakeLine(syslog::Sink::Journal))
+            .try_init(),
         None => builder.with_ansi(false).with_writer(io::stderr).try_init(),
     };
     // A second init (tests running several servers in one process) keeps the first logger.
@@ -231,6 +251,8 @@ pub struct AccessEntry {
 pub struct AccessLog {
     path: std::path::PathBuf,
     file: Mutex<File>,
+    /// Lines go to syslog instead of the file (`access_log = "syslog"`).
+    syslog: Option<syslog::Syslog>,
     failing: Outage,
 }
 
@@ -250,17 +272,29 @@ fn quoted(s: Option<&str>) -> String {
 }
 
 impl AccessLog {
-    /// Opens (creating, appending) the access log.
+    /// Opens (creating, appending) the access log, or connects to syslog for `"syslog"`.
     pub fn open(path: &Path) -> io::Result<AccessLog> {
+        if let Some(sock) = syslog::socket_of(path) {
+            return Ok(AccessLog {
+                path: path.to_owned(),
+                file: Mutex::new(File::open("/dev/null")?),
+                syslog: Some(syslog::Syslog::connect(&sock)?),
+                failing: Outage::new("sending the access log to syslog"),
+            });
+        }
         Ok(AccessLog {
             path: path.to_owned(),
             file: Mutex::new(open_append(path)?),
+            syslog: None,
             failing: Outage::new(format!("writing the access log {}", path.display())),
         })
     }
 
-    /// Reopens the file under its path (after log rotation).
+    /// Reopens the file under its path (after log rotation); nothing for syslog.
     pub fn reopen(&self) {
+        if self.syslog.is_some() {
+            return;
+        }
         match open_append(&self.path) {
             Ok(f) => *self.file.lock().unwrap_or_else(|p| p.into_inner()) = f,
             Err(e) => tracing::error!("cannot reopen {}: {e}", self.path.display()),
@@ -283,6 +317,13 @@ impl AccessLog {
             quoted(e.referer.as_deref()),
             quoted(e.user_agent.as_deref()),
         );
+        if let Some(s) = &self.syslog {
+            match s.send(6, line.as_bytes()) {
+                Ok(()) => self.failing.worked(),
+                Err(err) => self.failing.failed(&err, "its lines are lost"),
+            }
+            return;
+        }
         let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
         match f.write_all(line.as_bytes()) {
             Ok(()) => self.failing.worked(),
