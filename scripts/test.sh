@@ -22,6 +22,8 @@ status=${PIPESTATUS[0]}
 set -e
 # The Debian package: built, linted, installed, run (needs root; CI is).
 ./scripts/test-package.sh
+# The HTML status page in a real browser (headless Chromium): each slot and the timeline.
+./scripts/status-screenshot.sh
 # One closing line for the whole workspace.
 awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"
 exit "$status"

@@ -339,3 +339,73 @@ fn under_the_journal_lines_carry_their_priority_and_no_timestamp() {
         "{first:?}"
     );
 }
+
+#[test]
+fn browsers_get_a_status_page_with_every_slot_and_a_restart_timeline() {
+    let www = TempDir::new("www");
+    let sock_dir = TempDir::new("sock");
+    let echo = c_peer("fcgi_echo");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"app\"\nmatch = [\"/app\"]\ncommand = [\"{}\"]\nsocket = \"{}\"\nprocs = 2\n",
+            echo.display(),
+            sock_dir.join("app.sock").display()
+        ),
+    );
+    let pid = backend_pids(&r)[0];
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let browser = "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let end = Instant::now() + Duration::from_secs(10);
+    let page = loop {
+        let got = curl(&["-H", browser, &r.url("/server-status")]);
+        assert_eq!(got.status, 200);
+        assert_eq!(
+            got.header("content-type").as_deref(),
+            Some("text/html; charset=utf-8")
+        );
+        let text = got.text();
+        if text.contains("2/2 processes up") || Instant::now() > end {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(page.contains("2/2 processes up"), "{page}");
+    assert!(
+        page.contains("<meta http-equiv=\"refresh\" content=\"5\">"),
+        "{page}"
+    );
+    // A row per slot, each with its process.
+    for slot in [0, 1] {
+        assert!(
+            page.contains(&format!(
+                "<tr><td class=\"n\">{slot}</td><td><span class=\"state ok\">"
+            )),
+            "slot {slot}: {page}"
+        );
+    }
+    // The death: in its slot's last exit (pid and why) and as a mark on the timeline.
+    assert!(
+        page.contains(&format!("pid {pid} signal (signal SIGKILL")),
+        "{page}"
+    );
+    assert!(page.contains("<td>1 signal</td>"), "{page}");
+    assert_eq!(page.matches("<circle ").count(), 1, "{page}");
+    assert!(
+        page.contains("<svg ") && !page.contains("<script"),
+        "{page}"
+    );
+    // JSON stays for clients that ask for nothing in particular, and for ?json.
+    let json = curl(&[&r.url("/server-status")]);
+    assert_eq!(
+        json.header("content-type").as_deref(),
+        Some("application/json")
+    );
+    let json = curl(&["-H", browser, &r.url("/server-status?json")]);
+    assert!(json.text().starts_with("{\"server\":"), "{}", json.text());
+}

@@ -32,7 +32,7 @@ pub use lease::{AcquireError, Lease};
 pub use once::{OnceExit, OnceProcess, OnceSpec};
 pub use pool::{DescendantPolicy, ExitRecord, PoolConfig, Reason};
 pub use shutdown::ShutdownReport;
-pub use slot::SlotState;
+pub use slot::{RECENT_EXITS, SlotState};
 pub use socket::{BaseAddr, SlotAddr};
 pub use spawn::SpawnSpec;
 pub use status::{PoolStatus, SlotStatus};

@@ -172,6 +172,9 @@ impl std::fmt::Debug for Kept {
     }
 }
 
+/// How many exits a slot keeps for the status page's timeline.
+pub const RECENT_EXITS: usize = 20;
+
 /// One process slot: a socket that lives as long as the slot, and at most one process.
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -188,6 +191,9 @@ pub(crate) struct Slot {
     pub generation: u64,
     pub restarts: BTreeMap<Reason, u64>,
     pub last_exit: Option<Arc<ExitRecord>>,
+    /// The last [`RECENT_EXITS`] exits and failed starts, oldest first (the status page's
+    /// timeline).
+    pub recent_exits: std::collections::VecDeque<Arc<ExitRecord>>,
     pub requests: u64,
     /// What the last lease left for the next one, with the pid of the process it belongs to.
     pub kept: Option<(i32, Kept)>,
@@ -235,6 +241,7 @@ impl Slot {
             generation: 0,
             restarts: BTreeMap::new(),
             last_exit: None,
+            recent_exits: std::collections::VecDeque::new(),
             requests: 0,
             kept: None,
             reserved: false,
@@ -280,8 +287,17 @@ impl Slot {
     pub(crate) fn spawn_failed(&mut self, record: Arc<ExitRecord>, retry_at: Instant) {
         self.apply(Event::SpawnFailed);
         *self.restarts.entry(Reason::SpawnFailed).or_default() += 1;
+        self.remember_exit(record.clone());
         self.last_exit = Some(record);
         self.retry_at = Some(retry_at);
+    }
+
+    /// Keeps `record` among the recent exits (the oldest goes beyond [`RECENT_EXITS`]).
+    pub(crate) fn remember_exit(&mut self, record: Arc<ExitRecord>) {
+        if self.recent_exits.len() == RECENT_EXITS {
+            self.recent_exits.pop_front();
+        }
+        self.recent_exits.push_back(record);
     }
 
     /// Whether a request may take the process: it is free, and not kept for the requests

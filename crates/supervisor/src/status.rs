@@ -30,6 +30,8 @@ pub struct SlotStatus {
     pub restarts: BTreeMap<Reason, u64>,
     /// The last exit.
     pub last_exit: Option<Arc<ExitRecord>>,
+    /// The last exits and failed starts (at most [`crate::RECENT_EXITS`]), oldest first.
+    pub recent_exits: Vec<Arc<ExitRecord>>,
 }
 
 /// A snapshot of one pool.
@@ -70,6 +72,7 @@ impl Supervisor {
                         current: s.proc.as_ref().and_then(|r| r.current.clone()),
                         restarts: s.restarts.clone(),
                         last_exit: s.last_exit.clone(),
+                        recent_exits: s.recent_exits.iter().cloned().collect(),
                     })
                     .collect(),
             })

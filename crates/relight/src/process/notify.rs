@@ -139,6 +139,7 @@ mod tests {
             current: None,
             restarts: r,
             last_exit: None,
+            recent_exits: Vec::new(),
         }
     }
 

@@ -43,8 +43,47 @@ pub(crate) fn answers(config: &Config) -> Vec<Answer> {
         .collect()
 }
 
+/// Whether the status page goes out as HTML: a client that lists `text/html` among what it
+/// accepts (a browser), unless the query asks for JSON (`?json`) or the client prefers JSON.
+fn wants_html(parts: &http::request::Parts) -> bool {
+    if parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "json" || p.starts_with("json=")))
+    {
+        return false;
+    }
+    let accept = parts
+        .headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| {
+            m.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let mut html = None;
+    for (i, m) in accept.enumerate() {
+        match m.as_str() {
+            "application/json" if html.is_none() => return false,
+            "text/html" | "application/xhtml+xml" => html = html.or(Some(i)),
+            _ => {}
+        }
+    }
+    html.is_some()
+}
+
 /// The status page, the metrics or an answer, when `path` is one of theirs.
-pub(crate) fn answer(h: &Handler, path: &str, conn: Conn) -> Step<()> {
+pub(crate) fn answer(
+    h: &Handler,
+    path: &str,
+    parts: &http::request::Parts,
+    conn: Conn,
+) -> Step<()> {
     let s = &h.config.server;
     for (p, metrics) in [(&s.status_path, false), (&s.metrics_path, true)] {
         if !p.is_empty() && path == *p {
@@ -53,6 +92,8 @@ pub(crate) fn answer(h: &Handler, path: &str, conn: Conn) -> Step<()> {
             }
             return ControlFlow::Break(if metrics {
                 server_status::metrics(&h.backends, &h.cgi, &h.proxy)
+            } else if wants_html(parts) {
+                super::server_status_html::html(&h.backends, &h.cgi, &h.proxy, h.started)
             } else {
                 server_status::json(&h.backends, &h.cgi, &h.proxy, h.started)
             });
@@ -108,21 +149,83 @@ mod tests {
     use super::*;
     use crate::request::testing::{answered, conn, handler};
 
+    /// A GET of `target` with `accept` as its Accept header.
+    fn get(target: &str, accept: Option<&str>) -> http::request::Parts {
+        let mut b = http::Request::get(target);
+        if let Some(a) = accept {
+            b = b.header(header::ACCEPT, a);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn browsers_get_the_status_page_as_html_and_everyone_else_json() {
+        let root = testkit::TempDir::new("html");
+        let h = handler(root.path(), "", "");
+        let browser = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+        let kind = |target: &str, accept: Option<&str>| {
+            let r = answered(answer(
+                &h,
+                "/server-status",
+                &get(target, accept),
+                conn("127.0.0.1:9"),
+            ));
+            r.headers()[header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        assert_eq!(
+            kind("/server-status", Some(browser)),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            kind("/server-status?json", Some(browser)),
+            "application/json"
+        );
+        assert_eq!(kind("/server-status", None), "application/json");
+        assert_eq!(kind("/server-status", Some("*/*")), "application/json");
+        assert_eq!(
+            kind("/server-status", Some("application/json, text/html")),
+            "application/json"
+        );
+    }
+
     #[test]
     fn status_pages_are_for_loopback_unless_public() {
         let root = testkit::TempDir::new("admin");
         let h = handler(root.path(), "", "");
-        let r = answered(answer(&h, "/server-status", conn("127.0.0.1:9")));
+        let r = answered(answer(
+            &h,
+            "/server-status",
+            &get("/server-status", None),
+            conn("127.0.0.1:9"),
+        ));
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
-        let r = answered(answer(&h, "/metrics", conn("10.0.0.1:9")));
+        let r = answered(answer(
+            &h,
+            "/metrics",
+            &get("/metrics", None),
+            conn("10.0.0.1:9"),
+        ));
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
         let public = handler(root.path(), "status_public = true", "");
-        let r = answered(answer(&public, "/metrics", conn("10.0.0.1:9")));
+        let r = answered(answer(
+            &public,
+            "/metrics",
+            &get("/metrics", None),
+            conn("10.0.0.1:9"),
+        ));
         assert_eq!(r.status(), StatusCode::OK);
         let off = handler(root.path(), "status_path = \"\"", "");
         assert!(matches!(
-            answer(&off, "/server-status", conn("127.0.0.1:9")),
+            answer(
+                &off,
+                "/server-status",
+                &get("/server-status", None),
+                conn("127.0.0.1:9")
+            ),
             ControlFlow::Continue(())
         ));
     }
@@ -135,12 +238,22 @@ mod tests {
             "",
             "[[answer]]\npath = \"/healthz\"\nstatus = 203\nbody = \"ok\"\n",
         );
-        let r = answered(answer(&h, "/healthz", conn("10.0.0.1:9")));
+        let r = answered(answer(
+            &h,
+            "/healthz",
+            &get("/healthz", None),
+            conn("10.0.0.1:9"),
+        ));
         assert_eq!(r.status(), StatusCode::NON_AUTHORITATIVE_INFORMATION);
         assert_eq!(r.headers()[header::CONTENT_LENGTH], "2");
         assert!(matches!(r.body(), Body::Full(Some(b)) if b == "ok"));
         assert!(matches!(
-            answer(&h, "/healthz/x", conn("10.0.0.1:9")),
+            answer(
+                &h,
+                "/healthz/x",
+                &get("/healthz/x", None),
+                conn("10.0.0.1:9")
+            ),
             ControlFlow::Continue(())
         ));
     }

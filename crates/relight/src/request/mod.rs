@@ -41,6 +41,7 @@ pub(crate) mod route;
 pub(crate) mod scope;
 mod secdownload;
 pub(crate) mod server_status;
+pub(crate) mod server_status_html;
 pub(crate) mod setenv;
 mod status_pages;
 pub(crate) mod target;
@@ -232,7 +233,7 @@ impl Handler {
             ControlFlow::Break(r) => return self.finish(r, base, head),
             ControlFlow::Continue(t) => t,
         };
-        if let ControlFlow::Break(r) = admin::answer(self, &target.path, conn) {
+        if let ControlFlow::Break(r) = admin::answer(self, &target.path, &parts, conn) {
             return self.finish(r, base, head);
         }
         let mut conn = conn;

@@ -76,7 +76,7 @@ fn json_exit(out: &mut String, e: &ExitRecord) {
     out.push('}');
 }
 
-fn pool_of<'a>(pools: &'a [PoolStatus], name: &str) -> Option<&'a PoolStatus> {
+pub(super) fn pool_of<'a>(pools: &'a [PoolStatus], name: &str) -> Option<&'a PoolStatus> {
     pools.iter().find(|p| p.name == name)
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn not_ready(pools: &[PoolStatus]) -> Vec<String> {
 }
 
 /// A CGI rule's counts: (name of the count, its value).
-fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
+pub(super) fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
     use std::sync::atomic::Ordering::Relaxed;
     let st = &c.stats;
     [
@@ -125,7 +125,7 @@ fn cgi_counts(c: &Cgi) -> [(&'static str, u64); 5] {
 }
 
 /// A proxy rule's counts: (name of the count, its value).
-fn proxy_counts(p: &Proxy) -> [(&'static str, u64); 3] {
+pub(super) fn proxy_counts(p: &Proxy) -> [(&'static str, u64); 3] {
     use std::sync::atomic::Ordering::Relaxed;
     let st = &p.stats;
     [
