@@ -20,6 +20,8 @@ pub(super) const SERVER_WIDE: &[(&str, &str)] = &[
         "one error log, where every backend's death and stderr line goes",
     ),
     ("accesslog.filename", "one access log"),
+    ("accesslog.use-syslog", "one access log"),
+    ("accesslog.syslog-level", "one access log"),
     (
         "accesslog.format",
         "one access log, in the Combined Log Format",
