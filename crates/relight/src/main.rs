@@ -25,7 +25,7 @@ fn spawn_main(args: relight::process::spawn_cmd::SpawnArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let _ = relight::log::init_error_log(None);
+    let _ = relight::log::init_error_log(None, relight::log::LogFormat::Text);
     let rt = match runtime() {
         Ok(r) => r,
         Err(code) => return code,
@@ -191,7 +191,11 @@ fn main() -> ExitCode {
     let grace = config.server.shutdown_grace.0;
     let warnings = loaded.warnings;
     let format = cli.format;
-    if let Err(e) = relight::log::init_error_log(config.server.error_log.as_deref()) {
+    let log_format = match config.server.error_log_format {
+        relight::config::ErrorLogFormat::Text => relight::log::LogFormat::Text,
+        relight::config::ErrorLogFormat::Json => relight::log::LogFormat::Json,
+    };
+    if let Err(e) = relight::log::init_error_log(config.server.error_log.as_deref(), log_format) {
         eprintln!(
             "relight: error_log {}: {e}",
             config

@@ -409,3 +409,49 @@ fn browsers_get_a_status_page_with_every_slot_and_a_restart_timeline() {
     let json = curl(&["-H", browser, &r.url("/server-status?json")]);
     assert!(json.text().starts_with("{\"server\":"), "{}", json.text());
 }
+
+#[test]
+fn the_error_log_can_be_json_lines() {
+    let www = TempDir::new("www");
+    let r = Relight::start(www.path(), "error_log_format = \"json\"", "");
+    // A request for a file that is not there is logged by nothing; a bad reload is.
+    std::fs::write(r.dir.join("relight.toml"), "[server]\nnot toml at all\n").unwrap();
+    signal(&r, nix::sys::signal::Signal::SIGUSR1);
+    let end = Instant::now() + Duration::from_secs(5);
+    let mut log = r.error_log();
+    while !log.contains("not reloading") && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        log = r.error_log();
+    }
+    let lines: Vec<&str> = log.lines().collect();
+    assert!(lines.len() >= 2, "{log}");
+    for l in &lines {
+        assert!(
+            l.starts_with("{\"time\":\"") && l.ends_with('}'),
+            "not a JSON line: {l}"
+        );
+    }
+    assert!(
+        lines[0].contains("\"level\":\"INFO\",\"message\":\"relight ")
+            && lines[0].contains("listening on http://127.0.0.1:"),
+        "{}",
+        lines[0]
+    );
+    let bad = lines.iter().find(|l| l.contains("not reloading")).unwrap();
+    assert!(bad.contains("\"level\":\"ERROR\""), "{bad}");
+    // Every line parses as JSON (python3's parser, not ours).
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import json,sys\nfor l in sys.stdin: json.loads(l)\nprint('ok')",
+        ])
+        .stdin(std::fs::File::open(r.dir.join("error.log")).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "ok",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -31,7 +31,7 @@ pub use condition::{Condition, ConditionConfig, ConditionError, Facts, Network};
 pub use fastcgi::{BackendRole, DEFAULT_REQUEST_TIMEOUT, Descendants, FastcgiConfig, Protocol};
 pub use load::{Format, Loaded, load};
 pub use proxy::{Balance, ProxyConfig};
-pub use server::ServerConfig;
+pub use server::{ErrorLogFormat, ServerConfig};
 pub use tls::{
     ClientVerify, MinVersion, TLS12_SUITES, TlsConfig, host_matches, openssl_cipher_list,
 };

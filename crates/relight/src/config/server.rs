@@ -9,6 +9,17 @@ use serde::Deserialize;
 
 use super::{At, ListenAddr, Size, Timeout, default_true};
 
+/// The error log's line format (`error_log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ErrorLogFormat {
+    /// A timestamp, the level, the message.
+    #[default]
+    Text,
+    /// One JSON object per line: time, level, message and the event's fields.
+    Json,
+}
+
 /// `[server]`: what is not per request. (`[server]` also holds the global [`Settings`].)
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServerConfig {
@@ -19,6 +30,9 @@ pub struct ServerConfig {
     /// The error log file; `"syslog"` (or `"syslog:/socket"`) for syslog; stderr when absent
     /// (the journal's format when stderr is the journal).
     pub error_log: Option<PathBuf>,
+    /// The error log's lines: `"text"` (default) or `"json"` (one object per line).
+    #[serde(default)]
+    pub error_log_format: ErrorLogFormat,
     /// The access log file (Combined Log Format); `"syslog"` (or `"syslog:/socket"`) for
     /// syslog; none when absent.
     pub access_log: Option<PathBuf>,
@@ -113,6 +127,7 @@ impl ServerConfig {
         ServerConfig {
             listen: Vec::new(),
             error_log: None,
+            error_log_format: ErrorLogFormat::Text,
             access_log: None,
             threads: None,
             max_connections: default_max_connections(),

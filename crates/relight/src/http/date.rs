@@ -120,6 +120,19 @@ pub(crate) fn format_rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// RFC 3339 in UTC with microseconds: "2026-12-03T12:00:00.123456Z" (JSON log lines).
+pub(crate) fn format_rfc3339_micros(t: SystemTime) -> String {
+    let micros = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.subsec_micros())
+        .unwrap_or(0);
+    let c = civil(unix_secs(t));
+    format!(
+        "{}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        c.year, c.month, c.day, c.hour, c.min, c.sec
+    )
+}
+
 /// Parses an IMF-fixdate (the only form servers must generate; the obsolete forms are not
 /// accepted, so a condition on them is simply not applied).
 pub(crate) fn parse(s: &str) -> Option<SystemTime> {

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
+mod json;
 pub mod syslog;
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -184,22 +186,25 @@ fn level() -> tracing::level_filters::LevelFilter {
         .unwrap_or(tracing::level_filters::LevelFilter::INFO)
 }
 
+/// The error log's line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Text: a timestamp (unless the journal or syslog stamps lines), the level, the message.
+    #[default]
+    Text,
+    /// One JSON object per line (time, level, message and the event's fields).
+    Json,
+}
+
 /// Sends the error log to `path` (appending), to syslog when it is `"syslog"` (or
-/// `"syslog:/socket"`), or to stderr
-/// when `None` (the journal's format when stderr is the journal). Call once.
-pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level())
-        .with_target(false);
-    let result = match path {
+/// `"syslog:/socket"`), or to stderr when `None` (the journal's format when stderr is the
+/// journal), in `format`. Call once.
+pub fn init_error_log(path: Option<&Path>, format: LogFormat) -> io::Result<()> {
+    // Where the lines go, and whether that place stamps them itself.
+    let (writer, stamped): (BoxMakeWriter, bool) = match path {
         Some(p) if let Some(sock) = syslog::socket_of(p) => {
             let sink = syslog::Sink::Syslog(Arc::new(syslog::Syslog::connect(&sock)?));
-            builder
-                .with_ansi(false)
-                .without_time()
-                .with_writer(syslog::MakeLine(sink))
-                .log_internal_errors(false)
-                .try_init()
+            (BoxMakeWriter::new(syslog::MakeLine(sink)), true)
         }
         Some(p) => {
             let file = Arc::new(ReopenableFile {
@@ -208,21 +213,29 @@ pub fn init_error_log(path: Option<&Path>) -> io::Result<()> {
                 lost: Mutex::new(None),
             });
             let _ = ERROR_LOG.set(file.clone());
-            builder
-                .with_ansi(false)
-                .with_writer(FileWriter(file))
-                // A line that cannot be written is the writer's to count, not a line on
-                // stderr per event.
-                .log_internal_errors(false)
-                .try_init()
+            (BoxMakeWriter::new(FileWriter(file)), false)
         }
         // The journal stamps each line itself, and reads its priority from a `<N>` prefix.
-        None if syslog::stderr_is_journal() => builder
-            .with_ansi(false)
-            .without_time()
-            .with_writer(syslog::MakeLine(syslog::Sink::Journal))
+        None if syslog::stderr_is_journal() => (
+            BoxMakeWriter::new(syslog::MakeLine(syslog::Sink::Journal)),
+            true,
+        ),
+        None => (BoxMakeWriter::new(io::stderr), false),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level())
+        .with_target(false)
+        .with_ansi(false)
+        .with_writer(writer)
+        // A line that cannot be written is the writer's to count, not a line on stderr per
+        // event.
+        .log_internal_errors(false);
+    let result = match (format, stamped) {
+        (LogFormat::Json, _) => builder
+            .event_format(json::JsonLines { time: !stamped })
             .try_init(),
-        None => builder.with_ansi(false).with_writer(io::stderr).try_init(),
+        (LogFormat::Text, true) => builder.without_time().try_init(),
+        (LogFormat::Text, false) => builder.try_init(),
     };
     // A second init (tests running several servers in one process) keeps the first logger.
     let _ = result;
