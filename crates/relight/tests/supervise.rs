@@ -1029,3 +1029,31 @@ fn user_and_group_drop_privileges_when_root() {
         "{groups}"
     );
 }
+
+/// php-cgi ends its answer with END_REQUEST right after its last stdout data (no empty stdout
+/// record): each request still counts as served, nothing stays "in flight", and the kept
+/// connection serves the next request.
+#[test]
+fn php_cgi_requests_are_counted_and_leave_nothing_in_flight() {
+    let www = docroot();
+    std::fs::write(www.join("pid.php"), "<?php echo getmypid(), \"\\n\";\n").unwrap();
+    let dir = TempDir::new("php");
+    let r = Relight::start(
+        www.path(),
+        "",
+        &format!(
+            "[[fastcgi]]\nname = \"php\"\nmatch = [\".php\"]\ncommand = [\"php-cgi\"]\nsocket = \"{}\"\nprocs = 1\nenv = {{ PHP_FCGI_CHILDREN = \"0\" }}\n",
+            dir.join("php.sock").display()
+        ),
+    );
+    let pids: Vec<String> = (0..3).map(|_| curl(&[&r.url("/pid.php")]).text()).collect();
+    assert!(
+        pids.iter().all(|p| p == &pids[0] && !p.is_empty()),
+        "{pids:?}"
+    );
+    let status = curl(&[&r.url("/server-status")]).text();
+    assert!(
+        status.contains("\"requests\":3,\"in_flight\":null"),
+        "{status}"
+    );
+}

@@ -145,7 +145,7 @@ pub(super) async fn cancelled(
 
 /// After the exchange: a connection whose request ended cleanly is kept for the next request
 /// (with its process, for a spawned backend); anything else is closed, and the process's lease
-/// is marked failed.
+/// is marked failed unless the backend answered whole (then the request counts as served).
 pub(super) fn give_back(
     backend: &Backend,
     stream: BackendStream,
@@ -153,10 +153,10 @@ pub(super) fn give_back(
     outcome: Outcome,
 ) {
     if let Some(mut l) = lease {
-        if outcome != Outcome::Reusable {
-            l.failed();
-        } else if backend.keep_alive {
-            l.keep(stream);
+        match outcome {
+            Outcome::Reusable if backend.keep_alive => l.keep(stream),
+            Outcome::Reusable | Outcome::Served => {}
+            Outcome::Done => l.failed(),
         }
         return;
     }

@@ -27,6 +27,10 @@ use crate::http::body::Body;
 pub(crate) enum Outcome {
     /// The request ended cleanly on both sides: the connection may serve the next one.
     Reusable,
+    /// The backend answered whole (END_REQUEST, nothing left over), but the connection cannot
+    /// serve another request (the request was not yet written whole when the answer came):
+    /// it is closed, and the request counts as served.
+    Served,
     /// Anything else: the connection is closed.
     Done,
 }
@@ -139,6 +143,7 @@ where
         if head_tx.send(Ok(resp)).is_err() {
             return Outcome::Done;
         }
+        finish_writer(writer.as_mut(), &mut writer_state);
         return reader.outcome(&writer_state);
     }
     let mut sent = 0u64;
@@ -237,7 +242,23 @@ where
             }
         }
     }
+    finish_writer(writer.as_mut(), &mut writer_state);
     reader.outcome(&writer_state)
+}
+
+/// Polls the request's writer once more when the answer came before it was seen to finish
+/// (both were ready together): a writer done by now lets the connection serve the next
+/// request. Never waits (a backend that answered without reading its stdin may never read it).
+fn finish_writer<F: Future<Output = Result<(), GatewayError>>>(
+    writer: Pin<&mut F>,
+    writer_state: &mut Option<Result<(), GatewayError>>,
+) {
+    if writer_state.is_none() {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if let std::task::Poll::Ready(res) = writer.poll(&mut cx) {
+            *writer_state = Some(res);
+        }
+    }
 }
 
 /// Ends a response whose head was sent: one log line, and an error into the body so the client
@@ -497,6 +518,10 @@ impl<'a, R: AsyncRead + Unpin> Reader<'a, R> {
                         if end.protocol_status != ProtocolStatus::RequestComplete {
                             return Err(GatewayError::Refused(end.protocol_status));
                         }
+                        // END_REQUEST ends stdout too: php-cgi sends it right after its last
+                        // stdout data, without the empty record that should close the stream
+                        // (lighttpd and nginx take it so as well).
+                        self.stdout_ended = true;
                         return Ok(None);
                     }
                     ResponseEvent::GetValuesResult(_) | ResponseEvent::UnknownType(_) => {}
@@ -632,10 +657,11 @@ impl<'a, R: AsyncRead + Unpin> Reader<'a, R> {
     fn outcome(&mut self, writer_state: &Option<Result<(), GatewayError>>) -> Outcome {
         self.flush_stderr();
         let clean_write = matches!(writer_state, Some(Ok(())));
-        if clean_write && self.stdout_ended && self.dec.buffered() == 0 {
-            Outcome::Reusable
-        } else {
-            Outcome::Done
+        let answered = self.stdout_ended && self.dec.buffered() == 0;
+        match (answered, clean_write) {
+            (true, true) => Outcome::Reusable,
+            (true, false) => Outcome::Served,
+            (false, _) => Outcome::Done,
         }
     }
 
