@@ -93,6 +93,7 @@ impl Bursts {
 
 /// Free memory at the heap's top that glibc keeps for the next requests instead of returning
 /// it at once (its default: 128 KiB, which a 64 KiB response crosses).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TOP_KEPT: i32 = 1 << 20;
 
 /// Sets how much free memory the allocator keeps at the heap's top ([`TOP_KEPT`]).

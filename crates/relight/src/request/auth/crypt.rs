@@ -5,7 +5,8 @@
 use std::ffi::{CStr, CString, c_char};
 use std::sync::Mutex;
 
-#[link(name = "crypt")]
+// glibc keeps crypt(3) in libcrypt; musl (OpenWrt's libc) has it in libc itself.
+#[cfg_attr(not(target_env = "musl"), link(name = "crypt"))]
 #[allow(unsafe_code)]
 unsafe extern "C" {
     fn crypt(key: *const c_char, salt: *const c_char) -> *mut c_char;
