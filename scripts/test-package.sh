@@ -3,7 +3,7 @@
 # errors), installed with dpkg on this machine, its units verified by systemd-analyze, its
 # man pages rendered, its shipped configuration checked (relight -t) and run: the installed
 # /usr/sbin/relight serves the default page from /var/www/html as www-data, writes its logs in
-# /var/log/relight and reopens them on SIGHUP (logrotate's signal). Then purged.
+# /var/log/relight and reopens them when the shipped logrotate file rotates them. Then purged.
 # Needs root (dpkg, port binding as www-data): run by ./scripts/test.sh, which CI runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,9 +65,10 @@ echo "$page" | grep -q "relight works" || fail "the default page is not served: 
 user=$(ps -o user= -p "$pid" | tr -d ' ')
 [ "$user" = www-data ] || fail "relight runs as $user, not www-data"
 grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log || fail "no access log line"
-# logrotate's SIGHUP: the logs moved away are reopened as new files, as www-data.
-mv /var/log/relight/access.log /var/log/relight/access.log.1
-kill -HUP "$pid"
+# The shipped logrotate file, forced: the logs are moved to .1 and its postrotate's SIGHUP
+# makes relight open new ones (as www-data, in the directory postinst gave it).
+$SUDO logrotate -f -s "$work/logrotate.state" /etc/logrotate.d/relight
+[ -s /var/log/relight/access.log.1 ] || fail "logrotate did not rotate the access log"
 sleep 0.5
 curl -s -o /dev/null "http://127.0.0.1:$port/"
 sleep 0.2

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils openssl lighttpd-mod-openssl lighttpd-mod-deflate zstd brotli python3-h2 nghttp2-client testssl.sh uwsgi-core uwsgi-plugin-python3 lintian man-db systemd)
+PKGS=(gcc libc6-dev libcrypt-dev libfcgi-dev libfcgi-bin lighttpd nginx-light php-cgi curl iproute2 python3 apache2-utils openssl lighttpd-mod-openssl lighttpd-mod-deflate zstd brotli python3-h2 nghttp2-client testssl.sh uwsgi-core uwsgi-plugin-python3 lintian man-db systemd logrotate)
 . scripts/debian-packages.sh
 ensure_packages test.sh "${PKGS[@]}"
 
