@@ -15,18 +15,67 @@ fn upstream_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/http_upstream.py")
 }
 
-/// The Python upstream on a free port.
+/// The Python upstream on a free port, once it answers as itself (an HTTP request with its
+/// `X-Upstream: py`, not just a connection something else might accept). A start that fails is
+/// said with Python's stderr, then tried again on another port (twice at most): the fixture's
+/// failures are not relight's.
 fn upstream() -> (Proc, u16) {
-    let port = free_port();
-    let p = Proc {
-        child: Command::new("python3")
-            .arg(upstream_script())
-            .arg(port.to_string())
-            .spawn()
-            .expect("python3 runs"),
+    for attempt in 1..=3 {
+        let port = free_port();
+        let log = std::env::temp_dir().join(format!("relight-upstream-{port}.log"));
+        let mut p = Proc {
+            child: Command::new("python3")
+                .arg(upstream_script())
+                .arg(port.to_string())
+                .stderr(std::fs::File::create(&log).unwrap())
+                .spawn()
+                .expect("python3 runs"),
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if answers_as_upstream(port) {
+                let _ = std::fs::remove_file(&log);
+                return (p, port);
+            }
+            if p.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!(
+            "upstream on port {port} did not answer (attempt {attempt}, exit {:?}); its stderr:\n{}",
+            p.child.try_wait().ok().flatten(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        let _ = std::fs::remove_file(&log);
+    }
+    panic!("the Python upstream did not start (see its stderr above)");
+}
+
+/// Whether the Python upstream answers on `port` (GET /conns, with its own header).
+fn answers_as_upstream(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
     };
-    wait_listening(&format!("127.0.0.1:{port}"), Duration::from_secs(10));
-    (p, port)
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /conns HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    // The head is enough (the upstream keeps connections open whatever the request says).
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&got)
+        .to_ascii_lowercase()
+        .contains("x-upstream: py")
 }
 
 /// The "name: value" lines the echo endpoint returned, as a map.
