@@ -190,9 +190,8 @@ pub(crate) struct Slot {
     /// Bumped at every spawn and death, so a stale timer cannot act on a newer process.
     pub generation: u64,
     pub restarts: BTreeMap<Reason, u64>,
-    pub last_exit: Option<Arc<ExitRecord>>,
     /// The last [`RECENT_EXITS`] exits and failed starts, oldest first (the status page's
-    /// timeline).
+    /// timeline; the last of them is the slot's last exit).
     pub recent_exits: std::collections::VecDeque<Arc<ExitRecord>>,
     pub requests: u64,
     /// What the last lease left for the next one, with the pid of the process it belongs to.
@@ -240,7 +239,6 @@ impl Slot {
             retry_at: None,
             generation: 0,
             restarts: BTreeMap::new(),
-            last_exit: None,
             recent_exits: std::collections::VecDeque::new(),
             requests: 0,
             kept: None,
@@ -287,8 +285,7 @@ impl Slot {
     pub(crate) fn spawn_failed(&mut self, record: Arc<ExitRecord>, retry_at: Instant) {
         self.apply(Event::SpawnFailed);
         *self.restarts.entry(Reason::SpawnFailed).or_default() += 1;
-        self.remember_exit(record.clone());
-        self.last_exit = Some(record);
+        self.remember_exit(record);
         self.retry_at = Some(retry_at);
     }
 
@@ -298,6 +295,11 @@ impl Slot {
             self.recent_exits.pop_front();
         }
         self.recent_exits.push_back(record);
+    }
+
+    /// The slot's last exit or failed start.
+    pub(crate) fn last_exit(&self) -> Option<&Arc<ExitRecord>> {
+        self.recent_exits.back()
     }
 
     /// Whether a request may take the process: it is free, and not kept for the requests
@@ -707,7 +709,7 @@ mod tests {
         assert_eq!(s.restarts.get(&Reason::SpawnFailed), Some(&1));
         s.spawn_failed(record(), Instant::now());
         assert_eq!(s.restarts.get(&Reason::SpawnFailed), Some(&2));
-        assert!(s.last_exit.is_some());
+        assert!(s.last_exit().is_some());
     }
 
     #[test]

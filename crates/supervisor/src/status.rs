@@ -71,7 +71,7 @@ impl Supervisor {
                         requests: s.requests,
                         current: s.proc.as_ref().and_then(|r| r.current.clone()),
                         restarts: s.restarts.clone(),
-                        last_exit: s.last_exit.clone(),
+                        last_exit: s.last_exit().cloned(),
                         recent_exits: s.recent_exits.iter().cloned().collect(),
                     })
                     .collect(),

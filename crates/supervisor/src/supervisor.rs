@@ -474,7 +474,6 @@ impl Supervisor {
         let _ = run.death.send(Some(record.clone()));
         *slot.restarts.entry(record.reason).or_default() += 1;
         slot.remember_exit(record.clone());
-        slot.last_exit = Some(record.clone());
         let (warn, line) = exit::log_line(&record, decision.restart, config.kill_signal);
         if warn {
             tracing::warn!("{line}");
