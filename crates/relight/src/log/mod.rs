@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
-mod json;
+pub(crate) mod json;
 pub mod syslog;
 
 fn open_append(path: &Path) -> io::Result<File> {
@@ -259,14 +259,19 @@ pub struct AccessEntry {
     pub user_agent: Option<String>,
 }
 
-/// The access log file.
+/// The access log: a file, or syslog (`access_log = "syslog"`).
 #[derive(Debug)]
 pub struct AccessLog {
     path: std::path::PathBuf,
-    file: Mutex<File>,
-    /// Lines go to syslog instead of the file (`access_log = "syslog"`).
-    syslog: Option<syslog::Syslog>,
+    to: AccessTo,
     failing: Outage,
+}
+
+/// Where access lines go.
+#[derive(Debug)]
+enum AccessTo {
+    File(Mutex<File>),
+    Syslog(syslog::Syslog),
 }
 
 fn quoted(s: Option<&str>) -> String {
@@ -287,29 +292,30 @@ fn quoted(s: Option<&str>) -> String {
 impl AccessLog {
     /// Opens (creating, appending) the access log, or connects to syslog for `"syslog"`.
     pub fn open(path: &Path) -> io::Result<AccessLog> {
-        if let Some(sock) = syslog::socket_of(path) {
-            return Ok(AccessLog {
-                path: path.to_owned(),
-                file: Mutex::new(File::open("/dev/null")?),
-                syslog: Some(syslog::Syslog::connect(&sock)?),
-                failing: Outage::new("sending the access log to syslog"),
-            });
-        }
+        let (to, failing) = match syslog::socket_of(path) {
+            Some(sock) => (
+                AccessTo::Syslog(syslog::Syslog::connect(&sock)?),
+                Outage::new("sending the access log to syslog"),
+            ),
+            None => (
+                AccessTo::File(Mutex::new(open_append(path)?)),
+                Outage::new(format!("writing the access log {}", path.display())),
+            ),
+        };
         Ok(AccessLog {
             path: path.to_owned(),
-            file: Mutex::new(open_append(path)?),
-            syslog: None,
-            failing: Outage::new(format!("writing the access log {}", path.display())),
+            to,
+            failing,
         })
     }
 
     /// Reopens the file under its path (after log rotation); nothing for syslog.
     pub fn reopen(&self) {
-        if self.syslog.is_some() {
+        let AccessTo::File(file) = &self.to else {
             return;
-        }
+        };
         match open_append(&self.path) {
-            Ok(f) => *self.file.lock().unwrap_or_else(|p| p.into_inner()) = f,
+            Ok(f) => *file.lock().unwrap_or_else(|p| p.into_inner()) = f,
             Err(e) => tracing::error!("cannot reopen {}: {e}", self.path.display()),
         }
     }
@@ -330,15 +336,14 @@ impl AccessLog {
             quoted(e.referer.as_deref()),
             quoted(e.user_agent.as_deref()),
         );
-        if let Some(s) = &self.syslog {
-            match s.send(6, line.as_bytes()) {
-                Ok(()) => self.failing.worked(),
-                Err(err) => self.failing.failed(&err, "its lines are lost"),
-            }
-            return;
-        }
-        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
-        match f.write_all(line.as_bytes()) {
+        let written = match &self.to {
+            AccessTo::Syslog(s) => s.send(6, line.as_bytes()),
+            AccessTo::File(f) => f
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .write_all(line.as_bytes()),
+        };
+        match written {
             Ok(()) => self.failing.worked(),
             Err(err) => self.failing.failed(&err, "its lines are lost"),
         }

@@ -16,25 +16,7 @@ use crate::gateway::fastcgi::{Backend, Target};
 use crate::gateway::proxy::Proxy;
 use crate::http::body::Body;
 use crate::http::date::format_rfc3339;
-
-/// Escapes a string for JSON.
-fn json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+use crate::log::json::json_str;
 
 fn json_opt_str(out: &mut String, s: Option<&str>) {
     match s {

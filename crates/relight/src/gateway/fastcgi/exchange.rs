@@ -519,8 +519,7 @@ impl<'a, R: AsyncRead + Unpin> Reader<'a, R> {
                             return Err(GatewayError::Refused(end.protocol_status));
                         }
                         // END_REQUEST ends stdout too: php-cgi sends it right after its last
-                        // stdout data, without the empty record that should close the stream
-                        // (lighttpd and nginx take it so as well).
+                        // stdout data, without the empty record that should close the stream.
                         self.stdout_ended = true;
                         return Ok(None);
                     }
