@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs each fuzz target of fuzz/ for SECONDS (default 60) with cargo-fuzz (installed if
 # missing). cargo-fuzz needs nightly flags; the stable toolchain accepts them with
-# RUSTC_BOOTSTRAP=1, scoped to this script. Exits non-zero on any finding.
+# RUSTC_BOOTSTRAP=1, scoped to this script. Inputs kept under fuzz/regressions/TARGET/ (past
+# findings) run first. Exits non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH="${1:-60}"
@@ -10,6 +11,14 @@ export RUSTC_BOOTSTRAP=1
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for target in request_decoder response_decoder pairs lighttpd_conf app_connection; do
+  if [ -d "fuzz/regressions/$target" ]; then
+    echo "fuzz: $target, past findings"
+    if ! cargo fuzz run "$target" "fuzz/regressions/$target" -- -runs=0 -timeout=10 >"$log" 2>&1; then
+      tail -n 40 "$log"
+      echo "fuzz: $target FAILED on a past finding (fuzz/regressions/$target/)"
+      exit 1
+    fi
+  fi
   echo "fuzz: $target for ${SECONDS_EACH}s"
   if ! cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 >"$log" 2>&1; then
     tail -n 40 "$log"
