@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs each fuzz target of fuzz/ for SECONDS (default 60) with cargo-fuzz (installed if
 # missing). cargo-fuzz needs nightly flags; the stable toolchain accepts them with
-# RUSTC_BOOTSTRAP=1, scoped to this script. Inputs kept under fuzz/regressions/TARGET/ (past
+# RUSTC_BOOTSTRAP=1, scoped to this script. An input that runs over 10 s is a finding (libFuzzer's
+# default, 20 minutes, let a hang eat CI's time). Inputs kept under fuzz/regressions/TARGET/ (past
 # findings) run first. Exits non-zero on any finding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,7 @@ for target in request_decoder response_decoder pairs lighttpd_conf app_connectio
     fi
   fi
   echo "fuzz: $target for ${SECONDS_EACH}s"
-  if ! cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -rss_limit_mb=1024 >"$log" 2>&1; then
+  if ! cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=1024 >"$log" 2>&1; then
     tail -n 40 "$log"
     echo "fuzz: $target FAILED (reproducer under fuzz/artifacts/$target/)"
     exit 1

@@ -3,6 +3,7 @@
 //! stopped too (unless every pool keeps them); the unix socket files are removed. Nothing
 //! spawned is left running, and the report says what had to be killed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,8 @@ pub struct ShutdownReport {
 
 impl Supervisor {
     /// Stops every process and its group: the kill signal, `grace` to exit, then SIGKILL;
-    /// then removes the unix socket files. Nothing spawned is left running.
+    /// then removes the unix socket files (unless they were handed over to a successor).
+    /// Nothing spawned is left running.
     pub async fn shutdown(self: &Arc<Self>, grace: Duration) -> ShutdownReport {
         let mut groups = Vec::new();
         {
@@ -87,10 +89,12 @@ impl Supervisor {
             .values()
             .all(|p| p.config.descendants == DescendantPolicy::Keep);
         let me = std::process::id() as i32;
+        // relight's own processes (the new binary an upgrade started) are nobody's descendants.
+        let own: HashSet<i32> = self.lock().watched.keys().copied().collect();
         let escaped = || -> Vec<(i32, String)> {
             procfs::all()
                 .into_iter()
-                .filter(|p| p.ppid == me)
+                .filter(|p| p.ppid == me && !own.contains(&p.pid))
                 .map(|p| (p.pid, p.cmdline))
                 .collect()
         };
@@ -146,7 +150,13 @@ impl Supervisor {
             .filter(|(pid, _)| groups.contains(pid))
             .count();
         let inner = self.lock();
-        for pool in inner.pools.values() {
+        // After a hand-over the paths are the successor's sockets.
+        let pools = if inner.handed_over {
+            None
+        } else {
+            Some(inner.pools.values())
+        };
+        for pool in pools.into_iter().flatten() {
             for slot in &pool.slots {
                 if let SlotAddr::Unix(path) = &slot.addr {
                     let _ = std::fs::remove_file(path);

@@ -96,6 +96,107 @@ fn describe(holders: &[(i32, String)]) -> String {
         .join(", ")
 }
 
+/// Taking the unix socket paths over from the relight this one replaces (a binary upgrade):
+/// a path its generation holds (that relight, its backends and what they started) is bound
+/// here at a name of its own (`<path>.upgrade`) and renamed over the path by [`commit`]
+/// (atomic: a connect finds one socket or the other, never nothing), once this relight is
+/// about to serve. Until then the predecessor's requests still reach its own backends, and a
+/// start that fails leaves its paths untouched.
+///
+/// [`commit`]: Takeover::commit
+#[derive(Debug)]
+pub struct Takeover {
+    /// The pid of the relight being replaced.
+    from: i32,
+    /// (bound at, to be renamed to).
+    pending: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Takeover {
+    /// Taking over from relight `from`.
+    pub fn from_pid(from: i32) -> Takeover {
+        Takeover {
+            from,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Renames every socket bound meanwhile over its path; returns how many. The first that
+    /// fails stops it (the error names the path).
+    pub fn commit(&mut self) -> Result<usize, SocketError> {
+        let n = self.pending.len();
+        for (at, path) in self.pending.drain(..) {
+            std::fs::rename(&at, &path).map_err(|source| SocketError::Io {
+                addr: SlotAddr::Unix(path.clone()),
+                source,
+            })?;
+        }
+        Ok(n)
+    }
+
+    /// Whether `pid` is the predecessor or one of its descendants (its backends, what they
+    /// started, orphans re-parented to it).
+    fn in_generation(&self, pid: i32) -> bool {
+        let mut p = pid;
+        // Bounded: a parent chain never loops, but /proc may change under us.
+        for _ in 0..64 {
+            if p == self.from {
+                return true;
+            }
+            match procfs::process(p) {
+                Some(info) if info.ppid > 1 => p = info.ppid,
+                _ => return false,
+            }
+        }
+        false
+    }
+}
+
+/// The name a socket taken over is bound at before it is renamed over `path`.
+fn upgrade_name(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".upgrade");
+    PathBuf::from(s)
+}
+
+/// Who holds the socket at `path`: /proc/net/unix names a socket by the path it was bound at,
+/// which for one taken over in an upgrade is its [`upgrade_name`].
+fn holders(path: &Path) -> Vec<(i32, String)> {
+    let mut h = procfs::unix_holders(path);
+    h.extend(procfs::unix_holders(&upgrade_name(path)));
+    h.sort();
+    h.dedup();
+    h
+}
+
+/// [`listen`], during a binary upgrade: a unix path the predecessor's generation holds is
+/// bound at its upgrade name and left for [`Takeover::commit`]; any other address as
+/// [`listen`] does.
+pub fn listen_taking_over(
+    addr: &SlotAddr,
+    backlog: i32,
+    mode: Option<u32>,
+    takeover: &mut Takeover,
+) -> Result<OwnedFd, SocketError> {
+    let SlotAddr::Unix(path) = addr else {
+        return listen(addr, backlog, mode);
+    };
+    let held = holders(path);
+    if held.is_empty() || !held.iter().all(|(pid, _)| takeover.in_generation(*pid)) {
+        return listen(addr, backlog, mode);
+    }
+    let at = upgrade_name(path);
+    let fd = listen(&SlotAddr::Unix(at.clone()), backlog, mode).map_err(|e| match e {
+        SocketError::Io { source, .. } => SocketError::Io {
+            addr: addr.clone(),
+            source,
+        },
+        other => other,
+    })?;
+    takeover.pending.push((at, path.clone()));
+    Ok(fd)
+}
+
 /// Creates, binds and listens on a slot's socket. A stale unix socket file (no process holds
 /// it) is removed first; one that a process holds is an error naming that process.
 pub fn listen(addr: &SlotAddr, backlog: i32, mode: Option<u32>) -> Result<OwnedFd, SocketError> {
@@ -141,7 +242,7 @@ fn remove_stale(addr: &SlotAddr, path: &Path) -> Result<(), SocketError> {
     match std::fs::symlink_metadata(path) {
         Err(_) => Ok(()),
         Ok(m) if m.file_type().is_socket() => {
-            let holders = procfs::unix_holders(path);
+            let holders = holders(path);
             if !holders.is_empty() {
                 return Err(SocketError::InUse {
                     addr: addr.clone(),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::backoff::Backoff;
 use crate::exit::{self, Ending, Proc, Restart, fmt_procs};
@@ -65,6 +65,14 @@ pub(crate) struct Inner {
     /// Cgroups of dead processes that still held descendants (kept by policy, or not yet
     /// reaped): removed by the sweeper once empty.
     pub(crate) dead_cgroups: Vec<std::path::PathBuf>,
+    /// A binary upgrade in progress on this side: the sockets being taken over from the
+    /// relight this one replaces, until [`Supervisor::take_over_sockets`].
+    takeover: Option<crate::socket::Takeover>,
+    /// This relight handed its socket paths to its successor: it leaves them at shutdown.
+    pub(crate) handed_over: bool,
+    /// Processes relight started for itself (a new binary in an upgrade), by pid: what they
+    /// are, and who learns how they ended.
+    pub(crate) watched: HashMap<i32, (String, oneshot::Sender<String>)>,
 }
 
 impl Inner {
@@ -181,6 +189,18 @@ impl Supervisor {
     /// the start: its slots back off and retry for ever. With `cgroups`, each process is
     /// contained in a cgroup v2 of its own where relight may make one (`crate::cgroup`).
     pub fn start(configs: Vec<PoolConfig>, cgroups: bool) -> Result<Arc<Supervisor>, StartError> {
+        Supervisor::start_after(configs, cgroups, None)
+    }
+
+    /// [`Supervisor::start`], replacing relight `predecessor` (a binary upgrade) when given:
+    /// the unix socket paths its generation holds are bound at a name of their own and become
+    /// this supervisor's at [`Supervisor::take_over_sockets`] (see
+    /// [`crate::socket::Takeover`]).
+    pub fn start_after(
+        configs: Vec<PoolConfig>,
+        cgroups: bool,
+        predecessor: Option<i32>,
+    ) -> Result<Arc<Supervisor>, StartError> {
         // What relight inherited (its own descriptors are close-on-exec) reaches no process it
         // starts, including those started with posix_spawn, which closes nothing itself.
         crate::spawn::cloexec_inherited();
@@ -217,9 +237,12 @@ impl Supervisor {
             cgroups,
             made: 0,
             dead_cgroups: Vec::new(),
+            takeover: predecessor.map(crate::socket::Takeover::from_pid),
+            handed_over: false,
+            watched: HashMap::new(),
         };
         for config in configs {
-            let pool = build_pool(config, &mut HashMap::new())?;
+            let pool = build_pool(config, &mut HashMap::new(), inner.takeover.as_mut())?;
             inner.add_pool(pool);
         }
         let sup = Arc::new(Supervisor {
@@ -364,6 +387,12 @@ impl Supervisor {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(status @ (WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _))) => {
                     let raw = pid.as_raw();
+                    if let Some((what, tell)) = inner.watched.remove(&raw) {
+                        let (_, detail) = describe_status(&status);
+                        tracing::info!("reaped {what} pid {pid}: {detail}");
+                        let _ = tell.send(detail);
+                        continue;
+                    }
                     if let Some(entry) = inner.once.remove(&raw) {
                         self.on_once_exit(&mut inner, entry, raw, &status);
                         continue;
@@ -640,6 +669,39 @@ impl Supervisor {
         self.changed.notify_waiters();
     }
 
+    /// Starts a process of relight's own (`what` names it in the log: a new binary in an
+    /// upgrade) with `spawn`, under the reaper's lock, so that its exit is reported to the
+    /// receiver returned with its pid ("exit code 1", "signal SIGSEGV"), never taken for a
+    /// backend's descendant.
+    pub fn spawn_watched<T>(
+        &self,
+        what: &str,
+        spawn: impl FnOnce() -> io::Result<(i32, T)>,
+    ) -> io::Result<(i32, T, oneshot::Receiver<String>)> {
+        let mut inner = self.lock();
+        let (pid, value) = spawn()?;
+        let (tx, rx) = oneshot::channel();
+        inner.watched.insert(pid, (what.to_owned(), tx));
+        Ok((pid, value, rx))
+    }
+
+    /// A binary upgrade, the new side: renames the sockets bound for the predecessor's paths
+    /// over them (from now on its requests reach this supervisor's processes) and returns how
+    /// many. Nothing to do when this supervisor replaces no one.
+    pub fn take_over_sockets(&self) -> Result<usize, crate::socket::SocketError> {
+        let mut inner = self.lock();
+        match inner.takeover.take() {
+            Some(mut t) => t.commit(),
+            None => Ok(0),
+        }
+    }
+
+    /// A binary upgrade, the old side: the socket paths now belong to the successor, so
+    /// shutting down leaves the files where they are.
+    pub fn hand_over(&self) {
+        self.lock().handed_over = true;
+    }
+
     /// Applies a new set of pools (a configuration reload): a pool whose configuration did not
     /// change keeps its processes; a changed one is replaced (its processes get the kill signal
     /// and a grace period, and the new pool keeps the old listening sockets where the addresses
@@ -676,7 +738,7 @@ impl Supervisor {
                 }
                 None => report.added.push(config.name.clone()),
             }
-            let pool = build_pool(config, &mut reuse);
+            let pool = build_pool(config, &mut reuse, inner.takeover.as_mut());
             // Sockets of the old pool that the new one does not use are closed.
             close_sockets(reuse);
             let pool = pool?;
@@ -733,6 +795,7 @@ impl Supervisor {
 fn build_pool(
     config: PoolConfig,
     reuse: &mut HashMap<SlotAddr, OwnedFd>,
+    mut takeover: Option<&mut crate::socket::Takeover>,
 ) -> Result<Pool, StartError> {
     let socket_err = |source| StartError::Socket {
         backend: config.name.clone(),
@@ -741,7 +804,13 @@ fn build_pool(
     let mut open = |addr: &SlotAddr| -> Result<OwnedFd, StartError> {
         match reuse.remove(addr) {
             Some(fd) => Ok(fd),
-            None => listen(addr, config.backlog, config.socket_mode).map_err(socket_err),
+            None => match takeover.as_deref_mut() {
+                Some(t) => {
+                    crate::socket::listen_taking_over(addr, config.backlog, config.socket_mode, t)
+                }
+                None => listen(addr, config.backlog, config.socket_mode),
+            }
+            .map_err(socket_err),
         }
     };
     let shared = if config.shared_socket {

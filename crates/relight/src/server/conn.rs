@@ -318,6 +318,23 @@ impl ConnIo {
 }
 
 impl ConnIo {
+    /// Whether the client has sent something not yet read, asked of the socket itself (not of
+    /// the runtime's readiness, which may not have seen it yet): a stopping server still
+    /// serves a request that is already on its way.
+    pub(crate) fn has_input_now(&self) -> bool {
+        use nix::sys::socket::{MsgFlags, recv};
+        use std::os::fd::AsRawFd;
+        let mut byte = [0u8; 1];
+        matches!(
+            recv(
+                self.inner.as_fd().as_raw_fd(),
+                &mut byte,
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT
+            ),
+            Ok(1)
+        )
+    }
+
     /// Ready when the socket has something to read (or its end, or an error), under the same
     /// keep-alive timeout as a read: a connection waits for its next request this way without
     /// a buffer to read into.

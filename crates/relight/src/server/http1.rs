@@ -120,7 +120,10 @@ pub(super) async fn serve(
     let mut buf = BytesMut::new();
     let mut first = true;
     loop {
-        if *stop.borrow() {
+        // Stopping (SIGINT, or a new binary took over): a connection's first request and a
+        // request already sent are still served (with `Connection: close`); an idle
+        // connection closes.
+        if *stop.borrow() && !first && buf.is_empty() && !io.has_input_now() {
             return;
         }
         let head = match read_head(&mut io, &mut buf, &limits, first, &mut stop).await {
@@ -268,6 +271,11 @@ async fn read_head(
             // holds no buffer.
             match within(poll_fn(|cx| io.poll_readable(cx)), deadline, stop).await {
                 Some(Ok(())) => {}
+                // Stopped while waiting: see `serve` (the next wait ignores the stop, which
+                // has been seen, and ends with the header timeout).
+                None if *stop.borrow() && !expired(deadline) && (first || io.has_input_now()) => {
+                    continue;
+                }
                 _ => return Ok(None),
             }
         }
@@ -279,9 +287,20 @@ async fn read_head(
         }
         match within(io.read_buf(buf), deadline, stop).await {
             Some(Ok(n)) if n > 0 => {}
+            None if *stop.borrow()
+                && !expired(deadline)
+                && (first || !buf.is_empty() || io.has_input_now()) =>
+            {
+                deadline.get_or_insert_with(|| tokio::time::Instant::now() + limits.header_timeout);
+            }
             _ => return Ok(None),
         }
     }
+}
+
+/// Whether `deadline` has passed.
+fn expired(deadline: Option<tokio::time::Instant>) -> bool {
+    deadline.is_some_and(|d| tokio::time::Instant::now() >= d)
 }
 
 /// `f`'s output, unless `deadline` passes or `stop` changes first (`None`).

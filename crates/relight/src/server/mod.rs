@@ -1,7 +1,8 @@
-//! The server's life: binds the listeners (or takes them from systemd), gives up root, starts
-//! the supervisor, serves connections ([`accept`]) until a signal says otherwise, reloads the
-//! configuration on SIGUSR1, reopens logs on SIGHUP, and shuts down on SIGINT (gracefully) or
-//! SIGTERM (at once). What a request gets is the `request` module's.
+//! The server's life: binds the listeners (or takes them from systemd, or from the relight it
+//! replaces), gives up root, starts the supervisor, serves connections ([`accept`]) until a
+//! signal says otherwise, reloads the configuration on SIGUSR1, reopens logs on SIGHUP, hands
+//! over to a new binary on SIGUSR2 (`crate::process::upgrade`), and shuts down on SIGINT
+//! (gracefully) or SIGTERM (at once). What a request gets is the `request` module's.
 
 mod accept;
 pub(crate) mod conn;
@@ -55,6 +56,9 @@ pub enum StartError {
     /// The sockets systemd passed cannot be used.
     #[error("{0}")]
     Activation(#[from] ActivationError),
+    /// What the relight this one replaces handed over cannot be used.
+    #[error("{0}")]
+    Upgrade(#[from] crate::process::upgrade::InheritError),
     /// The chroot or the user and group could not be taken on.
     #[error("dropping privileges: {0}")]
     Privileges(#[from] PrivilegeError),
@@ -186,7 +190,39 @@ pub struct Server {
     format: crate::config::load::Format,
     /// systemd's notification socket, when relight runs as a `Type=notify` service.
     notifier: Option<crate::process::notify::Notifier>,
+    /// What replacing the binary (SIGUSR2) needs.
+    upgrade: Upgrade,
 }
+
+/// A binary upgrade, both sides: what the old relight needs to start the new one, and what
+/// the new one was handed.
+#[derive(Debug)]
+struct Upgrade {
+    /// This binary's path and arguments, as started (the path is read before a package
+    /// replaces the file).
+    exe: io::Result<PathBuf>,
+    args: Vec<std::ffi::OsString>,
+    /// Why this process cannot start a successor with what it needs (it gave up root).
+    refused: Option<String>,
+    /// The listening sockets (close-on-exec copies) handed to a successor.
+    listeners: Vec<std::os::fd::OwnedFd>,
+    /// What this process was handed, when it replaces another.
+    inherited: Option<crate::process::upgrade::Inherited>,
+}
+
+/// How the serving loop ended.
+enum Stop {
+    /// SIGTERM.
+    Now,
+    /// SIGINT.
+    Graceful,
+    /// A new binary accepts (its pid): finish the requests in flight and leave.
+    HandOver(i32),
+}
+
+/// What [`Server::start_upgrade`] waits for: the new relight's pid once it accepts, or why it
+/// did not start.
+type Successor = std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, String>> + Send>>;
 
 impl Server {
     /// Binds every listen address (all or none); `format` is the configuration's language,
@@ -196,6 +232,24 @@ impl Server {
         format: crate::config::load::Format,
     ) -> Result<Server, StartError> {
         let mut listeners = Vec::new();
+        // The certificates are read before privileges are dropped (a key is often root's only).
+        let tls = crate::tls::Tls::load(&config).map_err(StartError::Tls)?;
+        let wanted = listen_addrs(&config, &tls);
+        // A new binary replacing a running relight takes its listening sockets first (those
+        // this configuration no longer listens on are closed).
+        let mut inherited = crate::process::upgrade::Inherited::from_env()?;
+        if let Some(inh) = &mut inherited {
+            for l in std::mem::take(&mut inh.listeners) {
+                if !l.local_addr().is_ok_and(|a| wanted.contains(&a)) {
+                    continue;
+                }
+                let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
+                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                    source,
+                })?;
+                listeners.push(l);
+            }
+        }
         if config.server.socket_activation {
             for l in crate::process::activation::listeners_from_env()? {
                 let l = TcpListener::from_std(l).map_err(|source| StartError::Bind {
@@ -206,14 +260,12 @@ impl Server {
                 listeners.push(l);
             }
         }
-        let inherited: Vec<SocketAddr> = listeners
+        let inherited_addrs: Vec<SocketAddr> = listeners
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect();
-        // The certificates are read before privileges are dropped (a key is often root's only).
-        let tls = crate::tls::Tls::load(&config).map_err(StartError::Tls)?;
-        for addr in listen_addrs(&config, &tls) {
-            if inherited.contains(&addr) {
+        for addr in wanted {
+            if inherited_addrs.contains(&addr) {
                 continue;
             }
             let l = TcpListener::bind(addr)
@@ -233,6 +285,29 @@ impl Server {
                 }
             })?;
         }
+        let root = nix::unistd::Uid::effective().is_root();
+        let refused = (root
+            && (config.server.chroot.is_some()
+                || config.server.user.is_some()
+                || config.server.group.is_some()))
+        .then(|| {
+            "relight gave up root after it started (server.user, server.group or chroot), and a \
+             new binary started from here could not bind privileged ports, read root's keys or \
+             start backends as other users; restart the service instead, or let the service \
+             manager start relight as its user"
+                .to_owned()
+        });
+        let upgrade_listeners = listeners
+            .iter()
+            .map(|l| {
+                use std::os::fd::AsFd;
+                l.as_fd().try_clone_to_owned()
+            })
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(|source| StartError::Bind {
+                addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+                source,
+            })?;
         match crate::process::privileges::confine(
             config.server.chroot_dir(),
             config.server.user.as_ref().map(|u| u.value.as_str()),
@@ -247,7 +322,11 @@ impl Server {
         let sup = if pools.is_empty() && config.cgi.is_empty() {
             None
         } else {
-            Some(Supervisor::start(pools, config.server.cgroups)?)
+            Some(Supervisor::start_after(
+                pools,
+                config.server.cgroups,
+                inherited.as_ref().map(|i| i.from),
+            )?)
         };
         Ok(Server {
             current: Arc::new(RwLock::new(Arc::new(State::new(
@@ -260,7 +339,71 @@ impl Server {
             sup,
             format,
             notifier,
+            upgrade: Upgrade {
+                exe: std::env::current_exe(),
+                args: std::env::args_os().skip(1).collect(),
+                refused,
+                listeners: upgrade_listeners,
+                inherited,
+            },
         })
+    }
+
+    /// SIGUSR2: starts the binary now at this one's path with the listening sockets, or says
+    /// why not. The returned future ends when the new relight accepts, or failed to start.
+    fn start_upgrade(&self) -> Result<Successor, String> {
+        if let Some(why) = &self.upgrade.refused {
+            return Err(why.clone());
+        }
+        let state = current(&self.current);
+        let pools = pools_of(state.config()).map_err(|e| e.to_string())?;
+        if let Some(p) = pools
+            .iter()
+            .find(|p| matches!(p.addr, ::supervisor::BaseAddr::Tcp(_)))
+        {
+            return Err(format!(
+                "backend \"{}\" is spawned on a TCP port, which the new binary cannot bind \
+                 while this one's processes hold it; restart instead (a unix socket is handed \
+                 over)",
+                p.name
+            ));
+        }
+        let exe = match &self.upgrade.exe {
+            Ok(p) => p.clone(),
+            Err(e) => return Err(format!("cannot tell this binary's path: {e}")),
+        };
+        use std::os::fd::AsFd;
+        let fds: Vec<_> = self.upgrade.listeners.iter().map(|f| f.as_fd()).collect();
+        let start = || {
+            crate::process::upgrade::start_successor(&exe, &self.upgrade.args, &fds)
+                .map(|s| (s.pid, s))
+        };
+        let (pid, successor, exit) = match &self.sup {
+            Some(sup) => {
+                let (pid, s, exit) = sup
+                    .spawn_watched("the new relight", start)
+                    .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+                (pid, s, Some(exit))
+            }
+            None => {
+                let (pid, s) =
+                    start().map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+                (pid, s, None)
+            }
+        };
+        tracing::info!(
+            "SIGUSR2: started {} (pid {pid}); serving until it accepts",
+            exe.display()
+        );
+        Ok(Box::pin(async move {
+            match successor.ready().await {
+                Ok(()) => Ok(pid),
+                Err(e) => {
+                    let how = crate::process::upgrade::exit_of(pid, exit).await;
+                    Err(format!("the new relight (pid {pid}) {how}: {e}"))
+                }
+            }
+        }))
     }
 
     /// The bound addresses (useful when a port was 0).
@@ -374,14 +517,17 @@ impl Server {
         crate::process::notify::status_line(&pools)
     }
 
-    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish) or SIGTERM;
-    /// SIGUSR1 reloads the configuration, SIGHUP reopens the log files.
+    /// Serves until SIGINT (graceful: in-flight requests get `grace` to finish), SIGTERM, or a
+    /// new binary started on SIGUSR2 accepts (then as SIGINT); SIGUSR1 reloads the
+    /// configuration, SIGHUP reopens the log files.
     pub async fn run(mut self, grace: Duration) -> io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigusr1 = signal(SignalKind::user_defined1())?;
         let mut sighup = signal(SignalKind::hangup())?;
+        let mut sigusr2 = signal(SignalKind::user_defined2())?;
+        let mut successor: Option<Successor> = None;
         let (stop_tx, stop_rx) = watch::channel(false);
         let start = current(&self.current);
         let max = start.config().server.max_connections;
@@ -390,6 +536,17 @@ impl Server {
         memory::tune();
         let bursts = memory::Bursts::new(limit.clone(), max);
         tokio::spawn(bursts.clone().trim_after_bursts());
+        // Replacing a relight: its backends' socket paths become this one's before the first
+        // request (until now its requests reached its own processes).
+        if let (Some(inh), Some(sup)) = (&self.upgrade.inherited, &self.sup) {
+            let n = sup
+                .take_over_sockets()
+                .map_err(|e| io::Error::other(format!("taking over the backends' sockets: {e}")))?;
+            tracing::info!(
+                "upgrade: {n} backend socket(s) of pid {} now lead to this relight's processes",
+                inh.from
+            );
+        }
         for l in std::mem::take(&mut self.listeners) {
             tokio::spawn(accept::accept_loop(
                 l,
@@ -411,7 +568,21 @@ impl Server {
             );
         }
         drop(start);
-        self.notify("READY=1");
+        match &mut self.upgrade.inherited {
+            // The old relight tells systemd (MAINPID=) once it knows this one accepts.
+            Some(inh) => {
+                let from = inh.from;
+                match inh.ready() {
+                    Ok(()) => tracing::info!(
+                        "upgrade: accepting; pid {from} stops accepting and finishes its requests"
+                    ),
+                    Err(e) => tracing::warn!(
+                        "upgrade: cannot tell pid {from} that this relight accepts: {e}"
+                    ),
+                }
+            }
+            None => self.notify("READY=1"),
+        }
         let mut watchdog = self
             .notifier
             .as_ref()
@@ -420,10 +591,30 @@ impl Server {
         // STATUS= follows the backends (every 5 s: a line for `systemctl status`, not a log).
         let mut status_tick = tokio::time::interval(Duration::from_secs(5));
         let mut last_status = String::new();
-        let graceful = loop {
+        let stop = loop {
             tokio::select! {
-                _ = sigint.recv() => break true,
-                _ = sigterm.recv() => break false,
+                _ = sigint.recv() => break Stop::Graceful,
+                _ = sigterm.recv() => break Stop::Now,
+                _ = sigusr2.recv() => {
+                    if successor.is_some() {
+                        tracing::warn!("SIGUSR2: a new binary is already starting");
+                    } else {
+                        match self.start_upgrade() {
+                            Ok(s) => successor = Some(s),
+                            Err(e) => tracing::error!("SIGUSR2: not replacing the binary: {e}"),
+                        }
+                    }
+                }
+                r = async { Some(successor.as_mut()?.await) }, if successor.is_some() => {
+                    successor = None;
+                    match r {
+                        Some(Ok(pid)) => break Stop::HandOver(pid),
+                        Some(Err(e)) => tracing::error!(
+                            "SIGUSR2: not replaced: {e}; this relight goes on serving"
+                        ),
+                        None => {}
+                    }
+                }
                 _ = sigusr1.recv() => {
                     self.notify(&crate::process::notify::reloading());
                     self.reload().await;
@@ -449,11 +640,28 @@ impl Server {
             }
         };
         let _ = stop_tx.send(true);
-        self.notify("STOPPING=1\nSTATUS=stopping");
-        if graceful {
-            tracing::info!(
+        // The listening sockets are the successor's now, or nobody's.
+        self.upgrade.listeners.clear();
+        match stop {
+            Stop::HandOver(pid) => {
+                // systemd follows the new process (NotifyAccess=main accepts this from us).
+                self.notify(&format!("MAINPID={pid}"));
+                if let Some(sup) = &self.sup {
+                    sup.hand_over();
+                }
+                tracing::info!(
+                    "SIGUSR2: pid {pid} accepts; finishing in-flight requests (up to {grace:?}), then exiting"
+                );
+            }
+            Stop::Graceful => tracing::info!(
                 "SIGINT: graceful shutdown, waiting up to {grace:?} for in-flight requests"
-            );
+            ),
+            Stop::Now => tracing::info!("SIGTERM: shutting down now"),
+        }
+        if !matches!(stop, Stop::HandOver(_)) {
+            self.notify("STOPPING=1\nSTATUS=stopping");
+        }
+        if !matches!(stop, Stop::Now) {
             let deadline = tokio::time::Instant::now() + grace;
             while limit.available_permits() < max && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -462,8 +670,6 @@ impl Server {
             if open > 0 {
                 tracing::warn!("shutdown: closing {open} connection(s) still open after {grace:?}");
             }
-        } else {
-            tracing::info!("SIGTERM: shutting down now");
         }
         if let Some(sup) = &self.sup {
             let grace = current(&self.current)
@@ -488,6 +694,10 @@ impl Server {
                     "pid_file {}: left in place (outside the chroot)",
                     p.display()
                 );
+            } else if std::fs::read_to_string(p)
+                .is_ok_and(|t| t.trim() != std::process::id().to_string())
+            {
+                // A successor (an upgrade) wrote its own pid there.
             } else if let Err(e) = std::fs::remove_file(p) {
                 tracing::warn!("pid_file {}: cannot remove it: {e}", p.display());
             }
