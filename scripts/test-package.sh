@@ -74,6 +74,16 @@ curl -s -o /dev/null "http://127.0.0.1:$port/"
 sleep 0.2
 grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log ||
   fail "after SIGHUP the access log was not reopened: $(tail -n 3 /var/log/relight/error.log)"
+# An in-place upgrade (SIGUSR2) is refused with its reason: this relight gave up root itself,
+# and a new binary started from it could not bind port 80. It goes on serving.
+$SUDO kill -USR2 "$pid"
+for _ in $(seq 50); do
+  grep -q "SIGUSR2: not replacing the binary: relight gave up root" /var/log/relight/error.log && break
+  sleep 0.1
+done
+grep -q "SIGUSR2: not replacing the binary: relight gave up root" /var/log/relight/error.log ||
+  fail "SIGUSR2 as www-data was not refused: $(tail -n 3 /var/log/relight/error.log)"
+curl -s "http://127.0.0.1:$port/" | grep -q "relight works" || fail "not serving after a refused SIGUSR2"
 kill -INT "$pid"
 wait "$pid" || true
 echo "test-package: ok ($deb)"
