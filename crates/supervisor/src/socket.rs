@@ -326,4 +326,43 @@ mod tests {
         assert!(err.contains("in use by pid"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn a_path_the_predecessor_holds_is_taken_over_at_commit_and_no_one_elses() {
+        let dir = std::env::temp_dir().join(format!("sv-takeover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.sock-0");
+        let addr = SlotAddr::Unix(path.clone());
+        let old = std::os::unix::net::UnixListener::from(listen(&addr, 16, None).unwrap());
+        // This process plays the predecessor: its socket is bound beside, not over, the path.
+        let mut t = Takeover::from_pid(std::process::id() as i32);
+        let new = std::os::unix::net::UnixListener::from(
+            listen_taking_over(&addr, 16, Some(0o660), &mut t).unwrap(),
+        );
+        let c = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(
+            has_pending_connection(&old),
+            "before commit the path is the old one's"
+        );
+        assert!(!has_pending_connection(&new));
+        assert_eq!(t.commit().unwrap(), 1);
+        let _c2 = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        assert!(
+            has_pending_connection(&new),
+            "after commit the path is the new one's"
+        );
+        assert!(!upgrade_name(&path).exists(), "renamed, not copied");
+        drop(c);
+        // The next generation finds the socket under the name it was bound at, and refuses a
+        // path held by a process outside the predecessor's generation (pid 1 is not ours).
+        let mut other = Takeover::from_pid(1);
+        let err = listen_taking_over(&addr, 16, None, &mut other)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
