@@ -114,18 +114,25 @@ fn alive(pid: i32) -> bool {
         .is_some_and(|state| state != "Z")
 }
 
-/// Stops a relight this test does not have as a child (the new one: its parent was the old).
-struct Stray(i32);
+/// Stops, when the test ends however it ends, the relight its pid file names: the new one is
+/// not the test's child (its parent was the old one), so no `Proc` stops it.
+struct PidFileOwner(PathBuf);
 
-impl Drop for Stray {
+impl Drop for PidFileOwner {
     fn drop(&mut self) {
-        let _ = nix_kill(self.0, "TERM");
+        let Some(pid) = std::fs::read_to_string(&self.0)
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok())
+        else {
+            return;
+        };
+        let _ = nix_kill(pid, "TERM");
         let end = Instant::now() + Duration::from_secs(5);
-        while alive(self.0) && Instant::now() < end {
+        while alive(pid) && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(20));
         }
-        if alive(self.0) {
-            let _ = nix_kill(self.0, "KILL");
+        if alive(pid) {
+            let _ = nix_kill(pid, "KILL");
         }
     }
 }
@@ -145,6 +152,7 @@ fn a_binary_upgrade_under_load_fails_no_request() {
     let exe = own_relight(&dir);
     let cfg = config(&dir, &www, port, &unix_backend(&dir));
     let mut old = start(&exe, &cfg, port, &dir);
+    let _successor = PidFileOwner(dir.join("relight.pid"));
     let old_pid = old.pid() as i32;
     wait_for(Duration::from_secs(10), "the backend answers", || {
         get(port, "/app?mode=pid").ok().filter(|(c, _)| *c == 200)
@@ -245,7 +253,6 @@ fn a_binary_upgrade_under_load_fails_no_request() {
         .trim()
         .parse()
         .unwrap();
-    let _new = Stray(new_pid);
     assert_ne!(new_pid, old_pid);
     assert!(alive(new_pid), "the new relight runs");
     let new_exe = std::fs::read_link(format!("/proc/{new_pid}/exe")).unwrap();
