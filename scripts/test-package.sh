@@ -3,7 +3,9 @@
 # errors), installed with dpkg on this machine, its units verified by systemd-analyze, its
 # man pages rendered, its shipped configuration checked (relight -t) and run: the installed
 # /usr/sbin/relight serves the default page from /var/www/html as www-data, writes its logs in
-# /var/log/relight and reopens them when the shipped logrotate file rotates them. Then purged.
+# /var/log/relight and reopens them when the shipped logrotate file rotates them, is replaced
+# in place by SIGUSR2 under a request loop (0 failed), and refuses SIGUSR2 when started as
+# root with `user`. Then purged.
 # Needs root (dpkg, port binding as www-data): run by ./scripts/test.sh, which CI runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +39,7 @@ echo "test-package: relight -t on the shipped configuration"
 
 echo "test-package: man pages"
 MANWIDTH=80 man -l /usr/share/man/man8/relight.8.gz 2>&1 | grep -q -- "--config" || fail "relight(8)"
+MANWIDTH=80 man -l /usr/share/man/man8/relight.8.gz 2>&1 | grep -q "SIGUSR2" || fail "relight(8) does not list the signals"
 MANWIDTH=80 man -l /usr/share/man/man5/relight.toml.5.gz 2>&1 | grep -q "document_root" ||
   fail "relight.toml(5)"
 warnings=$(MANWIDTH=80 man --warnings -l /usr/share/man/man5/relight.toml.5.gz 2>&1 >/dev/null || true)
@@ -48,14 +51,19 @@ out=$(systemd-analyze verify /lib/systemd/system/relight.service /lib/systemd/sy
 [ -z "$out" ] || fail "systemd-analyze verify: $out"
 
 echo "test-package: the installed relight on the shipped configuration"
-# The shipped file as it is, but for a free port (80 may be another server's on this machine).
+# The shipped file as it is, but for a free port (80 may be another server's on this machine),
+# run as the unit runs it: as www-data from the start (User=, with CAP_NET_BIND_SERVICE for
+# port 80, which the free port does not need).
 port=18089
 work=$(mktemp -d)
 sed "s|\"0.0.0.0:80\"|\"127.0.0.1:$port\"|" /etc/relight/relight.toml >"$work/relight.toml"
 grep -q "127.0.0.1:$port" "$work/relight.toml" || fail "the shipped configuration's listen line changed"
-$SUDO /usr/sbin/relight -D -f "$work/relight.toml" &
+chmod 755 "$work"
+# (One simple command, so that $! is relight's pid: setpriv execs it.)
+$SUDO setpriv --reuid=www-data --regid=www-data --init-groups /usr/sbin/relight -D -f "$work/relight.toml" &
 pid=$!
-trap 'kill $pid 2>/dev/null || true; $SUDO dpkg -P relight >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+running=$pid
+trap 'kill $running 2>/dev/null || true; $SUDO dpkg -P relight >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$port/" && break
   sleep 0.1
@@ -74,15 +82,55 @@ curl -s -o /dev/null "http://127.0.0.1:$port/"
 sleep 0.2
 grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log ||
   fail "after SIGHUP the access log was not reopened: $(tail -n 3 /var/log/relight/error.log)"
-# An in-place upgrade (SIGUSR2) is refused with its reason: this relight gave up root itself,
-# and a new binary started from it could not bind port 80. It goes on serving.
+
+echo "test-package: upgrade in place (SIGUSR2) under a request loop"
+# What postinst does on an upgrade: SIGUSR2 to the running relight; the new process (the file
+# now at /usr/sbin/relight) takes over, the old one exits. A request loop meanwhile: 0 failed.
+(
+  ok=0 failed=0
+  end=$((SECONDS + 3))
+  while [ $SECONDS -lt $end ]; do
+    if curl -s -f -o /dev/null "http://127.0.0.1:$port/"; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+  done
+  echo "$ok $failed" >"$work/loop"
+) &
+loop=$!
+sleep 1
+$SUDO kill -USR2 "$pid"
+wait "$pid" || fail "the old relight did not exit cleanly"
+wait "$loop"
+read -r ok failed <"$work/loop"
+new=$(sed -n 's/.*SIGUSR2: pid \([0-9]*\) accepts.*/\1/p' /var/log/relight/error.log | tail -n 1)
+[ -n "$new" ] || fail "no hand-over in the error log: $(tail -n 5 /var/log/relight/error.log)"
+running=$new
+echo "test-package: $ok requests during the upgrade, $failed failed; pid $pid -> $new"
+[ "$failed" = 0 ] || fail "$failed requests failed during the upgrade"
+[ "$ok" -gt 10 ] || fail "only $ok requests during the upgrade"
+[ "$(ps -o user= -p "$new" | tr -d ' ')" = www-data ] || fail "the new relight does not run as www-data"
+curl -s "http://127.0.0.1:$port/" | grep -q "relight works" || fail "the new relight does not serve"
+kill -INT "$new"
+for _ in $(seq 50); do kill -0 "$new" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$new" 2>/dev/null && fail "the new relight did not stop on SIGINT"
+
+echo "test-package: SIGUSR2 refused when relight gives up root itself"
+# Started as root with `user` (the layout before this package ran relight as www-data): the
+# new binary would start without root, so relight refuses, says why, and goes on serving.
+sed 's|^\[server\]$|[server]\nuser = "www-data"|' "$work/relight.toml" >"$work/root.toml"
+$SUDO /usr/sbin/relight -D -f "$work/root.toml" &
+pid=$!
+running=$pid
+for _ in $(seq 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+  sleep 0.1
+done
+[ "$(ps -o user= -p "$pid" | tr -d ' ')" = www-data ] || fail "relight did not give up root"
 $SUDO kill -USR2 "$pid"
 for _ in $(seq 50); do
   grep -q "SIGUSR2: not replacing the binary: relight gave up root" /var/log/relight/error.log && break
   sleep 0.1
 done
 grep -q "SIGUSR2: not replacing the binary: relight gave up root" /var/log/relight/error.log ||
-  fail "SIGUSR2 as www-data was not refused: $(tail -n 3 /var/log/relight/error.log)"
+  fail "SIGUSR2 was not refused: $(tail -n 3 /var/log/relight/error.log)"
 curl -s "http://127.0.0.1:$port/" | grep -q "relight works" || fail "not serving after a refused SIGUSR2"
 kill -INT "$pid"
 wait "$pid" || true

@@ -5,13 +5,23 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// What each signal does, for `--help` and the man page.
+const SIGNALS: &str = "Signals:
+  SIGINT   stop accepting, let requests in flight finish (shutdown_grace), stop the backends
+  SIGTERM  stop at once (the backends get their kill signal, then SIGKILL)
+  SIGUSR1  read the configuration again (a file with an error changes nothing)
+  SIGHUP   reopen the log files (logrotate)
+  SIGUSR2  replace the binary in place: start the file now at this binary's path with the
+           listening sockets; once it accepts, this process drains and exits";
+
 /// A web server whose FastCGI backends always come back.
 #[derive(Debug, Parser)]
 #[command(
     name = "relight",
     version,
     disable_version_flag = true,
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_long_help = SIGNALS
 )]
 pub struct Cli {
     /// What to run instead of the server (`spawn`).

@@ -372,3 +372,52 @@ fn a_backend_on_a_tcp_port_is_not_handed_over() {
         "still serving"
     );
 }
+
+#[test]
+fn a_new_binary_that_never_says_ready_is_stopped_with_the_old_one() {
+    let dir = TempDir::new("upgrade-hangs");
+    let www = docroot();
+    let port = free_port();
+    let exe = own_relight(&dir);
+    let cfg = config(&dir, &www, port, &unix_backend(&dir));
+    let mut old = start(&exe, &cfg, port, &dir);
+    // The "new binary" starts and never answers (it keeps the pipe open, as a hung start).
+    let staged = dir.join("relight.new");
+    std::fs::write(&staged, "#!/bin/sh\nexec sleep 1000\n").unwrap();
+    std::fs::set_permissions(&staged, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::rename(&staged, &exe).unwrap();
+    old.signal("USR2");
+    let line = wait_for(Duration::from_secs(10), "the start is logged", || {
+        std::fs::read_to_string(dir.join("error.log"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.contains("SIGUSR2: started"))
+            .map(str::to_owned)
+    });
+    let new_pid: i32 = line
+        .rsplit("(pid ")
+        .next()
+        .and_then(|r| r.split(')').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {line:?}"));
+    assert!(alive(new_pid));
+    // Still the old relight serving meanwhile.
+    assert_eq!(get(port, "/app?mode=pid").unwrap().0, 200);
+    old.signal("INT");
+    let status = old
+        .wait_exit(Duration::from_secs(15))
+        .expect("the old relight stops");
+    assert!(status.success(), "{status}");
+    wait_for(
+        Duration::from_secs(5),
+        "the hung new binary is stopped",
+        || (!alive(new_pid)).then_some(()),
+    );
+    let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    assert!(
+        log.contains(&format!(
+            "stopping the new relight (pid {new_pid}) that was starting"
+        )),
+        "{log}"
+    );
+}

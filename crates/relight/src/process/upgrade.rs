@@ -150,35 +150,30 @@ pub(crate) struct Successor {
 
 impl Successor {
     /// Waits until the new relight says it accepts (`Ok`), or closes the pipe without saying
-    /// so: it exited, or failed before it listened (`Err`).
-    pub(crate) async fn ready(&self) -> io::Result<()> {
-        let fd = self.ready.try_clone()?;
-        tokio::task::spawn_blocking(move || {
-            let mut buf = [0u8; 16];
-            let mut got = Vec::new();
-            loop {
-                match nix::unistd::read(&fd, &mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        got.extend_from_slice(&buf[..n]);
-                        if got.ends_with(b"\n") {
-                            break;
-                        }
-                    }
-                    Err(nix::errno::Errno::EINTR) => {}
-                    Err(e) => return Err(io::Error::from(e)),
-                }
+    /// so: it exited, or failed before it listened (`Err`). Read by the runtime (no thread
+    /// blocked in read): dropping the future gives up on it.
+    pub(crate) async fn ready(self) -> io::Result<()> {
+        use tokio::io::AsyncReadExt;
+        let mut pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(self.ready)?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 16];
+        loop {
+            let n = pipe.read(&mut buf).await?;
+            if n == 0 {
+                break;
             }
-            if got == b"ready\n" {
-                Ok(())
-            } else {
-                Err(io::Error::other(
-                    "it ended before it was ready (its own error is logged above)",
-                ))
+            got.extend_from_slice(&buf[..n]);
+            if got.ends_with(b"\n") || got.len() > 64 {
+                break;
             }
-        })
-        .await
-        .map_err(io::Error::other)?
+        }
+        if got == b"ready\n" {
+            Ok(())
+        } else {
+            Err(io::Error::other(
+                "it ended before it was ready (its own error is logged above)",
+            ))
+        }
     }
 }
 

@@ -220,6 +220,14 @@ enum Stop {
     HandOver(i32),
 }
 
+/// SIGTERM to a new relight this one started and gives up on.
+fn stop_successor(pid: i32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+}
+
 /// What [`Server::start_upgrade`] waits for: the new relight's pid once it accepts, or why it
 /// did not start.
 type Successor = std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32, String>> + Send>>;
@@ -350,8 +358,9 @@ impl Server {
     }
 
     /// SIGUSR2: starts the binary now at this one's path with the listening sockets, or says
-    /// why not. The returned future ends when the new relight accepts, or failed to start.
-    fn start_upgrade(&self) -> Result<Successor, String> {
+    /// why not. Returns the new relight's pid and a future that ends when it accepts, or
+    /// failed to start (or did not say it accepts within a minute: then it is stopped).
+    fn start_upgrade(&self) -> Result<(i32, Successor), String> {
         if let Some(why) = &self.upgrade.refused {
             return Err(why.clone());
         }
@@ -395,15 +404,25 @@ impl Server {
             "SIGUSR2: started {} (pid {pid}); serving until it accepts",
             exe.display()
         );
-        Ok(Box::pin(async move {
-            match successor.ready().await {
-                Ok(()) => Ok(pid),
-                Err(e) => {
-                    let how = crate::process::upgrade::exit_of(pid, exit).await;
-                    Err(format!("the new relight (pid {pid}) {how}: {e}"))
+        const START_WITHIN: Duration = Duration::from_secs(60);
+        Ok((
+            pid,
+            Box::pin(async move {
+                match tokio::time::timeout(START_WITHIN, successor.ready()).await {
+                    Ok(Ok(())) => Ok(pid),
+                    Ok(Err(e)) => {
+                        let how = crate::process::upgrade::exit_of(pid, exit).await;
+                        Err(format!("the new relight (pid {pid}) {how}: {e}"))
+                    }
+                    Err(_) => {
+                        stop_successor(pid);
+                        Err(format!(
+                            "the new relight (pid {pid}) did not say it accepts within {START_WITHIN:?}; stopped it (SIGTERM)"
+                        ))
+                    }
                 }
-            }
-        }))
+            }),
+        ))
     }
 
     /// The bound addresses (useful when a port was 0).
@@ -527,7 +546,7 @@ impl Server {
         let mut sigusr1 = signal(SignalKind::user_defined1())?;
         let mut sighup = signal(SignalKind::hangup())?;
         let mut sigusr2 = signal(SignalKind::user_defined2())?;
-        let mut successor: Option<Successor> = None;
+        let mut successor: Option<(i32, Successor)> = None;
         let (stop_tx, stop_rx) = watch::channel(false);
         let start = current(&self.current);
         let max = start.config().server.max_connections;
@@ -605,7 +624,7 @@ impl Server {
                         }
                     }
                 }
-                r = async { Some(successor.as_mut()?.await) }, if successor.is_some() => {
+                r = async { Some((&mut successor.as_mut()?.1).await) }, if successor.is_some() => {
                     successor = None;
                     match r {
                         Some(Ok(pid)) => break Stop::HandOver(pid),
@@ -640,6 +659,12 @@ impl Server {
             }
         };
         let _ = stop_tx.send(true);
+        // Stopping while a new binary starts: it is stopped too (it would serve alone, with
+        // socket paths this relight removes as it stops).
+        if let Some((pid, _)) = successor.take() {
+            tracing::info!("stopping the new relight (pid {pid}) that was starting");
+            stop_successor(pid);
+        }
         // The listening sockets are the successor's now, or nobody's.
         self.upgrade.listeners.clear();
         match stop {
