@@ -455,3 +455,68 @@ fn the_error_log_can_be_json_lines() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn an_upgrade_hands_the_service_to_the_new_process_with_mainpid() {
+    let www = TempDir::new("www");
+    std::fs::write(www.join("a.txt"), "a\n").unwrap();
+    let manager = Manager::new();
+    // No spawned backend: relight has no reaper of its own then, and waits for the new process
+    // itself.
+    let mut r = Relight::start_env(
+        www.path(),
+        "",
+        "",
+        &[("NOTIFY_SOCKET", manager.path.as_os_str())],
+    );
+    assert_eq!(manager.next("READY", Duration::from_secs(5)), "READY=1");
+    signal(&r, nix::sys::signal::Signal::SIGUSR2);
+    let msg = manager.until("MAINPID", Duration::from_secs(15), |m| {
+        m.starts_with("MAINPID=")
+    });
+    let new: i32 = msg["MAINPID=".len()..].trim().parse().unwrap();
+    // Stopped however the test ends: it is not this test's child.
+    struct Stop(i32);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            for _ in 0..250 {
+                if nix::sys::signal::kill(pid, None).is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    let _stop = Stop(new);
+    assert_ne!(new, r.proc.pid() as i32);
+    let status = r
+        .proc
+        .wait_exit(Duration::from_secs(15))
+        .expect("the old relight exits");
+    assert!(status.success(), "{status}");
+    // The old one does not say it stops, and the new one does not say READY (it is not the
+    // main process until MAINPID=, and the service never stopped being ready).
+    let mut after = Vec::new();
+    manager
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = manager.sock.recv(&mut buf) {
+        after.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    assert!(
+        !after
+            .iter()
+            .any(|m| m.contains("STOPPING=1") || m.contains("READY=1")),
+        "{after:?}"
+    );
+    assert_eq!(curl(&[&r.url("/a.txt")]).text(), "a\n");
+    assert!(
+        r.error_log()
+            .contains(&format!("SIGUSR2: pid {new} accepts"))
+    );
+}
