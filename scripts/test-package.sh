@@ -9,8 +9,9 @@
 # Needs root (dpkg, port binding as www-data): run by ./scripts/test.sh, which CI runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# As root (dpkg, and $! must be relight's own pid, not sudo's).
+[ "$(id -u)" = 0 ] || exec sudo "$0" "$@"
 SUDO=""
-[ "$(id -u)" = 0 ] || SUDO=sudo
 
 fail() {
   echo "test-package: FAILED: $*" >&2
@@ -52,18 +53,20 @@ out=$(systemd-analyze verify /lib/systemd/system/relight.service /lib/systemd/sy
 
 echo "test-package: the installed relight on the shipped configuration"
 # The shipped file as it is, but for a free port (80 may be another server's on this machine),
-# run as the unit runs it: as www-data from the start (User=, with CAP_NET_BIND_SERVICE for
-# port 80, which the free port does not need).
+# run as the unit runs it: as www-data from the start, with CAP_NET_BIND_SERVICE in the
+# ambient set (User=, AmbientCapabilities=).
 port=18089
 work=$(mktemp -d)
 sed "s|\"0.0.0.0:80\"|\"127.0.0.1:$port\"|" /etc/relight/relight.toml >"$work/relight.toml"
 grep -q "127.0.0.1:$port" "$work/relight.toml" || fail "the shipped configuration's listen line changed"
 chmod 755 "$work"
 # (One simple command, so that $! is relight's pid: setpriv execs it.)
-$SUDO setpriv --reuid=www-data --regid=www-data --init-groups /usr/sbin/relight -D -f "$work/relight.toml" &
+$SUDO setpriv --reuid=www-data --regid=www-data --init-groups --inh-caps=+net_bind_service \
+  --ambient-caps=+net_bind_service /usr/sbin/relight -D -f "$work/relight.toml" &
 pid=$!
-running=$pid
-trap 'kill $running 2>/dev/null || true; $SUDO dpkg -P relight >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# Whatever relight runs on these files when the script ends (the new one after an upgrade is
+# not this shell's child) is stopped.
+trap 'pkill -f "relight -D -f $work/" 2>/dev/null || true; $SUDO dpkg -P relight >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$port/" && break
   sleep 0.1
@@ -72,6 +75,12 @@ page=$(curl -s "http://127.0.0.1:$port/")
 echo "$page" | grep -q "relight works" || fail "the default page is not served: $page"
 user=$(ps -o user= -p "$pid" | tr -d ' ')
 [ "$user" = www-data ] || fail "relight runs as $user, not www-data"
+# It keeps the capability (its own listeners) but clears the ambient set, which every
+# backend and CGI script would inherit.
+grep -q "^CapAmb:[[:space:]]*0*$" "/proc/$pid/status" ||
+  fail "relight's ambient capabilities are not cleared: $(grep Cap /proc/$pid/status | tr '\n' ' ')"
+grep -q "^CapEff:[[:space:]]*0*400$" "/proc/$pid/status" ||
+  fail "relight lost CAP_NET_BIND_SERVICE: $(grep CapEff /proc/$pid/status)"
 grep -q "GET / HTTP/1.1\" 200" /var/log/relight/access.log || fail "no access log line"
 # The shipped logrotate file, forced: the logs are moved to .1 and its postrotate's SIGHUP
 # makes relight open new ones (as www-data, in the directory postinst gave it).
@@ -90,7 +99,7 @@ echo "test-package: upgrade in place (SIGUSR2) under a request loop"
   ok=0 failed=0
   end=$((SECONDS + 3))
   while [ $SECONDS -lt $end ]; do
-    if curl -s -f -o /dev/null "http://127.0.0.1:$port/"; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
+    if curl -s -f -m 5 -o /dev/null "http://127.0.0.1:$port/"; then ok=$((ok + 1)); else failed=$((failed + 1)); fi
   done
   echo "$ok $failed" >"$work/loop"
 ) &
@@ -102,7 +111,6 @@ wait "$loop"
 read -r ok failed <"$work/loop"
 new=$(sed -n 's/.*SIGUSR2: pid \([0-9]*\) accepts.*/\1/p' /var/log/relight/error.log | tail -n 1)
 [ -n "$new" ] || fail "no hand-over in the error log: $(tail -n 5 /var/log/relight/error.log)"
-running=$new
 echo "test-package: $ok requests during the upgrade, $failed failed; pid $pid -> $new"
 [ "$failed" = 0 ] || fail "$failed requests failed during the upgrade"
 [ "$ok" -gt 10 ] || fail "only $ok requests during the upgrade"
@@ -118,7 +126,6 @@ echo "test-package: SIGUSR2 refused when relight gives up root itself"
 sed 's|^\[server\]$|[server]\nuser = "www-data"|' "$work/relight.toml" >"$work/root.toml"
 $SUDO /usr/sbin/relight -D -f "$work/root.toml" &
 pid=$!
-running=$pid
 for _ in $(seq 50); do
   curl -s -o /dev/null "http://127.0.0.1:$port/" && break
   sleep 0.1

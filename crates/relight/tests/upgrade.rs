@@ -333,6 +333,9 @@ fn a_new_binary_that_cannot_start_leaves_the_old_one_serving() {
     });
     assert!(line.contains("ended (exit code"), "{line}");
     assert!(line.contains("goes on serving"), "{line}");
+    // The new process's own error, where the line says it is.
+    let stderr = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+    assert!(stderr.contains("no_such_key"), "{stderr}");
     // Nothing was handed over: the same relight answers, its backends too.
     let (code, body) = get(port, "/app?mode=pid").unwrap();
     assert_eq!(code, 200, "{body}");

@@ -150,8 +150,15 @@ impl Supervisor {
             .filter(|(pid, _)| groups.contains(pid))
             .count();
         let inner = self.lock();
+        // Stopped while taking over from a predecessor (before the rename): the paths are
+        // still its sockets; this relight's own are the names they were bound at.
+        if let Some(t) = &inner.takeover {
+            for at in t.bound_at() {
+                let _ = std::fs::remove_file(at);
+            }
+        }
         // After a hand-over the paths are the successor's sockets.
-        let pools = if inner.handed_over {
+        let pools = if inner.handed_over || inner.takeover.is_some() {
             None
         } else {
             Some(inner.pools.values())

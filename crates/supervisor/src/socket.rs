@@ -134,6 +134,12 @@ impl Takeover {
         Ok(n)
     }
 
+    /// The names the sockets not yet renamed are bound at (this relight's own files until
+    /// then; the paths are still the predecessor's).
+    pub(crate) fn bound_at(&self) -> impl Iterator<Item = &Path> {
+        self.pending.iter().map(|(at, _)| at.as_path())
+    }
+
     /// Whether `pid` is the predecessor or one of its descendants (its backends, what they
     /// started, orphans re-parented to it).
     fn in_generation(&self, pid: i32) -> bool {

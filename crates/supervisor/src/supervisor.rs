@@ -67,7 +67,7 @@ pub(crate) struct Inner {
     pub(crate) dead_cgroups: Vec<std::path::PathBuf>,
     /// A binary upgrade in progress on this side: the sockets being taken over from the
     /// relight this one replaces, until [`Supervisor::take_over_sockets`].
-    takeover: Option<crate::socket::Takeover>,
+    pub(crate) takeover: Option<crate::socket::Takeover>,
     /// This relight handed its socket paths to its successor: it leaves them at shutdown.
     pub(crate) handed_over: bool,
     /// Processes relight started for itself (a new binary in an upgrade), by pid: what they
@@ -925,6 +925,7 @@ fn group_and_escaped(
                 && !inner.owners.contains_key(&m.pid)
                 && !inner.once.contains_key(&m.pid)
                 && !inner.adoptees.contains(&m.pid)
+                && !inner.watched.contains_key(&m.pid)
         })
         .map(|m| (m.pid, format!("{}, outside its process group", m.cmdline)))
         .collect();

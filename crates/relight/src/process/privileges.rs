@@ -2,7 +2,8 @@
 //! system outside `server.chroot`, then root (lighttpd's server.username and
 //! server.groupname): supplementary groups, then gid, then uid, for every thread of the
 //! process. Backends spawned afterwards run inside the same root, as that user too, unless
-//! they set their own.
+//! they set their own. And the ambient capabilities a service manager gave relight, which
+//! would pass on to every process it starts.
 
 use std::path::{Path, PathBuf};
 
@@ -133,4 +134,28 @@ fn apply(uid: Option<Uid>, gid: Gid) -> Result<String, PrivilegeError> {
         setuid(uid).map_err(switch(format!("setuid({uid})")))?;
     }
     Ok(format!("running as uid {} gid {gid}", Uid::effective()))
+}
+
+/// Clears the ambient capabilities relight was started with (systemd's
+/// `AmbientCapabilities=CAP_NET_BIND_SERVICE`, to bind port 80 as www-data): they would pass
+/// on through exec to every backend and CGI script. relight keeps its own effective ones, so it
+/// still binds its listeners. Per thread: called before relight starts any other thread that
+/// spawns (threads made later inherit the cleared set). A kernel without ambient capabilities
+/// (before 4.3) has none to clear.
+pub(crate) fn clear_ambient_capabilities() {
+    #[allow(unsafe_code)]
+    // SAFETY: prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) takes no pointers and
+    // changes only the calling thread's ambient set; nix has no wrapper for it.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+            0 as libc::c_ulong,
+        )
+    };
+    if r != 0 {
+        tracing::debug!("ambient capabilities: {}", std::io::Error::last_os_error());
+    }
 }

@@ -171,14 +171,14 @@ impl Successor {
             Ok(())
         } else {
             Err(io::Error::other(
-                "it ended before it was ready (its own error is logged above)",
+                "it ended before it was ready (its own error is on stderr)",
             ))
         }
     }
 }
 
 /// Starts `exe` with `args` (argv[1..]) and this process's environment (without a previous
-/// hand-over's variable), `listeners` on fds 3.. and a pipe to say it is ready after them.
+/// hand-over's variable, nor systemd's variables addressed to this pid), `listeners` on fds 3.. and a pipe to say it is ready after them.
 /// The signals the new process inherits are reset: default dispositions, nothing blocked.
 pub(crate) fn start_successor(
     exe: &Path,
@@ -215,7 +215,13 @@ pub(crate) fn start_successor(
     }
     let mut envp = Vec::new();
     for (k, v) in std::env::vars_os() {
-        if k == ENV {
+        // A previous hand-over's variable, and what systemd addressed to this pid only: the
+        // new process would take the watchdog as someone else's (and never send WATCHDOG=1),
+        // and LISTEN_FDS as not its own anyway.
+        if k == ENV
+            || ["WATCHDOG_PID", "LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"]
+                .contains(&k.to_str().unwrap_or(""))
+        {
             continue;
         }
         let mut kv = k.into_vec();

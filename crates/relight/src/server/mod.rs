@@ -220,6 +220,26 @@ enum Stop {
     HandOver(i32),
 }
 
+/// The longest kill grace of the spawned backends: how long stopping them may take.
+fn backends_kill_grace(config: &Config) -> Duration {
+    config
+        .fastcgi
+        .iter()
+        .map(|c| c.kill_grace.0)
+        .max()
+        .unwrap_or_default()
+}
+
+/// Writes this process's pid to `path`.
+fn write_pid_file(path: &std::path::Path) -> Result<(), StartError> {
+    std::fs::write(path, format!("{}\n", std::process::id())).map_err(|source| {
+        StartError::PidFile {
+            path: path.to_path_buf(),
+            source,
+        }
+    })
+}
+
 /// SIGTERM to a new relight this one started and gives up on.
 fn stop_successor(pid: i32) {
     let _ = nix::sys::signal::kill(
@@ -239,6 +259,8 @@ impl Server {
         config: Config,
         format: crate::config::load::Format,
     ) -> Result<Server, StartError> {
+        // Before any thread that spawns exists: no backend inherits relight's capabilities.
+        crate::process::privileges::clear_ambient_capabilities();
         let mut listeners = Vec::new();
         // The certificates are read before privileges are dropped (a key is often root's only).
         let tls = crate::tls::Tls::load(&config).map_err(StartError::Tls)?;
@@ -285,13 +307,12 @@ impl Server {
         // the service manager's socket.
         let notifier = crate::process::notify::Notifier::from_env();
         let access = access_log_for(&config, None)?;
-        if let Some(p) = &config.server.pid_file {
-            std::fs::write(p, format!("{}\n", std::process::id())).map_err(|source| {
-                StartError::PidFile {
-                    path: p.clone(),
-                    source,
-                }
-            })?;
+        // (A new binary in an upgrade writes it once it accepts: until then the pid file names
+        // the relight that serves.)
+        if let Some(p) = &config.server.pid_file
+            && inherited.is_none()
+        {
+            write_pid_file(p)?;
         }
         let root = nix::unistd::Uid::effective().is_root();
         let refused = (root
@@ -336,13 +357,19 @@ impl Server {
                 inherited.as_ref().map(|i| i.from),
             )?)
         };
+        // Backends already started do not outlive a start that fails.
+        let kill_grace = backends_kill_grace(&config);
+        let state = match State::new(config, sup.as_ref(), access, tls) {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(sup) = &sup {
+                    sup.shutdown(kill_grace).await;
+                }
+                return Err(e);
+            }
+        };
         Ok(Server {
-            current: Arc::new(RwLock::new(Arc::new(State::new(
-                config,
-                sup.as_ref(),
-                access,
-                tls,
-            )?))),
+            current: Arc::new(RwLock::new(Arc::new(state))),
             listeners,
             sup,
             format,
@@ -523,6 +550,14 @@ impl Server {
         }
     }
 
+    /// Stops the backends at once (a start that fails after they were started).
+    async fn stop_backends(&self) {
+        if let Some(sup) = &self.sup {
+            sup.shutdown(backends_kill_grace(current(&self.current).config()))
+                .await;
+        }
+    }
+
     /// Tells systemd `msg`, when relight runs under it.
     fn notify(&self, msg: &str) {
         if let Some(n) = &self.notifier {
@@ -541,11 +576,22 @@ impl Server {
     /// configuration, SIGHUP reopens the log files.
     pub async fn run(mut self, grace: Duration) -> io::Result<()> {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigusr1 = signal(SignalKind::user_defined1())?;
-        let mut sighup = signal(SignalKind::hangup())?;
-        let mut sigusr2 = signal(SignalKind::user_defined2())?;
+        let signals = (|| {
+            io::Result::Ok((
+                signal(SignalKind::interrupt())?,
+                signal(SignalKind::terminate())?,
+                signal(SignalKind::user_defined1())?,
+                signal(SignalKind::hangup())?,
+                signal(SignalKind::user_defined2())?,
+            ))
+        })();
+        let (mut sigint, mut sigterm, mut sigusr1, mut sighup, mut sigusr2) = match signals {
+            Ok(s) => s,
+            Err(e) => {
+                self.stop_backends().await;
+                return Err(e);
+            }
+        };
         let mut successor: Option<(i32, Successor)> = None;
         let (stop_tx, stop_rx) = watch::channel(false);
         let start = current(&self.current);
@@ -558,9 +604,15 @@ impl Server {
         // Replacing a relight: its backends' socket paths become this one's before the first
         // request (until now its requests reached its own processes).
         if let (Some(inh), Some(sup)) = (&self.upgrade.inherited, &self.sup) {
-            let n = sup
-                .take_over_sockets()
-                .map_err(|e| io::Error::other(format!("taking over the backends' sockets: {e}")))?;
+            let n = match sup.take_over_sockets() {
+                Ok(n) => n,
+                Err(e) => {
+                    self.stop_backends().await;
+                    return Err(io::Error::other(format!(
+                        "taking over the backends' sockets: {e}"
+                    )));
+                }
+            };
             tracing::info!(
                 "upgrade: {n} backend socket(s) of pid {} now lead to this relight's processes",
                 inh.from
@@ -591,6 +643,11 @@ impl Server {
             // The old relight tells systemd (MAINPID=) once it knows this one accepts.
             Some(inh) => {
                 let from = inh.from;
+                if let Some(p) = &current(&self.current).config().server.pid_file
+                    && let Err(e) = write_pid_file(p)
+                {
+                    tracing::warn!("upgrade: {e}");
+                }
                 match inh.ready() {
                     Ok(()) => tracing::info!(
                         "upgrade: accepting; pid {from} stops accepting and finishes its requests"
@@ -697,13 +754,7 @@ impl Server {
             }
         }
         if let Some(sup) = &self.sup {
-            let grace = current(&self.current)
-                .config()
-                .fastcgi
-                .iter()
-                .map(|c| c.kill_grace.0)
-                .max()
-                .unwrap_or_default();
+            let grace = backends_kill_grace(current(&self.current).config());
             let report = sup.shutdown(grace).await;
             tracing::info!(
                 "shutdown: {} backend process(es) stopped, {} needed SIGKILL",
