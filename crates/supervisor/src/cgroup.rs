@@ -75,7 +75,31 @@ impl Cgroups {
     /// first, and what it left running in them is killed, unless `keep` (a backend keeps its
     /// descendants: they are then only named in the log).
     pub(crate) fn setup(keep: bool) -> Result<Cgroups, String> {
-        let parent = own_cgroup()?;
+        let mut parent = own_cgroup()?;
+        // Started by a relight that had moved itself to a leaf of its own (a binary upgrade,
+        // with limits): that leaf is the predecessor's and goes with it. This relight moves
+        // to its own beside it, and makes its cgroups there, not one level deeper per upgrade
+        // (where the predecessor's process would also keep controllers from being enabled).
+        let me = std::process::id();
+        if let Some(up) = parent
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|n| {
+                n.starts_with("relight.")
+                    && n.ends_with(".self")
+                    && *n != format!("relight.{me}.self")
+            })
+            .and(parent.parent())
+            .map(Path::to_path_buf)
+        {
+            let own = up.join(format!("relight.{me}.self"));
+            match fs::create_dir_all(&own)
+                .and_then(|()| fs::write(own.join("cgroup.procs"), me.to_string()))
+            {
+                Ok(()) => parent = up,
+                Err(e) => tracing::warn!("cgroups: cannot move to {}: {e}", own.display()),
+            }
+        }
         remove_stale(&parent, keep);
         let base = parent.join(format!("relight.{}", std::process::id()));
         match fs::create_dir(&base) {
