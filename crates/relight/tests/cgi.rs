@@ -37,9 +37,25 @@ fn none_left(needle: &str) {
             return;
         }
         if std::time::Instant::now() > end {
+            // The parent and the group's leader by command line too: what started it.
+            let cmd = |pid: i32| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                    .unwrap_or_else(|_| "gone".into())
+            };
             let what: Vec<String> = left
                 .iter()
-                .map(|e| format!("pid {} ppid {} pgid {}: {}", e.pid, e.ppid, e.pgid, e.cmd))
+                .map(|e| {
+                    format!(
+                        "pid {} ppid {} ({}) pgid {} ({}): {}",
+                        e.pid,
+                        e.ppid,
+                        cmd(e.ppid),
+                        e.pgid,
+                        cmd(e.pgid),
+                        e.cmd
+                    )
+                })
                 .collect();
             panic!("after 10 s, still running: {what:?}");
         }
