@@ -201,6 +201,7 @@ struct Upgrade {
     /// This binary's path and arguments, as started (the path is read before a package
     /// replaces the file).
     exe: io::Result<PathBuf>,
+    /// Its arguments after argv[0], given again to the new binary.
     args: Vec<std::ffi::OsString>,
     /// Why this process cannot start a successor with what it needs (it gave up root).
     refused: Option<String>,
