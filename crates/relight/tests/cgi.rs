@@ -38,11 +38,7 @@ fn none_left(needle: &str) {
         }
         if std::time::Instant::now() > end {
             // The parent and the group's leader by command line too: what started it.
-            let cmd = |pid: i32| {
-                std::fs::read(format!("/proc/{pid}/cmdline"))
-                    .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
-                    .unwrap_or_else(|_| "gone".into())
-            };
+            let cmd = |pid: i32| cmdline(pid).unwrap_or_else(|| "gone".into());
             let what: Vec<String> = left
                 .iter()
                 .map(|e| {

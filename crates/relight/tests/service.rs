@@ -479,15 +479,7 @@ fn an_upgrade_hands_the_service_to_the_new_process_with_mainpid() {
     struct Stop(i32);
     impl Drop for Stop {
         fn drop(&mut self) {
-            let pid = nix::unistd::Pid::from_raw(self.0);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-            for _ in 0..250 {
-                if nix::sys::signal::kill(pid, None).is_err() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            stop_pid(self.0);
         }
     }
     let _stop = Stop(new);

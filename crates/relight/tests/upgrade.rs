@@ -10,7 +10,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -87,31 +87,12 @@ fn get(port: u16, path: &str) -> Result<(u16, String), String> {
 
 /// The parent of process `pid` (0 once it is gone).
 fn parent_of(pid: i32) -> i32 {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
+    process(pid).map_or(0, |p| p.ppid)
 }
 
 /// Whether `pid` runs (a zombie does not).
 fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rsplit(')')
-                .next()?
-                .split_whitespace()
-                .next()
-                .map(str::to_owned)
-        })
-        .is_some_and(|state| state != "Z")
+    process(pid).is_some()
 }
 
 /// Stops, when the test ends however it ends, the relight its pid file names: the new one is
@@ -120,27 +101,13 @@ struct PidFileOwner(PathBuf);
 
 impl Drop for PidFileOwner {
     fn drop(&mut self) {
-        let Some(pid) = std::fs::read_to_string(&self.0)
+        if let Some(pid) = std::fs::read_to_string(&self.0)
             .ok()
             .and_then(|t| t.trim().parse::<i32>().ok())
-        else {
-            return;
-        };
-        let _ = nix_kill(pid, "TERM");
-        let end = Instant::now() + Duration::from_secs(5);
-        while alive(pid) && Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        if alive(pid) {
-            let _ = nix_kill(pid, "KILL");
+        {
+            stop_pid(pid);
         }
     }
-}
-
-fn nix_kill(pid: i32, sig: &str) -> std::io::Result<std::process::ExitStatus> {
-    std::process::Command::new("kill")
-        .args([&format!("-{sig}"), &pid.to_string()])
-        .status()
 }
 
 #[test]

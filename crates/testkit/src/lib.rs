@@ -294,41 +294,58 @@ pub struct PsEntry {
     pub cmd: String,
 }
 
+/// Process `pid` if it is live (not a zombie): its parent, group and command line.
+pub fn process(pid: i32) -> Option<PsEntry> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    if f.first().is_some_and(|s| *s == "Z" || *s == "X") {
+        return None;
+    }
+    Some(PsEntry {
+        pid,
+        ppid: f.get(1)?.parse().unwrap_or(0),
+        pgid: f.get(2)?.parse().unwrap_or(0),
+        cmd: cmdline(pid).unwrap_or_default(),
+    })
+}
+
+/// The command line of `pid`, its arguments joined by spaces.
+pub fn cmdline(pid: i32) -> Option<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok().map(|b| {
+        String::from_utf8_lossy(&b)
+            .replace('\0', " ")
+            .trim()
+            .to_string()
+    })
+}
+
 /// Every live (non-zombie) process whose command line contains `needle`.
 pub fn ps(needle: &str) -> Vec<PsEntry> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let Some(close) = stat.rfind(')') else {
-            continue;
-        };
-        let f: Vec<&str> = stat[close + 2..].split_whitespace().collect();
-        if f.first().is_some_and(|s| *s == "Z" || *s == "X") {
-            continue;
-        }
-        let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
-            .map(|b| {
-                String::from_utf8_lossy(&b)
-                    .replace('\0', " ")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        if cmd.contains(needle) {
-            out.push(PsEntry {
-                pid,
-                ppid: f[1].parse().unwrap_or(0),
-                pgid: f[2].parse().unwrap_or(0),
-                cmd,
-            });
-        }
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<i32>().ok())
+        .filter_map(process)
+        .filter(|p| p.cmd.contains(needle))
+        .collect()
+}
+
+/// Stops process `pid`, which need not be a child of the caller (one a child started):
+/// SIGTERM, then SIGKILL if it still runs after 5 s.
+pub fn stop_pid(pid: i32) {
+    let kill = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status();
+    };
+    kill("TERM");
+    let end = Instant::now() + Duration::from_secs(5);
+    while process(pid).is_some() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    out
+    if process(pid).is_some() {
+        kill("KILL");
+    }
 }
 
 /// Polls `f` every 10 ms until it returns `Some`, or panics after `d` with `what`.
