@@ -13,6 +13,8 @@
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::process::activation::{Unusable, take_fd, take_listener};
 use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
@@ -82,19 +84,17 @@ impl Inherited {
         if !(0..=1024).contains(&n) || ready != FIRST_FD + n {
             return Err(malformed());
         }
+        let unusable = |fd: RawFd| {
+            move |e: Unusable| InheritError::Fd {
+                fd,
+                why: e.to_string(),
+            }
+        };
         let mut listeners = Vec::new();
         for fd in FIRST_FD..FIRST_FD + n {
-            let sock = socket2::Socket::from(take_fd(fd)?);
-            let bad = |why: String| InheritError::Fd { fd, why };
-            if !matches!(sock.r#type(), Ok(t) if t == socket2::Type::STREAM) {
-                return Err(bad("not a stream socket".into()));
-            }
-            sock.set_cloexec(true)
-                .and_then(|()| sock.set_nonblocking(true))
-                .map_err(|e| bad(e.to_string()))?;
-            listeners.push(std::net::TcpListener::from(sock));
+            listeners.push(take_listener(fd).map_err(unusable(fd))?);
         }
-        let ready = take_fd(ready)?;
+        let ready = take_fd(ready).map_err(unusable(ready))?;
         nix::fcntl::fcntl(
             &ready,
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
@@ -119,24 +119,6 @@ impl Inherited {
             None => Ok(()),
         }
     }
-}
-
-/// Owns descriptor `fd`, which must be open (checked).
-fn take_fd(fd: RawFd) -> Result<OwnedFd, InheritError> {
-    #[allow(unsafe_code)]
-    // SAFETY: borrowed only for the fcntl call below; F_GETFD on a number that is not open
-    // fails with EBADF and does nothing else.
-    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-    if nix::fcntl::fcntl(borrowed, nix::fcntl::FcntlArg::F_GETFD).is_err() {
-        return Err(InheritError::Fd {
-            fd,
-            why: "not open".into(),
-        });
-    }
-    #[allow(unsafe_code)]
-    // SAFETY: the old relight handed fds 3..=ready_fd to this process (its parent, checked by
-    // the caller) and nothing else in relight uses them; checked open just above.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// The new relight, as the old one holds it until it is ready.
